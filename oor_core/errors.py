@@ -1,0 +1,107 @@
+"""Every exception the engine raises, in one pure-Python module.
+
+Who may import: everything (the Cython core and the Python layers above it).
+``oor`` re-exports the public ones.  Internal bugs use ``assert``; bad files,
+bad input and exhausted resources raise these.
+"""
+
+
+class OorError(Exception):
+    """Base class of every error raised by OOR."""
+
+
+class CorruptPageError(OorError):
+    """A page read from disk failed its checksum or carries the wrong page id.
+
+    The page's bytes are never returned as data (invariant 1).
+    """
+
+    def __init__(self, page_id, reason="checksum mismatch", path=None):
+        self.page_id = page_id
+        self.reason = reason
+        self.path = path
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}page {page_id} is corrupt: {reason}")
+
+
+class NotAnOorFileError(OorError):
+    """The file exists but is not an OOR database (wrong size or magic)."""
+
+    def __init__(self, path, reason="bad magic"):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: not an OOR database ({reason})")
+
+
+class VersionMismatchError(OorError):
+    """The file was written by a newer (or unknown) on-disk format version."""
+
+    def __init__(self, path, found, supported):
+        self.path = path
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"{path}: on-disk format version {found} is not supported "
+            f"(this build reads version {supported}); upgrade oor")
+
+
+class DatabaseLockedError(OorError):
+    """Another process holds the database's writer lock."""
+
+    def __init__(self, path, pid=None):
+        self.path = path
+        self.pid = pid
+        who = f" by process {pid}" if pid else ""
+        super().__init__(f"{path}: database is locked{who}")
+
+
+class TxClosedError(OorError):
+    """An operation was attempted on a committed or aborted transaction."""
+
+
+class BufferPoolFullError(OorError):
+    """Every frame of the buffer pool is pinned; nothing can be evicted."""
+
+    def __init__(self, nframes):
+        self.nframes = nframes
+        super().__init__(
+            f"buffer pool full: all {nframes} frames are pinned "
+            f"(release page guards, or open with a larger pool)")
+
+
+class PageFullError(OorError):
+    """A record does not fit in the page; the page is left unchanged."""
+
+    def __init__(self, page_id, needed, available):
+        self.page_id = page_id
+        self.needed = needed
+        self.available = available
+        super().__init__(
+            f"page {page_id} is full: record needs {needed} bytes, "
+            f"{available} available")
+
+
+class TLEParseError(OorError, ValueError):
+    """A malformed element set, located by file, line (1-based) and column (1-based)."""
+
+    def __init__(self, reason, file=None, line=None, column=None, text=None):
+        self.reason = reason
+        self.file = file
+        self.line = line
+        self.column = column
+        self.text = text
+        super().__init__(self._format())
+
+    def _format(self):
+        where = []
+        if self.file is not None:
+            where.append(str(self.file))
+        if self.line is not None:
+            where.append(str(self.line))
+            if self.column is not None:
+                where.append(str(self.column))
+        prefix = ":".join(where)
+        return f"{prefix}: {self.reason}" if prefix else self.reason
+
+    def __reduce__(self):
+        return (TLEParseError, (self.reason, self.file, self.line, self.column, self.text))
