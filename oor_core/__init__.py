@@ -1,0 +1,30 @@
+"""The Cython core of OOR: checksummed slotted pages, the page file, the CLOCK buffer pool.
+
+This module only re-exports; each concept lives in its own file.
+"""
+from oor_core.errors import (  # noqa: F401
+    BufferPoolFullError,
+    CorruptPageError,
+    DatabaseLockedError,
+    NotAnOorFileError,
+    OorError,
+    PageFullError,
+    TLEParseError,
+    TxClosedError,
+    VersionMismatchError,
+)
+from oor_core.checksum import crc32c  # noqa: F401
+from oor_core.pager import Pager  # noqa: F401
+from oor_core.bufpool import BufferPool, PageGuard, ReadPageGuard, WritePageGuard  # noqa: F401
+from oor_core.constants import (  # noqa: F401
+    FORMAT_VERSION,
+    MAX_INLINE,
+    PAGE_HEADER_SIZE,
+    PAGE_SIZE,
+    PT_BTREE_INTERNAL,
+    PT_BTREE_LEAF,
+    PT_FILE_HEADER,
+    PT_FREE,
+    PT_OVERFLOW,
+    PT_SLOTTED,
+)

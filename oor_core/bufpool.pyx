@@ -1,0 +1,707 @@
+# oor_core/bufpool.pyx -- CLOCK buffer pool, page guards, allocation, free list,
+# overflow chains.  Contract and memory layout in bufpool.pxd; page format in
+# page.pxd; file header in pager.pxd.
+cimport cython
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, uintptr_t
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy, memset
+
+from oor_core.page cimport *
+from oor_core.pager cimport (Pager, hdr_u32, hdr_set_u32, HDR_PAGE_COUNT, HDR_FREE_HEAD,
+                             HDR_FREE_COUNT)
+from oor_core.errors import BufferPoolFullError, CorruptPageError, OorError, PageFullError
+
+
+cdef inline uint32_t _hash(uint32_t pid, int shift) noexcept nogil:
+    return <uint32_t>(pid * <uint32_t>2654435761u) >> shift
+
+
+cdef class BufferPool:
+    """A fixed set of page frames over a Pager, replaced by CLOCK.
+
+    ``BufferPool(pager, nframes)``.  Who may call: the B+ tree, the WAL and
+    recovery, the registry (stats), tests.  Not thread-safe: one thread at a
+    time (the registry serialises writers; the GIL makes each call atomic).
+    """
+
+    def __cinit__(self, Pager pager not None, int nframes=256):
+        if nframes < 2:
+            raise ValueError("a buffer pool needs at least 2 frames")
+        self.pager = pager
+        self.nframes = nframes
+        self.mem = malloc(<size_t>nframes * PAGE_SIZE + PAGE_SIZE)
+        self.fpid = <uint32_t*>malloc(nframes * sizeof(uint32_t))
+        self.pins = <int32_t*>calloc(nframes, sizeof(int32_t))
+        self.ref = <uint8_t*>calloc(nframes, 1)
+        self.dirty = <uint8_t*>calloc(nframes, 1)
+        self.wlatch = <uint8_t*>calloc(nframes, 1)
+        cdef int bits = 4
+        while (1 << bits) < 2 * nframes:
+            bits += 1
+        self.ht_mask = (1u << bits) - 1
+        self.ht_shift = 32 - bits
+        self.ht_key = <uint32_t*>malloc((self.ht_mask + 1) * sizeof(uint32_t))
+        self.ht_val = <int32_t*>malloc((self.ht_mask + 1) * sizeof(int32_t))
+        if (self.mem == NULL or self.fpid == NULL or self.pins == NULL or self.ref == NULL
+                or self.dirty == NULL or self.wlatch == NULL or self.ht_key == NULL or self.ht_val == NULL):
+            raise MemoryError()
+        self.frames = <uint8_t*>((<uintptr_t>self.mem + PAGE_SIZE - 1) & ~(<uintptr_t>PAGE_SIZE - 1))
+        memset(self.frames, 0, <size_t>nframes * PAGE_SIZE)
+        cdef int i
+        for i in range(nframes):
+            self.fpid[i] = NO_PAGE
+        for i in range(self.ht_mask + 1):
+            self.ht_key[i] = NO_PAGE
+        self.hand = 0
+        self.wal_flush_hook = None
+
+    def __dealloc__(self):
+        free(self.mem); free(self.fpid); free(self.pins); free(self.ref)
+        free(self.dirty); free(self.wlatch); free(self.ht_key); free(self.ht_val)
+
+    # ---- page table ------------------------------------------------------
+    cdef int _lookup(self, uint32_t pid) noexcept nogil:
+        cdef uint32_t i = _hash(pid, self.ht_shift)
+        cdef uint32_t k
+        while True:
+            k = self.ht_key[i]
+            if k == pid:
+                return self.ht_val[i]
+            if k == NO_PAGE:
+                return -1
+            i = (i + 1) & self.ht_mask
+
+    cdef void _ht_put(self, uint32_t pid, int f) noexcept nogil:
+        cdef uint32_t i = _hash(pid, self.ht_shift)
+        while self.ht_key[i] != NO_PAGE and self.ht_key[i] != pid:
+            i = (i + 1) & self.ht_mask
+        self.ht_key[i] = pid
+        self.ht_val[i] = f
+
+    cdef void _ht_del(self, uint32_t pid) noexcept nogil:
+        # Linear probing with backward-shift deletion (no tombstones).
+        cdef uint32_t i = _hash(pid, self.ht_shift)
+        cdef uint32_t j, h
+        while self.ht_key[i] != pid:
+            if self.ht_key[i] == NO_PAGE:
+                return
+            i = (i + 1) & self.ht_mask
+        j = i
+        while True:
+            j = (j + 1) & self.ht_mask
+            if self.ht_key[j] == NO_PAGE:
+                break
+            h = _hash(self.ht_key[j], self.ht_shift)
+            # entry j may move to the hole i unless its home lies cyclically in (i, j]
+            if (i <= j and i < h <= j) or (i > j and (h > i or h <= j)):
+                continue
+            self.ht_key[i] = self.ht_key[j]
+            self.ht_val[i] = self.ht_val[j]
+            i = j
+        self.ht_key[i] = NO_PAGE
+
+    # ---- replacement -----------------------------------------------------
+    cdef int _victim(self) except -1:
+        """Choose an unpinned frame by CLOCK (second chance), write it back if dirty, unmap it."""
+        cdef int steps = 0
+        cdef int f
+        while steps < 2 * self.nframes + 1:
+            f = self.hand
+            self.hand += 1
+            if self.hand == self.nframes:
+                self.hand = 0
+            steps += 1
+            if self.pins[f] > 0:
+                continue
+            if self.ref[f]:
+                self.ref[f] = 0
+                continue
+            if self.fpid[f] != NO_PAGE:
+                if self.dirty[f]:
+                    self._write_back(f)
+                self._ht_del(self.fpid[f])
+                self.fpid[f] = NO_PAGE
+                self.evictions += 1
+            return f
+        raise BufferPoolFullError(self.nframes)
+
+    cdef int _write_back(self, int f) except -1:
+        """Write a dirty frame to the file, after the WAL hook (invariant 2)."""
+        cdef uint8_t* p = self.fdata(f)
+        if self.wal_flush_hook is not None:
+            self.wal_flush_hook(pg_lsn(p))
+        self.pager.write_page(self.fpid[f], p)
+        self.dirty[f] = 0
+        self.writes += 1
+        return 0
+
+    # ---- pins ------------------------------------------------------------
+    cdef int pin(self, uint32_t pid, bint fresh) except -1:
+        """Pin page pid in a frame and return the frame.  fresh: a new page, not read from disk."""
+        cdef int f = self._lookup(pid)
+        if f >= 0:
+            self.hits += 1
+            self.pins[f] += 1
+            self.ref[f] = 1
+            return f
+        if self.closed:
+            raise OorError("buffer pool is closed")
+        if pid == NO_PAGE:
+            raise ValueError("invalid page id")
+        f = self._victim()
+        if fresh:
+            memset(self.fdata(f), 0, PAGE_SIZE)
+        else:
+            self.misses += 1
+            self.pager.read_page(pid, self.fdata(f))   # raises CorruptPageError; frame stays unmapped
+        self.fpid[f] = pid
+        self._ht_put(pid, f)
+        self.pins[f] = 1
+        self.ref[f] = 0
+        self.dirty[f] = 0
+        self.wlatch[f] = 0
+        return f
+
+    cdef void unpin(self, int f) noexcept nogil:
+        self.pins[f] -= 1
+
+    cdef ReadPageGuard read_guard(self, uint32_t pid):
+        cdef int f = self.pin(pid, False)
+        cdef ReadPageGuard g = ReadPageGuard.__new__(ReadPageGuard)
+        g.pool = self
+        g.frame = f
+        g.page_id = pid
+        g.p = self.fdata(f)
+        return g
+
+    cdef WritePageGuard write_guard(self, uint32_t pid):
+        cdef int f = self.pin(pid, False)
+        if self.wlatch[f]:
+            self.pins[f] -= 1
+            raise OorError(f"page {pid} already has a write guard")
+        cdef WritePageGuard g = WritePageGuard.__new__(WritePageGuard)
+        g.pool = self
+        g.frame = f
+        g.page_id = pid
+        g.p = self.fdata(f)
+        g.writer = True
+        self.wlatch[f] = 1
+        self.dirty[f] = 1
+        return g
+
+    # ---- allocation and the free list -------------------------------------
+    cdef WritePageGuard new_page(self, uint8_t ptype):
+        """Allocate a page (free list first, else the end of the file), formatted as ptype."""
+        cdef WritePageGuard hg = self.write_guard(0)
+        cdef WritePageGuard g
+        cdef uint32_t pid, head, count
+        cdef int f
+        try:
+            head = hdr_u32(hg.p, HDR_FREE_HEAD)
+            count = hdr_u32(hg.p, HDR_PAGE_COUNT)
+            if head != 0:
+                if head >= count:
+                    raise CorruptPageError(0, f"free-list head {head} beyond page count {count}",
+                                           self.pager.path)
+                g = self.write_guard(head)
+                if pg_type(g.p) != PT_FREE:
+                    g._release()
+                    raise CorruptPageError(head, "page on the free list is not free", self.pager.path)
+                hdr_set_u32(hg.p, HDR_FREE_HEAD, pg_next(g.p))
+                hdr_set_u32(hg.p, HDR_FREE_COUNT, hdr_u32(hg.p, HDR_FREE_COUNT) - 1)
+                pid = head
+            else:
+                if count >= NO_PAGE - 1:
+                    raise OorError("database file is full (2^32 - 2 pages)")
+                pid = count
+                f = self.pin(pid, True)        # may raise: header not yet changed
+                g = WritePageGuard.__new__(WritePageGuard)
+                g.pool = self
+                g.frame = f
+                g.page_id = pid
+                g.p = self.fdata(f)
+                g.writer = True
+                self.wlatch[f] = 1
+                self.dirty[f] = 1
+                hdr_set_u32(hg.p, HDR_PAGE_COUNT, count + 1)
+            page_init(g.p, pid, ptype)
+            return g
+        finally:
+            hg._release()
+
+    cdef int free_page(self, uint32_t pid) except -1:
+        """Put page pid on the free list.  The caller holds no guard on it."""
+        cdef WritePageGuard hg, g
+        if pid == 0:
+            raise ValueError("page 0 (the file header) cannot be freed")
+        hg = self.write_guard(0)
+        try:
+            if pid >= hdr_u32(hg.p, HDR_PAGE_COUNT):
+                raise ValueError(f"page {pid} is beyond the page count")
+            g = self.write_guard(pid)
+            try:
+                if self.pins[g.frame] != 1:
+                    raise OorError(f"page {pid} is still pinned; release its guards before freeing it")
+                if pg_type(g.p) == PT_FREE:
+                    raise OorError(f"page {pid} is already free")
+                page_init(g.p, pid, PT_FREE)
+                pg_set_next(g.p, hdr_u32(hg.p, HDR_FREE_HEAD))
+                hdr_set_u32(hg.p, HDR_FREE_HEAD, pid)
+                hdr_set_u32(hg.p, HDR_FREE_COUNT, hdr_u32(hg.p, HDR_FREE_COUNT) + 1)
+            finally:
+                g._release()
+        finally:
+            hg._release()
+        return 0
+
+    # ---- overflow chains ---------------------------------------------------
+    cdef uint32_t write_overflow(self, const uint8_t* data, Py_ssize_t n) except 0:
+        """Store n bytes in a new chain of overflow pages; return the first page id."""
+        cdef Py_ssize_t off = 0, chunk
+        cdef uint32_t first = 0
+        cdef WritePageGuard g, prev = None
+        try:
+            while off < n or first == 0:
+                chunk = min(n - off, <Py_ssize_t>OVERFLOW_PAYLOAD)
+                g = self.new_page(PT_OVERFLOW)
+                memcpy(g.p + PAGE_HDR, data + off, chunk)
+                pg_set_aux(g.p, <uint32_t>chunk)
+                if prev is None:
+                    first = g.page_id
+                else:
+                    pg_set_next(prev.p, g.page_id)
+                    prev._release()
+                prev = g
+                off += chunk
+        finally:
+            if prev is not None:
+                prev._release()
+        return first
+
+    cdef bytes read_overflow(self, uint32_t first, uint32_t total):
+        """The bytes of an overflow chain, checked against its expected total length."""
+        cdef bytes out = PyBytes_FromStringAndSize(NULL, total)
+        cdef uint8_t* dst = <uint8_t*>PyBytes_AS_STRING(out)
+        cdef uint32_t got = 0, pid = first, ln
+        cdef ReadPageGuard g
+        cdef int hops = 0
+        while pid != 0:
+            g = self.read_guard(pid)
+            try:
+                ln = pg_aux(g.p)
+                if pg_type(g.p) != PT_OVERFLOW or ln > OVERFLOW_PAYLOAD or got + ln > total:
+                    raise CorruptPageError(pid, "broken overflow chain", self.pager.path)
+                memcpy(dst + got, g.p + PAGE_HDR, ln)
+                got += ln
+                pid = pg_next(g.p)
+            finally:
+                g._release()
+            hops += 1
+            if hops > (total // OVERFLOW_PAYLOAD) + 1:
+                raise CorruptPageError(pid, "overflow chain longer than its record", self.pager.path)
+        if got != total:
+            raise CorruptPageError(first, f"overflow chain holds {got} of {total} bytes", self.pager.path)
+        return out
+
+    cdef int free_overflow(self, uint32_t first) except -1:
+        """Return every page of an overflow chain to the free list."""
+        cdef uint32_t pid = first, nxt
+        cdef ReadPageGuard g
+        while pid != 0:
+            g = self.read_guard(pid)
+            if pg_type(g.p) != PT_OVERFLOW:
+                g._release()
+                raise CorruptPageError(pid, "overflow chain leads to a non-overflow page", self.pager.path)
+            nxt = pg_next(g.p)
+            g._release()
+            self.free_page(pid)
+            pid = nxt
+        return 0
+
+    # ---- Python API --------------------------------------------------------
+    def read(self, uint32_t page_id):
+        """Pin page_id for reading; returns a ReadPageGuard.  O(1) when cached."""
+        return self.read_guard(page_id)
+
+    def write(self, uint32_t page_id):
+        """Pin page_id for writing; returns a WritePageGuard (the page is marked dirty)."""
+        return self.write_guard(page_id)
+
+    def allocate(self, int page_type=PT_SLOTTED):
+        """Allocate and format a page; returns its WritePageGuard.  Reuses the free list first."""
+        if page_type < 0 or page_type > PT_MAX or page_type == PT_FILE_HEADER:
+            raise ValueError(f"cannot allocate a page of type {page_type}")
+        return self.new_page(<uint8_t>page_type)
+
+    def free(self, uint32_t page_id):
+        """Return page_id to the persistent free list."""
+        self.free_page(page_id)
+
+    def flush_all(self):
+        """Write back every dirty frame (WAL hook first), then fsync the file."""
+        cdef int f
+        for f in range(self.nframes):
+            if self.fpid[f] != NO_PAGE and self.dirty[f]:
+                self._write_back(f)
+        self.pager.sync()
+
+    def flush_page(self, uint32_t page_id):
+        """Write back one page if it is cached and dirty (no fsync).  Returns True if written."""
+        cdef int f = self._lookup(page_id)
+        if f < 0 or not self.dirty[f]:
+            return False
+        self._write_back(f)
+        return True
+
+    def pin_count(self, uint32_t page_id):
+        """Pins currently held on page_id (0 when not cached).  Tests."""
+        cdef int f = self._lookup(page_id)
+        return self.pins[f] if f >= 0 else 0
+
+    def is_cached(self, uint32_t page_id):
+        """True when page_id occupies a frame.  Tests."""
+        return self._lookup(page_id) >= 0
+
+    def is_dirty(self, uint32_t page_id):
+        cdef int f = self._lookup(page_id)
+        return f >= 0 and self.dirty[f] != 0
+
+    def pinned_pages(self):
+        """{page_id: pin count} of every pinned frame.  Tests and leak checks."""
+        return {self.fpid[f]: self.pins[f] for f in range(self.nframes) if self.pins[f] > 0}
+
+    def cached_pages(self):
+        return sorted(self.fpid[f] for f in range(self.nframes) if self.fpid[f] != NO_PAGE)
+
+    @property
+    def page_count(self):
+        """Pages in use in the file (from the header page)."""
+        g = self.read_guard(0)
+        try:
+            return hdr_u32(g.p, HDR_PAGE_COUNT)
+        finally:
+            g._release()
+
+    @property
+    def free_count(self):
+        g = self.read_guard(0)
+        try:
+            return hdr_u32(g.p, HDR_FREE_COUNT)
+        finally:
+            g._release()
+
+    def stats(self):
+        """Counters: hits, misses, evictions, writes, hit_rate, frames, cached, dirty, pinned."""
+        cached = dirty = pinned = 0
+        for f in range(self.nframes):
+            if self.fpid[f] != NO_PAGE:
+                cached += 1
+                dirty += self.dirty[f] != 0
+                pinned += self.pins[f] > 0
+        total = self.hits + self.misses
+        return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
+                "writes": self.writes, "hit_rate": (self.hits / total) if total else 0.0,
+                "frames": self.nframes, "cached": cached, "dirty": dirty, "pinned": pinned,
+                "file_reads": self.pager.reads, "file_writes": self.pager.writes,
+                "fsyncs": self.pager.syncs}
+
+    def reset_stats(self):
+        self.hits = self.misses = self.evictions = self.writes = 0
+
+    def close(self):
+        """Flush everything, fsync and close the file (idempotent)."""
+        if self.closed:
+            return
+        if not self.pager.read_only:
+            self.flush_all()
+        self.closed = True
+        self.pager.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _check(self):
+        """Problems with the pool's own invariants and the free list, as strings.  Tests."""
+        problems = []
+        mapped = 0
+        for f in range(self.nframes):
+            pid = self.fpid[f]
+            if self.pins[f] < 0:
+                problems.append(f"frame {f}: negative pin count {self.pins[f]}")
+            if pid == NO_PAGE:
+                if self.pins[f] != 0:
+                    problems.append(f"frame {f}: unmapped but pinned")
+                continue
+            mapped += 1
+            if self._lookup(pid) != f:
+                problems.append(f"frame {f}: page {pid} missing from the page table")
+            if pg_id(self.fdata(f)) != pid:
+                problems.append(f"frame {f}: holds page {pg_id(self.fdata(f))}, mapped as {pid}")
+        entries = sum(1 for i in range(self.ht_mask + 1) if self.ht_key[i] != NO_PAGE)
+        if entries != mapped:
+            problems.append(f"page table has {entries} entries for {mapped} mapped frames")
+        # free list: every page PT_FREE, count matches, no cycle
+        hg = self.read_guard(0)
+        try:
+            head = hdr_u32(hg.p, HDR_FREE_HEAD)
+            want = hdr_u32(hg.p, HDR_FREE_COUNT)
+            count = hdr_u32(hg.p, HDR_PAGE_COUNT)
+        finally:
+            hg._release()
+        seen = set()
+        pid = head
+        while pid != 0:
+            if pid in seen or pid >= count:
+                problems.append(f"free list: bad link to page {pid}")
+                break
+            seen.add(pid)
+            g = self.read_guard(pid)
+            try:
+                if pg_type(g.p) != PT_FREE:
+                    problems.append(f"free list: page {pid} has type {pg_type(g.p)}")
+                pid = pg_next(g.p)
+            finally:
+                g._release()
+        if len(seen) != want:
+            problems.append(f"free list: {len(seen)} pages linked, header says {want}")
+        return problems
+
+
+@cython.freelist(32)
+cdef class PageGuard:
+    """A pin on one cached page.  Created only by a BufferPool."""
+
+    def __init__(self):
+        raise TypeError("page guards are created by BufferPool.read/write/allocate")
+
+    def __dealloc__(self):
+        if self.frame >= 0 and self.pool is not None:
+            self.pool.pins[self.frame] -= 1
+            if self.writer:
+                self.pool.wlatch[self.frame] = 0
+            self.frame = -1
+
+    cdef int _release(self) except -1:
+        if self.frame >= 0:
+            self.pool.pins[self.frame] -= 1
+            if self.writer:
+                self.pool.wlatch[self.frame] = 0
+            self.frame = -1
+            self.p = NULL
+        return 0
+
+    cdef const uint8_t* _live(self) except NULL:
+        if self.frame < 0:
+            raise OorError(f"page guard for page {self.page_id} was released")
+        return self.p
+
+    def release(self):
+        """Drop the pin (idempotent)."""
+        self._release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._release()
+
+    @property
+    def released(self):
+        return self.frame < 0
+
+    @property
+    def lsn(self):
+        return pg_lsn(self._live())
+
+    @property
+    def page_type(self):
+        return pg_type(self._live())
+
+    @property
+    def slot_count(self):
+        return pg_nslots(self._live())
+
+    @property
+    def free_space(self):
+        """Bytes available to new records and slots, counting fragmented bytes."""
+        return page_total_free(self._live())
+
+    @property
+    def contiguous_free(self):
+        cdef const uint8_t* p = self._live()
+        return pg_free_hi(p) - pg_free_lo(p)
+
+    @property
+    def fragmented(self):
+        return pg_frag(self._live())
+
+    @property
+    def next_id(self):
+        return pg_next(self._live())
+
+    @property
+    def prev_id(self):
+        return pg_prev(self._live())
+
+    @property
+    def level(self):
+        return pg_level(self._live())
+
+    @property
+    def aux(self):
+        return pg_aux(self._live())
+
+    @property
+    def data(self):
+        """A copy of the page's 4096 bytes."""
+        return PyBytes_FromStringAndSize(<const char*>self._live(), PAGE_SIZE)
+
+    def get(self, int slot):
+        """The record under a slot id (following an overflow chain), or None if empty or out of range."""
+        cdef const uint8_t* p = self._live()
+        if slot < 0 or slot >= pg_nslots(p) or slot_off(p, slot) == 0:
+            return None
+        if slot_is_stub(p, slot):
+            return self.pool.read_overflow((<const uint32_t*>slot_ptr(p, slot))[1],
+                                           (<const uint32_t*>slot_ptr(p, slot))[0])
+        return PyBytes_FromStringAndSize(<const char*>slot_ptr(p, slot), slot_len(p, slot))
+
+    def is_overflow(self, int slot):
+        cdef const uint8_t* p = self._live()
+        return 0 <= slot < pg_nslots(p) and slot_off(p, slot) != 0 and slot_is_stub(p, slot)
+
+    def slots(self):
+        """Ids of the live slots, ascending."""
+        cdef const uint8_t* p = self._live()
+        return [i for i in range(pg_nslots(p)) if slot_off(p, i) != 0]
+
+    def check(self):
+        """Violations of the page validity conditions 2-7 (empty when valid)."""
+        return page_check(self._live(), self.page_id)
+
+
+@cython.final
+cdef class ReadPageGuard(PageGuard):
+    """A shared pin: reads only."""
+
+
+@cython.final
+cdef class WritePageGuard(PageGuard):
+    """An exclusive pin: reads and writes.  Every mutation happens through one of these."""
+
+    cdef int _insert_record(self, int idx, const uint8_t* data, Py_ssize_t n, bint positional) except -1:
+        cdef uint8_t* p = <uint8_t*>(self._live())
+        cdef uint8_t stub[STUB_SIZE]
+        cdef int rc
+        cdef uint32_t first
+        if n > MAX_INLINE:
+            # Check room for the stub before allocating the chain: a full page stays unchanged.
+            if (positional and STUB_SIZE + SLOT_SIZE > page_total_free(p)) or \
+                    (not positional and not page_room_for(p, STUB_SIZE)):
+                raise PageFullError(self.page_id, STUB_SIZE + SLOT_SIZE, page_total_free(p))
+            if n > 0xFFFFFFFF:
+                raise ValueError("record larger than 4 GiB")
+            first = self.pool.write_overflow(data, n)
+            (<uint32_t*>stub)[0] = <uint32_t>n
+            (<uint32_t*>stub)[1] = first
+            rc = page_insert_at(p, idx, stub, STUB_SIZE, STUB_FLAG) if positional else \
+                page_insert(p, stub, STUB_SIZE, STUB_FLAG)
+        else:
+            rc = page_insert_at(p, idx, data, <int>n, 0) if positional else page_insert(p, data, <int>n, 0)
+        if rc < 0:
+            raise PageFullError(self.page_id, n + SLOT_SIZE, page_total_free(p))
+        return rc
+
+    def insert(self, const uint8_t[::1] data not None):
+        """Store a record; returns its slot id (stable until deleted).  PageFullError leaves the page unchanged.
+
+        Records longer than a page's usable space go to an overflow chain.
+        """
+        return self._insert_record(0, &data[0] if data.shape[0] else NULL, data.shape[0], False)
+
+    def insert_at(self, int idx, const uint8_t[::1] data not None):
+        """Positional insert: the record becomes slot idx; later slots shift up (B+ tree order)."""
+        if idx < 0 or idx > pg_nslots(self._live()):
+            raise IndexError(f"slot position {idx} out of range")
+        return self._insert_record(idx, &data[0] if data.shape[0] else NULL, data.shape[0], True)
+
+    def update(self, int slot, const uint8_t[::1] data not None):
+        """Replace the record under a live slot id (same id).  KeyError if empty; PageFullError if it cannot fit."""
+        cdef uint8_t* p = <uint8_t*>(self._live())
+        cdef Py_ssize_t n = data.shape[0]
+        cdef uint8_t stub[STUB_SIZE]
+        cdef uint32_t old_first = 0, first
+        if slot < 0 or slot >= pg_nslots(p) or slot_off(p, slot) == 0:
+            raise KeyError(f"page {self.page_id} has no record in slot {slot}")
+        if slot_is_stub(p, slot):
+            old_first = (<const uint32_t*>slot_ptr(p, slot))[1]
+        if n > MAX_INLINE:
+            if STUB_SIZE > page_total_free(p) + slot_len(p, slot):
+                raise PageFullError(self.page_id, STUB_SIZE, page_total_free(p))
+            first = self.pool.write_overflow(&data[0], n)
+            (<uint32_t*>stub)[0] = <uint32_t>n
+            (<uint32_t*>stub)[1] = first
+            page_update(p, slot, stub, STUB_SIZE, STUB_FLAG)
+        elif page_update(p, slot, &data[0] if n else NULL, <int>n, 0) < 0:
+            raise PageFullError(self.page_id, n, page_total_free(p) + slot_len(p, slot))
+        if old_first:
+            self.pool.free_overflow(old_first)
+
+    def delete(self, int slot):
+        """Delete the record under a slot id; other slot ids do not change.  KeyError if empty."""
+        cdef uint8_t* p = <uint8_t*>(self._live())
+        cdef uint32_t first = 0
+        if slot < 0 or slot >= pg_nslots(p) or slot_off(p, slot) == 0:
+            raise KeyError(f"page {self.page_id} has no record in slot {slot}")
+        if slot_is_stub(p, slot):
+            first = (<const uint32_t*>slot_ptr(p, slot))[1]
+        page_delete(p, slot)
+        if first:
+            self.pool.free_overflow(first)
+
+    def remove_at(self, int idx):
+        """Positional delete: later slots shift down (B+ tree order)."""
+        cdef uint8_t* p = <uint8_t*>(self._live())
+        cdef uint32_t first = 0
+        if idx < 0 or idx >= pg_nslots(p):
+            raise IndexError(f"slot position {idx} out of range")
+        if slot_off(p, idx) != 0 and slot_is_stub(p, idx):
+            first = (<const uint32_t*>slot_ptr(p, idx))[1]
+        page_remove_at(p, idx)
+        if first:
+            self.pool.free_overflow(first)
+
+    def compact(self):
+        """Make the free space contiguous; slot ids and records are unchanged."""
+        page_compact(<uint8_t*>(self._live()))
+
+    def format(self, int page_type):
+        """Reset the page to an empty page of page_type (same id)."""
+        page_init(<uint8_t*>(self._live()), self.page_id, <uint8_t>page_type)
+
+    def set_lsn(self, uint64_t lsn):
+        pg_set_lsn(<uint8_t*>(self._live()), lsn)
+
+    def set_next_id(self, uint32_t v):
+        pg_set_next(<uint8_t*>(self._live()), v)
+
+    def set_prev_id(self, uint32_t v):
+        pg_set_prev(<uint8_t*>(self._live()), v)
+
+    def set_level(self, uint16_t v):
+        pg_set_level(<uint8_t*>(self._live()), v)
+
+    def set_aux(self, uint32_t v):
+        pg_set_aux(<uint8_t*>(self._live()), v)
+
+    def write_bytes(self, int offset, const uint8_t[::1] data not None):
+        """Raw write into the page body (recovery's redo; header fields excluded)."""
+        cdef Py_ssize_t n = data.shape[0]
+        if offset < 4 or offset + n > PAGE_SIZE:
+            raise ValueError(f"write of {n} bytes at {offset} falls outside the page")
+        if n:
+            memcpy(<uint8_t*>(self._live()) + offset, &data[0], n)

@@ -1,0 +1,230 @@
+# oor_core/pager.pyx -- the page file: positional page reads and writes, fsync,
+# creation and validation of the file header.  Byte table in pager.pxd.
+#
+# The pager knows pages only as 4096-byte buffers: it seals (checksums) each
+# page it writes and verifies each page it reads (invariant 1).  Allocation and
+# the free list live one layer up, in the buffer pool, so that every change to
+# the header page and to free pages goes through a write guard and can be
+# logged like any other page change (invariant 5).
+import os
+
+from libc.errno cimport errno, EINTR
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+from posix.unistd cimport pread, pwrite, fsync, close as c_close
+
+from oor_core.page cimport (PAGE_SIZE, PT_FILE_HEADER, page_init, page_seal, page_verify,
+                            pg_type)
+from oor_core.errors import CorruptPageError, NotAnOorFileError, VersionMismatchError
+
+MAGIC = b"OOR1"
+
+
+cdef void header_init(uint8_t* p) noexcept nogil:
+    """Format a fresh file header page (page 0).  Caller: Pager on create."""
+    page_init(p, 0, PT_FILE_HEADER)
+    memcpy(p + HDR_MAGIC, b"OOR1", 4)
+    hdr_set_u32(p, HDR_VERSION, FORMAT_VERSION)
+    hdr_set_u32(p, HDR_PAGE_SIZE, PAGE_SIZE)
+    hdr_set_u32(p, HDR_PAGE_COUNT, 1)
+
+
+cdef class Pager:
+    """The database file as an array of checksummed 4096-byte pages.
+
+    Who may call: the buffer pool (page reads and writes), the WAL and
+    recovery (sync), tests.  ``file`` replaces the OS file with an object
+    offering ``pread(n, offset) -> bytes``, ``pwrite(data, offset)``,
+    ``fsync()``, ``size()`` and ``close()`` (the power-loss simulator).
+    """
+
+    def __cinit__(self, path, *, bint create=True, bint read_only=False, file=None):
+        self.fd = -1
+        self.path = os.fspath(path)
+        self.file = file
+        self.read_only = read_only
+        self.created = False
+        cdef bytearray buf
+        cdef uint8_t* p
+        if file is None:
+            flags = os.O_RDONLY if read_only else os.O_RDWR
+            existed = os.path.exists(self.path)
+            if create and not read_only:
+                flags |= os.O_CREAT
+            self.fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+            if not existed:
+                _fsync_dir(self.path)
+        size = self.file_size()
+        if size == 0:
+            if read_only or not create:
+                self.close()
+                raise NotAnOorFileError(self.path, "empty file")
+            buf = bytearray(PAGE_SIZE)
+            p = buf
+            header_init(p)
+            self.write_page(0, p)
+            self.sync()
+            self.created = True
+            return
+        if size < PAGE_SIZE:
+            self.close()
+            raise NotAnOorFileError(self.path, f"{size} bytes, shorter than one {PAGE_SIZE}-byte page")
+        buf = bytearray(PAGE_SIZE)
+        p = buf
+        self._pread(p, PAGE_SIZE, 0)
+        if bytes(buf[HDR_MAGIC:HDR_MAGIC + 4]) != MAGIC:
+            self.close()
+            raise NotAnOorFileError(self.path, "bad magic: bytes 40..43 are not OOR1")
+        version = hdr_u32(p, HDR_VERSION)
+        psize = hdr_u32(p, HDR_PAGE_SIZE)
+        if version > FORMAT_VERSION or version == 0 or psize != PAGE_SIZE:
+            self.close()
+            raise VersionMismatchError(self.path, f"{version} (page size {psize})",
+                                       f"{FORMAT_VERSION} (page size {PAGE_SIZE})")
+        rc = page_verify(p, 0)
+        if rc != 0 or pg_type(p) != PT_FILE_HEADER:
+            self.close()
+            raise CorruptPageError(0, "file header checksum mismatch" if rc else "file header has wrong type",
+                                   self.path)
+
+    def __dealloc__(self):
+        if self.fd >= 0:
+            c_close(self.fd)
+            self.fd = -1
+
+    cdef int _pread(self, uint8_t* buf, Py_ssize_t n, unsigned long long off) except -1:
+        cdef Py_ssize_t got = 0, r
+        if self.file is not None:
+            data = self.file.pread(n, off)
+            got = min(len(data), n)
+            memcpy(buf, <const char*>data, got)
+        else:
+            if self.fd < 0:
+                raise ValueError(f"{self.path}: pager is closed")
+            while got < n:
+                with nogil:
+                    r = pread(self.fd, buf + got, n - got, off + got)
+                if r < 0:
+                    if errno == EINTR:
+                        continue
+                    raise OSError(errno, os.strerror(errno), self.path)
+                if r == 0:
+                    break
+                got += r
+        if got < n:
+            memset(buf + got, 0, n - got)
+            return 0
+        return 1
+
+    cdef int _pwrite(self, const uint8_t* buf, Py_ssize_t n, unsigned long long off) except -1:
+        cdef Py_ssize_t done = 0, r
+        if self.read_only:
+            raise PermissionError(f"{self.path}: opened read-only")
+        if self.file is not None:
+            self.file.pwrite((<const char*>buf)[:n], off)
+            return 0
+        if self.fd < 0:
+            raise ValueError(f"{self.path}: pager is closed")
+        while done < n:
+            with nogil:
+                r = pwrite(self.fd, buf + done, n - done, off + done)
+            if r < 0:
+                if errno == EINTR:
+                    continue
+                raise OSError(errno, f"{os.strerror(errno)} writing page at offset {off}", self.path)
+            done += r
+        return 0
+
+    cdef int read_page(self, uint32_t page_id, uint8_t* buf) except -1:
+        """Read and verify one page into buf.  Raises CorruptPageError; never returns bad data."""
+        cdef int full = self._pread(buf, PAGE_SIZE, <unsigned long long>page_id * PAGE_SIZE)
+        self.reads += 1
+        if not full:
+            memset(buf, 0, PAGE_SIZE)
+            raise CorruptPageError(page_id, "page lies beyond the end of the file (short read)", self.path)
+        cdef int rc = page_verify(buf, page_id)
+        if rc != 0:
+            got = (<uint32_t*>(buf + 4))[0]
+            memset(buf, 0, PAGE_SIZE)
+            raise CorruptPageError(page_id, "checksum mismatch" if rc == 1 else
+                                   f"misdirected write: page header names page {got}", self.path)
+        return 0
+
+    cdef int write_page(self, uint32_t page_id, uint8_t* buf) except -1:
+        """Seal (checksum) buf in place and write it at page_id * 4096.  Caller: buffer pool."""
+        assert (<uint32_t*>(buf + 4))[0] == page_id, "page written under another page's id"
+        page_seal(buf)
+        self._pwrite(buf, PAGE_SIZE, <unsigned long long>page_id * PAGE_SIZE)
+        self.writes += 1
+        return 0
+
+    def read(self, uint32_t page_id):
+        """Verified copy of a page as bytes.  Tests and `oor check`."""
+        buf = bytearray(PAGE_SIZE)
+        self.read_page(page_id, buf)
+        return bytes(buf)
+
+    def write(self, uint32_t page_id, data):
+        """Write a page (sealed with a fresh checksum).  Tests and recovery."""
+        if len(data) != PAGE_SIZE:
+            raise ValueError(f"a page is {PAGE_SIZE} bytes, got {len(data)}")
+        buf = bytearray(data)
+        self.write_page(page_id, buf)
+
+    def read_raw(self, uint32_t page_id):
+        """Unverified bytes of a page (zero-filled past the end).  `check` and tests only."""
+        buf = bytearray(PAGE_SIZE)
+        self._pread(buf, PAGE_SIZE, <unsigned long long>page_id * PAGE_SIZE)
+        return bytes(buf)
+
+    cpdef unsigned long long file_size(self) except? 0:
+        """Size of the file in bytes."""
+        if self.file is not None:
+            return self.file.size()
+        if self.fd < 0:
+            raise ValueError(f"{self.path}: pager is closed")
+        return os.fstat(self.fd).st_size
+
+    cpdef sync(self):
+        """Make every page written so far durable (fsync)."""
+        cdef int r
+        if self.read_only:
+            return
+        if self.file is not None:
+            self.file.fsync()
+        else:
+            if self.fd < 0:
+                raise ValueError(f"{self.path}: pager is closed")
+            with nogil:
+                r = fsync(self.fd)
+            if r != 0:
+                raise OSError(errno, f"fsync failed: {os.strerror(errno)}", self.path)
+        self.syncs += 1
+
+    cpdef close(self):
+        """Close the file (idempotent).  Does not sync: the buffer pool flushes first."""
+        if self.file is not None:
+            f, self.file = self.file, None
+            f.close()
+        if self.fd >= 0:
+            c_close(self.fd)
+            self.fd = -1
+
+    @property
+    def closed(self):
+        return self.fd < 0 and self.file is None
+
+
+def _fsync_dir(path):
+    """fsync the directory holding path, so a new file's entry is durable."""
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
