@@ -1,0 +1,186 @@
+"""OMM keywords <-> ElementSet: the mapping shared by the XML, JSON and CSV formats.
+
+Who may import: oor.codec.omm_xml, omm_json, omm_csv.
+
+An OMM record is a flat mapping of CCSDS keywords to values.  CelesTrak's
+JSON gives numbers as JSON numbers, Space-Track's as strings; XML and CSV
+give text.  All are accepted: text must be a plain decimal (``.0001869``,
+``.18312E-3``, ``-1.5e-05``; no NaN, infinity or underscores), integers plain
+digits.  Numbers convert exactly as ``float()`` of their text, so an OMM value
+equals the TLE value with the same decimal digits.
+
+EPOCH: ``YYYY-MM-DDThh:mm:ss[.f...]`` or ``YYYY-DDDThh:mm:ss[.f...]``, optional
+trailing ``Z``, UTC.  Up to 6 decimals are exact; more are rounded to the
+microsecond (half to even).
+
+Required: EPOCH, MEAN_MOTION, ECCENTRICITY, INCLINATION, RA_OF_ASC_NODE,
+ARG_OF_PERICENTER, MEAN_ANOMALY, NORAD_CAT_ID.  Optional (default): OBJECT_NAME
+(none; empty text is none), OBJECT_ID (''), CLASSIFICATION_TYPE ('U'), EPHEMERIS_TYPE (0),
+ELEMENT_SET_NO (999), REV_AT_EPOCH (0), BSTAR, MEAN_MOTION_DOT,
+MEAN_MOTION_DDOT (0).  Other keywords are ignored.
+
+Writing: ``to_omm`` gives the text of each keyword (floats in their shortest
+round-trip form, so reading back gives the same floats; the epoch with 6
+decimals), in CelesTrak's keyword order (``KEYWORDS``).
+"""
+import datetime as _dt
+import re
+
+from oor_core.errors import TLEParseError
+
+from oor.codec.elements import ElementSet, EPOCH_1950
+
+__all__ = ["KEYWORDS", "from_omm", "to_omm", "parse_epoch", "format_epoch"]
+
+KEYWORDS = ("OBJECT_NAME", "OBJECT_ID", "EPOCH", "MEAN_MOTION", "ECCENTRICITY", "INCLINATION",
+            "RA_OF_ASC_NODE", "ARG_OF_PERICENTER", "MEAN_ANOMALY", "EPHEMERIS_TYPE",
+            "CLASSIFICATION_TYPE", "NORAD_CAT_ID", "ELEMENT_SET_NO", "REV_AT_EPOCH", "BSTAR",
+            "MEAN_MOTION_DOT", "MEAN_MOTION_DDOT")
+REQUIRED = ("EPOCH", "MEAN_MOTION", "ECCENTRICITY", "INCLINATION", "RA_OF_ASC_NODE",
+            "ARG_OF_PERICENTER", "MEAN_ANOMALY", "NORAD_CAT_ID")
+INT_KEYWORDS = frozenset(("EPHEMERIS_TYPE", "NORAD_CAT_ID", "ELEMENT_SET_NO", "REV_AT_EPOCH"))
+# keyword -> ElementSet keyword argument
+_FLOATS = (("MEAN_MOTION", "mean_motion"), ("ECCENTRICITY", "eccentricity"), ("INCLINATION", "inclination"),
+           ("RA_OF_ASC_NODE", "raan"), ("ARG_OF_PERICENTER", "arg_perigee"), ("MEAN_ANOMALY", "mean_anomaly"),
+           ("BSTAR", "bstar"), ("MEAN_MOTION_DOT", "mean_motion_dot"), ("MEAN_MOTION_DDOT", "mean_motion_ddot"))
+_INTS = (("NORAD_CAT_ID", "norad_id", None), ("EPHEMERIS_TYPE", "ephemeris_type", 0),
+         ("ELEMENT_SET_NO", "element_set_no", 999), ("REV_AT_EPOCH", "rev_number", 0))
+
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_EPOCH = re.compile(r"([0-9]{4})-(?:([0-9]{2})-([0-9]{2})|([0-9]{3}))T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                    r"(?:\.([0-9]+))?Z?")
+
+
+def parse_epoch(text):
+    """OMM EPOCH text -> int microseconds since 1950 (ValueError if malformed).  Who may call: OMM readers."""
+    m = _EPOCH.fullmatch(text.strip())
+    if not m:
+        raise ValueError(f"EPOCH {text!r} is not YYYY-MM-DDThh:mm:ss[.ffffff]")
+    year = int(m.group(1))
+    hh, mi, ss = int(m.group(5)), int(m.group(6)), int(m.group(7))
+    if hh > 23 or mi > 59 or ss > 59:
+        raise ValueError(f"EPOCH {text!r}: time of day out of range")
+    if m.group(4) is not None:
+        doy = int(m.group(4))
+        days_in_year = 366 if (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 else 365
+        if not 1 <= doy <= days_in_year:
+            raise ValueError(f"EPOCH {text!r}: day of year out of range")
+        date = _dt.date(year, 1, 1) + _dt.timedelta(days=doy - 1)
+    else:
+        date = _dt.date(year, int(m.group(2)), int(m.group(3)))     # ValueError on a bad date
+    frac = m.group(8) or ""
+    if len(frac) <= 6:
+        us = int(frac.ljust(6, "0")) if frac else 0
+    else:
+        whole, rest = int(frac[:6]), frac[6:]
+        half = "5" + "0" * (len(rest) - 1)
+        us = whole + (1 if rest > half or (rest == half and whole % 2) else 0)
+    days = (date - EPOCH_1950.date()).days
+    return ((days * 86400 + hh * 3600 + mi * 60 + ss) * 1_000_000) + us
+
+
+def format_epoch(epoch_us):
+    """Int microseconds since 1950 -> '2023-10-26T17:45:13.145472'.  Who may call: OMM writers."""
+    return (EPOCH_1950 + _dt.timedelta(microseconds=epoch_us)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _number(value, keyword, integer):
+    if isinstance(value, bool):
+        raise ValueError(f"{keyword} must be a number, got {value!r}")
+    if isinstance(value, int):
+        return value if integer else float(value)
+    if isinstance(value, float):
+        if integer:
+            raise ValueError(f"{keyword} must be an integer, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{keyword} must be a number, got {value!r}")
+    text = value.strip()
+    if integer:
+        if not _INTEGER.fullmatch(text):
+            raise ValueError(f"{keyword} must be an integer, got {value!r}")
+        return int(text)
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"{keyword} must be a decimal number, got {value!r}")
+    return float(text)
+
+
+def from_omm(record, *, file=None, line=None, column=None, positions=None, source=None):
+    """Mapping of OMM keywords -> ElementSet.
+
+    Who may call: the OMM readers.  Raises TLEParseError naming the keyword,
+    located at ``file``/``line``/``column`` where the record starts, or, when
+    ``positions`` maps the keyword to (line, column) (XML), where its element starts.
+    """
+    def fail(reason, key=None):
+        lineno, col = positions.get(key, (line, column)) if positions else (line, column)
+        raise TLEParseError(reason, file, lineno, col)
+
+    for key in REQUIRED:
+        value = record.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            fail(f"OMM keyword {key} is missing or empty", key)
+    kw = {}
+    try:
+        key = "EPOCH"
+        if not isinstance(record["EPOCH"], str):
+            raise ValueError(f"EPOCH must be text, got {record['EPOCH']!r}")
+        epoch_us = parse_epoch(record["EPOCH"])
+        kw["epoch"] = EPOCH_1950 + _dt.timedelta(microseconds=epoch_us)
+        for key, arg in _FLOATS:
+            value = record.get(key)
+            if value is not None and not (isinstance(value, str) and not value.strip()):
+                kw[arg] = _number(value, key, False)
+        for key, arg, default in _INTS:
+            value = record.get(key)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                kw[arg] = default
+            else:
+                kw[arg] = _number(value, key, True)
+        key = "CLASSIFICATION_TYPE"
+        cls = record.get(key)
+        kw["classification"] = "U" if cls is None or cls == "" else cls
+        key = "OBJECT_ID"
+        oid = record.get(key)
+        kw["intl_designator"] = "" if oid is None or str(oid).strip().upper() in ("", "UNKNOWN") else str(oid)
+        key = "OBJECT_NAME"
+        name = record.get(key)
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"OBJECT_NAME must be text, got {name!r}")
+        kw["name"] = name.strip() if isinstance(name, str) and name.strip() else None
+        kw["source"] = source
+        key = None
+        return ElementSet(**kw)
+    except (ValueError, TypeError) as exc:
+        text = str(exc)
+        if key is not None and key not in text:
+            text = f"{key}: {text}"
+        fail(f"bad OMM value: {text}", key)
+
+
+def _num(value):
+    return repr(float(value))
+
+
+def to_omm(es):
+    """ElementSet -> dict keyword -> text, in KEYWORDS order.  Who may call: OMM writers."""
+    return {
+        "OBJECT_NAME": es.name if es.name is not None else "",
+        "OBJECT_ID": es.cospar_id,
+        "EPOCH": format_epoch(es.epoch_us),
+        "MEAN_MOTION": _num(es.mean_motion),
+        "ECCENTRICITY": _num(es.eccentricity),
+        "INCLINATION": _num(es.inclination),
+        "RA_OF_ASC_NODE": _num(es.raan),
+        "ARG_OF_PERICENTER": _num(es.arg_perigee),
+        "MEAN_ANOMALY": _num(es.mean_anomaly),
+        "EPHEMERIS_TYPE": str(es.ephemeris_type),
+        "CLASSIFICATION_TYPE": es.classification,
+        "NORAD_CAT_ID": str(es.norad_id),
+        "ELEMENT_SET_NO": str(es.element_set_no),
+        "REV_AT_EPOCH": str(es.rev_number),
+        "BSTAR": _num(es.bstar),
+        "MEAN_MOTION_DOT": _num(es.mean_motion_dot),
+        "MEAN_MOTION_DDOT": _num(es.mean_motion_ddot),
+    }

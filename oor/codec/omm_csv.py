@@ -1,0 +1,83 @@
+"""OMM CSV (CelesTrak's column set): streaming reader and writer.
+
+Who may import: oor.codec.io (public entry points are ``read_elements`` and
+``write_elements``).
+
+The first non-blank row is the header of OMM keywords (any order, extra
+columns ignored, case-insensitive); each following row is one element set.
+Errors carry the row's line number and the 1-based index of the offending
+field as the column.
+"""
+import csv
+
+from oor_core.errors import TLEParseError
+
+from oor.codec.omm import KEYWORDS, REQUIRED, from_omm, to_omm
+
+__all__ = ["iter_omm_csv", "write_omm_csv"]
+
+
+def _lines(chunks):
+    for lines in chunks:
+        yield from lines
+
+
+def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
+    """Yield ElementSets from CSV given as lists of lines.
+
+    Who may call: oor.codec.io.  Bad rows raise TLEParseError or, when
+    ``collect`` is a list, are appended to it.
+    """
+    reader = csv.reader(_lines(chunks), strict=True)
+    header = None
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            err = TLEParseError(f"malformed CSV: {exc}", file, reader.line_num)
+            if collect is None:
+                raise err from None
+            collect.append(err)
+            return
+        line = reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [cell.strip().upper() for cell in row]
+            missing = [k for k in REQUIRED if k not in header]
+            if missing:
+                err = TLEParseError(f"CSV header lacks OMM column(s) {', '.join(missing)}", file, line, 1)
+                if collect is None:
+                    raise err
+                collect.append(err)
+                return
+            index = {k: i + 1 for i, k in enumerate(header)}
+            continue
+        if len(row) != len(header):
+            err = TLEParseError(f"row has {len(row)} fields, the header has {len(header)}", file, line)
+        else:
+            try:
+                yield from_omm(dict(zip(header, row)), file=file, line=line, source=source,
+                               positions={k: (line, i) for k, i in index.items()})
+                continue
+            except TLEParseError as exc:
+                err = exc
+        if collect is None:
+            raise err
+        collect.append(err)
+
+
+def write_omm_csv(sets, out):
+    """Write ElementSets as CSV (header + one row per set) to a text stream; return the count.
+
+    Who may call: oor.codec.io.
+    """
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(KEYWORDS)
+    n = 0
+    for es in sets:
+        writer.writerow(to_omm(es).values())
+        n += 1
+    return n

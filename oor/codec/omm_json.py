@@ -1,0 +1,129 @@
+"""OMM JSON (CelesTrak numbers or Space-Track strings): streaming reader and writer.
+
+Who may import: oor.codec.io (public entry points are ``read_elements`` and
+``write_elements``).
+
+Accepted layouts: a JSON array of OMM objects (CelesTrak, Space-Track), a
+single object, or a sequence of objects separated by whitespace / newlines
+(JSON Lines).  The reader decodes one object at a time from a sliding buffer
+(``json.JSONDecoder.raw_decode``), so memory is bounded by the largest object
+plus one chunk.  Errors carry the line (and column, for malformed JSON) where
+the object starts.  Malformed JSON ends the stream.
+"""
+import json
+
+from oor_core.errors import TLEParseError
+
+from oor.codec.omm import INT_KEYWORDS, KEYWORDS, from_omm, to_omm
+
+__all__ = ["iter_omm_json", "write_omm_json"]
+
+_TAIL = 1 << 16          # an error this close to the end of the buffer may just be a cut object: read on
+_WS = " \t\r\n"
+
+
+def iter_omm_json(chunks, *, file=None, source=None, collect=None):
+    """Yield ElementSets from JSON text given as str chunks.
+
+    Who may call: oor.codec.io.  Bad objects raise TLEParseError or, when
+    ``collect`` is a list, are appended to it.
+    """
+    decoder = json.JSONDecoder()
+    it = iter(chunks)
+    buf = ""
+    pos = 0
+    line_base = 1          # line number of buf[0]
+    eof = False
+    in_array = None        # None until the first token is seen
+
+    def refill():
+        nonlocal buf, pos, line_base, eof
+        if pos:
+            line_base += buf.count("\n", 0, pos)
+            buf, pos = buf[pos:], 0
+        try:
+            buf += next(it)
+        except StopIteration:
+            eof = True
+
+    def where(p):
+        line = line_base + buf.count("\n", 0, p)
+        return line, p - (buf.rfind("\n", 0, p) + 1) + 1
+
+    def malformed(reason, p):
+        line, col = where(p)
+        return TLEParseError(f"malformed JSON: {reason}", file, line, col)
+
+    while True:
+        while pos < len(buf) and buf[pos] in _WS:
+            pos += 1
+        if pos >= len(buf):
+            if eof:
+                if in_array:
+                    err = malformed("unterminated array (missing ']')", len(buf))
+                    if collect is None:
+                        raise err
+                    collect.append(err)
+                return
+            refill()
+            continue
+        ch = buf[pos]
+        if in_array is None:
+            in_array = ch == "["
+            if in_array:
+                pos += 1
+                continue
+        if in_array and ch == "]":
+            return
+        if in_array and ch == ",":
+            pos += 1
+            continue
+        try:
+            obj, end = decoder.raw_decode(buf, pos)
+        except json.JSONDecodeError as exc:
+            if not eof and exc.pos >= len(buf) - _TAIL:
+                refill()
+                continue
+            err = malformed(exc.msg, exc.pos)
+            if collect is None:
+                raise err from None
+            collect.append(err)
+            return
+        line, col = where(pos)
+        pos = end
+        if not isinstance(obj, dict):
+            err = TLEParseError(f"expected an OMM object, found {type(obj).__name__}", file, line, col)
+        else:
+            try:
+                yield from_omm(obj, file=file, line=line, column=col, source=source)
+                continue
+            except TLEParseError as exc:
+                err = exc
+        if collect is None:
+            raise err
+        collect.append(err)
+
+
+def write_omm_json(sets, out, *, strings=False, indent=None):
+    """Write ElementSets as a JSON array of OMM objects to a text stream; return the count.
+
+    Who may call: oor.codec.io.  ``strings=False`` writes CelesTrak style
+    (numbers as JSON numbers), ``strings=True`` Space-Track style (every value
+    a string).  Names are written as UTF-8, not escaped.
+    """
+    n = 0
+    out.write("[")
+    for es in sets:
+        fields = to_omm(es)
+        if not strings:
+            fields = {k: (v if k in ("OBJECT_NAME", "OBJECT_ID", "EPOCH", "CLASSIFICATION_TYPE")
+                          else int(v) if k in INT_KEYWORDS else float(v)) for k, v in fields.items()}
+        if es.name is None:
+            fields.pop("OBJECT_NAME")
+        out.write(("," if n else "") + "\n" + json.dumps(fields, ensure_ascii=False, indent=indent))
+        n += 1
+    out.write("\n]\n")
+    return n
+
+
+assert set(INT_KEYWORDS) <= set(KEYWORDS)
