@@ -1,0 +1,86 @@
+# oor_core/btree.pxd -- B+ tree over memcmp-ordered byte-string keys: C-level contract.
+#
+# Pages are slotted pages (page.pxd) used positionally: the slot directory is
+# kept in key order, so slot i holds the i-th smallest key of the node.
+#
+# Leaf page (PT_BTREE_LEAF, level 0):
+#   next_id / prev_id = right / left sibling (0 = none); aux = tree id.
+#   record i:  OFFSET SIZE   FIELD
+#              0      2      klen u16 little-endian; bit 15 set = value in overflow
+#              2      klen   key bytes
+#              2+klen rest   value bytes, or (u32 total_length, u32 first_page)
+#                            of an overflow chain (page.pxd) when bit 15 is set
+# Internal page (PT_BTREE_INTERNAL, level >= 1):
+#   prev_id = leftmost child (keys below the first separator); next_id = 0.
+#   record i:  0 klen u16 | 2 key | 2+klen u32 child page id (keys >= key_i
+#              and < key_i+1 live under child i).
+#
+# File header (pager.pxd) root table entry for the tree: root page id, height
+# (1 = the root is a leaf), name.
+#
+# A tree is valid if and only if (checked by BTree._check()):
+#   1. every page is a valid page (page.pxd 2-7) of the right type, its level
+#      equals its distance from the leaves, and the root's level is height - 1;
+#   2. keys strictly ascend within each node and along the leaf chain;
+#   3. every key under child i of an internal node lies in [key_i, key_i+1)
+#      (the leftmost child: below key_0);
+#   4. all leaves are at the same depth; leaf next/prev links give the
+#      in-order sequence of leaves, with 0 at both ends;
+#   5. every non-root node uses at least MIN_FILL bytes (records + slots) and
+#      a non-root internal node holds at least one separator;
+#   6. every page of the tree (and of its overflow chains) is reached exactly
+#      once and none is on the free list.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+
+from oor_core.bufpool cimport BufferPool
+from oor_core.page cimport PAGE_SIZE, PAGE_HDR, SLOT_SIZE
+
+cdef enum:
+    USABLE = 4056                          # PAGE_SIZE - PAGE_HDR: bytes for records and slots
+    MIN_FILL = 1014                        # USABLE / 4: rebalance a non-root node below this
+    MAX_KEY = 512                          # longest key accepted
+    MAX_LEAF_REC = 1000                    # larger leaf records move their value to overflow
+    VAL_OVERFLOW = 0x8000
+    MAX_DEPTH = 32
+
+
+cdef class BTree:
+    cdef readonly BufferPool pool
+    cdef readonly int tree_id
+    cdef readonly object name
+    cdef public unsigned long long version   # bumped by every change; cursors re-seek on change
+
+    cdef int _root(self, uint32_t* root, int* height) except -1
+    cdef int _set_root(self, uint32_t root, int height) except -1
+    cdef int _set_root_height_from_page(self, uint32_t root) except -1
+    cdef object _get(self, const uint8_t* key, int klen)
+    cdef int _descend(self, const uint8_t* key, int klen, uint32_t* path, int* idxs) except -1
+    cdef object _value_of(self, const uint8_t* rec, int rlen)
+    cdef bytes _leaf_rec(self, bytes key, bytes value)
+    cdef int _put(self, bytes key, bytes value, int mode) except -1
+    cdef int _leaf_put(self, uint32_t* path, int* idxs, int depth, int idx, bytes rec) except -1
+    cdef int _insert_sep(self, uint32_t* path, int* idxs, int j, bytes sep, uint32_t child) except -1
+    cdef int _internal_insert(self, uint32_t* path, int* idxs, int j, int pos, bytes rec) except -1
+    cdef int _rebalance(self, uint32_t* path, int* idxs, int j) except -1
+    cdef list _build_level(self, list below, int lvl, int target)
+    cdef _check_node(self, uint32_t pid, int level, bytes lo, bytes hi, bint is_root, set seen,
+                     list leaves, list problems, set free)
+    cdef _stat_node(self, uint32_t pid, int level, dict counts)
+
+
+cdef class Cursor:
+    cdef readonly BTree tree
+    cdef unsigned long long version  # tree.version when the position was taken
+    cdef uint32_t leaf               # leaf of the current entry (0 = unpositioned)
+    cdef int idx                     # slot of the current entry in leaf
+    cdef bytes key
+    cdef object value
+    cdef bytes lo, hi                # iteration bounds: lo inclusive, hi exclusive (None = open)
+    cdef bint forward
+    cdef bint started
+    cdef int _position(self, uint32_t leaf, int idx) except -1
+    cdef int _seek(self, bytes key, int mode) except -1
+    cdef int _edge(self, bint last) except -1
+    cdef int _step(self, bint forward) except -1
+    cdef object _item(self)
+    cdef _range(self, bytes lo, bytes hi, bint reverse)

@@ -1,0 +1,1154 @@
+# oor_core/btree.pyx -- B+ tree bodies: search, cursors, insert with split,
+# delete with merge/redistribute, bulk load, _check().  Record layouts and
+# validity conditions are in btree.pxd.
+#
+# Reads pin pages through BufferPool.pin/unpin directly (no Python objects on
+# the lookup path).  Every change goes through a WritePageGuard, so that one
+# tree operation is one group of guarded page changes (invariant 5).
+cimport cython
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+from oor_core.page cimport *
+from oor_core.pager cimport hdr_u32, HDR_FREE_HEAD, HDR_ROOTS, ROOT_ENTRY, MAX_TREES
+from oor_core.bufpool cimport BufferPool, ReadPageGuard, WritePageGuard
+from oor_core.errors import CorruptPageError, OorError
+
+
+# ---- record helpers ----------------------------------------------------------
+cdef inline uint32_t _rd16(const uint8_t* p) noexcept nogil:
+    cdef uint16_t v
+    memcpy(&v, p, 2)
+    return v
+
+cdef inline uint32_t _rd32(const uint8_t* p) noexcept nogil:
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    return v
+
+cdef inline int _cmp(const uint8_t* a, int la, const uint8_t* b, int lb) noexcept nogil:
+    cdef int r = memcmp(a, b, la if la < lb else lb)
+    if r != 0:
+        return r
+    return la - lb
+
+cdef inline const uint8_t* _rec(const uint8_t* p, int i) noexcept nogil:
+    return p + slot_off(p, i)
+
+cdef inline int _klen(const uint8_t* rec) noexcept nogil:
+    return _rd16(rec) & 0x7FFF
+
+cdef inline int _used(const uint8_t* p) noexcept nogil:
+    return USABLE - page_total_free(p)
+
+cdef int _lower_bound(const uint8_t* p, const uint8_t* key, int klen, bint* found) noexcept nogil:
+    """First slot whose key >= key (found: equal)."""
+    cdef int lo = 0, hi = pg_nslots(p), mid, c
+    cdef const uint8_t* r
+    found[0] = False
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        r = _rec(p, mid)
+        c = _cmp(r + 2, _klen(r), key, klen)
+        if c < 0:
+            lo = mid + 1
+        else:
+            if c == 0:
+                found[0] = True
+            hi = mid
+    if found[0]:
+        r = _rec(p, lo)
+        found[0] = _cmp(r + 2, _klen(r), key, klen) == 0
+    return lo
+
+cdef inline int _child_index(const uint8_t* p, const uint8_t* key, int klen) noexcept nogil:
+    """Index of the separator entry to follow (-1 = leftmost child)."""
+    cdef int lo = 0, hi = pg_nslots(p), mid
+    cdef const uint8_t* r
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        r = _rec(p, mid)
+        if _cmp(r + 2, _klen(r), key, klen) <= 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+cdef inline uint32_t _child_at(const uint8_t* p, int idx) noexcept nogil:
+    if idx < 0:
+        return pg_prev(p)
+    cdef const uint8_t* r = _rec(p, idx)
+    return _rd32(r + 2 + _klen(r))
+
+cdef inline bytes _key_bytes(const uint8_t* rec):
+    return PyBytes_FromStringAndSize(<const char*>rec + 2, _klen(rec))
+
+cdef list _records(const uint8_t* p):
+    cdef int i
+    return [PyBytes_FromStringAndSize(<const char*>_rec(p, i), slot_len(p, i)) for i in range(pg_nslots(p))]
+
+cdef inline bytes _rkey(bytes rec):
+    """Key of a record given as bytes."""
+    cdef const uint8_t* r = <const uint8_t*>PyBytes_AS_STRING(rec)
+    return PyBytes_FromStringAndSize(<const char*>r + 2, _klen(r))
+
+cdef inline uint32_t _rchild(bytes rec):
+    cdef const uint8_t* r = <const uint8_t*>PyBytes_AS_STRING(rec)
+    return _rd32(r + 2 + _klen(r))
+
+cdef bytes _internal_rec(bytes key, uint32_t child):
+    cdef int klen = PyBytes_GET_SIZE(key)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, 6 + klen)
+    cdef uint8_t* o = <uint8_t*>PyBytes_AS_STRING(out)
+    cdef uint16_t k16 = <uint16_t>klen
+    memcpy(o, &k16, 2)
+    memcpy(o + 2, PyBytes_AS_STRING(key), klen)
+    memcpy(o + 2 + klen, &child, 4)
+    return out
+
+cdef bytes _shortest_sep(bytes left_last, bytes right_first):
+    """Shortest prefix of right_first that is > left_last (suffix truncation)."""
+    cdef Py_ssize_t n = min(len(left_last), len(right_first)), i = 0
+    while i < n and left_last[i] == right_first[i]:
+        i += 1
+    return right_first[:i + 1]
+
+cdef int _fill_page(uint8_t* p, list recs, Py_ssize_t a, Py_ssize_t b) except -1:
+    """Append recs[a:b] in order to an empty (or partly filled) node page."""
+    cdef Py_ssize_t i
+    cdef bytes r
+    for i in range(a, b):
+        r = recs[i]
+        if page_insert_at(p, pg_nslots(p), <const uint8_t*>PyBytes_AS_STRING(r),
+                          <int>PyBytes_GET_SIZE(r), 0) < 0:
+            raise AssertionError("B+ tree node overflow while rebuilding a page")
+    return 0
+
+cdef void _reformat(uint8_t* p, uint32_t pid, uint8_t ptype) noexcept nogil:
+    """Empty a node page keeping its level, links and tree id."""
+    cdef uint16_t level = pg_level(p)
+    cdef uint32_t nxt = pg_next(p), prv = pg_prev(p), aux = pg_aux(p)
+    cdef uint64_t lsn = pg_lsn(p)
+    page_init(p, pid, ptype)
+    pg_set_level(p, level)
+    pg_set_next(p, nxt)
+    pg_set_prev(p, prv)
+    pg_set_aux(p, aux)
+    pg_set_lsn(p, lsn)
+
+cdef Py_ssize_t _balanced_split(list recs, int extra) except -1:
+    """Split index s giving two halves of about equal bytes, both non-empty and each fitting a page.
+
+    extra: bytes the right half gains besides its records (0 for leaves).
+    """
+    cdef Py_ssize_t n = len(recs), s, best = -1
+    cdef long total = 0, acc = 0, bestd = 1 << 30, d
+    sizes = [len(r) + SLOT_SIZE for r in recs]
+    for x in sizes:
+        total += x
+    for s in range(1, n):
+        acc += sizes[s - 1]
+        if acc <= USABLE and total - acc + extra <= USABLE:
+            d = abs(2 * acc - total)
+            if d < bestd:
+                bestd = d
+                best = s
+    if best < 0:
+        raise AssertionError("no valid split point")
+    return best
+
+
+@cython.final
+cdef class BTree:
+    """A B+ tree stored in the pages of a BufferPool, named in the file header.
+
+    Open with ``BTree.create(pool, name)`` or ``BTree.open(pool, name)``.  Keys
+    are bytes (1..512), compared with memcmp; values are bytes of any length.
+    Who may call: the registry, recovery, tests.  One thread at a time.
+
+    >>> # doctest-style sketch (see tests/test_btree.py):
+    >>> # t = BTree.create(pool, b"primary"); t.insert(b"k", b"v"); t.get(b"k") -> b"v"
+    """
+
+    def __cinit__(self, BufferPool pool not None, int tree_id):
+        if tree_id < 0 or tree_id >= MAX_TREES:
+            raise ValueError(f"tree id {tree_id} out of range")
+        self.pool = pool
+        self.tree_id = tree_id
+        cdef ReadPageGuard g = pool.read_guard(0)
+        cdef const uint8_t* e
+        try:
+            e = g.p + HDR_ROOTS + ROOT_ENTRY * tree_id
+            if _rd32(e) == 0:
+                raise KeyError(f"no tree with id {tree_id} in {pool.pager.path}")
+            self.name = PyBytes_FromStringAndSize(<const char*>e + 8, 8).rstrip(b"\0").decode("ascii")
+        finally:
+            g._release()
+
+    @staticmethod
+    def trees(BufferPool pool not None):
+        """{name: tree_id} of every tree recorded in the file header."""
+        out = {}
+        cdef ReadPageGuard g = pool.read_guard(0)
+        cdef const uint8_t* e
+        cdef int i
+        try:
+            for i in range(MAX_TREES):
+                e = g.p + HDR_ROOTS + ROOT_ENTRY * i
+                if _rd32(e) != 0:
+                    out[PyBytes_FromStringAndSize(<const char*>e + 8, 8).rstrip(b"\0").decode("ascii")] = i
+        finally:
+            g._release()
+        return out
+
+    @staticmethod
+    def create(BufferPool pool not None, str name):
+        """Create an empty tree (one empty leaf as root) recorded under name (<= 8 ASCII chars)."""
+        raw = name.encode("ascii")
+        if not 1 <= len(raw) <= 8:
+            raise ValueError("tree names are 1 to 8 ASCII characters")
+        existing = BTree.trees(pool)
+        if name in existing:
+            raise KeyError(f"tree {name!r} already exists")
+        free_ids = [i for i in range(MAX_TREES) if i not in existing.values()]
+        if not free_ids:
+            raise OorError(f"the file header has room for {MAX_TREES} trees")
+        cdef int tid = free_ids[0]
+        cdef bytes padded = raw.ljust(8, b"\0")
+        cdef WritePageGuard leaf = pool.new_page(PT_BTREE_LEAF)
+        cdef uint32_t root = leaf.page_id
+        pg_set_aux(leaf.p, tid)
+        leaf._release()
+        cdef WritePageGuard h = pool.write_guard(0)
+        cdef uint8_t* e = h.p + HDR_ROOTS + ROOT_ENTRY * tid
+        cdef uint16_t height = 1
+        memcpy(e, &root, 4)
+        memcpy(e + 4, &height, 2)
+        memcpy(e + 8, <const char*>padded, 8)
+        h._release()
+        return BTree(pool, tid)
+
+    @staticmethod
+    def open(BufferPool pool not None, str name, bint create=False):
+        """The tree recorded under name; created when missing and create is true."""
+        ids = BTree.trees(pool)
+        if name in ids:
+            return BTree(pool, ids[name])
+        if create:
+            return BTree.create(pool, name)
+        raise KeyError(f"no tree named {name!r}")
+
+    # ---- root ------------------------------------------------------------
+    cdef int _root(self, uint32_t* root, int* height) except -1:
+        cdef int f = self.pool.pin(0, False)
+        cdef const uint8_t* e = self.pool.fdata(f) + HDR_ROOTS + ROOT_ENTRY * self.tree_id
+        root[0] = _rd32(e)
+        height[0] = _rd16(e + 4)
+        self.pool.unpin(f)
+        if root[0] == 0 or height[0] < 1 or height[0] > MAX_DEPTH:
+            raise CorruptPageError(0, f"tree {self.tree_id} has no valid root", self.pool.pager.path)
+        return 0
+
+    cdef int _set_root(self, uint32_t root, int height) except -1:
+        cdef WritePageGuard h = self.pool.write_guard(0)
+        cdef uint8_t* e = h.p + HDR_ROOTS + ROOT_ENTRY * self.tree_id
+        cdef uint16_t h16 = <uint16_t>height
+        memcpy(e, &root, 4)
+        memcpy(e + 4, &h16, 2)
+        h._release()
+        return 0
+
+    @property
+    def height(self):
+        cdef uint32_t root
+        cdef int height
+        self._root(&root, &height)
+        return height
+
+    @property
+    def root_page(self):
+        cdef uint32_t root
+        cdef int height
+        self._root(&root, &height)
+        return root
+
+    # ---- search ----------------------------------------------------------
+    cdef object _value_of(self, const uint8_t* rec, int rlen):
+        cdef int klen = _klen(rec)
+        if _rd16(rec) & VAL_OVERFLOW:
+            return self.pool.read_overflow(_rd32(rec + 6 + klen), _rd32(rec + 2 + klen))
+        return PyBytes_FromStringAndSize(<const char*>rec + 2 + klen, rlen - 2 - klen)
+
+    cdef object _get(self, const uint8_t* key, int klen):
+        cdef uint32_t pid
+        cdef int height, f, lvl, idx
+        cdef bint found
+        cdef const uint8_t* p
+        self._root(&pid, &height)
+        for lvl in range(height - 1):
+            f = self.pool.pin(pid, False)
+            p = self.pool.fdata(f)
+            pid = _child_at(p, _child_index(p, key, klen))
+            self.pool.unpin(f)
+        f = self.pool.pin(pid, False)
+        p = self.pool.fdata(f)
+        idx = _lower_bound(p, key, klen, &found)
+        if not found:
+            self.pool.unpin(f)
+            return None
+        try:
+            return self._value_of(_rec(p, idx), slot_len(p, idx))
+        finally:
+            self.pool.unpin(f)
+
+    def get(self, bytes key not None, default=None):
+        """Value stored under key, or default.  O(height) page visits, no allocation but the result."""
+        v = self._get(<const uint8_t*>PyBytes_AS_STRING(key), <int>PyBytes_GET_SIZE(key))
+        return default if v is None else v
+
+    def __contains__(self, bytes key not None):
+        return self._get(<const uint8_t*>PyBytes_AS_STRING(key), <int>PyBytes_GET_SIZE(key)) is not None
+
+    cdef int _descend(self, const uint8_t* key, int klen, uint32_t* path, int* idxs) except -1:
+        """Root-to-leaf path for key: path[0] = root .. path[depth-1] = leaf; idxs[i] = child index taken."""
+        cdef uint32_t pid
+        cdef int height, f, i
+        cdef const uint8_t* p
+        self._root(&pid, &height)
+        for i in range(height - 1):
+            path[i] = pid
+            f = self.pool.pin(pid, False)
+            p = self.pool.fdata(f)
+            if pg_type(p) != PT_BTREE_INTERNAL:
+                self.pool.unpin(f)
+                raise CorruptPageError(pid, "expected a B+ tree internal page", self.pool.pager.path)
+            idxs[i] = _child_index(p, key, klen)
+            pid = _child_at(p, idxs[i])
+            self.pool.unpin(f)
+        path[height - 1] = pid
+        idxs[height - 1] = 0
+        return height
+
+    # ---- insert ------------------------------------------------------------
+    cdef bytes _leaf_rec(self, bytes key, bytes value):
+        cdef int klen = PyBytes_GET_SIZE(key)
+        cdef Py_ssize_t vlen = PyBytes_GET_SIZE(value)
+        cdef uint16_t k16
+        cdef uint32_t first, total
+        cdef bytes out
+        cdef uint8_t* o
+        if 2 + klen + vlen <= MAX_LEAF_REC:
+            out = PyBytes_FromStringAndSize(NULL, 2 + klen + vlen)
+            o = <uint8_t*>PyBytes_AS_STRING(out)
+            k16 = <uint16_t>klen
+            memcpy(o, &k16, 2)
+            memcpy(o + 2, PyBytes_AS_STRING(key), klen)
+            memcpy(o + 2 + klen, PyBytes_AS_STRING(value), vlen)
+            return out
+        if vlen > 0xFFFFFFFF:
+            raise ValueError("values are limited to 4 GiB")
+        first = self.pool.write_overflow(<const uint8_t*>PyBytes_AS_STRING(value), vlen)
+        total = <uint32_t>vlen
+        out = PyBytes_FromStringAndSize(NULL, 2 + klen + 8)
+        o = <uint8_t*>PyBytes_AS_STRING(out)
+        k16 = <uint16_t>klen | VAL_OVERFLOW
+        memcpy(o, &k16, 2)
+        memcpy(o + 2, PyBytes_AS_STRING(key), klen)
+        memcpy(o + 2 + klen, &total, 4)
+        memcpy(o + 6 + klen, &first, 4)
+        return out
+
+    cdef int _put(self, bytes key, bytes value, int mode) except -1:
+        """mode 0: insert (KeyError on duplicate); 1: upsert.  Returns 1 if inserted, 0 if replaced."""
+        cdef int klen = PyBytes_GET_SIZE(key)
+        if klen < 1 or klen > MAX_KEY:
+            raise ValueError(f"keys are 1 to {MAX_KEY} bytes, got {klen}")
+        cdef uint32_t path[MAX_DEPTH]
+        cdef int idxs[MAX_DEPTH]
+        cdef int depth = self._descend(<const uint8_t*>PyBytes_AS_STRING(key), klen, path, idxs)
+        cdef bint found
+        cdef WritePageGuard g = self.pool.write_guard(path[depth - 1])
+        cdef int idx = _lower_bound(g.p, <const uint8_t*>PyBytes_AS_STRING(key), klen, &found)
+        cdef const uint8_t* r
+        cdef uint32_t old_first = 0
+        cdef int used
+        if found:
+            if mode == 0:
+                g._release()
+                raise KeyError(key)
+            r = _rec(g.p, idx)
+            if _rd16(r) & VAL_OVERFLOW:
+                old_first = _rd32(r + 6 + _klen(r))
+            page_remove_at(g.p, idx)
+        g._release()
+        self.version += 1
+        if old_first:
+            self.pool.free_overflow(old_first)
+        rec = self._leaf_rec(key, value)
+        self._leaf_put(path, idxs, depth, idx, rec)
+        if found and depth > 1:
+            g = self.pool.write_guard(path[depth - 1])
+            used = _used(g.p)
+            g._release()
+            if used < MIN_FILL:
+                self._descend(<const uint8_t*>PyBytes_AS_STRING(key), klen, path, idxs)
+                self._rebalance(path, idxs, depth - 1)
+        return 0 if found else 1
+
+    def insert(self, bytes key not None, bytes value not None):
+        """Store a new key; KeyError if it exists.  O(height), plus a split now and then."""
+        self._put(key, value, 0)
+
+    def upsert(self, bytes key not None, bytes value not None):
+        """Store key -> value, replacing any old value.  Returns True if the key was new."""
+        return self._put(key, value, 1) == 1
+
+    def __setitem__(self, bytes key not None, bytes value not None):
+        self._put(key, value, 1)
+
+    def __getitem__(self, bytes key not None):
+        v = self._get(<const uint8_t*>PyBytes_AS_STRING(key), <int>PyBytes_GET_SIZE(key))
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    cdef int _leaf_put(self, uint32_t* path, int* idxs, int depth, int idx, bytes rec) except -1:
+        """Insert a leaf record at position idx of the leaf path[depth-1], splitting if full."""
+        cdef uint32_t leaf = path[depth - 1]
+        cdef WritePageGuard g = self.pool.write_guard(leaf)
+        cdef WritePageGuard ng = None, sib
+        cdef uint32_t right_next
+        cdef Py_ssize_t s, n
+        cdef long acc
+        try:
+            if page_insert_at(g.p, idx, <const uint8_t*>PyBytes_AS_STRING(rec),
+                              <int>PyBytes_GET_SIZE(rec), 0) >= 0:
+                return 0
+            recs = _records(g.p)
+            n = len(recs)
+            recs.insert(idx, rec)
+            if idx == n and pg_next(g.p) == 0:
+                # Appending at the right edge: keep the left page full, give the
+                # new page just enough to meet the fill bound.
+                s = n + 1
+                acc = 0
+                while s > 1 and acc < MIN_FILL:
+                    s -= 1
+                    acc += len(recs[s]) + SLOT_SIZE
+            else:
+                s = _balanced_split(recs, 0)
+            ng = self.pool.new_page(PT_BTREE_LEAF)
+            pg_set_aux(ng.p, self.tree_id)
+            right_next = pg_next(g.p)
+            _reformat(g.p, leaf, PT_BTREE_LEAF)
+            _fill_page(g.p, recs, 0, s)
+            _fill_page(ng.p, recs, s, len(recs))
+            pg_set_next(g.p, ng.page_id)
+            pg_set_prev(ng.p, leaf)
+            pg_set_next(ng.p, right_next)
+            if right_next:
+                sib = self.pool.write_guard(right_next)
+                pg_set_prev(sib.p, ng.page_id)
+                sib._release()
+            sep = _shortest_sep(_rkey(recs[s - 1]), _rkey(recs[s]))
+            new_pid = ng.page_id
+        finally:
+            g._release()
+            if ng is not None:
+                ng._release()
+        self._insert_sep(path, idxs, depth - 1, sep, new_pid)
+        return 0
+
+    cdef int _insert_sep(self, uint32_t* path, int* idxs, int j, bytes sep, uint32_t child) except -1:
+        """Node path[j] was split and child is its new right sibling: add (sep, child) to its parent."""
+        cdef WritePageGuard r
+        cdef uint32_t old_root
+        cdef int height
+        if j == 0:
+            self._root(&old_root, &height)
+            r = self.pool.new_page(PT_BTREE_INTERNAL)
+            pg_set_aux(r.p, self.tree_id)
+            pg_set_level(r.p, <uint16_t>height)
+            pg_set_prev(r.p, old_root)
+            _fill_page(r.p, [_internal_rec(sep, child)], 0, 1)
+            new_root = r.page_id
+            r._release()
+            self._set_root(new_root, height + 1)
+            return 0
+        return self._internal_insert(path, idxs, j - 1, idxs[j - 1] + 1, _internal_rec(sep, child))
+
+    cdef int _internal_insert(self, uint32_t* path, int* idxs, int j, int pos, bytes rec) except -1:
+        """Insert a separator record at pos of internal node path[j], splitting upward if full."""
+        cdef uint32_t pid = path[j]
+        cdef WritePageGuard g = self.pool.write_guard(pid)
+        cdef WritePageGuard ng = None
+        cdef Py_ssize_t m
+        try:
+            if page_insert_at(g.p, pos, <const uint8_t*>PyBytes_AS_STRING(rec),
+                              <int>PyBytes_GET_SIZE(rec), 0) >= 0:
+                return 0
+            recs = _records(g.p)
+            recs.insert(pos, rec)
+            m = _middle(recs)
+            up = recs[m]
+            ng = self.pool.new_page(PT_BTREE_INTERNAL)
+            pg_set_aux(ng.p, self.tree_id)
+            pg_set_level(ng.p, pg_level(g.p))
+            _reformat(g.p, pid, PT_BTREE_INTERNAL)
+            _fill_page(g.p, recs, 0, m)
+            pg_set_prev(ng.p, _rchild(up))
+            _fill_page(ng.p, recs, m + 1, len(recs))
+            new_pid = ng.page_id
+        finally:
+            g._release()
+            if ng is not None:
+                ng._release()
+        return self._insert_sep(path, idxs, j, _rkey(up), new_pid)
+
+    # ---- delete ------------------------------------------------------------
+    def delete(self, bytes key not None):
+        """Remove key; returns True if it was present.  Rebalances underfull nodes."""
+        cdef int klen = PyBytes_GET_SIZE(key)
+        if klen < 1 or klen > MAX_KEY:
+            return False
+        cdef uint32_t path[MAX_DEPTH]
+        cdef int idxs[MAX_DEPTH]
+        cdef int depth = self._descend(<const uint8_t*>PyBytes_AS_STRING(key), klen, path, idxs)
+        cdef bint found
+        cdef WritePageGuard g = self.pool.write_guard(path[depth - 1])
+        cdef int idx, used
+        cdef const uint8_t* r
+        cdef uint32_t first = 0
+        try:
+            idx = _lower_bound(g.p, <const uint8_t*>PyBytes_AS_STRING(key), klen, &found)
+            if not found:
+                return False
+            r = _rec(g.p, idx)
+            if _rd16(r) & VAL_OVERFLOW:
+                first = _rd32(r + 6 + _klen(r))
+            page_remove_at(g.p, idx)
+            used = _used(g.p)
+        finally:
+            g._release()
+        self.version += 1
+        if first:
+            self.pool.free_overflow(first)
+        if depth > 1 and used < MIN_FILL:
+            self._rebalance(path, idxs, depth - 1)
+        return True
+
+    def __delitem__(self, bytes key not None):
+        if not self.delete(key):
+            raise KeyError(key)
+
+    cdef int _rebalance(self, uint32_t* path, int* idxs, int j) except -1:
+        """Node path[j] (not the root) is underfull: merge it with a sibling or redistribute."""
+        cdef uint32_t parent = path[j - 1]
+        cdef int ci = idxs[j - 1]
+        cdef WritePageGuard pg = self.pool.write_guard(parent)
+        cdef WritePageGuard lg = None, rg = None, sib
+        cdef int ne = pg_nslots(pg.p), e, pused
+        cdef uint32_t left, right, nxt
+        cdef bint leaf, merged = False
+        cdef Py_ssize_t s
+        try:
+            if ne == 0:
+                return 0
+            e = ci + 1 if ci + 1 < ne else ci
+            left = _child_at(pg.p, e - 1)
+            right = _child_at(pg.p, e)
+            lg = self.pool.write_guard(left)
+            rg = self.pool.write_guard(right)
+            leaf = pg_type(lg.p) == PT_BTREE_LEAF
+            L = _records(lg.p)
+            R = _records(rg.p)
+            if leaf:
+                if _used(lg.p) + _used(rg.p) <= USABLE:
+                    _fill_page(lg.p, R, 0, len(R))
+                    nxt = pg_next(rg.p)
+                    pg_set_next(lg.p, nxt)
+                    if nxt:
+                        sib = self.pool.write_guard(nxt)
+                        pg_set_prev(sib.p, left)
+                        sib._release()
+                    merged = True
+                else:
+                    allr = L + R
+                    s = _balanced_split(allr, 0)
+                    _reformat(lg.p, left, PT_BTREE_LEAF)
+                    _reformat(rg.p, right, PT_BTREE_LEAF)
+                    _fill_page(lg.p, allr, 0, s)
+                    _fill_page(rg.p, allr, s, len(allr))
+                    newsep = _internal_rec(_shortest_sep(_rkey(allr[s - 1]), _rkey(allr[s])), right)
+            else:
+                pulled = _internal_rec(_rkey(_records_one(pg.p, e)), pg_prev(rg.p))
+                if _used(lg.p) + _used(rg.p) + len(pulled) + SLOT_SIZE <= USABLE:
+                    _fill_page(lg.p, [pulled] + R, 0, len(R) + 1)
+                    merged = True
+                else:
+                    allr = L + [pulled] + R
+                    s = _middle(allr)
+                    up = allr[s]
+                    _reformat(lg.p, left, PT_BTREE_INTERNAL)
+                    _reformat(rg.p, right, PT_BTREE_INTERNAL)
+                    _fill_page(lg.p, allr, 0, s)
+                    pg_set_prev(rg.p, _rchild(up))
+                    _fill_page(rg.p, allr, s + 1, len(allr))
+                    newsep = _internal_rec(_rkey(up), right)
+            page_remove_at(pg.p, e)
+            if not merged:
+                if page_insert_at(pg.p, e, <const uint8_t*>PyBytes_AS_STRING(newsep),
+                                  <int>PyBytes_GET_SIZE(newsep), 0) < 0:
+                    # The new separator is longer and the parent is full: split it.
+                    pg._release(); lg._release(); rg._release()
+                    self._internal_insert(path, idxs, j - 1, e, newsep)
+                    return 0
+            pused = _used(pg.p)
+            ne = pg_nslots(pg.p)
+        finally:
+            pg._release()
+            if lg is not None:
+                lg._release()
+            if rg is not None:
+                rg._release()
+        if merged:
+            self.pool.free_page(right)
+        if j - 1 == 0:
+            if ne == 0:
+                # The root lost its last separator: its only child becomes the root.
+                self._set_root_height_from_page(left)
+                self.pool.free_page(parent)
+        elif pused < MIN_FILL:
+            self._rebalance(path, idxs, j - 1)
+        return 0
+
+    cdef int _set_root_height_from_page(self, uint32_t root) except -1:
+        cdef int f = self.pool.pin(root, False)
+        cdef int lvl = pg_level(self.pool.fdata(f))
+        self.pool.unpin(f)
+        self._set_root(root, lvl + 1)
+        return 0
+
+    # ---- cursors -----------------------------------------------------------
+    def cursor(self):
+        """An unpositioned Cursor over this tree."""
+        return Cursor(self)
+
+    def items(self, bytes lo=None, bytes hi=None, bint reverse=False):
+        """Iterator of (key, value) with lo <= key < hi, ascending (or descending if reverse)."""
+        c = Cursor(self)
+        c._range(lo, hi, reverse)
+        return c
+
+    def keys(self, bytes lo=None, bytes hi=None, bint reverse=False):
+        return (k for k, v in self.items(lo, hi, reverse))
+
+    def first(self):
+        return Cursor(self).first()
+
+    def last(self):
+        return Cursor(self).last()
+
+    def __iter__(self):
+        return self.keys()
+
+    def __len__(self):
+        """Number of keys (walks the leaf chain: O(leaves))."""
+        cdef uint32_t pid
+        cdef int height, f, n = 0
+        cdef const uint8_t* p
+        self._root(&pid, &height)
+        for _ in range(height - 1):
+            f = self.pool.pin(pid, False)
+            pid = pg_prev(self.pool.fdata(f))
+            self.pool.unpin(f)
+        while pid != 0:
+            f = self.pool.pin(pid, False)
+            p = self.pool.fdata(f)
+            n += pg_nslots(p)
+            pid = pg_next(p)
+            self.pool.unpin(f)
+        return n
+
+    # ---- bulk load -----------------------------------------------------------
+    def bulk_load(self, items, double fill=0.95):
+        """Load an empty tree from (key, value) pairs in strictly ascending key order.
+
+        Leaves are written left to right, each filled to at least ``fill`` of
+        its usable bytes (the last one excepted), then each internal level the
+        same way.  Returns the count loaded.
+        Memory: one leaf at a time plus one (separator, page) pair per leaf.
+        """
+        cdef uint32_t root
+        cdef int height
+        self._root(&root, &height)
+        if height != 1:
+            raise OorError("bulk_load needs an empty tree")
+        cdef int f = self.pool.pin(root, False)
+        cdef int nroot = pg_nslots(self.pool.fdata(f))
+        self.pool.unpin(f)
+        if nroot:
+            raise OorError("bulk_load needs an empty tree")
+        if not 0.5 <= fill <= 1.0:
+            raise ValueError("fill must be between 0.5 and 1.0")
+        cdef int target = <int>(fill * USABLE)
+        cdef WritePageGuard cur = None, prev_leaf
+        cdef bytes key, value, rec, last_key = None, first_of_cur = None
+        cdef long count = 0
+        cdef int klen
+        cdef uint32_t prev_pid = 0
+        level = []          # [(separator, page id)] of the leaves, separator None for the first
+        self.version += 1
+        try:
+            for key, value in items:
+                klen = PyBytes_GET_SIZE(key)
+                if klen < 1 or klen > MAX_KEY:
+                    raise ValueError(f"item {count}: keys are 1 to {MAX_KEY} bytes")
+                if last_key is not None and _cmp(<const uint8_t*>PyBytes_AS_STRING(key), klen,
+                                                 <const uint8_t*>PyBytes_AS_STRING(last_key),
+                                                 PyBytes_GET_SIZE(last_key)) <= 0:
+                    raise ValueError(f"item {count}: keys must be strictly ascending")
+                rec = self._leaf_rec(key, value)
+                if cur is None or _used(cur.p) >= target or \
+                        _used(cur.p) + PyBytes_GET_SIZE(rec) + SLOT_SIZE > USABLE:
+                    if cur is None and count == 0:
+                        cur = self.pool.write_guard(root)      # the empty root leaf is the first leaf
+                    else:
+                        prev_pid = cur.page_id
+                        nxt = self.pool.new_page(PT_BTREE_LEAF)
+                        pg_set_aux((<WritePageGuard>nxt).p, self.tree_id)
+                        pg_set_prev((<WritePageGuard>nxt).p, prev_pid)
+                        pg_set_next(cur.p, (<WritePageGuard>nxt).page_id)
+                        cur._release()
+                        cur = nxt
+                        level.append((_shortest_sep(last_key, key), cur.page_id))
+                    if not level:
+                        level.append((None, cur.page_id))
+                if page_insert_at(cur.p, pg_nslots(cur.p), <const uint8_t*>PyBytes_AS_STRING(rec),
+                                  <int>PyBytes_GET_SIZE(rec), 0) < 0:
+                    raise AssertionError("bulk load: record does not fit an empty leaf")
+                last_key = key
+                count += 1
+        finally:
+            if cur is not None:
+                cur._release()
+        if count == 0:
+            return 0
+        # The last leaf may be underfull: share records with its left neighbour.
+        if len(level) > 1:
+            lastp = level[-1][1]
+            lg = self.pool.write_guard(prev_pid)
+            rg = self.pool.write_guard(lastp)
+            try:
+                if _used((<WritePageGuard>rg).p) < MIN_FILL:
+                    allr = _records((<WritePageGuard>lg).p) + _records((<WritePageGuard>rg).p)
+                    s = _balanced_split(allr, 0)
+                    _reformat((<WritePageGuard>lg).p, prev_pid, PT_BTREE_LEAF)
+                    _reformat((<WritePageGuard>rg).p, lastp, PT_BTREE_LEAF)
+                    _fill_page((<WritePageGuard>lg).p, allr, 0, s)
+                    _fill_page((<WritePageGuard>rg).p, allr, s, len(allr))
+                    level[-1] = (_shortest_sep(_rkey(allr[s - 1]), _rkey(allr[s])), lastp)
+            finally:
+                lg.release()
+                rg.release()
+        height = 1
+        while len(level) > 1:
+            level = self._build_level(level, height, target)
+            height += 1
+        self._set_root(level[0][1], height)
+        return count
+
+    cdef list _build_level(self, list below, int lvl, int target):
+        """Internal nodes over `below` [(separator, page)], filled to target; returns the level above."""
+        recs = [None if sep is None else _internal_rec(sep, pid) for sep, pid in below]
+        sizes = [0 if r is None else len(r) + SLOT_SIZE for r in recs]
+        # group boundaries: group g covers below[b[g]:b[g+1]]; its first child is the leftmost
+        bounds = [0]
+        acc = 0
+        for i in range(1, len(recs)):
+            if (acc >= target or acc + sizes[i] > USABLE) and i - bounds[-1] >= 2:
+                bounds.append(i)
+                acc = 0
+            else:
+                acc += sizes[i]
+        bounds.append(len(recs))
+        # the last group must meet the fill bound and hold a separator: move entries from its neighbour
+        if len(bounds) > 2:
+            def gsize(a, b):
+                return sum(sizes[a + 1:b])
+            while (gsize(bounds[-2], bounds[-1]) < MIN_FILL or bounds[-1] - bounds[-2] < 2) and \
+                    gsize(bounds[-3], bounds[-2] - 1) >= MIN_FILL and bounds[-2] - bounds[-3] > 2:
+                bounds[-2] -= 1
+        above = []
+        for gi in range(len(bounds) - 1):
+            a, b = bounds[gi], bounds[gi + 1]
+            g = self.pool.new_page(PT_BTREE_INTERNAL)
+            pg_set_aux((<WritePageGuard>g).p, self.tree_id)
+            pg_set_level((<WritePageGuard>g).p, <uint16_t>lvl)
+            pg_set_prev((<WritePageGuard>g).p, below[a][1])
+            _fill_page((<WritePageGuard>g).p, recs, a + 1, b)
+            above.append((below[a][0] if gi > 0 else None, (<WritePageGuard>g).page_id))
+            (<WritePageGuard>g)._release()
+        return above
+
+    # ---- checks and stats ----------------------------------------------------
+    def _check(self):
+        """Violations of the tree validity conditions (btree.pxd 1-6), as strings."""
+        problems = []
+        cdef uint32_t root
+        cdef int height
+        self._root(&root, &height)
+        seen = set()
+        leaves = []
+        free = set(_free_pages(self.pool))
+        self._check_node(root, height - 1, None, None, True, seen, leaves, problems, free)
+        # leaf chain
+        for i, pid in enumerate(leaves):
+            g = self.pool.read_guard(pid)
+            try:
+                want_prev = leaves[i - 1] if i > 0 else 0
+                want_next = leaves[i + 1] if i + 1 < len(leaves) else 0
+                if g.prev_id != want_prev or g.next_id != want_next:
+                    problems.append(f"leaf {pid}: links ({g.prev_id}, {g.next_id}) != ({want_prev}, {want_next})")
+            finally:
+                g.release()
+        last = None
+        for pid in leaves:
+            g = self.pool.read_guard(pid)
+            try:
+                for i in range(g.slot_count):
+                    k = _key_bytes(_rec((<ReadPageGuard>g).p, i))
+                    if last is not None and k <= last:
+                        problems.append(f"leaf {pid}: key {k!r} not above {last!r} along the leaf chain")
+                    last = k
+            finally:
+                g.release()
+        return problems
+
+    def pages(self):
+        """Set of every page the tree uses (nodes and overflow chains)."""
+        cdef uint32_t root
+        cdef int height
+        self._root(&root, &height)
+        seen = set()
+        self._check_node(root, height - 1, None, None, True, seen, [], [], set())
+        return seen
+
+    cdef _check_node(self, uint32_t pid, int level, bytes lo, bytes hi, bint is_root, set seen,
+                     list leaves, list problems, set free):
+        where = f"tree {self.tree_id} page {pid}"
+        if pid in seen:
+            problems.append(f"{where}: reached twice")
+            return
+        seen.add(pid)
+        if pid in free:
+            problems.append(f"{where}: is on the free list")
+        g = self.pool.read_guard(pid)
+        cdef const uint8_t* p = (<ReadPageGuard>g).p
+        children = []
+        try:
+            problems.extend(page_check(p, pid))
+            want = PT_BTREE_LEAF if level == 0 else PT_BTREE_INTERNAL
+            if pg_type(p) != want:
+                problems.append(f"{where}: type {pg_type(p)}, expected {want}")
+                return
+            if pg_level(p) != level:
+                problems.append(f"{where}: level {pg_level(p)}, expected {level} (leaves at different depths)")
+            if pg_aux(p) != <uint32_t>self.tree_id:
+                problems.append(f"{where}: tree id {pg_aux(p)}, expected {self.tree_id}")
+            n = pg_nslots(p)
+            if not is_root:
+                if _used(p) < MIN_FILL:
+                    problems.append(f"{where}: underfull ({_used(p)} < {MIN_FILL} bytes)")
+                if level > 0 and n < 1:
+                    problems.append(f"{where}: internal node without a separator")
+            prev = None
+            for i in range(n):
+                r = _rec(p, i)
+                k = _key_bytes(r)
+                if prev is not None and k <= prev:
+                    problems.append(f"{where}: keys out of order at slot {i}")
+                if lo is not None and k < lo:
+                    problems.append(f"{where}: key {k!r} below its separator {lo!r}")
+                if hi is not None and k >= hi:
+                    problems.append(f"{where}: key {k!r} not below the next separator {hi!r}")
+                prev = k
+                if level == 0 and _rd16(r) & VAL_OVERFLOW:
+                    opid = _rd32(r + 6 + _klen(r))
+                    while opid:
+                        if opid in seen:
+                            problems.append(f"{where}: overflow page {opid} reached twice")
+                            break
+                        seen.add(opid)
+                        if opid in free:
+                            problems.append(f"{where}: overflow page {opid} is on the free list")
+                        og = self.pool.read_guard(opid)
+                        opid = og.next_id
+                        og.release()
+            if level > 0:
+                keys = [_key_bytes(_rec(p, i)) for i in range(n)]
+                kids = [pg_prev(p)] + [_child_at(p, i) for i in range(n)]
+                bounds = [lo] + keys + [hi]
+                children = [(kids[i], bounds[i], bounds[i + 1]) for i in range(n + 1)]
+            else:
+                leaves.append(pid)
+        finally:
+            g.release()
+        for child, clo, chi in children:
+            self._check_node(child, level - 1, clo, chi, False, seen, leaves, problems, free)
+
+    def stats(self):
+        """height, leaves, internal nodes, keys, average leaf fill (0..1), overflow pages, pool hits/misses."""
+        cdef uint32_t root
+        cdef int height
+        self._root(&root, &height)
+        counts = {"leaves": 0, "internal": 0, "keys": 0, "leaf_bytes": 0}
+        self._stat_node(root, height - 1, counts)
+        pool = self.pool.stats()
+        return {"height": height, "leaves": counts["leaves"], "internal": counts["internal"],
+                "keys": counts["keys"],
+                "fill": counts["leaf_bytes"] / (counts["leaves"] * USABLE) if counts["leaves"] else 0.0,
+                "pool_hits": pool["hits"], "pool_misses": pool["misses"]}
+
+    cdef _stat_node(self, uint32_t pid, int level, dict counts):
+        cdef int f = self.pool.pin(pid, False)
+        cdef const uint8_t* p = self.pool.fdata(f)
+        if level == 0:
+            counts["leaves"] += 1
+            counts["keys"] += pg_nslots(p)
+            counts["leaf_bytes"] += _used(p)
+            self.pool.unpin(f)
+            return
+        counts["internal"] += 1
+        kids = [pg_prev(p)] + [_child_at(p, i) for i in range(pg_nslots(p))]
+        self.pool.unpin(f)
+        for k in kids:
+            self._stat_node(k, level - 1, counts)
+
+
+cdef bytes _records_one(const uint8_t* p, int i):
+    return PyBytes_FromStringAndSize(<const char*>_rec(p, i), slot_len(p, i))
+
+
+cdef Py_ssize_t _middle(list recs) except -1:
+    """Index of the separator to push up when splitting an internal node: both sides keep >= 1 entry."""
+    cdef Py_ssize_t n = len(recs), m, best = 1
+    cdef long total = 0, acc = 0, bestd = 1 << 30, d
+    if n < 3:
+        raise AssertionError("internal split with fewer than 3 separators")
+    sizes = [len(r) + SLOT_SIZE for r in recs]
+    total = sum(sizes)
+    for m in range(1, n - 1):
+        acc += sizes[m - 1]
+        if acc <= USABLE and total - acc - sizes[m] <= USABLE:
+            d = abs(2 * acc + sizes[m] - total)
+            if d < bestd:
+                bestd = d
+                best = m
+    return best
+
+
+def _free_pages(BufferPool pool):
+    """Page ids on the free list (walks the chain)."""
+    out = []
+    cdef uint32_t pid
+    g = pool.read(0)
+    try:
+        pid = hdr_u32((<ReadPageGuard>g).p, HDR_FREE_HEAD)
+    finally:
+        g.release()
+    seen = set()
+    while pid and pid not in seen:
+        seen.add(pid)
+        out.append(pid)
+        g = pool.read(pid)
+        pid = g.next_id
+        g.release()
+    return out
+
+
+cdef enum:
+    SEEK_GE = 0
+    SEEK_GT = 1
+    SEEK_LE = 2
+    SEEK_LT = 3
+
+_SEEK_MODES = {">=": SEEK_GE, ">": SEEK_GT, "<=": SEEK_LE, "<": SEEK_LT}
+
+
+@cython.final
+cdef class Cursor:
+    """A position in a BTree: seek, first/last, next/prev, and range iteration.
+
+    Holds no pin between calls.  If the tree changes between two steps (same
+    thread), the next step re-seeks from the last key returned, so nothing is
+    skipped or repeated.  Iterating a cursor made by BTree.items() yields
+    (key, value) tuples.  Who may call: the registry, tests.
+    """
+
+    def __cinit__(self, BTree tree not None):
+        self.tree = tree
+        self.leaf = 0
+        self.idx = -1
+        self.key = None
+        self.value = None
+        self.forward = True
+        self.started = False
+
+    cdef int _position(self, uint32_t leaf, int idx) except -1:
+        """Stand on slot idx of leaf, stepping across leaves when idx is past either end."""
+        cdef BufferPool pool = self.tree.pool
+        cdef int f, n
+        cdef const uint8_t* p
+        while leaf != 0:
+            f = pool.pin(leaf, False)
+            p = pool.fdata(f)
+            n = pg_nslots(p)
+            if idx >= n:
+                leaf = pg_next(p)
+                idx = 0
+                pool.unpin(f)
+                continue
+            if idx < 0:
+                leaf = pg_prev(p)
+                pool.unpin(f)
+                if leaf != 0:
+                    f = pool.pin(leaf, False)
+                    idx = pg_nslots(pool.fdata(f)) - 1
+                    pool.unpin(f)
+                continue
+            try:
+                self.key = _key_bytes(_rec(p, idx))
+                self.value = self.tree._value_of(_rec(p, idx), slot_len(p, idx))
+            finally:
+                pool.unpin(f)
+            self.leaf = leaf
+            self.idx = idx
+            self.version = self.tree.version
+            return 1
+        self.leaf = 0
+        self.idx = -1
+        self.key = None
+        self.value = None
+        return 0
+
+    cdef int _seek(self, bytes key, int mode) except -1:
+        cdef uint32_t path[MAX_DEPTH]
+        cdef int idxs[MAX_DEPTH]
+        cdef int klen = PyBytes_GET_SIZE(key)
+        cdef const uint8_t* k = <const uint8_t*>PyBytes_AS_STRING(key)
+        cdef int depth = self.tree._descend(k, klen, path, idxs)
+        cdef bint found
+        cdef BufferPool pool = self.tree.pool
+        cdef int f = pool.pin(path[depth - 1], False)
+        cdef int idx = _lower_bound(pool.fdata(f), k, klen, &found)
+        pool.unpin(f)
+        if mode == SEEK_GT and found:
+            idx += 1
+        elif mode == SEEK_LE and not found:
+            idx -= 1
+        elif mode == SEEK_LT:
+            idx -= 1
+        return self._position(path[depth - 1], idx)
+
+    cdef int _edge(self, bint last) except -1:
+        cdef uint32_t pid
+        cdef int height, f, i
+        cdef const uint8_t* p
+        cdef BufferPool pool = self.tree.pool
+        self.tree._root(&pid, &height)
+        for i in range(height - 1):
+            f = pool.pin(pid, False)
+            p = pool.fdata(f)
+            pid = _child_at(p, pg_nslots(p) - 1) if last else pg_prev(p)
+            pool.unpin(f)
+        if not last:
+            return self._position(pid, 0)
+        f = pool.pin(pid, False)
+        i = pg_nslots(pool.fdata(f)) - 1
+        pool.unpin(f)
+        return self._position(pid, i)
+
+    cdef inline object _item(self):
+        return (self.key, self.value) if self.leaf != 0 else None
+
+    def seek(self, bytes key not None, str op=">="):
+        """Stand on the first key >= / > key, or the last key <= / < key.  Returns (key, value) or None."""
+        mode = _SEEK_MODES.get(op)
+        if mode is None:
+            raise ValueError(f"seek op must be one of >=, >, <=, <; got {op!r}")
+        self._seek(key, mode)
+        return self._item()
+
+    def first(self):
+        """Stand on the smallest key.  Returns (key, value) or None when the tree is empty."""
+        self._edge(False)
+        return self._item()
+
+    def last(self):
+        """Stand on the largest key.  Returns (key, value) or None."""
+        self._edge(True)
+        return self._item()
+
+    cdef int _step(self, bint forward) except -1:
+        if self.leaf == 0:
+            return 0
+        if self.version != self.tree.version:
+            return self._seek(self.key, SEEK_GT if forward else SEEK_LT)
+        return self._position(self.leaf, self.idx + 1 if forward else self.idx - 1)
+
+    def next(self):
+        """Step to the next key; returns (key, value) or None past the end."""
+        self._step(True)
+        return self._item()
+
+    def prev(self):
+        """Step to the previous key; returns (key, value) or None before the start."""
+        self._step(False)
+        return self._item()
+
+    @property
+    def item(self):
+        return self._item()
+
+    def current_key(self):
+        return self.key
+
+    def current_value(self):
+        return self.value
+
+    cdef _range(self, bytes lo, bytes hi, bint reverse):
+        self.lo = lo
+        self.hi = hi
+        self.forward = not reverse
+        self.started = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self.started:
+            self.started = True
+            if self.forward:
+                if self.lo is not None:
+                    self._seek(self.lo, SEEK_GE)
+                else:
+                    self._edge(False)
+            else:
+                if self.hi is not None:
+                    self._seek(self.hi, SEEK_LT)
+                else:
+                    self._edge(True)
+        else:
+            self._step(self.forward)
+        if self.leaf == 0:
+            raise StopIteration
+        if self.forward:
+            if self.hi is not None and self.key >= self.hi:
+                self.leaf = 0
+                raise StopIteration
+        elif self.lo is not None and self.key < self.lo:
+            self.leaf = 0
+            raise StopIteration
+        return (self.key, self.value)
