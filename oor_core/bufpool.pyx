@@ -274,6 +274,16 @@ cdef class BufferPool:
                     prev._release()
                 prev = g
                 off += chunk
+        except BaseException:
+            # Fix: a failure part-way (typically BufferPoolFullError while pinning
+            # the next chain page) used to orphan the pages already allocated: the
+            # caller stores no stub, so nothing would ever free them.  The partial
+            # chain is well formed (its last page has next_id 0): free it.
+            if prev is not None:
+                prev._release()
+            if first != 0:
+                self.free_overflow(first)
+            raise
         finally:
             if prev is not None:
                 prev._release()

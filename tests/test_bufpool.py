@@ -1,0 +1,581 @@
+"""The CLOCK buffer pool (oor_core/bufpool.pyx): hit rate on real TLE records,
+pins (invariant 8), CLOCK second chance, pool-full behaviour, guards, write-back,
+the WAL-before-data hook (invariant 2), and a seeded stress test at 4 frames."""
+import gc
+import random
+import struct
+
+import pytest
+
+from oor_core import (MAX_INLINE, PAGE_SIZE, BufferPool, BufferPoolFullError, OorError, PageFullError,
+                      Pager, ReadPageGuard, WritePageGuard)
+from oor_core.bufpool import PageGuard
+
+
+def tle_records(data, n):
+    """The first n element sets of a real catalog, as line1 + b"\\n" + line2 (139 bytes)."""
+    out = []
+    lines = (data / "catalogs" / "catalog-2022-01.3le").read_bytes().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(b"1 ") and i + 1 < len(lines) and lines[i + 1].startswith(b"2 "):
+            l1, l2 = line.rstrip(), lines[i + 1].rstrip()
+            assert len(l1) == len(l2) == 69
+            out.append(l1 + b"\n" + l2)
+            if len(out) == n:
+                break
+    assert len(out) == n
+    return out
+
+
+def make_file(path, npages, frames=8):
+    """A database with pages 1..npages, each holding one record naming its page."""
+    with BufferPool(Pager(path), frames) as pool:
+        for i in range(1, npages + 1):
+            with pool.allocate() as g:
+                assert g.page_id == i
+                g.insert(b"page %d" % i)
+    return path
+
+
+def disk_lsn(path, pid):
+    with open(path, "rb") as f:
+        f.seek(pid * PAGE_SIZE + 8)
+        return struct.unpack("<Q", f.read(8))[0]
+
+
+def record_on_disk(path, pid):
+    pg = Pager(path, create=False, read_only=True)
+    try:
+        with BufferPool(pg, 2) as pool, pool.read(pid) as g:
+            return g.get(0)
+    finally:
+        pg.close()
+
+
+# ---- hit rate on real records ----------------------------------------------------
+
+def test_tle_records_hit_rate(data, tmp_path):
+    recs = tle_records(data, 200)
+    path = tmp_path / "tle.oor"
+    locs = []
+    with BufferPool(Pager(path), 8) as pool:
+        g = pool.allocate()
+        try:
+            for r in recs:
+                try:
+                    s = g.insert(r)
+                except PageFullError:
+                    g.release()
+                    g = pool.allocate()
+                    s = g.insert(r)
+                locs.append((g.page_id, s))
+        finally:
+            g.release()
+        assert pool._check() == []
+    pages = sorted({p for p, _ in locs})
+    assert len(pages) >= 6                      # spread across pages (~28 records a page)
+    with BufferPool(Pager(path, create=False), 8) as pool:
+        for (pid, s), r in zip(locs, recs):
+            with pool.read(pid) as g:
+                assert g.get(s) == r
+        st = pool.stats()
+        print(f"\n200 TLE records on {len(pages)} pages, 8 frames: hits={st['hits']} "
+              f"misses={st['misses']} hit_rate={st['hit_rate']:.3f} evictions={st['evictions']}")
+        assert st["hits"] + st["misses"] == 200
+        assert st["misses"] == len(pages)       # each page read from the file exactly once
+        assert st["hit_rate"] > 0.90
+        assert st["file_reads"] == len(pages)
+        assert pool._check() == []
+
+
+# ---- pins, CLOCK, pool full --------------------------------------------------------
+
+def test_pinned_page_never_evicted(tmp_path):
+    path = make_file(tmp_path / "pin.oor", 40)
+    with BufferPool(Pager(path, create=False), 4) as pool:
+        w = pool.write(5)
+        w.insert(b"pinned and modified")
+        image = w.data
+        assert pool.pin_count(5) == 1
+        for rnd in range(3):
+            for pid in range(6, 41):
+                with pool.read(pid) as g:
+                    assert g.get(0) == b"page %d" % pid
+                assert pool.is_cached(5), f"pinned page evicted in round {rnd} at page {pid}"
+        assert pool.stats()["evictions"] > 90
+        assert pool.pin_count(5) == 1 and pool.is_dirty(5)
+        assert w.data == image
+        assert pool._check() == []
+        w.release()
+        assert pool.pin_count(5) == 0
+
+
+def test_clock_second_chance(tmp_path):
+    # _victim: starting at the hand, skip pinned frames, clear a set reference bit and
+    # skip, else evict.  A page read from the file enters with ref = 0; a later hit sets ref = 1.
+    path = make_file(tmp_path / "clock.oor", 6)
+    with BufferPool(Pager(path, create=False), 3) as pool:
+        for pid in (1, 2, 3):                   # frames 0, 1, 2; hand back at 0; all ref = 0
+            pool.read(pid).release()
+        assert pool.cached_pages() == [1, 2, 3]
+        pool.read(1).release()                  # hit: page 1 (frame 0) gets its reference bit
+        pool.read(4).release()                  # hand at frame 0: page 1 referenced -> second chance
+        assert pool.cached_pages() == [1, 3, 4], "CLOCK evicted the referenced page"
+        assert pool.stats()["evictions"] == 1
+        pool.read(5).release()                  # hand at frame 2: page 3 (unreferenced) goes
+        assert pool.cached_pages() == [1, 4, 5]
+        pool.read(2).release()                  # hand at frame 0: page 1's chance was used up
+        assert pool.cached_pages() == [2, 4, 5]
+        assert pool.stats()["evictions"] == 3
+        assert pool._check() == []
+
+
+def test_all_frames_pinned(tmp_path):
+    path = make_file(tmp_path / "full.oor", 8)
+    with BufferPool(Pager(path, create=False), 3) as pool:
+        r1 = pool.read(1)
+        r1b = pool.read(1)
+        w2 = pool.write(2)
+        w2.insert(b"dirty, pinned")
+        r3 = pool.read(3)
+
+        def snapshot():
+            return (pool.pinned_pages(), pool.cached_pages(),
+                    {p: pool.is_dirty(p) for p in (1, 2, 3)}, r1.data, w2.data, r3.data,
+                    pool.stats()["evictions"], pool.stats()["file_writes"])
+
+        before = snapshot()
+        assert before[0] == {1: 2, 2: 1, 3: 1}
+        for attempt in range(3):
+            with pytest.raises(BufferPoolFullError) as ei:
+                pool.read(4)
+            assert ei.value.nframes == 3
+            with pytest.raises(BufferPoolFullError):
+                pool.write(5)
+            with pytest.raises(BufferPoolFullError):
+                pool.allocate()                 # needs the header page, which is not cached
+            assert snapshot() == before
+        assert r1.get(0) == b"page 1"          # hits on pinned pages still work
+        with pool.read(2) as again:
+            assert again.data == before[4]
+        assert snapshot() == before
+        for g in (r1, r1b, w2, r3):
+            g.release()
+        assert pool.pinned_pages() == {}
+        assert pool._check() == []              # (_check itself needs a free frame for page 0)
+        with pool.read(4) as g:                 # works again
+            assert g.get(0) == b"page 4"
+        assert pool._check() == []
+    with BufferPool(Pager(path, create=False), 3) as pool, pool.read(2) as g:
+        assert g.slots() == [0, 1] and g.get(1) == b"dirty, pinned"
+
+
+def test_all_frames_pinned_then_recovers(tmp_path):
+    path = make_file(tmp_path / "full2.oor", 8)
+    with BufferPool(Pager(path, create=False), 3) as pool:
+        guards = [pool.read(1), pool.write(2), pool.read(3)]
+        guards[1].insert(b"kept")
+        data2 = guards[1].data
+        with pytest.raises(BufferPoolFullError):
+            pool.read(4)
+        assert pool.pinned_pages() == {1: 1, 2: 1, 3: 1}
+        guards[0].release()                     # one frame becomes evictable
+        with pool.read(4) as g:
+            assert g.get(0) == b"page 4"
+        assert pool.is_cached(2) and pool.is_cached(3) and not pool.is_cached(1)
+        assert guards[1].data == data2
+        for g in guards:
+            g.release()
+        assert pool.pinned_pages() == {}
+        assert pool._check() == []
+    with BufferPool(Pager(path, create=False), 3) as pool, pool.read(2) as g:
+        assert g.data[4:] == data2[4:]
+
+
+def test_allocate_failing_for_lack_of_frames_leaves_header_unchanged(tmp_path):
+    path = make_file(tmp_path / "alloc.oor", 6)
+    with BufferPool(Pager(path, create=False), 3) as pool:
+        count = pool.page_count                 # page 0 now cached, unpinned
+        a, b = pool.read(1), pool.read(2)       # one frame (page 0's) left
+        with pytest.raises(BufferPoolFullError):
+            pool.allocate()                     # header pinned in the last frame, new page cannot be
+        a.release(); b.release()
+        assert pool.page_count == count
+        assert pool._check() == []
+        pool.free(4)                            # now the free-list path
+        a, b = pool.read(1), pool.read(2)
+        with pytest.raises(BufferPoolFullError):
+            pool.allocate()
+        a.release(); b.release()
+        assert pool.free_count == 1 and pool.page_count == count
+        assert pool._check() == []
+        with pool.allocate() as g:
+            assert g.page_id == 4
+        with pool.allocate() as g:
+            assert g.page_id == count
+        assert pool._check() == []
+
+
+# ---- guards --------------------------------------------------------------------------
+
+def test_guards_only_from_the_pool():
+    for cls in (PageGuard, ReadPageGuard, WritePageGuard):
+        with pytest.raises(TypeError):
+            cls()
+
+
+def test_guard_context_manager_releases_on_exception(tmp_path):
+    path = make_file(tmp_path / "g.oor", 3)
+    with BufferPool(Pager(path, create=False), 4) as pool:
+        with pytest.raises(ZeroDivisionError):
+            with pool.read(1) as g:
+                assert pool.pin_count(1) == 1
+                1 / 0
+        assert g.released and pool.pin_count(1) == 0
+        with pytest.raises(KeyError):
+            with pool.write(2) as w:
+                w.delete(7)
+        assert pool.pin_count(2) == 0
+        with pool.write(2) as w:               # the write latch was released too
+            w.insert(b"ok")
+        assert pool.pinned_pages() == {}
+
+
+def test_release_idempotent_and_released_guard_unusable(tmp_path):
+    path = make_file(tmp_path / "r.oor", 3)
+    with BufferPool(Pager(path, create=False), 4) as pool:
+        a, b = pool.read(1), pool.read(1)
+        assert pool.pin_count(1) == 2
+        a.release()
+        a.release()
+        a.release()
+        assert pool.pin_count(1) == 1, "a repeated release dropped another guard's pin"
+        with a:
+            pass                               # __exit__ on a released guard is harmless too
+        assert pool.pin_count(1) == 1
+        for use in (lambda: a.data, lambda: a.get(0), lambda: a.slots(), lambda: a.lsn,
+                    lambda: a.free_space, lambda: a.check(), lambda: a.slot_count):
+            with pytest.raises(OorError):
+                use()
+        assert a.page_id == 1 and a.released and not b.released
+        assert b.get(0) == b"page 1"
+        b.release()
+        assert pool.pin_count(1) == 0 and pool.pin_count(999) == 0
+        w = pool.write(2)
+        w.release()
+        w.release()
+        for use in (lambda: w.insert(b"x"), lambda: w.update(0, b"y"), lambda: w.delete(0),
+                    lambda: w.compact(), lambda: w.set_lsn(5), lambda: w.write_bytes(100, b"z"),
+                    lambda: w.insert_at(0, b"x"), lambda: w.format(2)):
+            with pytest.raises(OorError):
+                use()
+        with pool.read(2) as g:
+            assert g.get(0) == b"page 2" and g.slot_count == 1   # nothing was written through w
+        assert pool.pinned_pages() == {}
+        assert pool._check() == []
+
+
+def test_pin_counts_and_write_latch(tmp_path):
+    path = make_file(tmp_path / "p.oor", 3)
+    with BufferPool(Pager(path, create=False), 4) as pool:
+        assert pool.pin_count(1) == 0
+        w = pool.write(1)
+        assert pool.pin_count(1) == 1
+        with pytest.raises(OorError):
+            pool.write(1)                      # one write guard per page
+        assert pool.pin_count(1) == 1          # the refused attempt did not leak a pin
+        r = pool.read(1)
+        assert pool.pin_count(1) == 2 and pool.pinned_pages() == {1: 2}
+        del r
+        gc.collect()
+        assert pool.pin_count(1) == 1          # a collected guard releases its pin
+        w.release()
+        with pool.write(1):
+            pass
+        assert pool.pinned_pages() == {}
+
+
+def test_write_back_on_eviction(tmp_path):
+    path = make_file(tmp_path / "wb.oor", 10)
+    pool = BufferPool(Pager(path, create=False), 3)
+    with pool.write(1) as w:
+        w.update(0, b"changed before eviction")
+    assert pool.is_dirty(1)
+    writes0 = pool.stats()["file_writes"]
+    for pid in range(2, 11):
+        pool.read(pid).release()
+    assert not pool.is_cached(1)
+    assert pool.stats()["file_writes"] == writes0 + 1
+    # a fresh pool on the same file (the first one is still open and unflushed) sees the data
+    assert record_on_disk(path, 1) == b"changed before eviction"
+    pool.close()
+    assert record_on_disk(path, 1) == b"changed before eviction"
+
+
+def test_flush_all(tmp_path):
+    path = make_file(tmp_path / "fl.oor", 5)
+    with BufferPool(Pager(path, create=False), 8) as pool:
+        for pid in (1, 3, 5):
+            with pool.write(pid) as w:
+                w.update(0, b"flushed %d" % pid)
+        st = pool.stats()
+        assert st["dirty"] == 3
+        pool.flush_all()
+        st2 = pool.stats()
+        assert st2["dirty"] == 0 and st2["file_writes"] == st["file_writes"] + 3
+        assert st2["fsyncs"] == st["fsyncs"] + 1
+        for pid in (1, 3, 5):
+            assert not pool.is_dirty(pid) and pool.is_cached(pid)
+            assert record_on_disk(path, pid) == b"flushed %d" % pid
+        assert record_on_disk(path, 2) == b"page 2"
+        pool.flush_all()                        # nothing dirty: nothing written
+        assert pool.stats()["file_writes"] == st2["file_writes"]
+        assert pool.flush_page(1) is False
+
+
+# ---- WAL-before-data hook (invariant 2) ----------------------------------------------
+
+def test_wal_hook_runs_before_each_dirty_write(tmp_path):
+    path = make_file(tmp_path / "wal.oor", 12)
+    pool = BufferPool(Pager(path, create=False), 4)
+    calls = []
+    lsn_of = {pid: 1000 + pid for pid in range(1, 13)}
+    pid_of = {v: k for k, v in lsn_of.items()}
+
+    def hook(lsn):
+        pid = pid_of[lsn]
+        # the page is not yet on disk: its old LSN is still there
+        calls.append((lsn, pool.stats()["file_writes"], disk_lsn(path, pid)))
+
+    pool.wal_flush_hook = hook
+    assert pool.wal_flush_hook is hook
+    for pid in (1, 2, 3):
+        with pool.write(pid) as w:
+            w.set_lsn(lsn_of[pid])
+            assert w.lsn == lsn_of[pid]
+    w0 = pool.stats()["file_writes"]
+    pool.flush_all()
+    assert sorted(c[0] for c in calls) == [1001, 1002, 1003]
+    assert [c[1] for c in calls] == [w0, w0 + 1, w0 + 2]       # each hook ran before its page write
+    assert all(c[2] == 0 for c in calls)
+    assert pool.stats()["file_writes"] == w0 + 3
+    assert all(disk_lsn(path, p) == lsn_of[p] for p in (1, 2, 3))
+    # the eviction path calls it too
+    calls.clear()
+    with pool.write(7) as w:
+        w.set_lsn(lsn_of[7])
+    w1 = pool.stats()["file_writes"]
+    for pid in (8, 9, 10, 11, 12):
+        pool.read(pid).release()
+    assert not pool.is_cached(7)
+    assert calls == [(1007, w1, 0)]
+    assert disk_lsn(path, 7) == 1007
+    # flush_page too
+    calls.clear()
+    with pool.write(8) as w:
+        w.set_lsn(lsn_of[8])
+    assert pool.flush_page(8) is True
+    assert [c[0] for c in calls] == [1008]
+    # a clean page is never written, so the hook is not called
+    calls.clear()
+    pool.read(9).release()
+    pool.flush_all()
+    assert calls == []
+    pool.wal_flush_hook = None
+    pool.close()
+
+
+def test_wal_hook_failure_keeps_page_dirty_and_unwritten(tmp_path):
+    path = make_file(tmp_path / "walfail.oor", 8)
+    pool = BufferPool(Pager(path, create=False), 3)
+    seen = []
+
+    def failing(lsn):
+        seen.append(lsn)
+        raise RuntimeError("wal fsync failed")
+
+    with pool.write(1) as w:
+        w.update(0, b"not yet durable")
+        w.set_lsn(77)
+    pool.wal_flush_hook = failing
+    raw_before = open(path, "rb").read()
+    w0 = pool.stats()["file_writes"]
+    with pytest.raises(RuntimeError):
+        pool.flush_all()
+    assert seen == [77]
+    assert pool.is_dirty(1) and pool.stats()["file_writes"] == w0
+    with pytest.raises(RuntimeError):
+        pool.flush_page(1)
+    # eviction of the dirty page fails the same way, leaving it cached and dirty
+    with pytest.raises(RuntimeError):
+        for pid in range(2, 9):
+            pool.read(pid).release()
+    assert pool.is_cached(1) and pool.is_dirty(1)
+    assert pool.stats()["file_writes"] == w0
+    assert open(path, "rb").read() == raw_before
+    assert pool.pinned_pages() == {}
+    assert pool._check() == []
+    with pytest.raises(RuntimeError):
+        pool.close()                            # close flushes: refused too, nothing lost
+    assert not pool.closed
+    pool.wal_flush_hook = None                  # the WAL recovers
+    pool.flush_all()
+    assert not pool.is_dirty(1)
+    assert record_on_disk(path, 1) == b"not yet durable" and disk_lsn(path, 1) == 77
+    pool.close()
+
+
+# ---- seeded stress: many pages, 4 frames, dict model ------------------------------------
+
+def _size(rng):
+    r = rng.random()
+    if r < 0.70:
+        return rng.randrange(0, 160)
+    if r < 0.95:
+        return rng.randrange(160, MAX_INLINE + 1)
+    return rng.randrange(MAX_INLINE + 1, 20000)            # overflow chain
+
+
+def _verify_all(pool, model):
+    by_page = {}
+    for (pid, s), v in model.items():
+        by_page.setdefault(pid, {})[s] = v
+    for pid, recs in by_page.items():
+        with pool.read(pid) as g:
+            assert g.check() == []
+            assert g.slots() == sorted(recs)
+            for s, v in recs.items():
+                assert g.get(s) == v, (pid, s)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 20240601])
+def test_seeded_stress_4_frames(tmp_path, seed):
+    print(f"\nstress seed={seed}")
+    rng = random.Random(seed)
+    path = tmp_path / f"stress{seed}.oor"
+    pool = BufferPool(Pager(path), 4)
+    model = {}          # (page_id, slot) -> bytes
+    pages = []          # slotted pages in use
+    op = 0
+    try:
+        for op in range(2500):
+            r = rng.random()
+            if r < 0.45 or not model:
+                rec = rng.randbytes(_size(rng))
+                if not pages or rng.random() < 0.05:
+                    with pool.allocate() as g:
+                        pages.append(g.page_id)
+                pid = rng.choice(pages)
+                with pool.write(pid) as g:
+                    before = g.data
+                    count = pool.page_count
+                    try:
+                        s = g.insert(rec)
+                    except PageFullError:
+                        assert g.data == before and pool.page_count == count
+                        s = None
+                if s is None:
+                    with pool.allocate() as g:
+                        pages.append(g.page_id)
+                        s = g.insert(rec)
+                        pid = g.page_id
+                assert (pid, s) not in model
+                model[(pid, s)] = rec
+            elif r < 0.65:
+                key = rng.choice(list(model))
+                with pool.read(key[0]) as g:
+                    assert g.get(key[1]) == model[key]
+            elif r < 0.80:
+                key = rng.choice(list(model))
+                rec = rng.randbytes(_size(rng))
+                with pool.write(key[0]) as g:
+                    before = g.data
+                    try:
+                        g.update(key[1], rec)
+                        model[key] = rec
+                    except PageFullError:
+                        assert g.data == before
+            elif r < 0.95:
+                key = rng.choice(list(model))
+                with pool.write(key[0]) as g:
+                    g.delete(key[1])
+                    assert g.get(key[1]) is None
+                    empty = g.slot_count == 0
+                del model[key]
+                if empty and rng.random() < 0.5:
+                    pool.free(key[0])
+                    pages.remove(key[0])
+            else:
+                pid = rng.choice(pages)
+                with pool.write(pid) as g:
+                    g.compact()
+                    assert g.fragmented == 0 and g.check() == []
+            if op % 100 == 99:
+                assert pool.pinned_pages() == {}
+                assert pool._check() == []
+            if op % 800 == 799:
+                pool.close()
+                pool = BufferPool(Pager(path, create=False), 4)
+                assert pool._check() == []
+                _verify_all(pool, model)
+        _verify_all(pool, model)
+        st = pool.stats()
+        pool.close()
+        pool = BufferPool(Pager(path, create=False), 4)
+        assert pool._check() == []
+        _verify_all(pool, model)
+        # every page is accounted for: header + slotted pages + overflow chains + free list
+        print(f"seed={seed}: {len(model)} records on {len(pages)} pages, file {pool.page_count} pages, "
+              f"{pool.free_count} free; hits={st['hits']} misses={st['misses']} "
+              f"evictions={st['evictions']} hit_rate={st['hit_rate']:.3f}")
+        pool.close()
+    except BaseException:
+        print(f"stress test FAILED: seed={seed} op={op} (rerun with this seed)")
+        raise
+
+
+def _reachable_pages(pool):
+    """Every page id reachable from slotted pages' overflow stubs, plus the free list: for leak checks."""
+    seen = {0}
+    free = []
+    for pid in range(1, pool.page_count):
+        with pool.read(pid) as g:
+            if g.page_type == 0:
+                free.append(pid)
+            if g.page_type != 2:
+                continue
+            raw = g.data
+            for s in g.slots():
+                if g.is_overflow(s):
+                    off = struct.unpack_from("<H", raw, 40 + 4 * s)[0]
+                    nxt = struct.unpack_from("<I", raw, off + 4)[0]
+                    while nxt:
+                        seen.add(nxt)
+                        with pool.read(nxt) as o:
+                            nxt = o.next_id
+            seen.add(pid)
+    return seen | set(free)
+
+
+def test_pool_full_during_overflow_insert_leaks_no_pages(tmp_path):
+    # 3 frames: the caller's guard, the header and one chain page fit; the second chain
+    # page (with the first still pinned to link it) does not.
+    path = make_file(tmp_path / "ovfull.oor", 2)
+    with BufferPool(Pager(path, create=False), 3) as pool:
+        count0 = pool.page_count
+        with pool.write(1) as g:
+            before = g.data
+            with pytest.raises(BufferPoolFullError):
+                g.insert(b"L" * 10000)
+            assert g.data == before             # no stub was stored
+        assert pool.pinned_pages() == {}
+        assert pool._check() == []
+        # every page in the file is still reachable (in use or on the free list): no orphans
+        assert _reachable_pages(pool) == set(range(pool.page_count))
+        assert pool.page_count - pool.free_count == count0
+    with BufferPool(Pager(path, create=False), 4) as pool:   # with one more frame it works
+        with pool.write(1) as g:
+            s = g.insert(b"L" * 10000)
+            assert g.get(s) == b"L" * 10000
+        assert _reachable_pages(pool) == set(range(pool.page_count))
+        assert pool._check() == []
