@@ -10,5 +10,6 @@ from oor_core.errors import (  # noqa: F401
     TxClosedError,
     VersionMismatchError,
 )
+from oor.codec import *  # noqa: F401,F403,E402  (ElementSet, read_elements, write_elements, parse_tle, encode_record, ...)
 
 __version__ = "0.1.0"

@@ -36,6 +36,7 @@ cdef extern from "Python.h":
 
 # Layout of ElementSet._v (mirrored in oor/codec/elements.py, which asserts it).
 DEF V_LEN = 23
+DEF N_COMPARED = 20     # values and raw epoch year/day
 
 cdef double POW10[23]
 cdef int _k
@@ -46,6 +47,7 @@ for _k in range(1, 23):
 cdef int64_t US_PER_DAY = 86400000000
 cdef int64_t DAYS_0001_TO_1950 = 711857   # days from 0001-01-01 to 1950-01-01 (proleptic Gregorian)
 
+cdef dict _CLASS = {85: "U", 67: "C", 83: "S"}
 cdef object _element_class = None
 cdef object _new = object.__new__
 cdef str _V = "_v"
@@ -96,11 +98,11 @@ cdef int64_t year_of(int64_t epoch_us):
     return y
 
 
-def epoch_year_day(int64_t epoch_us):
+cpdef tuple epoch_year_day(int64_t epoch_us):
     """(year, day-of-year with fraction, 1.0 = Jan 1 00:00) of an epoch; for sets built from fields."""
     cdef int64_t y = year_of(epoch_us)
     cdef int64_t into = epoch_us - days_before_year(y) * US_PER_DAY
-    return int(y), 1.0 + <double>into / <double>US_PER_DAY
+    return y, 1.0 + <double>into / <double>US_PER_DAY
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,6 +309,8 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
     cdef double ndot, nddot, bstar, incl, raan, argp, ma, mm, day
     cdef str intl
     cdef unsigned char c
+    cdef char ibuf[8]
+    cdef Py_ssize_t n
 
     check_line(l1, 1, allow68, &a)
     check_line(l2, 2, allow68, &b)
@@ -332,7 +336,12 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
             if a[i] != 32 and not (65 <= a[i] <= 90):
                 fail(f"international designator: piece (columns 15-17) has {shown(a[i])} in column {i + 1}",
                      1, i + 1, l1)
-        intl = l1[9:17].replace(" ", "")
+        n = 0
+        for i in range(9, 17):
+            if a[i] != 32:
+                ibuf[n] = a[i]
+                n += 1
+        intl = PyUnicode_DecodeASCII(ibuf, n, NULL)
     blank(a, 17, 1, l1)
     uint_field(a, 18, 20, 1, l1, "epoch year", False, &yy)
     decimal_field(a, 20, 32, 1, l1, "epoch day", False, &m, &nf, &neg)
@@ -405,9 +414,9 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
     mm = <double>m / POW10[nf]
     uint_field(b, 63, 68, 2, l2, "revolution number", True, &rev)
 
-    return (int(id1), chr(a[7]), intl, epoch_us, mm, ndot, nddot, bstar, int(eph), int(elnum),
-            incl, raan, <double>ecc_int / 1e7, argp, ma, int(rev), name, source,
-            int(year), day, l1, l2, flags)
+    return (id1, _CLASS[a[7]], intl, epoch_us, mm, ndot, nddot, bstar, eph, elnum,
+            incl, raan, <double>ecc_int / 1e7, argp, ma, rev, name, source,
+            year, day, l1, l2, flags)
 
 
 def parse_tle(str line1, str line2, bint allow_missing_checksum=False, name=None, source=None, int flags=0):
@@ -474,14 +483,13 @@ def encode_record(es):
     cdef tuple v = es._v
     cdef const char* name_p = NULL
     cdef const char* src_p = NULL
-    cdef const char* l1p
-    cdef const char* l2p
+    cdef const char* l1p = NULL
+    cdef const char* l2p = NULL
     cdef const char* ip
-    cdef Py_ssize_t nn = 0, ns = 0, n1 = 0, n2 = 0, ni, total
+    cdef Py_ssize_t nn = 0, ns = 0, n1 = 0, n2 = 0, ni, total, off
     cdef int flags = 0, i
     cdef unsigned char* p
     cdef unsigned char* q
-    cdef unsigned char* base
     cdef object l1 = v[20], l2 = v[21], name = v[16], source = v[17]
     if name is not None:
         name_p = PyUnicode_AsUTF8AndSize(name, &nn)
@@ -495,57 +503,53 @@ def encode_record(es):
             raise ValueError(f"source is {ns} bytes long; a record holds at most 255")
     if <int>v[22] & 1:
         flags |= F_PREFIX
+    ip = PyUnicode_AsUTF8AndSize(v[2], &ni)
+    if ni > 8:
+        raise ValueError("international designator longer than 8 characters")
+    total = HDR + FIXED + nn + ns
     if l1 is not None:
         l1p = PyUnicode_AsUTF8AndSize(l1, &n1)
         l2p = PyUnicode_AsUTF8AndSize(l2, &n2)
         if n1 > 255 or n2 > 255:
             raise ValueError("TLE line longer than 255 columns cannot be stored")
-        total = HDR + 2 + n1 + n2 + nn + ns
-        out = PyBytes_FromStringAndSize(NULL, total)
-        p = <unsigned char*>PyBytes_AS_STRING(out)
-        p[1] = KIND_TEXT
-        p[6] = <unsigned char>n1
-        p[7] = <unsigned char>n2
-        memcpy(p + 8, l1p, n1)
-        memcpy(p + 8 + n1, l2p, n2)
-        p += 8 + n1 + n2
-    else:
-        ip = PyUnicode_AsUTF8AndSize(v[2], &ni)
-        if ni > 8:
-            raise ValueError("international designator longer than 8 characters")
-        total = HDR + FIXED + nn + ns
-        out = PyBytes_FromStringAndSize(NULL, total)
-        p = <unsigned char*>PyBytes_AS_STRING(out)
-        p[1] = KIND_FIELDS
-        q = p + HDR
-        put_u32(q + 0, <uint64_t>v[0])
-        q[4] = ord(v[1])
-        q[5] = <unsigned char>(<int>v[8])
-        put_u64(q + 6, <uint64_t>(<int64_t>v[3]))
-        put_f64(q + 14, v[4])
-        put_f64(q + 22, v[5])
-        put_f64(q + 30, v[6])
-        put_f64(q + 38, v[7])
-        put_f64(q + 46, v[10])
-        put_f64(q + 54, v[11])
-        put_f64(q + 62, v[12])
-        put_f64(q + 70, v[13])
-        put_f64(q + 78, v[14])
-        put_u32(q + 86, <uint64_t>v[15])
-        put_u16(q + 90, <unsigned int>v[9])
-        q[92] = <unsigned char>ni
-        for i in range(8):
-            q[93 + i] = ip[i] if i < ni else 0
-        p += HDR + FIXED
-    base = <unsigned char*>PyBytes_AS_STRING(out)
-    base[0] = VERSION
-    base[2] = flags
-    base[3] = <unsigned char>ns
-    put_u16(base + 4, <unsigned int>nn)
+        total += 2 + n1 + n2
+    out = PyBytes_FromStringAndSize(NULL, total)
+    p = <unsigned char*>PyBytes_AS_STRING(out)
+    p[0] = VERSION
+    p[1] = KIND_TEXT if l1 is not None else KIND_FIELDS
+    p[2] = flags
+    p[3] = <unsigned char>ns
+    put_u16(p + 4, <unsigned int>nn)
+    q = p + HDR
+    put_u32(q + 0, <uint64_t>v[0])
+    q[4] = ord(v[1])
+    q[5] = <unsigned char>(<int>v[8])
+    put_u64(q + 6, <uint64_t>(<int64_t>v[3]))
+    put_f64(q + 14, v[4])
+    put_f64(q + 22, v[5])
+    put_f64(q + 30, v[6])
+    put_f64(q + 38, v[7])
+    put_f64(q + 46, v[10])
+    put_f64(q + 54, v[11])
+    put_f64(q + 62, v[12])
+    put_f64(q + 70, v[13])
+    put_f64(q + 78, v[14])
+    put_u32(q + 86, <uint64_t>v[15])
+    put_u16(q + 90, <unsigned int>v[9])
+    q[92] = <unsigned char>ni
+    for i in range(8):
+        q[93 + i] = ip[i] if i < ni else 0
+    off = HDR + FIXED
+    if l1 is not None:
+        p[off] = <unsigned char>n1
+        p[off + 1] = <unsigned char>n2
+        memcpy(p + off + 2, l1p, n1)
+        memcpy(p + off + 2 + n1, l2p, n2)
+        off += 2 + n1 + n2
     if nn:
-        memcpy(p, name_p, nn)
+        memcpy(p + off, name_p, nn)
     if ns:
-        memcpy(p + nn, src_p, ns)
+        memcpy(p + off + nn, src_p, ns)
     return out
 
 
@@ -554,39 +558,42 @@ cdef int bad(str reason) except -1:
 
 
 def decode_record(buf):
-    """Record bytes -> ElementSet, checking every validity condition; for oor.codec.record only."""
+    """Record bytes -> ElementSet, checking validity conditions 1-8; for oor.codec.record only."""
     cdef bytes data = buf if type(buf) is bytes else bytes(buf)
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), nn, ns, n1, n2, off, ni
-    cdef int flags, kind
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), nn, ns, n1 = 0, n2 = 0, off, ni
+    cdef int flags, kind, nf
     cdef const unsigned char* q
-    cdef object name = None, source = None
-    cdef int64_t epoch_us
+    cdef const unsigned char* t
+    cdef object name = None, source = None, l1 = None, l2 = None, year, day
+    cdef int64_t epoch_us, yy, m
     cdef unsigned char c
     cdef int i
+    cdef bint neg
     cdef double mm, incl, raan, ecc, argp, ma, ndot, nddot, bstar
-    if n < HDR:
-        bad(f"{n} bytes is shorter than the {HDR}-byte header")
+    if n < HDR + FIXED:
+        bad(f"{n} bytes is shorter than header and fields ({HDR + FIXED} bytes)")
     if p[0] != VERSION:
         bad(f"version byte is {p[0]}, expected {VERSION}")
     kind = p[1]
     flags = p[2]
+    if kind != KIND_TEXT and kind != KIND_FIELDS:
+        bad(f"kind byte is {kind}, expected 1 (TEXT) or 2 (FIELDS)")
     if flags & ~(F_NAME | F_SOURCE | F_PREFIX):
         bad(f"unknown flag bits 0x{flags:02x}")
     ns = p[3]
     nn = <Py_ssize_t>get_u(p + 4, 2)
     if (not flags & F_NAME and nn) or (not flags & F_SOURCE and ns):
         bad("name or source length set without its presence flag")
+    off = HDR + FIXED
     if kind == KIND_TEXT:
-        if n < HDR + 2:
-            bad("truncated TEXT record")
-        n1 = p[6]
-        n2 = p[7]
-        off = HDR + 2 + n1 + n2
-    elif kind == KIND_FIELDS:
-        off = HDR + FIXED
-    else:
-        bad(f"kind byte is {kind}, expected 1 (TEXT) or 2 (FIELDS)")
+        if n < off + 2:
+            bad("TEXT record too short for its line lengths")
+        n1 = p[off]
+        n2 = p[off + 1]
+        if n1 < 68 or n2 < 68:
+            bad("stored TLE line shorter than 68 columns")
+        off += 2 + n1 + n2
     if off + nn + ns != n:
         bad(f"length is {n} bytes, the header describes {off + nn + ns}")
     try:
@@ -596,17 +603,6 @@ def decode_record(buf):
             source = PyUnicode_DecodeUTF8(<const char*>p + off + nn, ns, NULL)
     except UnicodeDecodeError as exc:
         bad(f"name or source is not UTF-8 ({exc.reason})")
-    fl = 1 if flags & F_PREFIX else 0
-    if kind == KIND_TEXT:
-        try:
-            l1 = PyUnicode_DecodeASCII(<const char*>p + HDR + 2, n1, NULL)
-            l2 = PyUnicode_DecodeASCII(<const char*>p + HDR + 2 + n1, n2, NULL)
-        except UnicodeDecodeError:
-            bad("TLE text is not ASCII")
-        try:
-            return _make(parse_pair(l1, l2, True, name, source, fl))
-        except TLEParseError as exc:
-            bad(f"stored TLE line {exc.line} does not parse: {exc.reason}")
     q = p + HDR
     c = q[4]
     if c != 85 and c != 67 and c != 83:
@@ -621,21 +617,56 @@ def decode_record(buf):
             bad("international designator holds a character other than 0-9, A-Z")
     epoch_us = <int64_t>get_u(q + 6, 8)
     mm = get_f64(q + 14)
+    ndot = get_f64(q + 22)
+    nddot = get_f64(q + 30)
+    bstar = get_f64(q + 38)
     incl = get_f64(q + 46)
     raan = get_f64(q + 54)
     ecc = get_f64(q + 62)
     argp = get_f64(q + 70)
     ma = get_f64(q + 78)
-    ndot = get_f64(q + 22)
-    nddot = get_f64(q + 30)
-    bstar = get_f64(q + 38)
     if not (isfinite(mm) and isfinite(ndot) and isfinite(nddot) and isfinite(bstar)):
         bad("a float field is infinite or NaN")
     if not (mm > 0.0 and 0.0 <= incl <= 180.0 and 0.0 <= raan <= 360.0 and 0.0 <= ecc < 1.0
             and 0.0 <= argp <= 360.0 and 0.0 <= ma <= 360.0):
         bad("an orbital element is out of range (or NaN)")
-    year, day = epoch_year_day(epoch_us)
-    return _make((int(get_u(q, 4)), chr(c), PyUnicode_DecodeASCII(<const char*>q + 93, ni, NULL), epoch_us,
-                  mm, ndot, nddot, bstar, int(q[5]), int(get_u(q + 90, 2)),
-                  incl, raan, ecc, argp, ma, int(get_u(q + 86, 4)), name, source,
-                  year, day, None, None, fl))
+    if kind == KIND_TEXT:
+        t = p + HDR + FIXED + 2
+        try:
+            l1 = PyUnicode_DecodeASCII(<const char*>t, n1, NULL)
+            l2 = PyUnicode_DecodeASCII(<const char*>t + n1, n2, NULL)
+        except UnicodeDecodeError:
+            bad("TLE text is not ASCII")
+        # raw epoch year and day come from the text (columns 19-32 of line 1)
+        try:
+            uint_field(t, 18, 20, 1, l1, "epoch year", False, &yy)
+            decimal_field(t, 20, 32, 1, l1, "epoch day", False, &m, &nf, &neg)
+        except TLEParseError as exc:
+            bad(f"stored line 1: {exc.reason}")
+        if nf > 8:
+            bad("stored line 1: epoch day has more than 8 decimals")
+        year = 2000 + yy if yy < 57 else 1900 + yy
+        day = <double>m / POW10[nf]
+    else:
+        year, day = epoch_year_day(epoch_us)
+    return _make((get_u(q, 4), _CLASS[c], PyUnicode_DecodeASCII(<const char*>q + 93, ni, NULL), epoch_us,
+                  mm, ndot, nddot, bstar, <int>q[5], get_u(q + 90, 2),
+                  incl, raan, ecc, argp, ma, get_u(q + 86, 4), name, source,
+                  year, day, l1, l2, 1 if flags & F_PREFIX else 0))
+
+
+def check_record(buf):
+    """Full check of one record: decode_record's conditions plus condition 9 (TEXT lines re-parse to
+    exactly the stored fields).  Returns the ElementSet or raises ValueError.  For oor.codec.record only."""
+    es = decode_record(buf)
+    cdef tuple v = es._v
+    if v[20] is not None:
+        try:
+            w = parse_pair(v[20], v[21], True, v[16], v[17], v[22])
+        except TLEParseError as exc:
+            bad(f"stored TLE line {exc.line} does not parse: {exc.reason}")
+        for i in range(N_COMPARED):
+            a, b = v[i], w[i]
+            if not (a == b and type(a) is type(b)):
+                bad(f"stored field {i} ({a!r}) differs from what the stored text says ({b!r})")
+    return es

@@ -10,9 +10,9 @@ from oor.codec.io import (  # noqa: F401
     read_elements,
     write_elements,
 )
-from oor.codec.record import decode_record, encode_record  # noqa: F401
+from oor.codec.record import check_record, decode_record, encode_record  # noqa: F401
 from oor.codec.tle import alpha5_decode, alpha5_encode, format_lines, parse_tle  # noqa: F401
 
 __all__ = ["ElementSet", "ElementReader", "read_elements", "write_elements", "format_elements",
            "detect_format", "parse_tle", "format_lines", "alpha5_encode", "alpha5_decode",
-           "encode_record", "decode_record"]
+           "encode_record", "decode_record", "check_record"]
