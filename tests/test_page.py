@@ -391,3 +391,70 @@ def test_random_ops_against_model(model_pool, ops):
     with model_pool.read(pid) as g:
         _verify(g, model)
     model_pool.free(pid)
+
+
+def test_positional_insert_and_remove(pool):
+    with pool.allocate() as g:
+        for k in (b"b", b"d", b"f"):
+            g.insert_at(g.slot_count, k)
+        g.insert_at(0, b"a")
+        g.insert_at(2, b"c")
+        g.insert_at(4, b"e")
+        assert [g.get(i) for i in range(g.slot_count)] == [b"a", b"b", b"c", b"d", b"e", b"f"]
+        with pytest.raises(IndexError):
+            g.insert_at(7, b"z")
+        with pytest.raises(IndexError):
+            g.insert_at(-1, b"z")
+        g.remove_at(1)
+        g.remove_at(4)
+        assert [g.get(i) for i in range(g.slot_count)] == [b"a", b"c", b"d", b"e"]
+        with pytest.raises(IndexError):
+            g.remove_at(4)
+        assert g.check() == []
+        free0 = pool.free_count
+        big = payload("pos", 9000)
+        g.insert_at(1, big)
+        assert g.is_overflow(1) and g.get(1) == big and g.get(2) == b"c"
+        g.remove_at(1)                          # frees the chain
+        assert pool.free_count == free0 + 3
+        assert [g.get(i) for i in range(g.slot_count)] == [b"a", b"c", b"d", b"e"]
+        assert g.check() == []
+
+
+def test_update_to_overflow_on_full_page_allocates_nothing(pool):
+    with pool.allocate() as g:
+        s = g.insert(b"")
+        while True:
+            try:
+                g.insert(b"x" * 50)
+            except PageFullError:
+                break
+        while g.free_space >= 4:
+            try:
+                g.insert(b"y" * max(0, g.free_space - 4))
+            except PageFullError:
+                break
+        count, before = pool.page_count, g.data
+        with pytest.raises(PageFullError):
+            g.update(s, payload("u", 10000))     # an 8-byte stub does not fit in place of 0 bytes
+        assert g.data == before and pool.page_count == count and pool.free_count == 0
+
+
+def test_write_bytes_and_header_setters(pool):
+    with pool.allocate() as g:
+        with pytest.raises(ValueError):
+            g.write_bytes(0, b"abcd")           # the checksum field is not writable
+        with pytest.raises(ValueError):
+            g.write_bytes(4090, b"1234567")
+        g.write_bytes(4000, b"raw bytes")
+        assert g.data[4000:4009] == b"raw bytes"
+        g.set_next_id(7); g.set_prev_id(9); g.set_level(2); g.set_aux(11); g.set_lsn(2 ** 40)
+        assert (g.next_id, g.prev_id, g.level, g.aux, g.lsn) == (7, 9, 2, 11, 2 ** 40)
+        g.format(PT_SLOTTED)
+        assert g.data[4:] == bytes(g.data[4:8]) + bytes(8) + bytes([PT_SLOTTED, 0, 0, 0]) \
+            + b"\x28\x00\x00\x10" + bytes(PAGE_SIZE - 24)
+        assert g.check() == []
+    with pytest.raises(ValueError):
+        pool.allocate(1)                        # the file header type
+    with pytest.raises(ValueError):
+        pool.allocate(99)
