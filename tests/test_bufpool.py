@@ -608,3 +608,35 @@ def test_closed_pool(tmp_path):
     pool.close()                                # idempotent
     with pytest.raises(OorError):
         pool.read(2)                            # not cached: needs the (closed) file
+
+
+@pytest.mark.parametrize("modname", ["checksum", "pager", "bufpool"])
+def test_pyi_stub_covers_compiled_api(modname):
+    """The .pyi stub names every public function, class and member of the compiled module."""
+    import ast
+    import importlib
+    import pathlib
+
+    mod = importlib.import_module(f"oor_core.{modname}")
+    tree = ast.parse((pathlib.Path(mod.__file__).parent / f"{modname}.pyi").read_text())
+    stubbed = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            names = set()
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    names.add(item.name)
+                elif isinstance(item, ast.AnnAssign):
+                    names.add(item.target.id)
+            stubbed[node.name] = names
+        elif isinstance(node, ast.FunctionDef):
+            stubbed[node.name] = None
+    for name, obj in vars(mod).items():
+        if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+            continue
+        assert name in stubbed, f"{modname}.pyi lacks {name}"
+        if isinstance(obj, type):
+            inherited = set().union(*(stubbed.get(b.__name__) or set() for b in obj.__mro__[1:]))
+            public = {n for n in vars(obj) if not n.startswith("__") and n not in ("_release", "_live")}
+            missing = public - stubbed[name] - inherited
+            assert not missing, f"{modname}.pyi: {name} lacks {sorted(missing)}"

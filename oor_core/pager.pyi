@@ -1,0 +1,29 @@
+"""Typing stub for the compiled oor_core.pager (the page file; byte table in pager.pxd)."""
+import os
+from typing import Any, Optional, Union
+
+MAGIC: bytes
+
+class Pager:
+    path: str                      # read-only
+    file: Optional[Any]            # read-only: optional Python file layer (power-loss simulator)
+    read_only: bool                # read-only
+    created: bool                  # read-only: True when open() made a new database
+    reads: int                     # read-only counters
+    writes: int
+    syncs: int
+    def __init__(self, path: Union[str, os.PathLike[str]], *, create: bool = True,
+                 read_only: bool = False, file: Optional[Any] = None) -> None:
+        """Open (or create) a page file.  Raises NotAnOorFileError, VersionMismatchError,
+        CorruptPageError(0)."""
+    def read(self, page_id: int) -> bytes:
+        """Verified copy of a page; raises CorruptPageError (checksum, page id, beyond EOF)."""
+    def write(self, page_id: int, data: Union[bytes, bytearray]) -> None:
+        """Seal (checksum) and write a 4096-byte page at page_id * 4096."""
+    def read_raw(self, page_id: int) -> bytes:
+        """Unverified bytes of a page (zero-filled past the end)."""
+    def file_size(self) -> int: ...
+    def sync(self) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
