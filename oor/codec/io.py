@@ -48,6 +48,8 @@ class _Prefixed:
                 data, self._head = self._head + self._stream.read(), self._head[:0]
                 return data
             data, self._head = self._head[:n], self._head[n:]
+            if len(data) < n:
+                data += self._stream.read(n - len(data))
             return data
         return self._stream.read(n)
 
