@@ -320,9 +320,9 @@ def _verify(g, model):
         assert g.get(s) == v
 
 
-@settings(derandomize=True, max_examples=300, deadline=None, database=None,
+@settings(derandomize=True, max_examples=500, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(ops=st.lists(OPS, max_size=80))
+@given(ops=st.lists(OPS, max_size=120))
 def test_random_ops_against_model(model_pool, ops):
     model = {}
     tag = 0
