@@ -46,6 +46,10 @@ _FLOATS = (("MEAN_MOTION", "mean_motion"), ("ECCENTRICITY", "eccentricity"), ("I
 _INTS = (("NORAD_CAT_ID", "norad_id", None), ("EPHEMERIS_TYPE", "ephemeris_type", 0),
          ("ELEMENT_SET_NO", "element_set_no", 999), ("REV_AT_EPOCH", "rev_number", 0))
 
+_ARG_TO_KEYWORD = {arg: key for key, arg in _FLOATS}
+_ARG_TO_KEYWORD.update({arg: key for key, arg, _ in _INTS})
+_ARG_TO_KEYWORD.update({"classification": "CLASSIFICATION_TYPE", "international": "OBJECT_ID",
+                        "name": "OBJECT_NAME"})
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _EPOCH = re.compile(r"([0-9]{4})-(?:([0-9]{2})-([0-9]{2})|([0-9]{3}))T([0-9]{2}):([0-9]{2}):([0-9]{2})"
@@ -154,6 +158,8 @@ def from_omm(record, *, file=None, line=None, column=None, positions=None, sourc
         return ElementSet(**kw)
     except (ValueError, TypeError) as exc:
         text = str(exc)
+        if key is None:                       # raised by ElementSet(): its messages start with the argument
+            key = _ARG_TO_KEYWORD.get(text.split(" ", 1)[0])
         if key is not None and key not in text:
             text = f"{key}: {text}"
         fail(f"bad OMM value: {text}", key)
