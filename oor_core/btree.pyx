@@ -672,6 +672,10 @@ cdef class BTree:
         return n
 
     # ---- bulk load -----------------------------------------------------------
+    # Fix: setup.py builds with wraparound=False, under which level[-1] and
+    # bounds[-1] here compile to PyList_GET_ITEM(list, -1), an out-of-bounds
+    # read (bulk_load segfaulted).  Negative indices are re-enabled locally.
+    @cython.wraparound(True)
     def bulk_load(self, items, double fill=0.95):
         """Load an empty tree from (key, value) pairs in strictly ascending key order.
 
@@ -759,6 +763,7 @@ cdef class BTree:
         self._set_root(level[0][1], height)
         return count
 
+    @cython.wraparound(True)     # uses bounds[-1], bounds[-2], bounds[-3] (see bulk_load)
     cdef list _build_level(self, list below, int lvl, int target):
         """Internal nodes over `below` [(separator, page)], filled to target; returns the level above."""
         recs = [None if sep is None else _internal_rec(sep, pid) for sep, pid in below]
