@@ -322,8 +322,12 @@ class ElementSet:
         return self._v[:N_ELEMENTS] == other._v[:N_ELEMENTS]
 
     def same_text(self, other):
-        """True when equal (==) and both carry identical TLE lines (text identity)."""
-        return self == other and self.line1 == other.line1 and self.line2 == other.line2
+        """True when equal (==) and the stored TLE text (or its absence) and name-prefix flag are identical.
+
+        Who may call: anyone.  This is text identity: two sets read from lines
+        that differ only in formatting ('+00000-0' vs ' 00000-0') are == but not same_text.
+        """
+        return self == other and self._v[LINE1:] == other._v[LINE1:]
 
     def fields(self):
         """The element fields plus name and source as a dict (epoch as epoch_us)."""
