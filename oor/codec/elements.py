@@ -148,7 +148,7 @@ class ElementSet:
     ...                 mean_motion=15.5, eccentricity=0.0005, inclination=51.64, raan=10.0,
     ...                 arg_perigee=20.0, mean_anomaly=30.0, intl_designator="1998-067A")
     >>> es.line1
-    '1 25544U 98067A   24001.00000000  .00000000  00000-0  00000-0 0  9990'
+    '1 25544U 98067A   24001.00000000  .00000000  00000-0  00000-0 0  9997'
     >>> es.cospar_id, round(es.period, 3)
     ('1998-067A', 92.903)
     """
