@@ -21,20 +21,30 @@ from oor_core.pager cimport Pager
 cdef enum:
     NO_PAGE = 0xFFFFFFFF
 
+# Per-frame state in one 16-byte record, so a pin touches one cache line.
+ctypedef struct FrameMeta:
+    uint32_t pid        # page held (NO_PAGE = free frame)
+    int32_t pins        # pin count (guards alive)
+    uint8_t ref         # CLOCK reference bit
+    uint8_t dirty       # differs from the file
+    uint8_t wlatch      # a WritePageGuard exists
+    uint8_t pad[5]
+
+# Page-table slot: linear probing, backward-shift deletion.
+ctypedef struct HtEntry:
+    uint32_t key        # page id (NO_PAGE = empty)
+    int32_t frame
+
 
 cdef class BufferPool:
     cdef readonly Pager pager
     cdef void* mem
+    cdef size_t mem_size            # bytes mapped for the frames
     cdef uint8_t* frames
-    cdef uint32_t* fpid
-    cdef int32_t* pins
-    cdef uint8_t* ref
-    cdef uint8_t* dirty
-    cdef uint8_t* wlatch
+    cdef FrameMeta* meta
     cdef readonly int nframes
     cdef int hand
-    cdef uint32_t* ht_key
-    cdef int32_t* ht_val
+    cdef HtEntry* ht
     cdef uint32_t ht_mask
     cdef int ht_shift
     cdef public object wal_flush_hook

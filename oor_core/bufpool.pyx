@@ -13,6 +13,40 @@ from oor_core.pager cimport (Pager, hdr_u32, hdr_set_u32, HDR_PAGE_COUNT, HDR_FR
 from oor_core.errors import BufferPoolFullError, CorruptPageError, OorError, PageFullError
 
 
+cdef extern from *:
+    """
+    #include <sys/mman.h>
+    #include <stdlib.h>
+    static void *oor_map_frames(size_t n) {
+    #if defined(MAP_ANONYMOUS)
+        void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return NULL;
+    #if defined(MADV_HUGEPAGE)
+        madvise(p, n, MADV_HUGEPAGE);
+    #endif
+        return p;
+    #else
+        void *p = NULL;
+        if (posix_memalign(&p, 4096, n) != 0) return NULL;
+        memset(p, 0, n);
+        return p;
+    #endif
+    }
+    static void oor_unmap_frames(void *p, size_t n) {
+    #if defined(MAP_ANONYMOUS)
+        munmap(p, n);
+    #else
+        free(p);
+    #endif
+    }
+    """
+    void* oor_map_frames(size_t n) nogil
+    void oor_unmap_frames(void* p, size_t n) nogil
+
+cdef enum:
+    HUGE = 2 * 1024 * 1024
+
+
 cdef inline uint32_t _hash(uint32_t pid, int shift) noexcept nogil:
     return <uint32_t>(pid * <uint32_t>2654435761u) >> shift
 
@@ -30,76 +64,74 @@ cdef class BufferPool:
             raise ValueError("a buffer pool needs at least 2 frames")
         self.pager = pager
         self.nframes = nframes
-        self.mem = malloc(<size_t>nframes * PAGE_SIZE + PAGE_SIZE)
-        self.fpid = <uint32_t*>malloc(nframes * sizeof(uint32_t))
-        self.pins = <int32_t*>calloc(nframes, sizeof(int32_t))
-        self.ref = <uint8_t*>calloc(nframes, 1)
-        self.dirty = <uint8_t*>calloc(nframes, 1)
-        self.wlatch = <uint8_t*>calloc(nframes, 1)
+        # Frames: anonymous zero-filled memory, committed by the OS as it is
+        # touched, asked for transparent huge pages (fewer TLB misses on
+        # random lookups in a large pool).
+        self.mem_size = (<size_t>nframes * PAGE_SIZE + HUGE - 1) & ~(<size_t>HUGE - 1)
+        self.mem = oor_map_frames(self.mem_size)
+        self.meta = <FrameMeta*>calloc(nframes, sizeof(FrameMeta))
         cdef int bits = 4
         while (1 << bits) < 2 * nframes:
             bits += 1
         self.ht_mask = (1u << bits) - 1
         self.ht_shift = 32 - bits
-        self.ht_key = <uint32_t*>malloc((self.ht_mask + 1) * sizeof(uint32_t))
-        self.ht_val = <int32_t*>malloc((self.ht_mask + 1) * sizeof(int32_t))
-        if (self.mem == NULL or self.fpid == NULL or self.pins == NULL or self.ref == NULL
-                or self.dirty == NULL or self.wlatch == NULL or self.ht_key == NULL or self.ht_val == NULL):
-            raise MemoryError()
-        self.frames = <uint8_t*>((<uintptr_t>self.mem + PAGE_SIZE - 1) & ~(<uintptr_t>PAGE_SIZE - 1))
-        memset(self.frames, 0, <size_t>nframes * PAGE_SIZE)
+        self.ht = <HtEntry*>malloc((self.ht_mask + 1) * sizeof(HtEntry))
+        if self.mem == NULL or self.meta == NULL or self.ht == NULL:
+            raise MemoryError(f"cannot allocate a buffer pool of {nframes} frames")
+        self.frames = <uint8_t*>self.mem
         cdef int i
         for i in range(nframes):
-            self.fpid[i] = NO_PAGE
+            self.meta[i].pid = NO_PAGE
         for i in range(self.ht_mask + 1):
-            self.ht_key[i] = NO_PAGE
+            self.ht[i].key = NO_PAGE
         self.hand = 0
         self.wal_flush_hook = None
 
     def __dealloc__(self):
-        free(self.mem); free(self.fpid); free(self.pins); free(self.ref)
-        free(self.dirty); free(self.wlatch); free(self.ht_key); free(self.ht_val)
+        if self.mem != NULL:
+            oor_unmap_frames(self.mem, self.mem_size)
+        free(self.meta)
+        free(self.ht)
 
     # ---- page table ------------------------------------------------------
     cdef int _lookup(self, uint32_t pid) noexcept nogil:
         cdef uint32_t i = _hash(pid, self.ht_shift)
         cdef uint32_t k
         while True:
-            k = self.ht_key[i]
+            k = self.ht[i].key
             if k == pid:
-                return self.ht_val[i]
+                return self.ht[i].frame
             if k == NO_PAGE:
                 return -1
             i = (i + 1) & self.ht_mask
 
     cdef void _ht_put(self, uint32_t pid, int f) noexcept nogil:
         cdef uint32_t i = _hash(pid, self.ht_shift)
-        while self.ht_key[i] != NO_PAGE and self.ht_key[i] != pid:
+        while self.ht[i].key != NO_PAGE and self.ht[i].key != pid:
             i = (i + 1) & self.ht_mask
-        self.ht_key[i] = pid
-        self.ht_val[i] = f
+        self.ht[i].key = pid
+        self.ht[i].frame = f
 
     cdef void _ht_del(self, uint32_t pid) noexcept nogil:
         # Linear probing with backward-shift deletion (no tombstones).
         cdef uint32_t i = _hash(pid, self.ht_shift)
         cdef uint32_t j, h
-        while self.ht_key[i] != pid:
-            if self.ht_key[i] == NO_PAGE:
+        while self.ht[i].key != pid:
+            if self.ht[i].key == NO_PAGE:
                 return
             i = (i + 1) & self.ht_mask
         j = i
         while True:
             j = (j + 1) & self.ht_mask
-            if self.ht_key[j] == NO_PAGE:
+            if self.ht[j].key == NO_PAGE:
                 break
-            h = _hash(self.ht_key[j], self.ht_shift)
+            h = _hash(self.ht[j].key, self.ht_shift)
             # entry j may move to the hole i unless its home lies cyclically in (i, j]
             if (i <= j and i < h <= j) or (i > j and (h > i or h <= j)):
                 continue
-            self.ht_key[i] = self.ht_key[j]
-            self.ht_val[i] = self.ht_val[j]
+            self.ht[i] = self.ht[j]
             i = j
-        self.ht_key[i] = NO_PAGE
+        self.ht[i].key = NO_PAGE
 
     # ---- replacement -----------------------------------------------------
     cdef int _victim(self) except -1:
@@ -112,16 +144,16 @@ cdef class BufferPool:
             if self.hand == self.nframes:
                 self.hand = 0
             steps += 1
-            if self.pins[f] > 0:
+            if self.meta[f].pins > 0:
                 continue
-            if self.ref[f]:
-                self.ref[f] = 0
+            if self.meta[f].ref:
+                self.meta[f].ref = 0
                 continue
-            if self.fpid[f] != NO_PAGE:
-                if self.dirty[f]:
+            if self.meta[f].pid != NO_PAGE:
+                if self.meta[f].dirty:
                     self._write_back(f)
-                self._ht_del(self.fpid[f])
-                self.fpid[f] = NO_PAGE
+                self._ht_del(self.meta[f].pid)
+                self.meta[f].pid = NO_PAGE
                 self.evictions += 1
             return f
         raise BufferPoolFullError(self.nframes)
@@ -131,8 +163,8 @@ cdef class BufferPool:
         cdef uint8_t* p = self.fdata(f)
         if self.wal_flush_hook is not None:
             self.wal_flush_hook(pg_lsn(p))
-        self.pager.write_page(self.fpid[f], p)
-        self.dirty[f] = 0
+        self.pager.write_page(self.meta[f].pid, p)
+        self.meta[f].dirty = 0
         self.writes += 1
         return 0
 
@@ -142,8 +174,8 @@ cdef class BufferPool:
         cdef int f = self._lookup(pid)
         if f >= 0:
             self.hits += 1
-            self.pins[f] += 1
-            self.ref[f] = 1
+            self.meta[f].pins += 1
+            self.meta[f].ref = 1
             return f
         if self.closed:
             raise OorError("buffer pool is closed")
@@ -155,16 +187,16 @@ cdef class BufferPool:
         else:
             self.misses += 1
             self.pager.read_page(pid, self.fdata(f))   # raises CorruptPageError; frame stays unmapped
-        self.fpid[f] = pid
+        self.meta[f].pid = pid
         self._ht_put(pid, f)
-        self.pins[f] = 1
-        self.ref[f] = 0
-        self.dirty[f] = 0
-        self.wlatch[f] = 0
+        self.meta[f].pins = 1
+        self.meta[f].ref = 0
+        self.meta[f].dirty = 0
+        self.meta[f].wlatch = 0
         return f
 
     cdef void unpin(self, int f) noexcept nogil:
-        self.pins[f] -= 1
+        self.meta[f].pins -= 1
 
     cdef ReadPageGuard read_guard(self, uint32_t pid):
         cdef int f = self.pin(pid, False)
@@ -177,8 +209,8 @@ cdef class BufferPool:
 
     cdef WritePageGuard write_guard(self, uint32_t pid):
         cdef int f = self.pin(pid, False)
-        if self.wlatch[f]:
-            self.pins[f] -= 1
+        if self.meta[f].wlatch:
+            self.meta[f].pins -= 1
             raise OorError(f"page {pid} already has a write guard")
         cdef WritePageGuard g = WritePageGuard.__new__(WritePageGuard)
         g.pool = self
@@ -186,8 +218,8 @@ cdef class BufferPool:
         g.page_id = pid
         g.p = self.fdata(f)
         g.writer = True
-        self.wlatch[f] = 1
-        self.dirty[f] = 1
+        self.meta[f].wlatch = 1
+        self.meta[f].dirty = 1
         return g
 
     # ---- allocation and the free list -------------------------------------
@@ -222,8 +254,8 @@ cdef class BufferPool:
                 g.page_id = pid
                 g.p = self.fdata(f)
                 g.writer = True
-                self.wlatch[f] = 1
-                self.dirty[f] = 1
+                self.meta[f].wlatch = 1
+                self.meta[f].dirty = 1
                 hdr_set_u32(hg.p, HDR_PAGE_COUNT, count + 1)
             page_init(g.p, pid, ptype)
             return g
@@ -241,7 +273,7 @@ cdef class BufferPool:
                 raise ValueError(f"page {pid} is beyond the page count")
             g = self.write_guard(pid)
             try:
-                if self.pins[g.frame] != 1:
+                if self.meta[g.frame].pins != 1:
                     raise OorError(f"page {pid} is still pinned; release its guards before freeing it")
                 if pg_type(g.p) == PT_FREE:
                     raise OorError(f"page {pid} is already free")
@@ -352,14 +384,14 @@ cdef class BufferPool:
         """Write back every dirty frame (WAL hook first), then fsync the file."""
         cdef int f
         for f in range(self.nframes):
-            if self.fpid[f] != NO_PAGE and self.dirty[f]:
+            if self.meta[f].pid != NO_PAGE and self.meta[f].dirty:
                 self._write_back(f)
         self.pager.sync()
 
     def flush_page(self, uint32_t page_id):
         """Write back one page if it is cached and dirty (no fsync).  Returns True if written."""
         cdef int f = self._lookup(page_id)
-        if f < 0 or not self.dirty[f]:
+        if f < 0 or not self.meta[f].dirty:
             return False
         self._write_back(f)
         return True
@@ -367,7 +399,7 @@ cdef class BufferPool:
     def pin_count(self, uint32_t page_id):
         """Pins currently held on page_id (0 when not cached).  Tests."""
         cdef int f = self._lookup(page_id)
-        return self.pins[f] if f >= 0 else 0
+        return self.meta[f].pins if f >= 0 else 0
 
     def is_cached(self, uint32_t page_id):
         """True when page_id occupies a frame.  Tests."""
@@ -375,14 +407,14 @@ cdef class BufferPool:
 
     def is_dirty(self, uint32_t page_id):
         cdef int f = self._lookup(page_id)
-        return f >= 0 and self.dirty[f] != 0
+        return f >= 0 and self.meta[f].dirty != 0
 
     def pinned_pages(self):
         """{page_id: pin count} of every pinned frame.  Tests and leak checks."""
-        return {self.fpid[f]: self.pins[f] for f in range(self.nframes) if self.pins[f] > 0}
+        return {self.meta[f].pid: self.meta[f].pins for f in range(self.nframes) if self.meta[f].pins > 0}
 
     def cached_pages(self):
-        return sorted(self.fpid[f] for f in range(self.nframes) if self.fpid[f] != NO_PAGE)
+        return sorted(self.meta[f].pid for f in range(self.nframes) if self.meta[f].pid != NO_PAGE)
 
     @property
     def page_count(self):
@@ -405,10 +437,10 @@ cdef class BufferPool:
         """Counters: hits, misses, evictions, writes, hit_rate, frames, cached, dirty, pinned."""
         cached = dirty = pinned = 0
         for f in range(self.nframes):
-            if self.fpid[f] != NO_PAGE:
+            if self.meta[f].pid != NO_PAGE:
                 cached += 1
-                dirty += self.dirty[f] != 0
-                pinned += self.pins[f] > 0
+                dirty += self.meta[f].dirty != 0
+                pinned += self.meta[f].pins > 0
         total = self.hits + self.misses
         return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
                 "writes": self.writes, "hit_rate": (self.hits / total) if total else 0.0,
@@ -439,11 +471,11 @@ cdef class BufferPool:
         problems = []
         mapped = 0
         for f in range(self.nframes):
-            pid = self.fpid[f]
-            if self.pins[f] < 0:
-                problems.append(f"frame {f}: negative pin count {self.pins[f]}")
+            pid = self.meta[f].pid
+            if self.meta[f].pins < 0:
+                problems.append(f"frame {f}: negative pin count {self.meta[f].pins}")
             if pid == NO_PAGE:
-                if self.pins[f] != 0:
+                if self.meta[f].pins != 0:
                     problems.append(f"frame {f}: unmapped but pinned")
                 continue
             mapped += 1
@@ -451,7 +483,7 @@ cdef class BufferPool:
                 problems.append(f"frame {f}: page {pid} missing from the page table")
             if pg_id(self.fdata(f)) != pid:
                 problems.append(f"frame {f}: holds page {pg_id(self.fdata(f))}, mapped as {pid}")
-        entries = sum(1 for i in range(self.ht_mask + 1) if self.ht_key[i] != NO_PAGE)
+        entries = sum(1 for i in range(self.ht_mask + 1) if self.ht[i].key != NO_PAGE)
         if entries != mapped:
             problems.append(f"page table has {entries} entries for {mapped} mapped frames")
         # free list: every page PT_FREE, count matches, no cycle
@@ -490,16 +522,16 @@ cdef class PageGuard:
 
     def __dealloc__(self):
         if self.frame >= 0 and self.pool is not None:
-            self.pool.pins[self.frame] -= 1
+            self.pool.meta[self.frame].pins -= 1
             if self.writer:
-                self.pool.wlatch[self.frame] = 0
+                self.pool.meta[self.frame].wlatch = 0
             self.frame = -1
 
     cdef int _release(self) except -1:
         if self.frame >= 0:
-            self.pool.pins[self.frame] -= 1
+            self.pool.meta[self.frame].pins -= 1
             if self.writer:
-                self.pool.wlatch[self.frame] = 0
+                self.pool.meta[self.frame].wlatch = 0
             self.frame = -1
             self.p = NULL
         return 0
