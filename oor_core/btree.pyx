@@ -777,6 +777,15 @@ cdef class BTree:
                     raise AssertionError("bulk load: record does not fit an empty leaf")
                 last_key = key
                 count += 1
+                rec = None                  # stored: no longer ours to free on failure
+        except BaseException:
+            # Fix: a rejected item (unsorted, duplicate, bad key) used to leave the
+            # records loaded so far in the root leaf, with the new leaves linked from
+            # it but not from any parent (leaked pages, _check failed).  Undo it.
+            if cur is not None:
+                cur._release()
+            _bulk_undo(self, root, rec)
+            raise
         finally:
             if cur is not None:
                 cur._release()
@@ -973,6 +982,41 @@ cdef class BTree:
         self.pool.unpin(f)
         for k in kids:
             self._stat_node(k, level - 1, counts)
+
+
+cdef int _bulk_undo(BTree t, uint32_t root, bytes pending) except -1:
+    """Undo a failed bulk_load: free the leaves after the root leaf and every overflow chain
+    written (pending: a record built but not stored), and leave the root an empty leaf."""
+    cdef BufferPool pool = t.pool
+    cdef WritePageGuard g
+    cdef uint32_t pid = root, nxt
+    cdef const uint8_t* r
+    cdef int i
+    chains = []
+    leaves = []
+    if pending is not None:
+        r = <const uint8_t*>PyBytes_AS_STRING(pending)
+        if _rd16(r) & VAL_OVERFLOW:
+            chains.append(_rd32(r + 6 + _klen(r)))
+    while pid != 0:
+        g = pool.write_guard(pid)
+        for i in range(pg_nslots(g.p)):
+            r = _rec(g.p, i)
+            if _rd16(r) & VAL_OVERFLOW:
+                chains.append(_rd32(r + 6 + _klen(r)))
+        nxt = pg_next(g.p)
+        if pid == root:
+            _reformat(g.p, root, PT_BTREE_LEAF)
+            pg_set_next(g.p, 0)
+        else:
+            leaves.append(pid)
+        g._release()
+        pid = nxt
+    for first in chains:
+        pool.free_overflow(first)
+    for pid in leaves:
+        pool.free_page(pid)
+    return 0
 
 
 cdef bytes _records_one(const uint8_t* p, int i):
