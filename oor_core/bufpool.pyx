@@ -171,14 +171,14 @@ cdef class BufferPool:
     # ---- pins ------------------------------------------------------------
     cdef int pin(self, uint32_t pid, bint fresh) except -1:
         """Pin page pid in a frame and return the frame.  fresh: a new page, not read from disk."""
+        if self.closed:
+            raise OorError("buffer pool is closed")
         cdef int f = self._lookup(pid)
         if f >= 0:
             self.hits += 1
             self.meta[f].pins += 1
             self.meta[f].ref = 1
             return f
-        if self.closed:
-            raise OorError("buffer pool is closed")
         if pid == NO_PAGE:
             raise ValueError("invalid page id")
         f = self._victim()
@@ -372,7 +372,7 @@ cdef class BufferPool:
 
     def allocate(self, int page_type=PT_SLOTTED):
         """Allocate and format a page; returns its WritePageGuard.  Reuses the free list first."""
-        if page_type < 0 or page_type > PT_MAX or page_type == PT_FILE_HEADER:
+        if page_type <= PT_FREE or page_type > PT_MAX or page_type == PT_FILE_HEADER:
             raise ValueError(f"cannot allocate a page of type {page_type}")
         return self.new_page(<uint8_t>page_type)
 
@@ -381,11 +381,42 @@ cdef class BufferPool:
         self.free_page(page_id)
 
     def flush_all(self):
-        """Write back every dirty frame (WAL hook first), then fsync the file."""
-        cdef int f
+        """Write back every dirty frame, then fsync the file.
+
+        The WAL hook is called once, with the highest page LSN among them,
+        before any of them is written (invariant 2).  Pages are written in id
+        order, consecutive ids in one system call.
+        """
+        cdef int f, i, j, n = 0
+        cdef uint64_t max_lsn = 0
+        dirty = []
         for f in range(self.nframes):
             if self.meta[f].pid != NO_PAGE and self.meta[f].dirty:
-                self._write_back(f)
+                dirty.append((self.meta[f].pid, f))
+                max_lsn = max(max_lsn, pg_lsn(self.fdata(f)))
+        if dirty:
+            if self.wal_flush_hook is not None:
+                self.wal_flush_hook(max_lsn)
+            dirty.sort()
+            n = len(dirty)
+            bufs = <uint8_t**>malloc(n * sizeof(uint8_t*))
+            if bufs == NULL:
+                raise MemoryError()
+            try:
+                i = 0
+                while i < n:
+                    j = i
+                    while j + 1 < n and dirty[j + 1][0] == dirty[j][0] + 1:
+                        j += 1
+                    for f in range(i, j + 1):
+                        bufs[f - i] = self.fdata(dirty[f][1])
+                    self.pager.write_run(dirty[i][0], bufs, j - i + 1)
+                    for f in range(i, j + 1):
+                        self.meta[<int>dirty[f][1]].dirty = 0
+                    self.writes += j - i + 1
+                    i = j + 1
+            finally:
+                free(bufs)
         self.pager.sync()
 
     def flush_page(self, uint32_t page_id):

@@ -67,6 +67,7 @@ cdef class Pager:
 
     cdef int read_page(self, uint32_t page_id, uint8_t* buf) except -1
     cdef int write_page(self, uint32_t page_id, uint8_t* buf) except -1
+    cdef int write_run(self, uint32_t first_id, uint8_t** bufs, int n) except -1
     cdef int _pread(self, uint8_t* buf, Py_ssize_t n, unsigned long long off) except -1
     cdef int _pwrite(self, const uint8_t* buf, Py_ssize_t n, unsigned long long off) except -1
     cpdef unsigned long long file_size(self) except? 0

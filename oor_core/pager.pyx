@@ -13,6 +13,15 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from posix.unistd cimport pread, pwrite, fsync, close as c_close
 
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void* iov_base
+        size_t iov_len
+    ssize_t pwritev(int fd, const iovec* iov, int iovcnt, long long offset)
+
+cdef enum:
+    RUN_MAX = 16           # pages per pwritev call: 64 KiB measured fastest here (1 MiB calls were 5x slower)
+
 from oor_core.page cimport (PAGE_SIZE, PT_FILE_HEADER, page_init, page_seal, page_verify,
                             pg_type)
 from oor_core.errors import CorruptPageError, NotAnOorFileError, VersionMismatchError
@@ -156,6 +165,49 @@ cdef class Pager:
         page_seal(buf)
         self._pwrite(buf, PAGE_SIZE, <unsigned long long>page_id * PAGE_SIZE)
         self.writes += 1
+        return 0
+
+    cdef int write_run(self, uint32_t first_id, uint8_t** bufs, int n) except -1:
+        """Seal and write n pages with consecutive ids starting at first_id, in few system calls.
+
+        Caller: the buffer pool's flush.  Same result as n write_page calls.
+        """
+        cdef int i, k, done_iov
+        cdef iovec iov[RUN_MAX]
+        cdef ssize_t r, want
+        cdef unsigned long long off
+        for i in range(n):
+            assert (<uint32_t*>(bufs[i] + 4))[0] == first_id + i, "page written under another page's id"
+            page_seal(bufs[i])
+        if self.file is not None or self.read_only:
+            for i in range(n):
+                self._pwrite(bufs[i], PAGE_SIZE, <unsigned long long>(first_id + i) * PAGE_SIZE)
+            self.writes += n
+            return 0
+        if self.fd < 0:
+            raise ValueError(f"{self.path}: pager is closed")
+        i = 0
+        while i < n:
+            k = min(n - i, <int>RUN_MAX)
+            for done_iov in range(k):
+                iov[done_iov].iov_base = bufs[i + done_iov]
+                iov[done_iov].iov_len = PAGE_SIZE
+            off = <unsigned long long>(first_id + i) * PAGE_SIZE
+            want = <ssize_t>k * PAGE_SIZE
+            with nogil:
+                r = pwritev(self.fd, iov, k, off)
+            if r < 0 and errno == EINTR:
+                continue
+            if r < 0:
+                raise OSError(errno, f"{os.strerror(errno)} writing pages {first_id + i}..{first_id + i + k - 1}",
+                              self.path)
+            if r != want:
+                # short write: finish page by page (rare; e.g. a signal or a nearly full disk)
+                for done_iov in range(<int>(r // PAGE_SIZE), k):
+                    self._pwrite(bufs[i + done_iov], PAGE_SIZE,
+                                 <unsigned long long>(first_id + i + done_iov) * PAGE_SIZE)
+            i += k
+        self.writes += n
         return 0
 
     def read(self, uint32_t page_id):

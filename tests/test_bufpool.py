@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from oor_core import (MAX_INLINE, PAGE_SIZE, BufferPool, BufferPoolFullError, OorError, PageFullError,
-                      Pager, ReadPageGuard, WritePageGuard)
+                      PT_FREE, Pager, ReadPageGuard, WritePageGuard)
 from oor_core.bufpool import PageGuard
 
 
@@ -355,8 +355,10 @@ def test_wal_hook_runs_before_each_dirty_write(tmp_path):
             assert w.lsn == lsn_of[pid]
     w0 = pool.stats()["file_writes"]
     pool.flush_all()
-    assert sorted(c[0] for c in calls) == [1001, 1002, 1003]
-    assert [c[1] for c in calls] == [w0, w0 + 1, w0 + 2]       # each hook ran before its page write
+    # flush_all forces the WAL once, up to the highest LSN of the pages it is
+    # about to write, before writing any of them
+    assert [c[0] for c in calls] == [1003]
+    assert [c[1] for c in calls] == [w0]
     assert all(c[2] == 0 for c in calls)
     assert pool.stats()["file_writes"] == w0 + 3
     assert all(disk_lsn(path, p) == lsn_of[p] for p in (1, 2, 3))
@@ -640,3 +642,16 @@ def test_pyi_stub_covers_compiled_api(modname):
             public = {n for n in vars(obj) if not n.startswith("__") and n not in ("_release", "_live")}
             missing = public - stubbed[name] - inherited
             assert not missing, f"{modname}.pyi: {name} lacks {sorted(missing)}"
+
+
+def test_closed_pool_refuses_cached_pages_and_free_type_allocation(tmp_path):
+    pool = BufferPool(Pager(str(tmp_path / "c.oor")), 4)
+    with pool.allocate() as g:
+        pid = g.page_id
+    with pytest.raises(ValueError):
+        pool.allocate(PT_FREE)             # a free page off the free list would leak
+    pool.close()
+    with pytest.raises(OorError):
+        pool.write(pid)                    # cached, but the pool is closed: no silent lost write
+    with pytest.raises(OorError):
+        pool.read(pid)
