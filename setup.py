@@ -25,7 +25,7 @@ setup(
         compiler_directives={
             "language_level": 3,
             "boundscheck": DEBUG,
-            "wraparound": False,
+            "wraparound": True,   # hot paths use raw pointers; Python-level code keeps negative indexing safe
             "cdivision": True,
             "initializedcheck": False,
             "embedsignature": True,

@@ -715,9 +715,7 @@ cdef class BTree:
         return n
 
     # ---- bulk load -----------------------------------------------------------
-    # Fix: setup.py builds with wraparound=False, under which level[-1] and
-    # bounds[-1] here compile to PyList_GET_ITEM(list, -1), an out-of-bounds
-    # read (bulk_load segfaulted).  Negative indices are re-enabled locally.
+    # Negative list indices below: keep wraparound on even if a build turns it off.
     @cython.wraparound(True)
     def bulk_load(self, items, double fill=0.95):
         """Load an empty tree from (key, value) pairs in strictly ascending key order.
