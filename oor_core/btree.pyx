@@ -264,6 +264,7 @@ cdef class BTree:
         memcpy(e + 4, &height, 2)
         memcpy(e + 8, <const char*>padded, 8)
         h._release()
+        pool.end_op()
         return BTree(pool, tid)
 
     @staticmethod
@@ -439,16 +440,25 @@ cdef class BTree:
                 self._rebalance(path, idxs, depth - 1)
         return 0 if found else 1
 
+    # Every public change ends with pool.end_op(), even when it fails part-way:
+    # the pages it touched are then logged as one group (one mini-transaction,
+    # invariant 5), so a transaction abort can undo a half-done change too.
     def insert(self, bytes key not None, bytes value not None):
         """Store a new key; KeyError if it exists.  O(height), plus a split now and then."""
-        self._put(key, value, 0)
+        try:
+            self._put(key, value, 0)
+        finally:
+            self.pool.end_op()
 
     def upsert(self, bytes key not None, bytes value not None):
         """Store key -> value, replacing any old value.  Returns True if the key was new."""
-        return self._put(key, value, 1) == 1
+        try:
+            return self._put(key, value, 1) == 1
+        finally:
+            self.pool.end_op()
 
     def __setitem__(self, bytes key not None, bytes value not None):
-        self._put(key, value, 1)
+        self.upsert(key, value)
 
     def __getitem__(self, bytes key not None):
         v = self._get(<const uint8_t*>PyBytes_AS_STRING(key), <int>PyBytes_GET_SIZE(key))
@@ -552,6 +562,12 @@ cdef class BTree:
     # ---- delete ------------------------------------------------------------
     def delete(self, bytes key not None):
         """Remove key; returns True if it was present.  Rebalances underfull nodes."""
+        try:
+            return self._delete(key)
+        finally:
+            self.pool.end_op()
+
+    def _delete(self, bytes key not None):
         cdef int klen = PyBytes_GET_SIZE(key)
         if klen < 1 or klen > MAX_KEY:
             return False
@@ -716,8 +732,21 @@ cdef class BTree:
 
     # ---- bulk load -----------------------------------------------------------
     # Negative list indices below: keep wraparound on even if a build turns it off.
-    @cython.wraparound(True)
     def bulk_load(self, items, double fill=0.95):
+        """Load an empty tree from (key, value) pairs in strictly ascending key order.
+
+        Leaves are written left to right, each filled to at least ``fill`` of
+        its usable bytes (the last one excepted), then each internal level the
+        same way.  Returns the count loaded.  Whole pages are logged, a few
+        leaves per log record.
+        """
+        try:
+            return self._bulk_load(items, fill)
+        finally:
+            self.pool.end_op()
+
+    @cython.wraparound(True)
+    def _bulk_load(self, items, double fill=0.95):
         """Load an empty tree from (key, value) pairs in strictly ascending key order.
 
         Leaves are written left to right, each filled to at least ``fill`` of
@@ -768,6 +797,7 @@ cdef class BTree:
                         cur._release()
                         cur = nxt
                         level.append((_shortest_sep(last_key, key), cur.page_id))
+                        self.pool.maybe_end_op()
                     if not level:
                         level.append((None, cur.page_id))
                 if page_insert_at(cur.p, pg_nslots(cur.p), <const uint8_t*>PyBytes_AS_STRING(rec),

@@ -48,6 +48,15 @@ cdef class BufferPool:
     cdef uint32_t ht_mask
     cdef int ht_shift
     cdef public object wal_flush_hook
+    # Change capture for the WAL (mini-transactions, invariant 5).  While
+    # `capturing`, the first write pin of a page saves its before-image and
+    # an extra pin (so the page cannot be written back before it is logged);
+    # the storage layer logs captured_changes() and calls release_captured().
+    cdef public bint capturing
+    cdef public bint require_capture   # a write pin outside capture is a bug (WAL attached)
+    cdef dict captured                 # page id -> before-image bytes (None: page new at end of file)
+    cdef readonly int nwriters         # write guards alive
+    cdef public object op_hook         # called by end_op() when a tree operation is complete
     cdef readonly unsigned long long hits, misses, evictions, writes
     cdef readonly bint closed
 
@@ -59,6 +68,8 @@ cdef class BufferPool:
     cdef int _victim(self) except -1
     cdef int _write_back(self, int f) except -1
     cdef int pin(self, uint32_t pid, bint fresh) except -1
+    cdef int _capture(self, uint32_t pid, int f, bint fresh) except -1
+    cpdef end_op(self)
     cdef void unpin(self, int f) noexcept nogil
     cdef ReadPageGuard read_guard(self, uint32_t pid)
     cdef WritePageGuard write_guard(self, uint32_t pid)

@@ -51,6 +51,48 @@ cdef inline uint32_t _hash(uint32_t pid, int shift) noexcept nogil:
     return <uint32_t>(pid * <uint32_t>2654435761u) >> shift
 
 
+cdef list _diff(const uint8_t* a, const uint8_t* b):
+    """(offset, length) runs where a and b differ in [16, 4096); runs closer than 8 bytes merge."""
+    cdef list out = []
+    cdef int i = 16, start, last_end = -100, w
+    cdef uint64_t x, y
+    while i < PAGE_SIZE:
+        # skip equal 8-byte words quickly
+        if (i & 7) == 0 and i + 8 <= PAGE_SIZE:
+            memcpy(&x, a + i, 8)
+            memcpy(&y, b + i, 8)
+            if x == y:
+                i += 8
+                continue
+        if a[i] == b[i]:
+            i += 1
+            continue
+        start = i
+        while i < PAGE_SIZE and a[i] != b[i]:
+            i += 1
+        if out and start - last_end < 8:
+            out[len(out) - 1] = (out[len(out) - 1][0], i - out[len(out) - 1][0])
+        else:
+            out.append((start, i - start))
+        last_end = i
+    return out
+
+
+_ZERO_PAGE = bytes(PAGE_SIZE)
+
+
+def page_diff(before, after):
+    """(offset, length) runs where two page images differ, ignoring the checksum and LSN fields.
+
+    before None means an all-zero page.  Caller: the WAL (through captured_changes), tests.
+    """
+    cdef const uint8_t[::1] a = _ZERO_PAGE if before is None else before
+    cdef const uint8_t[::1] b = after
+    if a.shape[0] != PAGE_SIZE or b.shape[0] != PAGE_SIZE:
+        raise ValueError("page images are 4096 bytes")
+    return _diff(&a[0], &b[0])
+
+
 cdef class BufferPool:
     """A fixed set of page frames over a Pager, replaced by CLOCK.
 
@@ -86,6 +128,8 @@ cdef class BufferPool:
             self.ht[i].key = NO_PAGE
         self.hand = 0
         self.wal_flush_hook = None
+        self.captured = {}
+        self.op_hook = None
 
     def __dealloc__(self):
         if self.mem != NULL:
@@ -220,7 +264,95 @@ cdef class BufferPool:
         g.writer = True
         self.meta[f].wlatch = 1
         self.meta[f].dirty = 1
+        self.nwriters += 1
+        if self.capturing:
+            self._capture(pid, f, False)
+        elif self.require_capture:
+            g._release()
+            raise OorError(f"page {pid} changed outside a transaction (every change must be logged)")
         return g
+
+    # ---- change capture for the WAL -------------------------------------------
+    cdef int _capture(self, uint32_t pid, int f, bint fresh) except -1:
+        """Save page pid's before-image on its first write pin in this operation, and pin it."""
+        if pid in self.captured:
+            return 0
+        self.captured[pid] = None if fresh else PyBytes_FromStringAndSize(<const char*>self.fdata(f), PAGE_SIZE)
+        self.meta[f].pins += 1
+        return 0
+
+    cpdef end_op(self):
+        """A tree operation (or a safe point inside a long one) is complete: let the WAL log it.
+
+        Caller: the B+ tree and the overflow writer.  Pages still under a write
+        guard stay captured (see release_captured), so a safe point may fall
+        anywhere.
+        """
+        if self.captured and self.op_hook is not None:
+            self.op_hook()
+
+    def maybe_end_op(self):
+        """end_op() once the capture holds a quarter of the frames (long operations: bulk load, big values)."""
+        if len(self.captured) * 4 >= self.nframes:
+            self.end_op()
+
+    def captured_changes(self):
+        """[(page_id, before, after, ranges)] for every page changed since the last release.
+
+        before is None for a page new at the end of the file; ranges lists
+        (offset, length) of the bytes that differ in [16, 4096) (the checksum
+        and LSN fields excluded), neighbouring runs merged.  Caller: the WAL.
+        """
+        out = []
+        cdef int f
+        cdef const uint8_t* a
+        cdef const uint8_t* b
+        for pid, before in self.captured.items():
+            f = self._lookup(pid)
+            assert f >= 0, "captured page left the pool"
+            after = PyBytes_FromStringAndSize(<const char*>self.fdata(f), PAGE_SIZE)
+            out.append((pid, before, after, page_diff(before, after)))
+        return out
+
+    def release_captured(self, uint64_t lsn):
+        """Stamp every captured page with lsn (0: leave the LSN) and drop the capture pins.
+
+        A page whose write guard is still alive is captured again at once, with
+        its current bytes as the new before-image, so later changes through
+        that guard are logged by the next record.
+        """
+        cdef int f
+        keep = {}
+        for pid in self.captured:
+            f = self._lookup(pid)
+            assert f >= 0, "captured page left the pool"
+            if lsn:
+                pg_set_lsn(self.fdata(f), lsn)
+            if self.meta[f].wlatch:
+                keep[pid] = PyBytes_FromStringAndSize(<const char*>self.fdata(f), PAGE_SIZE)
+            else:
+                self.meta[f].pins -= 1
+        self.captured = keep
+
+    @property
+    def captured_count(self):
+        return len(self.captured)
+
+    def install_page(self, uint32_t page_id, const uint8_t[::1] image not None, uint64_t lsn):
+        """Put a full page image in the pool as page_id, without reading the file (redo of a
+        full-page image: the copy on disk may be torn).  Stamps lsn, marks the page dirty."""
+        if image.shape[0] != PAGE_SIZE:
+            raise ValueError("a page image is 4096 bytes")
+        cdef int f = self._lookup(page_id)
+        if f >= 0:
+            self.meta[f].pins += 1
+        else:
+            f = self.pin(page_id, True)
+        memcpy(self.fdata(f), &image[0], PAGE_SIZE)
+        pg_set_id(self.fdata(f), page_id)
+        pg_set_lsn(self.fdata(f), lsn)
+        self.meta[f].dirty = 1
+        self.meta[f].pins -= 1
 
     # ---- allocation and the free list -------------------------------------
     cdef WritePageGuard new_page(self, uint8_t ptype):
@@ -256,6 +388,12 @@ cdef class BufferPool:
                 g.writer = True
                 self.meta[f].wlatch = 1
                 self.meta[f].dirty = 1
+                self.nwriters += 1
+                if self.capturing:
+                    self._capture(pid, f, True)
+                elif self.require_capture:
+                    g._release()
+                    raise OorError(f"page {pid} allocated outside a transaction")
                 hdr_set_u32(hg.p, HDR_PAGE_COUNT, count + 1)
             page_init(g.p, pid, ptype)
             return g
@@ -306,6 +444,7 @@ cdef class BufferPool:
                     prev._release()
                 prev = g
                 off += chunk
+                self.maybe_end_op()
         except BaseException:
             # Fix: a failure part-way (typically BufferPoolFullError while pinning
             # the next chain page) used to orphan the pages already allocated: the
@@ -556,6 +695,7 @@ cdef class PageGuard:
             self.pool.meta[self.frame].pins -= 1
             if self.writer:
                 self.pool.meta[self.frame].wlatch = 0
+                self.pool.nwriters -= 1
             self.frame = -1
 
     cdef int _release(self) except -1:
@@ -563,6 +703,7 @@ cdef class PageGuard:
             self.pool.meta[self.frame].pins -= 1
             if self.writer:
                 self.pool.meta[self.frame].wlatch = 0
+                self.pool.nwriters -= 1
             self.frame = -1
             self.p = NULL
         return 0
