@@ -1,0 +1,375 @@
+"""The ``oor`` command line (console script ``oor`` and ``python -m oor``).
+
+Who may import: the console-script entry point, ``oor.__main__`` and tests
+(``main(argv)`` returns the exit code instead of exiting).
+
+  oor load FILE... --db DB [--format F] [--source NAME] [--strict] [--quiet]
+  oor get NORAD --db DB [--at TIME] [--format 3le|tle|json]
+  oor history NORAD --db DB [--since T] [--until T] [--format table|3le|tle|json]
+  oor scan [FIRST [LAST]] --db DB [--format table|3le|tle|json]
+  oor find TEXT --db DB [--format table|3le|tle|json]
+  oor export --db DB [--format 3le|tle|omm-xml|omm-json|omm-csv] [--all] [--at TIME] [-o FILE]
+  oor stats --db DB [--json]
+  oor check --db DB
+  oor checkpoint --db DB
+
+Exit codes: 0 all good; 1 some input rejected (good sets kept), an object
+not found, or ``check`` found problems; 2 usage or fatal error (with
+``--strict``, nothing stored).  Fatal errors are one line on stderr,
+``oor: <what>: <why>``, never a traceback.  Times are ISO 8601
+(``2022-07-15``, ``2022-07-15T12:00:00Z``; no offset means UTC).
+
+``load`` prints rejected sets as ``FILE:LINE: reason`` on stderr, a progress
+bar on stderr when stderr is a terminal and the load runs over a second, and
+a one-line summary on stdout; ``--quiet`` silences the bar and the summary
+(rejections are still listed).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+from oor_core.errors import OorError, TLEParseError
+
+from oor.codec import write_elements
+from oor.codec.tle import alpha5_decode
+from oor.registry import Registry, to_epoch_us
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_REJECTED, EXIT_FATAL = 0, 1, 2
+LOAD_FORMATS = ("auto", "3le", "tle", "omm-xml", "omm-json", "omm-csv", "xml", "json", "csv")
+SHOW_FORMATS = ("table", "3le", "tle", "json")
+EXPORT_FORMATS = ("3le", "tle", "omm-xml", "omm-json", "omm-csv")
+
+
+class _Fatal(Exception):
+    """A fatal, user-facing error: printed as one line, exit 2."""
+
+
+# ---- argument types ---------------------------------------------------------------------------
+def _norad(text):
+    """NORAD id from '25544', '5' or alpha-5 'T0288'."""
+    t = text.strip()
+    if t.isdigit():
+        return int(t)
+    try:
+        return alpha5_decode(t.rjust(5))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a NORAD catalog number: {text!r}") from None
+
+
+def _time(text):
+    try:
+        to_epoch_us(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def build_parser():
+    """The argparse parser of every subcommand.  Who may call: main, tests, docs."""
+    p = argparse.ArgumentParser(prog="oor", description="Orbital Object Registry: store and query satellite "
+                                "element sets (TLE, 3LE, OMM).")
+    from oor import __version__
+    p.add_argument("--version", action="version", version=f"oor {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def cmd(name, help_):
+        s = sub.add_parser(name, help=help_, description=help_)
+        s.add_argument("--db", required=True, metavar="DB", help="the registry file")
+        return s
+
+    s = cmd("load", "store the element sets of TLE/3LE/OMM files ('-' reads stdin)")
+    s.add_argument("files", nargs="+", metavar="FILE")
+    s.add_argument("--format", default="auto", choices=LOAD_FORMATS, help="input format (default: detect)")
+    s.add_argument("--source", default=None, metavar="NAME", help="source name stored with every set")
+    s.add_argument("--strict", action="store_true", help="all or nothing: the first bad set stores nothing")
+    s.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+
+    s = cmd("get", "the newest element set of an object (or the one valid at --at)")
+    s.add_argument("norad", type=_norad, metavar="NORAD")
+    s.add_argument("--at", type=_time, metavar="TIME", help="newest set with epoch <= TIME")
+    s.add_argument("--format", default="3le", choices=("3le", "tle", "json"))
+
+    s = cmd("history", "every element set of an object, ascending epoch")
+    s.add_argument("norad", type=_norad, metavar="NORAD")
+    s.add_argument("--since", type=_time, metavar="T")
+    s.add_argument("--until", type=_time, metavar="T")
+    s.add_argument("--format", default="table", choices=SHOW_FORMATS)
+
+    s = cmd("scan", "the newest element set of every object in an id range")
+    s.add_argument("first", type=_norad, nargs="?", metavar="FIRST")
+    s.add_argument("last", type=_norad, nargs="?", metavar="LAST")
+    s.add_argument("--format", default="table", choices=SHOW_FORMATS)
+
+    s = cmd("find", "objects by name prefix (case-insensitive) or COSPAR id (1998-067A)")
+    s.add_argument("text", metavar="TEXT")
+    s.add_argument("--format", default="table", choices=SHOW_FORMATS)
+
+    s = cmd("export", "write element sets (newest of each object by default)")
+    s.add_argument("--format", default="3le", choices=EXPORT_FORMATS)
+    s.add_argument("--all", action="store_true", help="every stored set, not only the newest")
+    s.add_argument("--at", type=_time, metavar="TIME", help="the set valid at TIME for each object")
+    s.add_argument("-o", "--output", default="-", metavar="FILE", help="output file (default stdout; .gz compresses)")
+
+    s = cmd("stats", "counts and file statistics")
+    s.add_argument("--json", action="store_true")
+
+    cmd("check", "verify pages, trees and indexes; exit 1 naming each problem")
+    cmd("checkpoint", "write every committed change to the data file")
+    return p
+
+
+# ---- output helpers ---------------------------------------------------------------------------
+def _iso(dt):
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def _table_line(es):
+    return f"{es.norad_id:>9}  {_iso(es.epoch)}  {es.cospar_id or '-':<11}  {es.name or ''}".rstrip()
+
+
+def _show(sets, fmt, out):
+    if fmt == "table":
+        n = 0
+        for es in sets:
+            out.write(_table_line(es) + "\n")
+            n += 1
+        return n
+    return write_elements(sets, out, fmt)
+
+
+class _Progress:
+    """A one-line progress bar on stderr, drawn only after the load has run for a second."""
+
+    def __init__(self, stream, label, fileobj=None, size=None):
+        self.stream = stream
+        self.label = label
+        self.fileobj = fileobj
+        self.size = size
+        self.t0 = time.perf_counter()
+        self.drawn = False
+
+    def __call__(self, report):
+        now = time.perf_counter()
+        if now - self.t0 < 1.0:
+            return
+        n = report.stored
+        rate = n / (now - self.t0)
+        if self.size and self.fileobj is not None:
+            try:
+                frac = min(1.0, self.fileobj.tell() / self.size)
+            except (OSError, ValueError):
+                frac = None
+        else:
+            frac = None
+        if frac is not None:
+            filled = int(frac * 30)
+            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {frac * 100:3.0f}%  "
+        else:
+            bar = ""
+        self.stream.write(f"\r{self.label}: {bar}{n:,} sets  {rate:,.0f} sets/s  ")
+        self.stream.flush()
+        self.drawn = True
+
+    def done(self):
+        if self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _reject_line(err):
+    where = err.file if err.file is not None else "<input>"
+    line = err.line if err.line is not None else "?"
+    col = f" (column {err.column})" if err.column is not None else ""
+    return f"{where}:{line}: {err.reason}{col}"
+
+
+# ---- commands ---------------------------------------------------------------------------------
+def _open(args, write):
+    if write:
+        return Registry(args.db, create=True)
+    if not os.path.exists(args.db):
+        raise _Fatal(f"{args.db}: no such database (create one with: oor load FILE --db {args.db})")
+    return Registry(args.db, create=False, read_only=True)
+
+
+def _cmd_load(args, out, err):
+    for f in args.files:
+        if f == "-":
+            continue
+        if not os.path.exists(f):
+            raise _Fatal(f"{f}: no such file")
+        if os.path.isdir(f):
+            raise _Fatal(f"{f}: is a directory, not an element-set file")
+        if not os.access(f, os.R_OK):
+            raise _Fatal(f"{f}: permission denied")
+    show_progress = not args.quiet and err.isatty()
+    total = None
+    with _open(args, True) as reg:
+        if args.strict:
+            tx = reg.transaction()
+            tx.__enter__()
+        try:
+            for f in args.files:
+                fileobj = sys.stdin.buffer if f == "-" else open(f, "rb")
+                try:
+                    size = None if f == "-" else os.fstat(fileobj.fileno()).st_size
+                    prog = _Progress(err, "<stdin>" if f == "-" else f, fileobj, size) if show_progress else None
+                    try:
+                        rep = reg.load(fileobj, format=args.format, source_name=args.source, strict=args.strict,
+                                       progress=prog)
+                    finally:
+                        if prog is not None:
+                            prog.done()
+                finally:
+                    if f != "-":
+                        fileobj.close()
+                for e in rep.rejected:
+                    err.write(_reject_line(e) + "\n")
+                if rep.stored == 0 and not rep.rejected:
+                    err.write(f"oor: {f}: warning: no element sets found\n")
+                if total is None:
+                    total = rep
+                else:
+                    total += rep
+        except TLEParseError as exc:
+            if args.strict:
+                tx.__exit__(type(exc), exc, exc.__traceback__)
+                raise _Fatal(f"{_reject_line(exc)} (--strict: nothing stored)") from None
+            raise
+        except BaseException as exc:
+            if args.strict:
+                tx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            if args.strict:
+                tx.__exit__(None, None, None)
+    if not args.quiet:
+        nfiles = len(args.files)
+        label = args.files[0] if nfiles == 1 else f"{nfiles} files"
+        out.write(f"{label}: {total.summary()}\n")
+    return EXIT_REJECTED if total.rejected else EXIT_OK
+
+
+def _cmd_get(args, out, err):
+    with _open(args, False) as reg:
+        es = reg.latest(args.norad) if args.at is None else reg.at(args.norad, args.at)
+        if es is None:
+            when = f" at or before {args.at}" if args.at else ""
+            err.write(f"oor: {args.norad}: no element set{when} in {args.db}\n")
+            return EXIT_REJECTED
+        write_elements([es], out, args.format)
+    return EXIT_OK
+
+
+def _cmd_history(args, out, err):
+    with _open(args, False) as reg:
+        sets = reg.history(args.norad, since=args.since, until=args.until)
+        if not sets:
+            err.write(f"oor: {args.norad}: no element sets in that range in {args.db}\n")
+            return EXIT_REJECTED
+        _show(sets, args.format, out)
+    return EXIT_OK
+
+
+def _cmd_scan(args, out, err):
+    with _open(args, False) as reg:
+        _show(reg.scan(args.first, args.last), args.format, out)
+    return EXIT_OK
+
+
+def _cmd_find(args, out, err):
+    with _open(args, False) as reg:
+        sets = reg.find(args.text)
+        if not sets:
+            err.write(f"oor: nothing matches {args.text!r}\n")
+            return EXIT_REJECTED
+        _show(sets, args.format, out)
+    return EXIT_OK
+
+
+def _cmd_export(args, out, err):
+    dest = out if args.output == "-" else args.output
+    with _open(args, False) as reg:
+        n = reg.export(dest, format=args.format, latest=not args.all, at=args.at)
+    if args.output != "-":
+        err.write(f"oor: wrote {n:,} element sets to {args.output}\n")
+    return EXIT_OK
+
+
+def _cmd_stats(args, out, err):
+    with _open(args, False) as reg:
+        st = reg.stats()
+    if args.json:
+        json.dump(st, out, indent=2, sort_keys=True, default=str)
+        out.write("\n")
+        return EXIT_OK
+    for k in ("path", "objects", "element_sets", "name_entries", "cospar_entries", "oldest_epoch",
+              "newest_epoch", "file_bytes", "page_count", "free_pages"):
+        v = st[k]
+        out.write(f"{k:<15} {v:,}\n" if isinstance(v, int) else f"{k:<15} {v}\n")
+    for name, n in st["sources"].items():
+        out.write(f"source          {name}: {n:,} sets\n")
+    for name, t in st["trees"].items():
+        out.write(f"tree {name:<10} {t['keys']:,} keys, height {t['height']}, {t['leaves']:,} leaves, "
+                  f"fill {t['fill']:.0%}\n")
+    return EXIT_OK
+
+
+def _cmd_check(args, out, err):
+    with _open(args, False) as reg:
+        problems = reg.check()
+    if problems:
+        for p in problems:
+            out.write(f"{args.db}: {p}\n")
+        err.write(f"oor: {args.db}: {len(problems)} problem(s) found\n")
+        return EXIT_REJECTED
+    out.write(f"{args.db}: ok\n")
+    return EXIT_OK
+
+
+def _cmd_checkpoint(args, out, err):
+    with _open(args, True) as reg:
+        reg.checkpoint()
+    return EXIT_OK
+
+
+COMMANDS = {"load": _cmd_load, "get": _cmd_get, "history": _cmd_history, "scan": _cmd_scan, "find": _cmd_find,
+            "export": _cmd_export, "stats": _cmd_stats, "check": _cmd_check, "checkpoint": _cmd_checkpoint}
+
+
+def main(argv=None):
+    """Run one ``oor`` command; returns the exit code (0, 1 or 2).  Who may call: the entry points, tests."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:            # argparse: --help / --version (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_FATAL
+    out, err = sys.stdout, sys.stderr
+    try:
+        return COMMANDS[args.command](args, out, err)
+    except _Fatal as exc:
+        err.write(f"oor: {exc}\n")
+    except TLEParseError as exc:
+        err.write(f"oor: {_reject_line(exc)}\n")
+    except OorError as exc:
+        err.write(f"oor: {exc}\n")
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            try:
+                sys.stdout = open(os.devnull, "w")
+            except OSError:
+                pass
+            return EXIT_OK
+        where = exc.filename if exc.filename is not None else "error"
+        err.write(f"oor: {where}: {exc.strerror or exc}\n")
+    except (ValueError, TypeError) as exc:
+        err.write(f"oor: {exc}\n")
+    except KeyboardInterrupt:
+        err.write("oor: interrupted\n")
+        return 130
+    return EXIT_FATAL

@@ -1,0 +1,726 @@
+"""The registry: every element set ever seen, by object, epoch and source, with name and COSPAR indexes.
+
+Who may import: anyone (``oor.open``, ``oor.Registry`` and ``oor.LoadReport``
+are re-exported by ``oor``).  The registry sits on ``oor.storage.Database``
+(named B+ trees, transactions) and the codec; it never touches pages.
+
+Trees (key layouts: ``oor.keys`` and docs/registry.md):
+  elsets   (norad, epoch, source id) -> codec record           the data
+  sources  source name <-> u16 id                              keeps keys short
+  names    casefolded name | 0 | norad -> count                find() by name prefix
+  cospar   "1998-067A" | 0 | norad -> count                    find() by COSPAR id
+
+Index rule: an index entry (text, norad) exists iff at least one stored set
+of that object carries that name / designator, and its value counts those
+sets.  put/replace/delete adjust the counts in the same transaction as the
+primary change; ``check()`` recomputes them from the primary tree.
+
+Concurrency: one writer process (the Database's file lock); in-process, every
+read runs under ``Database.reading()`` and every change inside a transaction.
+Iterators (``scan``, ``iter_sets``) take the lock per step, never across a
+``yield``, and re-seek, so a change made while iterating is safe.
+"""
+import datetime as _dt
+import os
+import re
+import time
+from collections import Counter
+
+from oor_core.errors import OorError, TLEParseError
+
+from oor.codec import ElementSet, decode_record, encode_record, read_elements, write_elements
+from oor.codec.record import check_record
+from oor.keys import (
+    KEY_SIZE,
+    MAX_EPOCH_US,
+    MIN_EPOCH_US,
+    elset_key,
+    index_key,
+    name_text,
+    object_hi,
+    object_lo,
+    pack_count,
+    pack_u16,
+    prefix_end,
+    split_elset_key,
+    split_index_key,
+    unpack_count,
+    unpack_u16,
+)
+from oor.storage import Database
+
+__all__ = ["Registry", "LoadReport", "open", "to_epoch_us", "INSERTED", "REPLACED", "UNCHANGED"]
+
+INSERTED, REPLACED, UNCHANGED = "inserted", "replaced", "unchanged"
+TREES = ("elsets", "sources", "names", "cospar")
+MAX_NORAD_ID = 999_999_999
+MAX_SOURCE_ID = 0xFFFF
+_EPOCH_1950 = _dt.datetime(1950, 1, 1, tzinfo=_dt.timezone.utc)
+_US = _dt.timedelta(microseconds=1)
+_COSPAR_RE = re.compile(r"([0-9]{4})-([0-9]{3})([A-Z]{0,3})")
+_TLE_INTL_RE = re.compile(r"([0-9]{2})([0-9]{3})([A-Z]{1,3})")
+# Format names the registry and the CLI accept, -> the codec's names.
+FORMAT_ALIASES = {"auto": "auto", "tle": "tle", "3le": "3le", "xml": "xml", "json": "json", "csv": "csv",
+                  "omm-xml": "xml", "omm-json": "json", "omm-csv": "csv", "omm": "xml"}
+_ANY = object()
+
+
+# ---- times ----------------------------------------------------------------------------------
+def to_epoch_us(when):
+    """Microseconds since 1950-01-01T00:00Z for a datetime, date or ISO 8601 string.
+
+    Who may call: anyone.  A naive datetime (and a date, and an ISO string
+    without offset) is taken as UTC.  ``Z`` and ``+hh:mm`` offsets are honoured.
+
+    >>> to_epoch_us("1950-01-01T00:00:01Z"), to_epoch_us("1950-01-02")
+    (1000000, 86400000000)
+    """
+    if isinstance(when, str):
+        text = when.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            when = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 time: {when!r} (try 2022-07-15 or 2022-07-15T12:00:00Z)") from None
+    if isinstance(when, _dt.datetime):
+        if when.tzinfo is None or when.utcoffset() is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        return (when - _EPOCH_1950) // _US
+    if isinstance(when, _dt.date):
+        return (_dt.datetime(when.year, when.month, when.day, tzinfo=_dt.timezone.utc) - _EPOCH_1950) // _US
+    raise TypeError(f"a time must be a datetime, date or ISO 8601 string, not {type(when).__name__}")
+
+
+def _check_norad(norad_id):
+    if isinstance(norad_id, bool) or not isinstance(norad_id, int):
+        raise TypeError(f"norad_id must be an int, not {type(norad_id).__name__}")
+    if not 0 <= norad_id <= MAX_NORAD_ID:
+        raise ValueError(f"norad_id {norad_id} is outside 0..{MAX_NORAD_ID}")
+    return norad_id
+
+
+def _clamp(us):
+    return max(MIN_EPOCH_US, min(MAX_EPOCH_US, us))
+
+
+def _cospar_text(es):
+    c = es.cospar_id
+    return c.encode("ascii") if c else b""
+
+
+# ---- load report ----------------------------------------------------------------------------
+class LoadReport:
+    """What one ``Registry.load`` did.
+
+    ``inserted``, ``replaced``, ``unchanged``: counts of sets stored as new,
+    stored over a different record with the same key, or identical to the
+    stored record.  ``rejected``: the TLEParseErrors of the sets not stored
+    (each has ``file``, ``line``, ``column``, ``reason``).  ``seconds``: wall time.
+    """
+
+    __slots__ = ("inserted", "replaced", "unchanged", "rejected", "seconds")
+
+    def __init__(self, inserted=0, replaced=0, unchanged=0, rejected=None, seconds=0.0):
+        self.inserted = inserted
+        self.replaced = replaced
+        self.unchanged = unchanged
+        self.rejected = [] if rejected is None else rejected
+        self.seconds = seconds
+
+    @property
+    def stored(self):
+        """Sets read and accepted (inserted + replaced + unchanged)."""
+        return self.inserted + self.replaced + self.unchanged
+
+    @property
+    def ok(self):
+        return not self.rejected
+
+    @property
+    def rate(self):
+        """Accepted sets per second."""
+        return self.stored / self.seconds if self.seconds > 0 else 0.0
+
+    def __iadd__(self, other):
+        self.inserted += other.inserted
+        self.replaced += other.replaced
+        self.unchanged += other.unchanged
+        self.rejected.extend(other.rejected)
+        self.seconds += other.seconds
+        return self
+
+    def summary(self):
+        """One line: counts and rate."""
+        return (f"{self.inserted:,} inserted, {self.replaced:,} replaced, {self.unchanged:,} unchanged, "
+                f"{len(self.rejected):,} rejected in {self.seconds:.2f} s ({self.rate:,.0f} sets/s)")
+
+    __str__ = summary
+
+    def __repr__(self):
+        return (f"<LoadReport inserted={self.inserted} replaced={self.replaced} unchanged={self.unchanged} "
+                f"rejected={len(self.rejected)} seconds={self.seconds:.3f}>")
+
+
+# ---- transactions ---------------------------------------------------------------------------
+class _RegistryTx:
+    """A registry transaction: the Database's, plus dropping the registry's caches on abort."""
+
+    def __init__(self, reg):
+        self._reg = reg
+        self._tx = reg.db.transaction()
+
+    def __enter__(self):
+        self._tx.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self._reg._forget()
+        return self._tx.__exit__(exc_type, exc, tb)
+
+    def commit(self):
+        self._tx.commit()
+
+    def abort(self):
+        self._reg._forget()
+        self._tx.abort()
+
+
+# ---- the registry ---------------------------------------------------------------------------
+class Registry:
+    """An open registry file.  Use ``oor.open(path)``; a context manager.
+
+    Who may call: anyone.  All lookups are O(log n) seeks: ``latest`` and
+    ``at`` are one seek each; ``history`` one seek plus the sets returned.
+    """
+
+    def __init__(self, path, *, create=True, read_only=False, pool_pages=2048, sync="full"):
+        self.path = os.fspath(path)
+        self.read_only = read_only
+        self.db = Database(self.path, create=create, read_only=read_only, pool_pages=pool_pages, sync=sync)
+        self._src_id = {}        # source name -> id  (cache of the sources tree)
+        self._src_name = {0: None}
+        self._next_src = None
+        try:
+            self._open_trees()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open_trees(self):
+        names = set(self.db.tree_names())
+        if not self.read_only and not names.issuperset(TREES):
+            with self.db.transaction():
+                for name in TREES:
+                    self.db.tree(name, create=True)
+        have = set(self.db.tree_names())
+        self._elsets, self._sources, self._names, self._cospar = (
+            self.db.tree(n) if n in have else None for n in TREES)
+
+    # ---- life cycle --------------------------------------------------------------------------
+    def close(self):
+        """Checkpoint and close the file (idempotent)."""
+        self.db.close()
+
+    @property
+    def closed(self):
+        return self.db.closed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<oor.Registry {self.path!r}{' read-only' if self.read_only else ''}{' closed' if self.closed else ''}>"
+
+    def transaction(self):
+        """A write transaction (context manager): commit on success, abort (undo everything) on exception.
+
+        Nested calls join the running transaction.
+        """
+        return _RegistryTx(self)
+
+    def checkpoint(self):
+        """Make every committed change durable in the data file (and let the WAL shrink)."""
+        self.db.checkpoint()
+
+    def _forget(self):
+        """Drop caches that an abort could make stale."""
+        self._src_id = {}
+        self._src_name = {0: None}
+        self._next_src = None
+
+    # ---- sources -----------------------------------------------------------------------------
+    def _source_id(self, name, create):
+        """u16 id of a source name (0 for None); None when unknown and not create.  Caller holds the lock."""
+        if name is None:
+            return 0
+        sid = self._src_id.get(name)
+        if sid is not None:
+            return sid
+        if self._sources is None:
+            return None
+        b = self._sources.get(b"n" + name.encode("utf-8"))
+        if b is not None:
+            sid = unpack_u16(b)
+        elif not create:
+            return None
+        else:
+            if self._next_src is None:
+                last = self._sources.cursor().seek(b"j", "<")
+                self._next_src = unpack_u16(last[0][1:3]) + 1 if last and last[0][:1] == b"i" else 1
+            sid = self._next_src
+            if sid > MAX_SOURCE_ID:
+                raise OorError(f"{self.path}: too many distinct sources (at most {MAX_SOURCE_ID})")
+            self._sources.insert(b"n" + name.encode("utf-8"), pack_u16(sid))
+            self._sources.insert(b"i" + pack_u16(sid), name.encode("utf-8"))
+            self._next_src = sid + 1
+        self._src_id[name] = sid
+        self._src_name[sid] = name
+        return sid
+
+    def sources(self):
+        """{source name: id} of every source ever stored (None, id 0, not listed)."""
+        with self.db.reading():
+            if self._sources is None:
+                return {}
+            return {k[1:].decode("utf-8"): unpack_u16(v) for k, v in self._sources.items(b"n", b"o")}
+
+    # ---- changes -----------------------------------------------------------------------------
+    def put(self, element_set):
+        """Store one ElementSet; returns "inserted", "replaced" or "unchanged".  O(log n).
+
+        The key is (norad_id, epoch, source): a set with the same key as a
+        stored one replaces it unless its record is identical.
+        """
+        if not isinstance(element_set, ElementSet):
+            raise TypeError(f"put() takes an ElementSet, not {type(element_set).__name__}")
+        with self.transaction():
+            return self._put(element_set)
+
+    def _put(self, es):
+        """put() inside a running transaction."""
+        sid = self._source_id(es.source, True)
+        key = elset_key(es.norad_id, es.epoch_us, sid)
+        rec = encode_record(es)
+        elsets = self._elsets
+        old = elsets.get(key)
+        if old is None:
+            elsets.insert(key, rec)
+            self._index(es, +1)
+            return INSERTED
+        if old == rec:
+            return UNCHANGED
+        elsets.upsert(key, rec)
+        old_es = decode_record(old)
+        n_old, n_new = name_text(old_es.name), name_text(es.name)
+        if n_old != n_new:
+            self._bump(self._names, n_old, es.norad_id, -1)
+            self._bump(self._names, n_new, es.norad_id, +1)
+        c_old, c_new = _cospar_text(old_es), _cospar_text(es)
+        if c_old != c_new:
+            self._bump(self._cospar, c_old, es.norad_id, -1)
+            self._bump(self._cospar, c_new, es.norad_id, +1)
+        return REPLACED
+
+    def _index(self, es, delta):
+        self._bump(self._names, name_text(es.name), es.norad_id, delta)
+        self._bump(self._cospar, _cospar_text(es), es.norad_id, delta)
+
+    @staticmethod
+    def _bump(tree, text, norad_id, delta):
+        if not text:
+            return
+        key = index_key(text, norad_id)
+        old = tree.get(key)
+        n = (unpack_count(old) if old is not None else 0) + delta
+        assert n >= 0, f"index count below zero for {key!r}"
+        if n == 0:
+            tree.delete(key)
+        else:
+            tree.upsert(key, pack_count(n))
+
+    def delete(self, norad_id, epoch=None, *, source=_ANY):
+        """Delete the sets of an object: all of them, or those at one epoch (of one source if given).
+
+        Returns the number of sets deleted (0 when there were none).  O(k log n).
+        """
+        _check_norad(norad_id)
+        with self.transaction():
+            if self._elsets is None:
+                return 0
+            if epoch is None:
+                lo, hi = object_lo(norad_id), object_lo(norad_id + 1)
+            else:
+                us = _clamp(to_epoch_us(epoch))
+                if source is not _ANY:
+                    sid = self._source_id(source, False)
+                    if sid is None:
+                        return 0
+                    lo = elset_key(norad_id, us, sid)
+                    hi = lo + b"\x00"
+                else:
+                    lo = elset_key(norad_id, us, 0)
+                    hi = elset_key(norad_id, us, MAX_SOURCE_ID) + b"\x00"
+            doomed = list(self._elsets.items(lo, hi))
+            for key, rec in doomed:
+                self._elsets.delete(key)
+                self._index(decode_record(rec), -1)
+            return len(doomed)
+
+    # ---- lookups -----------------------------------------------------------------------------
+    def latest(self, norad_id):
+        """The newest set of an object (any source), or None.  One seek.
+
+        At equal epochs the source with the highest id (the one registered last) wins.
+        """
+        _check_norad(norad_id)
+        with self.db.reading():
+            if self._elsets is None:
+                return None
+            item = self._elsets.cursor().seek(object_hi(norad_id), "<=")
+        if item is None or item[0][:4] != object_lo(norad_id):
+            return None
+        return decode_record(item[1])
+
+    def at(self, norad_id, when):
+        """The newest set of an object with epoch <= when (datetime, date or ISO string), or None.  One seek."""
+        _check_norad(norad_id)
+        us = _clamp(to_epoch_us(when))
+        with self.db.reading():
+            if self._elsets is None:
+                return None
+            item = self._elsets.cursor().seek(elset_key(norad_id, us, MAX_SOURCE_ID), "<=")
+        if item is None or item[0][:4] != object_lo(norad_id):
+            return None
+        return decode_record(item[1])
+
+    def history(self, norad_id, since=None, until=None):
+        """The sets of an object with since <= epoch <= until (both optional), ascending epoch, as a list."""
+        _check_norad(norad_id)
+        lo = object_lo(norad_id) if since is None else elset_key(norad_id, _clamp(to_epoch_us(since)), 0)
+        if until is None:
+            hi = object_lo(norad_id + 1)
+        else:
+            u = to_epoch_us(until)
+            hi = object_lo(norad_id + 1) if u >= MAX_EPOCH_US else elset_key(norad_id, _clamp(u + 1), 0)
+        if lo >= hi:
+            return []
+        return [decode_record(v) for _, v in self._range(self._elsets, lo, hi)]
+
+    def __contains__(self, norad_id):
+        return self.latest(norad_id) is not None
+
+    def _range(self, tree, lo, hi, batch=1024):
+        """(key, value) pairs with lo <= key < hi, read in batches under the lock (none held across yield)."""
+        if tree is None:
+            return
+        while True:
+            with self.db.reading():
+                chunk = []
+                for kv in tree.items(lo, hi):
+                    chunk.append(kv)
+                    if len(chunk) >= batch:
+                        break
+            yield from chunk
+            if len(chunk) < batch:
+                return
+            lo = chunk[-1][0] + b"\x00"
+
+    def objects(self, first_id=None, last_id=None):
+        """Iterator of the NORAD ids stored, ascending, within [first_id, last_id].  One seek per object."""
+        nid = 0 if first_id is None else _check_norad(first_id)
+        last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
+        while nid <= last:
+            with self.db.reading():
+                if self._elsets is None:
+                    return
+                item = self._elsets.cursor().seek(object_lo(nid), ">=")
+            if item is None:
+                return
+            norad = split_elset_key(item[0])[0]
+            if norad > last:
+                return
+            yield norad
+            nid = norad + 1
+
+    def scan(self, first_id=None, last_id=None):
+        """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id.
+
+        Constant memory; two seeks per object.
+        """
+        nid = 0 if first_id is None else _check_norad(first_id)
+        last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
+        while nid <= last:
+            with self.db.reading():
+                if self._elsets is None:
+                    return
+                c = self._elsets.cursor()
+                item = c.seek(object_lo(nid), ">=")
+                if item is None:
+                    return
+                norad = split_elset_key(item[0])[0]
+                if norad > last:
+                    return
+                item = c.seek(object_hi(norad), "<=")
+            yield decode_record(item[1])
+            nid = norad + 1
+
+    def iter_sets(self, first_id=None, last_id=None):
+        """Iterator of every stored set in key order (id, epoch, source).  Constant memory."""
+        lo = object_lo(0 if first_id is None else _check_norad(first_id))
+        hi = object_lo((MAX_NORAD_ID if last_id is None else _check_norad(last_id)) + 1)
+        for _, v in self._range(self._elsets, lo, hi):
+            yield decode_record(v)
+
+    def find(self, text):
+        """Latest sets of the objects matching text, ascending id, as a list.
+
+        text is a COSPAR id (``1998-067A``; ``1998-067`` gives every piece of
+        the launch; the TLE form ``98067A`` works too), or a name prefix,
+        case-insensitive (``iss`` finds ``ISS (ZARYA)``).  All digits also
+        matches that NORAD id.
+        """
+        if not isinstance(text, str):
+            raise TypeError("find() takes a str")
+        t = text.strip()
+        if not t:
+            return []
+        ids = set()
+        up = t.upper()
+        m = _TLE_INTL_RE.fullmatch(up)
+        if m:
+            yy = int(m.group(1))
+            up = f"{1900 + yy if yy >= 57 else 2000 + yy}-{m.group(2)}{m.group(3)}"
+        m = _COSPAR_RE.fullmatch(up)
+        if m:
+            prefix = up.encode("ascii") + (b"\x00" if m.group(3) else b"")
+            for k, _ in self._range(self._cospar, prefix, prefix_end(prefix)):
+                ids.add(split_index_key(k)[1])
+        else:
+            prefix = name_text(t)
+            for k, _ in self._range(self._names, prefix, prefix_end(prefix)):
+                ids.add(split_index_key(k)[1])
+            if t.isdigit() and len(t) <= 9 and int(t) in self:
+                ids.add(int(t))
+        out = []
+        for norad in sorted(ids):
+            es = self.latest(norad)
+            if es is not None:
+                out.append(es)
+        return out
+
+    # ---- load and export ---------------------------------------------------------------------
+    def load(self, source, *, format="auto", source_name=None, strict=False, batch=10_000, progress=None):
+        """Store every element set of a path, open file, ``"-"`` (stdin) or iterable of ElementSet.
+
+        Default mode: good sets are stored (committed every ``batch`` sets, so
+        memory stays bounded) and bad ones reported in ``LoadReport.rejected``.
+        ``strict=True``: one transaction; the first bad set aborts it (nothing
+        is stored) and its TLEParseError is raised.  ``source_name`` is stored
+        as every set's source.  A set whose key is stored already counts as
+        unchanged when its record is identical, else it replaces the stored one;
+        so loading a file twice changes nothing.  ``progress(report)`` is called
+        every 1,000 sets.
+        """
+        fmt = FORMAT_ALIASES.get(format)
+        if fmt is None:
+            raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMAT_ALIASES)}")
+        if batch < 1:
+            raise ValueError("batch must be >= 1")
+        t0 = time.perf_counter()
+        report = LoadReport()
+        reader = None
+        if isinstance(source, (str, bytes, os.PathLike)) or hasattr(source, "read"):
+            if isinstance(source, bytes):
+                source = os.fsdecode(source)
+            reader = read_elements(source, fmt, errors="strict" if strict else "collect", source=source_name)
+            sets = iter(reader)
+        else:
+            sets = iter(source)
+            if source_name is not None:
+                sets = (es.replace(source=source_name) for es in sets)
+        counts = {INSERTED: 0, REPLACED: 0, UNCHANGED: 0}
+
+        def step(es):
+            if not isinstance(es, ElementSet):
+                raise TypeError(f"load() got a {type(es).__name__} where an ElementSet was expected")
+            counts[self._put(es)] += 1
+            n = counts[INSERTED] + counts[REPLACED] + counts[UNCHANGED]
+            if progress is not None and n % 1000 == 0:
+                progress(_fill(report, counts, reader, t0))
+
+        if strict:
+            with self.transaction():
+                for es in sets:
+                    step(es)
+        else:
+            done = False
+            while not done:
+                done = True
+                with self.transaction():
+                    n = 0
+                    for es in sets:
+                        step(es)
+                        n += 1
+                        if n >= batch:
+                            done = False
+                            break
+                if reader is not None and reader.errors:
+                    report.rejected.extend(reader.errors)
+                    reader.errors.clear()
+        return _fill(report, counts, reader, t0)
+
+    def export(self, dest, *, format="3le", latest=True, at=None, first_id=None, last_id=None):
+        """Write sets to a path ('-' = stdout, '.gz' compresses) or open file; returns the count written.
+
+        ``latest=True``: the newest set of each object; ``latest=False``: every
+        set (id, epoch order); ``at=t``: for each object the set valid at t
+        (objects with none before t are left out).  ``format``: 3le, tle,
+        omm-xml, omm-json, omm-csv (or xml/json/csv).  Sets read from TLE text
+        are written as their exact lines.
+        """
+        fmt = FORMAT_ALIASES.get(format)
+        if fmt is None or fmt == "auto":
+            raise ValueError(f"unknown export format {format!r}")
+        if at is not None:
+            when = at
+            sets = (es for es in (self.at(n, when) for n in self.objects(first_id, last_id)) if es is not None)
+        elif latest:
+            sets = self.scan(first_id, last_id)
+        else:
+            sets = self.iter_sets(first_id, last_id)
+        return write_elements(sets, dest, fmt)
+
+    # ---- maintenance -------------------------------------------------------------------------
+    def stats(self):
+        """Counts (objects, sets, sources, index entries, epoch range) plus the Database's file statistics."""
+        objects = sets = 0
+        per_source = Counter()
+        prev = None
+        oldest = newest = None
+        for k, _ in self._range(self._elsets, None, None, 4096):
+            norad, us, sid = split_elset_key(k)
+            sets += 1
+            per_source[sid] += 1
+            if norad != prev:
+                objects += 1
+                prev = norad
+            oldest = us if oldest is None or us < oldest else oldest
+            newest = us if newest is None or us > newest else newest
+        with self.db.reading():
+            names = {v: k for k, v in self.sources().items()}
+            n_names = sum(1 for _ in self._names.keys()) if self._names is not None else 0
+            n_cospar = sum(1 for _ in self._cospar.keys()) if self._cospar is not None else 0
+            db = self.db.stats()
+        iso = (lambda us: None if us is None else (_EPOCH_1950 + us * _US).isoformat().replace("+00:00", "Z"))
+        return {"path": self.path, "objects": objects, "element_sets": sets,
+                "sources": {("(none)" if sid == 0 else names.get(sid, f"#{sid}")): n
+                            for sid, n in sorted(per_source.items())},
+                "name_entries": n_names, "cospar_entries": n_cospar,
+                "oldest_epoch": iso(oldest), "newest_epoch": iso(newest),
+                "file_bytes": db["file_bytes"], "page_count": db["page_count"], "free_pages": db["free_pages"],
+                "trees": db["trees"], "pool": db["pool"]}
+
+    def check(self):
+        """Problems found, as strings naming the page, tree or index entry; empty when clean.
+
+        The Database's checks (page checksums, tree invariants, WAL) plus: every
+        primary key is 14 bytes and agrees with its record; every record is
+        valid (codec conditions 1-9); the sources tree maps both ways; the names
+        and cospar indexes hold exactly the entries and counts the primary tree implies.
+        """
+        problems = list(self.db.check())
+        if problems:
+            return problems       # trees are not trustworthy; index checks would only add noise
+        missing = [n for n, t in zip(TREES, (self._elsets, self._sources, self._names, self._cospar)) if t is None]
+        if missing:
+            if not self.db.tree_names():
+                return []
+            return [f"tree {n}: missing" for n in missing]
+        with self.db.reading():
+            src = {}
+            for k, v in self._sources.items():
+                if k[:1] == b"n":
+                    src_id = unpack_u16(v)
+                    back = self._sources.get(b"i" + v)
+                    if back != k[1:]:
+                        problems.append(f"tree sources: name {k[1:]!r} -> id {src_id}, but id {src_id} -> {back!r}")
+                    src[src_id] = k[1:].decode("utf-8", "replace")
+                elif k[:1] == b"i":
+                    if len(k) != 3 or self._sources.get(b"n" + v) != k[1:]:
+                        problems.append(f"tree sources: id entry {k!r} -> {v!r} has no matching name entry")
+                else:
+                    problems.append(f"tree sources: unexpected key {k!r}")
+            src[0] = None
+        want_names, want_cospar = Counter(), Counter()
+        for k, v in self._range(self._elsets, None, None, 4096):
+            if len(k) != KEY_SIZE:
+                problems.append(f"tree elsets: key {k.hex()} is {len(k)} bytes, not {KEY_SIZE}")
+                continue
+            norad, us, sid = split_elset_key(k)
+            try:
+                es = check_record(v)
+            except ValueError as exc:
+                problems.append(f"tree elsets: record of key {k.hex()} (NORAD {norad}): {exc}")
+                continue
+            if es.norad_id != norad or es.epoch_us != us:
+                problems.append(f"tree elsets: key {k.hex()} says NORAD {norad} epoch_us {us}, record holds "
+                                f"{es.norad_id} / {es.epoch_us}")
+            if sid not in src:
+                problems.append(f"tree elsets: key {k.hex()} names unknown source id {sid}")
+            elif src[sid] != es.source:
+                problems.append(f"tree elsets: key {k.hex()} has source id {sid} ({src[sid]!r}), record says "
+                                f"{es.source!r}")
+            n = name_text(es.name)
+            if n:
+                want_names[index_key(n, norad)] += 1
+            c = _cospar_text(es)
+            if c:
+                want_cospar[index_key(c, norad)] += 1
+        for label, tree, want in (("names", self._names, want_names), ("cospar", self._cospar, want_cospar)):
+            for k, v in self._range(tree, None, None, 4096):
+                text, norad = split_index_key(k) if len(k) >= 6 else (k, None)
+                shown = f"({text.decode('utf-8', 'replace')!r}, {norad})"
+                if len(k) < 6 or k[-5] != 0:
+                    problems.append(f"index {label}: malformed key {k!r}")
+                    continue
+                have = unpack_count(v) if len(v) == 4 else None
+                expected = want.pop(k, 0)
+                if expected == 0:
+                    problems.append(f"index {label}: stale entry {shown}: no stored set carries it")
+                elif have != expected:
+                    problems.append(f"index {label}: entry {shown} counts {have} sets, the primary tree has "
+                                    f"{expected}")
+            for k, n in sorted(want.items()):
+                text, norad = split_index_key(k)
+                problems.append(f"index {label}: missing entry ({text.decode('utf-8', 'replace')!r}, {norad}) "
+                                f"for {n} stored set(s)")
+        return problems
+
+
+def _fill(report, counts, reader, t0):
+    report.inserted = counts[INSERTED]
+    report.replaced = counts[REPLACED]
+    report.unchanged = counts[UNCHANGED]
+    if reader is not None and reader.errors:
+        report.rejected.extend(reader.errors)
+        reader.errors.clear()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def open(path, *, create=True, read_only=False, pool_pages=2048, sync="full"):  # noqa: A001
+    """Open (by default create) the registry at path; returns a Registry (a context manager).
+
+    Recovers the file first if it was not closed cleanly.
+
+    >>> import tempfile, os
+    >>> with open(os.path.join(tempfile.mkdtemp(), "doc.oor")) as reg:
+    ...     reg.latest(25544) is None
+    True
+    """
+    return Registry(path, create=create, read_only=read_only, pool_pages=pool_pages, sync=sync)
