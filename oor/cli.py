@@ -238,7 +238,11 @@ def _cmd_load(args, out, err):
                     total += rep
         except TLEParseError as exc:
             if args.strict:
-                tx.__exit__(type(exc), exc, exc.__traceback__)
+                try:
+                    tx.__exit__(type(exc), exc, exc.__traceback__)
+                except OorError as undo:
+                    raise _Fatal(f"{_reject_line(exc)} (--strict, but the load could not be undone: {undo})") \
+                        from None
                 raise _Fatal(f"{_reject_line(exc)} (--strict: nothing stored)") from None
             raise
         except BaseException as exc:
