@@ -17,10 +17,16 @@ import errno
 import fcntl
 import os
 import threading
+import time
 
+from oor.recovery import analyse, recover, undo_transaction
+from oor.vfs import OS_VFS
+from oor.wal import ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UPDATE, WAL, encode_ckpt_end, encode_pages
 from oor_core import BufferPool, Pager
-from oor_core.btree import BTree
-from oor_core.errors import DatabaseLockedError, NotAnOorFileError, OorError, TxClosedError
+from oor_core.btree import BTree, _free_pages, invalidate_cursors
+from oor_core.errors import CorruptPageError, DatabaseLockedError, NotAnOorFileError, OorError, TxClosedError
+
+_ZERO_PAGE = bytes(4096)
 
 __all__ = ["Database", "Transaction", "open_database", "SYNC_MODES"]
 
@@ -106,37 +112,157 @@ class Transaction:
 
 
 class Database:
-    """An open OOR database file.  Use ``open_database`` (or ``Database.open``)."""
+    """An open OOR database file.  Use ``open_database`` (or ``Database.open``).
+
+    Options: ``create`` (make a new file when missing), ``read_only``,
+    ``pool_pages`` (buffer pool frames, 4 KiB each), ``sync`` ("full": a
+    commit returns when durable; "normal": durable within ``sync_interval``
+    seconds or at the next checkpoint), ``checkpoint_bytes`` (log growth that
+    triggers a checkpoint at commit), ``segment_bytes`` (log segment size),
+    ``vfs`` (file layer; tests pass a power-loss simulator).
+    """
 
     def __init__(self, path, *, create=True, read_only=False, pool_pages=2048, sync="full",
-                 vfs=None, checkpoint_bytes=64 << 20):
+                 vfs=None, checkpoint_bytes=64 << 20, segment_bytes=16 << 20, sync_interval=1.0,
+                 checkpoint_seconds=300.0):
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
         self.path = os.fspath(path)
         self.read_only = read_only
         self.sync = sync
-        self.vfs = vfs
+        self.vfs = vfs if vfs is not None else OS_VFS
+        self.checkpoint_bytes = checkpoint_bytes
+        self.checkpoint_seconds = checkpoint_seconds
         self._lock = threading.RLock()
         self._tx = None
-        self._txid = 0
+        self._next_txid = 1
         self._trees = {}
+        self._imaged = set()          # pages given a full image since the last CKPT_BEGIN
+        self._failed = None
+        self._flusher = None
+        self._stop = threading.Event()
         self.closed = True
-        if os.path.isdir(self.path):
-            raise NotAnOorFileError(self.path, "is a directory")
-        if not create and not os.path.exists(self.path) and vfs is None:
+        self.recovery = None
+        self._ckpt_lsn = 0
+        self._ckpt_time = time.monotonic()
+        if vfs is None:
+            if os.path.isdir(self.path):
+                raise NotAnOorFileError(self.path, "is a directory")
+            if not create and not os.path.exists(self.path):
+                raise FileNotFoundError(errno.ENOENT, "no such database", self.path)
+        elif not create and not self.vfs.exists(self.path):
             raise FileNotFoundError(errno.ENOENT, "no such database", self.path)
         self._flock = None if vfs is not None else _FileLock(self.path, exclusive=not read_only)
+        self.pager = self.pool = self.wal = None
         try:
-            file = vfs.open(self.path) if vfs is not None else None
-            self.pager = Pager(self.path, create=create and not read_only, read_only=read_only, file=file)
-            self.pool = BufferPool(self.pager, pool_pages)
+            self._open(create, pool_pages, segment_bytes)
         except BaseException:
-            if self._flock is not None:
-                self._flock.release()
+            self._teardown()
             raise
         self.closed = False
+        if sync == "normal" and not read_only:
+            self._flusher = threading.Thread(target=self._flush_loop, args=(sync_interval,),
+                                             name="oor-wal-flusher", daemon=True)
+            self._flusher.start()
 
-    open = classmethod(lambda cls, path, **kw: cls(path, **kw))
+    def _open(self, create, pool_pages, segment_bytes):
+        wal_dir = self.path + "-wal"
+        self.wal = WAL(wal_dir, self.vfs, segment_bytes=segment_bytes, read_only=self.read_only)
+        has_log = any(n.endswith(".wal") for n in self.vfs.listdir(wal_dir))
+
+        def make_pager(check_header):
+            file = self.vfs.open(self.path, create=create and not self.read_only) \
+                if self.vfs is not OS_VFS else None
+            return Pager(self.path, create=create and not self.read_only, read_only=self.read_only,
+                         file=file, check_header=check_header)
+        try:
+            self.pager = make_pager(True)
+        except CorruptPageError as e:
+            # A torn header page is repaired by redo from its full image in the log.
+            if e.page_id != 0 or not has_log:
+                raise
+            self.pager = make_pager(False)
+        self.pool = BufferPool(self.pager, pool_pages)
+        self.pool.wal_flush_hook = self._wal_flush_hook
+        self.pool.op_hook = self._log_changes
+        if self.read_only:
+            a = analyse(self.wal)
+            pending = any(t.state in ("active", "aborting") for t in a.txns.values()) or \
+                any(r.type in (UPDATE, CLR) for r in self.wal.scan(a.redo_lsn))
+            if pending:
+                raise OorError(f"{self.path}: the database was not closed cleanly and needs recovery; "
+                               f"open it once for writing (any oor write command does it)")
+            self.pool.read(0).release()          # verify the header page
+            return
+        if not has_log and not self.pager.created:
+            # The log is gone (or never existed): continue numbering above every page's LSN.
+            list(self.wal.scan())
+            self.wal.start_at(self._max_page_lsn() + 1)
+        self.recovery = recover(self)
+        self.pool.read(0).release()              # the header page must be valid now
+        invalidate_cursors()
+        self._checkpoint_locked()
+        self.pool.require_capture = True
+
+    def _max_page_lsn(self):
+        best = 0
+        n = self.pager.file_size() // 4096
+        for pid in range(n):
+            raw = self.pager.read_raw(pid)
+            best = max(best, int.from_bytes(raw[8:16], "little"))
+        return best
+
+    def _wal_flush_hook(self, lsn):
+        if lsn:
+            self.wal.flush(lsn + 1)
+
+    def _flush_loop(self, interval):
+        while not self._stop.wait(interval):
+            try:
+                if self.wal.durable_lsn < self.wal.next_lsn:
+                    self.wal.flush()
+            except Exception:     # the failure is recorded in wal.failed; writers will see it
+                return
+
+    # ---- logging (pool.op_hook) ---------------------------------------------------
+    def _log_changes(self, rtype=UPDATE, undo_next=0):
+        """Log the pages changed since the last record as one UPDATE (or CLR) of the current transaction."""
+        pool = self.pool
+        tx = self._tx
+        pages = []
+        for pid, before, after, ranges in pool.captured_changes():
+            if not ranges:
+                continue
+            image = None
+            if pid not in self._imaged:
+                image = after
+                self._imaged.add(pid)
+            src = before if before is not None else _ZERO_PAGE
+            pages.append((pid, image, [(off, src[off:off + ln], after[off:off + ln]) for off, ln in ranges]))
+        if not pages and rtype != CLR:
+            pool.release_captured(0)
+            return 0
+        if tx is None:
+            pool.release_captured(0)
+            raise AssertionError("page changes outside a transaction")
+        payload = encode_pages(pages)
+        if rtype == CLR:
+            payload = undo_next.to_bytes(8, "little") + payload
+        try:
+            lsn, _end = self.wal.append(rtype, tx.txid, tx.last_lsn, payload)
+        except BaseException as e:
+            self._failed = e
+            raise
+        if not tx.first_lsn:
+            tx.first_lsn = lsn
+        tx.last_lsn = lsn
+        pool.release_captured(lsn)
+        return lsn
+
+    def _log_clr(self, txid, undo_next):
+        """Log the undo step just applied as a CLR.  Caller: recovery.undo_transaction."""
+        assert self._tx is not None and self._tx.txid == txid
+        return self._log_changes(CLR, undo_next)
 
     # ---- trees -----------------------------------------------------------------
     def tree(self, name, create=False):
@@ -145,25 +271,27 @@ class Database:
         t = self._trees.get(name)
         if t is not None:
             return t
-        ids = BTree.trees(self.pool)
-        if name in ids:
-            t = BTree(self.pool, ids[name])
-        elif create:
-            if self.read_only:
-                raise OorError(f"{self.path}: opened read-only; cannot create tree {name!r}")
-            with self.transaction():
-                t = BTree.create(self.pool, name)
-        else:
-            raise KeyError(f"{self.path}: no tree named {name!r}")
-        self._trees[name] = t
-        return t
+        with self._lock:
+            ids = BTree.trees(self.pool)
+            if name in ids:
+                t = BTree(self.pool, ids[name])
+            elif create:
+                if self.read_only:
+                    raise OorError(f"{self.path}: opened read-only; cannot create tree {name!r}")
+                with self.transaction():
+                    t = BTree.create(self.pool, name)
+            else:
+                raise KeyError(f"{self.path}: no tree named {name!r}")
+            self._trees[name] = t
+            return t
 
     def tree_names(self):
-        return sorted(BTree.trees(self.pool))
+        with self._lock:
+            return sorted(BTree.trees(self.pool))
 
     # ---- transactions ----------------------------------------------------------
     def transaction(self):
-        """Begin a write transaction (context manager).  Re-entrant: inside one, returns a no-op joiner."""
+        """Begin a write transaction (context manager).  Re-entrant: inside one, returns a joiner."""
         self._require_open()
         if self.read_only:
             raise OorError(f"{self.path}: opened read-only")
@@ -171,9 +299,17 @@ class Database:
         if self._tx is not None:
             self._lock.release()
             return _Joined(self._tx)
-        self._txid += 1
-        self._tx = Transaction(self, self._txid)
-        return self._tx
+        if self._failed is not None or self.wal.failed is not None:
+            self._lock.release()
+            raise OorError(f"{self.path}: an earlier I/O failure left the database unusable in this "
+                           f"process ({self._failed or self.wal.failed}); reopen it to recover")
+        tx = Transaction(self, self._next_txid)
+        tx.first_lsn = 0
+        tx.last_lsn = 0
+        self._next_txid += 1
+        self._tx = tx
+        self.pool.capturing = True
+        return tx
 
     def reading(self):
         """Context manager for a read: waits for a running write transaction (same process)."""
@@ -184,55 +320,184 @@ class Database:
         tx.closed = True
         tx.state = state
         self._tx = None
+        self.pool.capturing = False
         self._lock.release()
 
     def _commit(self, tx):
+        end = None
         try:
-            self.pool.flush_all()
-        finally:
-            self._end(tx, "committed")
+            self.pool.end_op()
+            if tx.last_lsn:
+                lsn, end = self.wal.append(COMMIT, tx.txid, tx.last_lsn)
+                tx.last_lsn = lsn
+        except BaseException as e:
+            self._failed = self._failed or e
+            self._end(tx, "failed")
+            raise
+        self._end(tx, "committed")
+        if end is not None:
+            # Outside the lock: the next writer proceeds while this one waits
+            # for the fsync, which concurrent committers share (group commit).
+            if self.sync == "full":
+                self.wal.flush(end)
+            else:
+                self.wal.write_out()
+            self._maybe_checkpoint()
 
     def _abort(self, tx):
-        self._end(tx, "aborted")
-        raise OorError("abort is not available before the write-ahead log")
+        try:
+            self.pool.end_op()
+            if tx.last_lsn:
+                undo_from = tx.last_lsn
+                lsn, _ = self.wal.append(ABORT, tx.txid, tx.last_lsn)
+                tx.last_lsn = lsn
+                undo_transaction(self, tx.txid, undo_from)
+                lsn, _ = self.wal.append(END, tx.txid, tx.last_lsn)
+                tx.last_lsn = lsn
+            invalidate_cursors()
+        except BaseException as e:
+            self._failed = self._failed or e
+            raise
+        finally:
+            self._end(tx, "aborted")
+
+    def _rollback_loser(self, info):
+        """Recovery: undo a transaction that neither committed nor ended.  Returns records undone."""
+        tx = Transaction(self, info.txid)
+        tx.first_lsn = info.first_lsn
+        tx.last_lsn = info.last_lsn
+        self._tx = tx
+        self.pool.capturing = True
+        try:
+            undo_from = info.last_lsn
+            if info.state == "active":
+                tx.last_lsn, _ = self.wal.append(ABORT, tx.txid, tx.last_lsn)
+            n = undo_transaction(self, tx.txid, undo_from)
+            tx.last_lsn, end = self.wal.append(END, tx.txid, tx.last_lsn)
+            self.wal.flush(end)
+            return n
+        finally:
+            self._tx = None
+            self.pool.capturing = False
 
     # ---- maintenance -----------------------------------------------------------
+    def _maybe_checkpoint(self):
+        due = self.wal.next_lsn - self._ckpt_lsn >= self.checkpoint_bytes or \
+            time.monotonic() - self._ckpt_time >= self.checkpoint_seconds
+        if due and self._lock.acquire(blocking=False):
+            try:
+                if self._tx is None and not self.closed:
+                    self._checkpoint_locked()
+            finally:
+                self._lock.release()
+
     def checkpoint(self):
-        """Write every dirty page and make it durable."""
+        """Fuzzy checkpoint: write every dirty page, record the checkpoint, drop old log segments.
+
+        Returns the number of log segments removed.
+        """
         self._require_open()
+        with self._lock:
+            return self._checkpoint_locked()
+
+    def _checkpoint_locked(self):
+        if self.read_only:
+            return 0
+        pool, wal = self.pool, self.wal
+        pool.end_op()
+        begin, _ = wal.append(CKPT_BEGIN, 0, 0)
+        self._imaged = set()
+        pool.flush_all()                     # the WAL hook syncs the log first (invariant 2)
+        active = {}
+        keep = begin
+        if self._tx is not None and self._tx.first_lsn:
+            active[self._tx.txid] = [self._tx.first_lsn, self._tx.last_lsn]
+            keep = min(keep, self._tx.first_lsn)
+        _lsn, end = wal.append(CKPT_END, 0, 0, encode_ckpt_end(begin, active))
+        wal.flush(end)
+        removed = wal.remove_before(keep)
+        self._ckpt_lsn = wal.next_lsn
+        self._ckpt_time = time.monotonic()
+        return removed
+
+    def check(self):
+        """Problems found in the file, as strings naming the page, tree or log (empty when clean)."""
+        self._require_open()
+        problems = []
         with self._lock:
             if not self.read_only:
                 self.pool.flush_all()
-
-    def check(self):
-        """Problems found in the file, as strings naming the page or tree (empty when clean)."""
-        self._require_open()
-        with self._lock:
-            problems = list(self.pool._check())
+            problems.extend(self.pool._check())
+            used = {0}
             for name, tid in sorted(BTree.trees(self.pool).items()):
-                problems.extend(f"tree {name}: {p}" for p in BTree(self.pool, tid)._check())
-            return problems
+                t = BTree(self.pool, tid)
+                problems.extend(f"tree {name}: {p}" for p in t._check())
+                pages = t.pages()
+                for pid in pages & used:
+                    problems.append(f"page {pid}: used by tree {name} and by another structure")
+                used |= pages
+            free = set(_free_pages(self.pool))
+            for pid in free & used:
+                problems.append(f"page {pid}: on the free list but in use")
+            count = self.pool.page_count
+            for pid in range(count):
+                try:
+                    self.pager.read(pid)
+                except OorError as e:
+                    problems.append(str(e))
+            lost = set(range(count)) - used - free
+            if lost:
+                problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
+            if self.wal.failed is not None:
+                problems.append(f"log: failed ({self.wal.failed})")
+        return problems
 
     def stats(self):
         self._require_open()
         with self._lock:
             st = {"path": self.path, "page_count": self.pool.page_count, "free_pages": self.pool.free_count,
-                  "file_bytes": self.pager.file_size(), "pool": self.pool.stats(), "trees": {}}
+                  "file_bytes": self.pager.file_size(), "pool": self.pool.stats(), "trees": {},
+                  "wal": {"bytes": self.wal.size_bytes(), "segments": len(self.wal.segments),
+                          "next_lsn": self.wal.next_lsn, "durable_lsn": self.wal.durable_lsn,
+                          "fsyncs": self.wal.fsyncs},
+                  "sync": self.sync}
             for name, tid in sorted(BTree.trees(self.pool).items()):
                 st["trees"][name] = BTree(self.pool, tid).stats()
             return st
 
     def close(self):
-        """Checkpoint and close (idempotent).  An open transaction is aborted first."""
+        """Abort an open transaction, checkpoint, and close (idempotent)."""
         if self.closed:
             return
         with self._lock:
             try:
-                self.pool.close()
+                if self._tx is not None:
+                    self._abort(self._tx)
+                    self._lock.acquire()          # _end released the transaction's hold
+                if not self.read_only and self._failed is None and self.wal.failed is None:
+                    self._checkpoint_locked()
             finally:
                 self.closed = True
-                if self._flock is not None:
-                    self._flock.release()
+                self._teardown(flush=True)
+
+    def _teardown(self, flush=False):
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+        if self.pool is not None and not self.pool.closed:
+            if flush and not self.read_only and self._failed is None and \
+                    (self.wal is None or self.wal.failed is None):
+                self.pool.close()
+            else:
+                # read-only, failed, or a failed open: write nothing (recovery redoes from the log)
+                self.pool.abandon()
+        elif self.pager is not None:
+            self.pager.close()
+        if self.wal is not None:
+            self.wal.close()
+        if self._flock is not None:
+            self._flock.release()
+            self._flock = None
 
     def _require_open(self):
         if self.closed:

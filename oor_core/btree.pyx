@@ -1069,6 +1069,12 @@ cdef Py_ssize_t _middle(list recs) except -1:
     return best
 
 
+def invalidate_cursors():
+    """Make every cursor re-seek at its next step.  Caller: storage, after an abort or recovery
+    changed pages behind the trees' backs."""
+    _bump_epoch()
+
+
 def _free_pages(BufferPool pool):
     """Page ids on the free list (walks the chain)."""
     out = []

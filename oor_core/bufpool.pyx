@@ -411,7 +411,7 @@ cdef class BufferPool:
                 raise ValueError(f"page {pid} is beyond the page count")
             g = self.write_guard(pid)
             try:
-                if self.meta[g.frame].pins != 1:
+                if self.meta[g.frame].pins != 1 + (pid in self.captured):   # our guard (+ the capture pin)
                     raise OorError(f"page {pid} is still pinned; release its guards before freeing it")
                 if pg_type(g.p) == PT_FREE:
                     raise OorError(f"page {pid} is already free")
@@ -627,6 +627,11 @@ cdef class BufferPool:
             return
         if not self.pager.read_only:
             self.flush_all()
+        self.closed = True
+        self.pager.close()
+
+    def abandon(self):
+        """Close without writing anything (a failed or read-only database).  Idempotent."""
         self.closed = True
         self.pager.close()
 

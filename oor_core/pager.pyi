@@ -13,7 +13,7 @@ class Pager:
     writes: int
     syncs: int
     def __init__(self, path: Union[str, os.PathLike[str]], *, create: bool = True,
-                 read_only: bool = False, file: Optional[Any] = None) -> None:
+                 read_only: bool = False, file: Optional[Any] = None, check_header: bool = True) -> None:
         """Open (or create) a page file.  Raises NotAnOorFileError, VersionMismatchError,
         CorruptPageError(0)."""
     def read(self, page_id: int) -> bytes:

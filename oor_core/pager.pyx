@@ -42,12 +42,14 @@ cdef class Pager:
     """The database file as an array of checksummed 4096-byte pages.
 
     Who may call: the buffer pool (page reads and writes), the WAL and
-    recovery (sync), tests.  ``file`` replaces the OS file with an object
+    recovery (sync), tests.  ``check_header=False`` skips the header page's
+    checksum (recovery repairs a torn header from the log; the storage layer
+    verifies it afterwards).  ``file`` replaces the OS file with an object
     offering ``pread(n, offset) -> bytes``, ``pwrite(data, offset)``,
     ``fsync()``, ``size()`` and ``close()`` (the power-loss simulator).
     """
 
-    def __cinit__(self, path, *, bint create=True, bint read_only=False, file=None):
+    def __cinit__(self, path, *, bint create=True, bint read_only=False, file=None, bint check_header=True):
         self.fd = -1
         self.path = os.fspath(path)
         self.file = file
@@ -91,7 +93,7 @@ cdef class Pager:
             raise VersionMismatchError(self.path, f"{version} (page size {psize})",
                                        f"{FORMAT_VERSION} (page size {PAGE_SIZE})")
         rc = page_verify(p, 0)
-        if rc != 0 or pg_type(p) != PT_FILE_HEADER:
+        if check_header and (rc != 0 or pg_type(p) != PT_FILE_HEADER):
             self.close()
             raise CorruptPageError(0, "file header checksum mismatch" if rc else "file header has wrong type",
                                    self.path)

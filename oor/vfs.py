@@ -1,0 +1,90 @@
+"""The file layer under the pager and the WAL: real files, or a test double.
+
+Who may import: oor.storage, oor.wal, tests (the power-loss simulator in
+tests/powerloss.py implements the same two classes' methods in memory).
+
+A vfs offers ``open(path, create=True) -> file``, ``exists``, ``listdir``,
+``makedirs``, ``remove`` and ``sync_dir``; a file offers ``pread(n, offset)``,
+``pwrite(data, offset)``, ``fsync()``, ``size()``, ``truncate(n)`` and
+``close()`` -- the protocol the pager's ``file=`` argument expects.
+"""
+import errno
+import os
+
+__all__ = ["OsFile", "OsVfs", "OS_VFS"]
+
+
+class OsFile:
+    """A real file, positional I/O."""
+
+    def __init__(self, path, create=True):
+        flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | (os.O_CREAT if create else 0)
+        self.path = path
+        self.fd = os.open(path, flags, 0o644)
+
+    def pread(self, n, offset):
+        return os.pread(self.fd, n, offset)
+
+    def pwrite(self, data, offset):
+        view = memoryview(data)
+        while view:
+            done = os.pwrite(self.fd, view, offset)
+            view = view[done:]
+            offset += done
+
+    def fsync(self):
+        os.fdatasync(self.fd) if hasattr(os, "fdatasync") else os.fsync(self.fd)
+
+    def size(self):
+        return os.fstat(self.fd).st_size
+
+    def truncate(self, n):
+        os.ftruncate(self.fd, n)
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class OsVfs:
+    """The operating system's files."""
+
+    def open(self, path, create=True):
+        return OsFile(path, create)
+
+    def exists(self, path):
+        return os.path.exists(path)
+
+    def listdir(self, path):
+        try:
+            return os.listdir(path)
+        except FileNotFoundError:
+            return []
+
+    def makedirs(self, path):
+        os.makedirs(path, exist_ok=True)
+
+    def remove(self, path):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    def sync_dir(self, path):
+        """Make the directory's entries (created or removed files) durable."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return
+            raise
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+OS_VFS = OsVfs()
