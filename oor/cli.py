@@ -145,17 +145,18 @@ def _show(sets, fmt, out):
 class _Progress:
     """A one-line progress bar on stderr, drawn only after the load has run for a second."""
 
-    def __init__(self, stream, label, fileobj=None, size=None):
+    def __init__(self, stream, label, fileobj=None, size=None, started=None):
         self.stream = stream
         self.label = label
         self.fileobj = fileobj
         self.size = size
         self.t0 = time.perf_counter()
+        self.started = self.t0 if started is None else started     # when the whole command started
         self.drawn = False
 
     def __call__(self, report):
         now = time.perf_counter()
-        if now - self.t0 < 1.0:
+        if now - min(self.t0, self.started) < 1.0:
             return
         n = report.stored
         rate = n / (now - self.t0)
@@ -208,6 +209,7 @@ def _cmd_load(args, out, err):
         if not os.access(f, os.R_OK):
             raise _Fatal(f"{f}: permission denied")
     show_progress = not args.quiet and err.isatty()
+    started = time.perf_counter()
     total = None
     with _open(args, True) as reg:
         if args.strict:
@@ -218,7 +220,8 @@ def _cmd_load(args, out, err):
                 fileobj = sys.stdin.buffer if f == "-" else open(f, "rb")
                 try:
                     size = None if f == "-" else os.fstat(fileobj.fileno()).st_size
-                    prog = _Progress(err, "<stdin>" if f == "-" else f, fileobj, size) if show_progress else None
+                    prog = (_Progress(err, "<stdin>" if f == "-" else f, fileobj, size, started)
+                            if show_progress else None)
                     try:
                         rep = reg.load(fileobj, format=args.format, source_name=args.source, strict=args.strict,
                                        progress=prog)

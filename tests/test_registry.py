@@ -346,3 +346,21 @@ def test_check_finds_record_key_mismatch(reg):
     problems = reg.check()
     assert any("tree elsets: key" in p and "25545" in p for p in problems)
     assert any("index names: missing entry" in p for p in problems)
+
+
+@pytest.mark.parametrize("module", ["oor.keys", "oor.registry"])
+def test_doctests(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_console_script_and_module_agree(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    exe = shutil.which("oor")
+    runs = [[sys.executable, "-m", "oor", "--version"]] + ([[exe, "--version"]] if exe else [])
+    outs = {subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout for cmd in runs}
+    assert outs == {f"oor {oor.__version__}\n"}
