@@ -1,0 +1,641 @@
+"""Durability of the storage engine with real processes: clean close, crashes (os._exit / SIGKILL),
+crashes between a data write and a checkpoint, log truncation, abort, sync modes, read-only opens,
+the writer lock, and a crash in the middle of recovery.
+
+Crashes here are process crashes: whatever the process handed the OS survives.
+Power loss (unsynced writes lost or torn) is tests/test_powerloss.py's subject.
+"""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from oor import wal as W
+from oor.storage import open_database
+from oor_core.errors import DatabaseLockedError, OorError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PRELUDE = """
+import os, sys, signal, random
+sys.path.insert(0, {root!r})
+from oor.storage import open_database, Database
+def key(i):
+    return b"key-%012d" % i
+def val(i, big=False):
+    return (b"value-%d-" % i) * (300 if big else 3)
+""".format(root=ROOT)
+
+
+def run_child(body, *args, check_rc=None, timeout=120):
+    """Run PRELUDE + body in a fresh interpreter; returns (returncode, stdout lines)."""
+    code = PRELUDE + textwrap.dedent(body)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    if check_rc is not None and p.returncode != check_rc:
+        raise AssertionError(f"child exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+    return p.returncode, p.stdout.splitlines()
+
+
+def key(i):
+    return b"key-%012d" % i
+
+
+def val(i, big=False):
+    return (b"value-%d-" % i) * (300 if big else 3)
+
+
+def assert_clean(db, *names):
+    for n in names or db.tree_names():
+        assert db.tree(n)._check() == [], n
+    assert db.check() == []
+
+
+# ---- clean close ---------------------------------------------------------------------------
+def test_5000_inserts_clean_close_nothing_to_redo(tmp_path):
+    path = str(tmp_path / "db")
+    db = open_database(path, pool_pages=64)          # small pool: pages are evicted during the load
+    t = db.tree("t", create=True)
+    for b in range(10):
+        with db.transaction():
+            for i in range(b * 500, b * 500 + 500):
+                t.insert(key(i), val(i))
+    assert len(t) == 5000
+    db.close()
+    db = open_database(path, pool_pages=64)
+    rep = db.recovery
+    assert rep["redo_records"] == 0 and rep["redo_pages"] == 0
+    assert rep["losers"] == [] and rep["undone_records"] == 0
+    t = db.tree("t")
+    assert list(t.items()) == [(key(i), val(i)) for i in range(5000)]
+    assert_clean(db)
+    db.close()
+
+
+# ---- process crashes -----------------------------------------------------------------------
+CRASH_LOAD = """
+path, how, n, batch, pending = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+db = open_database(path, pool_pages=64, segment_bytes=256 << 10, checkpoint_bytes=1 << 20)
+t = db.tree("t", create=True)
+for b in range(n // batch):
+    with db.transaction():
+        for i in range(b * batch, (b + 1) * batch):
+            t.insert(key(i), val(i, big=(i % 97 == 0)))
+        if b % 7 == 3:
+            t.delete(key(b * batch + 1))
+    print(b, flush=True)
+if pending:
+    # a transaction that never commits: its changes must vanish
+    tx = db.transaction()
+    for i in range(n, n + pending):
+        t.insert(key(i), val(i))
+    for i in range(0, n, 3):
+        t.delete(key(i))
+    db.wal.flush()          # its records reach the log (and maybe pages reach the file)
+if how == "exit":
+    os._exit(0)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def expected_after_load(n, batch):
+    exp = {}
+    for b in range(n // batch):
+        for i in range(b * batch, (b + 1) * batch):
+            exp[key(i)] = val(i, big=(i % 97 == 0))
+        if b % 7 == 3:
+            exp.pop(key(b * batch + 1), None)
+    return exp
+
+
+@pytest.mark.parametrize("how,pending", [("exit", 0), ("kill", 0), ("exit", 2000), ("kill", 3000)])
+def test_5000_inserts_then_crash(tmp_path, how, pending):
+    path = str(tmp_path / "db")
+    n, batch = 5000, 100
+    rc, lines = run_child(CRASH_LOAD, path, how, n, batch, pending)
+    assert rc == (0 if how == "exit" else -signal.SIGKILL)
+    assert [int(x) for x in lines] == list(range(n // batch))
+    db = open_database(path, pool_pages=64)
+    rep = db.recovery
+    assert rep["redo_records"] > 0
+    if pending:
+        assert len(rep["losers"]) == 1 and rep["undone_records"] > 0
+    else:
+        assert rep["losers"] == []
+    t = db.tree("t")
+    assert dict(t.items()) == expected_after_load(n, batch)
+    assert_clean(db)
+    # it accepts writes, and a second reopen has nothing left to do
+    with db.transaction():
+        t.insert(key(10 ** 9), b"after")
+    db.close()
+    db = open_database(path, pool_pages=64)
+    assert db.recovery["redo_records"] == 0
+    assert db.tree("t")[key(10 ** 9)] == b"after"
+    assert len(db.tree("t")) == len(expected_after_load(n, batch)) + 1
+    db.close()
+
+
+CRASH_AFTER_PAGE_WRITE = """
+path, mode = sys.argv[1], sys.argv[2]
+db = open_database(path, pool_pages=64, checkpoint_bytes=1 << 40)
+t = db.tree("t", create=True)
+u = db.tree("u", create=True)
+for b in range(20):
+    with db.transaction():
+        for i in range(b * 100, b * 100 + 100):
+            t.insert(key(i), val(i))
+            u.insert(key(i), b"u")
+db.checkpoint()
+with db.transaction():
+    for i in range(2000, 3000):
+        t.insert(key(i), val(i, big=(i % 50 == 0)))
+    for i in range(0, 2000, 2):
+        u.delete(key(i))
+print("committed", flush=True)
+if mode == "uncommitted":
+    tx = db.transaction()
+    for i in range(3000, 4000):
+        t.insert(key(i), val(i))
+    for i in range(0, 1000):
+        t.delete(key(i))
+# every dirty page reaches the data file (the log first, by the write-ahead rule) ...
+db.pool.flush_all()
+if mode == "mid_checkpoint":
+    # ... and a checkpoint began but never wrote its CKPT_END
+    from oor.wal import CKPT_BEGIN
+    db.wal.append(CKPT_BEGIN, 0, 0)
+    db.wal.flush()
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("mode", ["committed", "uncommitted", "mid_checkpoint"])
+def test_crash_after_data_page_write_before_checkpoint(tmp_path, mode):
+    path = str(tmp_path / "db")
+    rc, lines = run_child(CRASH_AFTER_PAGE_WRITE, path, mode, check_rc=0)
+    assert lines == ["committed"]
+    db = open_database(path, pool_pages=64)
+    if mode == "uncommitted":
+        assert len(db.recovery["losers"]) == 1
+    t, u = db.tree("t"), db.tree("u")
+    assert list(t.items()) == [(key(i), val(i, big=(2000 <= i and i % 50 == 0))) for i in range(3000)]
+    assert list(u.keys()) == [key(i) for i in range(1, 2000, 2)]
+    assert_clean(db)
+    db.close()
+
+
+# ---- log truncation --------------------------------------------------------------------------
+def test_wal_truncation_after_checkpoint(tmp_path):
+    path = str(tmp_path / "db")
+    db = open_database(path, pool_pages=128, segment_bytes=64 << 10, checkpoint_bytes=1 << 40,
+                       checkpoint_seconds=1e9)
+    t = db.tree("t", create=True)
+    for b in range(300):
+        with db.transaction():
+            for i in range(b * 10, b * 10 + 10):
+                t.insert(key(i), val(i))
+    st = db.stats()["wal"]
+    assert st["segments"] >= 8, st
+    wal_dir = path + "-wal"
+    assert len(os.listdir(wal_dir)) == st["segments"]
+    first = min(os.listdir(wal_dir))
+    removed = db.checkpoint()
+    st2 = db.stats()["wal"]
+    assert removed == st["segments"] - st2["segments"] and removed >= st["segments"] - 2
+    assert st2["segments"] <= 2
+    assert st2["bytes"] < st["bytes"]
+    assert len(os.listdir(wal_dir)) == st2["segments"]
+    assert first not in os.listdir(wal_dir)
+    # more work; a checkpoint while a transaction is open keeps that transaction's log
+    with db.transaction():
+        for i in range(3000, 3100):
+            t.insert(key(i), val(i))
+    tx = db.transaction()
+    for i in range(3100, 6000):
+        t.insert(key(i), val(i))
+    first_lsn = tx.first_lsn
+    db.checkpoint()
+    assert db.wal.first_lsn <= first_lsn
+    tx.abort()
+    db.close()
+    db = open_database(path, pool_pages=128, segment_bytes=64 << 10)
+    assert list(db.tree("t").keys()) == [key(i) for i in range(3100)]
+    assert_clean(db)
+    db.close()
+
+
+# ---- roots and LSNs over many flush / checkpoint cycles -----------------------------------------
+def _page_lsns(db):
+    out = {}
+    for pid in range(db.pool.page_count):
+        g = db.pool.read(pid)
+        try:
+            out[pid] = g.lsn
+        finally:
+            g.release()
+    return out
+
+
+def _shape(db):
+    out = {}
+    for name in db.tree_names():
+        tr = db.tree(name)
+        out[name] = (tr.root_page, tr.height, len(tr), sorted(tr.pages()))
+    return out
+
+
+def _cycles(db, rng, ncycles, trees=("a", "b", "c")):
+    live = {n: set() for n in trees}
+    for n in trees:
+        db.tree(n, create=True)
+    for c in range(ncycles):
+        with db.transaction():
+            for n in trees:
+                tr = db.tree(n)
+                for _ in range(rng.randrange(50, 400)):
+                    i = rng.randrange(20000)
+                    if i in live[n] and rng.random() < 0.4:
+                        tr.delete(key(i))
+                        live[n].discard(i)
+                    else:
+                        tr.upsert(key(i), val(i, big=(i % 211 == 0)))
+                        live[n].add(i)
+        r = rng.random()
+        if r < 0.3:
+            db.pool.flush_all()
+        elif r < 0.6:
+            db.checkpoint()
+        elif r < 0.7:
+            g = db.pool.read(0)
+            g.release()
+    return live
+
+
+def test_many_flush_checkpoint_cycles_clean_reopen(tmp_path):
+    import random
+    path = str(tmp_path / "db")
+    db = open_database(path, pool_pages=48, segment_bytes=128 << 10, checkpoint_bytes=512 << 10)
+    live = _cycles(db, random.Random(11), 40)
+    shape, lsns = _shape(db), _page_lsns(db)
+    contents = {n: list(db.tree(n).items()) for n in db.tree_names()}
+    for n, s in live.items():
+        assert [k for k, _ in contents[n]] == sorted(key(i) for i in s)
+    db.close()
+    db = open_database(path, pool_pages=48)
+    assert db.recovery["redo_records"] == 0
+    assert _shape(db) == shape
+    # clean close and reopen change no page (the reopen's checkpoint writes nothing new)
+    assert _page_lsns(db) == lsns
+    assert {n: list(db.tree(n).items()) for n in db.tree_names()} == contents
+    assert_clean(db)
+    db.close()
+
+
+CYCLES_CRASH = """
+import json
+sys.path.insert(0, os.path.join({root!r}, "tests"))
+from test_durability import _cycles, _shape, _page_lsns
+path = sys.argv[1]
+db = open_database(path, pool_pages=48, segment_bytes=128 << 10, checkpoint_bytes=512 << 10)
+live = _cycles(db, random.Random(int(sys.argv[2])), 40)
+with db.transaction():                       # the last cycle may have ended with a checkpoint
+    db.tree("a").insert(key(10 ** 6), b"last")
+live["a"].add(10 ** 6)
+print(json.dumps({{"shape": _shape(db), "lsns": _page_lsns(db),
+                  "live": {{n: sorted(s) for n, s in live.items()}}}}), flush=True)
+os._exit(0)
+""".format(root=ROOT)
+
+
+@pytest.mark.parametrize("seed", [12, 13])
+def test_many_cycles_then_crash_redo_repeats_history(tmp_path, seed):
+    """Recovery rebuilds the same tree roots, the same pages, and the same page LSNs as at the crash."""
+    import json
+    path = str(tmp_path / "db")
+    rc, lines = run_child(CYCLES_CRASH, path, seed, check_rc=0)
+    before = json.loads(lines[-1])
+    db = open_database(path, pool_pages=48)
+    assert db.recovery["redo_records"] > 0 and db.recovery["losers"] == []
+    shape = json.loads(json.dumps(_shape(db)))
+    assert shape == before["shape"]
+    assert {str(k): v for k, v in _page_lsns(db).items()} == before["lsns"]
+    for n, ids in before["live"].items():
+        assert list(db.tree(n).keys()) == [key(i) for i in ids]
+    assert_clean(db)
+    db.close()
+
+
+# ---- abort -------------------------------------------------------------------------------------
+def _page_bodies(db):
+    out = []
+    for pid in range(db.pool.page_count):
+        g = db.pool.read(pid)
+        try:
+            out.append(g.data[16:])
+        finally:
+            g.release()
+    return out
+
+
+def test_abort_restores_every_tree_exactly(tmp_path):
+    import random
+    rng = random.Random(21)
+    path = str(tmp_path / "db")
+    db = open_database(path, pool_pages=96)
+    a, b = db.tree("a", create=True), db.tree("b", create=True)
+    with db.transaction():
+        for i in range(0, 6000, 2):
+            a.insert(key(i), val(i, big=(i % 40 == 0)))
+        for i in range(1000):
+            b.insert(key(i), b"b%d" % i)
+    db.checkpoint()
+    items = {n: list(db.tree(n).items()) for n in ("a", "b")}
+    pages = {n: db.tree(n).pages() for n in ("a", "b")}
+    roots = {n: (db.tree(n).root_page, db.tree(n).height) for n in ("a", "b")}
+    count, free = db.pool.page_count, db.pool.free_count
+    bodies = _page_bodies(db)
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        with db.transaction():
+            for i in range(1, 6000, 2):                          # splits
+                a.insert(key(i), val(i, big=(i % 30 == 1)))      # overflow pages
+            for i in range(0, 6000, 4):                          # merges
+                a.delete(key(i))
+            for i in range(1000):
+                if i % 3:
+                    b.delete(key(i))
+                else:
+                    b.upsert(key(i), val(i, big=True))
+            c = db.tree("c", create=True)                        # a tree created inside the transaction
+            for i in range(500):
+                c.insert(key(i), b"c")
+            assert len(a) == 4500 and db.pool.page_count > count
+            raise Boom()
+    assert db.tree_names() == ["a", "b"]
+    assert {n: list(db.tree(n).items()) for n in ("a", "b")} == items
+    assert {n: db.tree(n).pages() for n in ("a", "b")} == pages
+    assert {n: (db.tree(n).root_page, db.tree(n).height) for n in ("a", "b")} == roots
+    assert (db.pool.page_count, db.pool.free_count) == (count, free)
+    assert _page_bodies(db) == bodies                     # byte for byte, beyond the LSN
+    assert_clean(db)
+    # explicit abort() of a smaller one, then the database goes on working
+    tx = db.transaction()
+    for i in range(rng.randrange(100, 200)):
+        a.delete(key(2 * i))
+    tx.abort()
+    assert list(a.items()) == items["a"]
+    with db.transaction():
+        a.insert(key(1), b"one")
+    db.close()
+    db = open_database(path, pool_pages=96)
+    assert list(db.tree("b").items()) == items["b"]
+    assert list(db.tree("a").items()) == sorted(items["a"] + [(key(1), b"one")])
+    assert db.recovery["losers"] == []
+    assert_clean(db)
+    db.close()
+
+
+ABORT_THEN_CRASH = """
+path = sys.argv[1]
+db = open_database(path, pool_pages=64)
+a = db.tree("a", create=True)
+with db.transaction():
+    for i in range(0, 4000, 2):
+        a.insert(key(i), val(i, big=(i % 40 == 0)))
+tx = db.transaction()
+for i in range(1, 4000, 2):
+    a.insert(key(i), val(i, big=(i % 30 == 1)))
+for i in range(0, 4000, 4):
+    a.delete(key(i))
+tx.abort()
+db.wal.flush()
+print("aborted", flush=True)
+os._exit(0)
+"""
+
+
+def test_abort_then_crash(tmp_path):
+    path = str(tmp_path / "db")
+    rc, lines = run_child(ABORT_THEN_CRASH, path, check_rc=0)
+    db = open_database(path, pool_pages=64)
+    assert db.recovery["losers"] == []             # the abort ended with END: nothing to undo again
+    assert list(db.tree("a").items()) == [(key(i), val(i, big=(i % 40 == 0))) for i in range(0, 4000, 2)]
+    assert_clean(db)
+    db.close()
+
+
+# ---- sync="normal" ---------------------------------------------------------------------------------
+def test_sync_normal_commits_survive_clean_close(tmp_path):
+    path = str(tmp_path / "db")
+    db = open_database(path, sync="normal", sync_interval=0.05)
+    assert db.stats()["sync"] == "normal"
+    t = db.tree("t", create=True)
+    base = db.wal.fsyncs
+    for i in range(300):
+        with db.transaction():
+            t.insert(key(i), val(i))
+    # commits do not each wait for an fsync
+    assert db.wal.fsyncs - base < 100
+    db.close()
+    db = open_database(path)
+    assert db.recovery["redo_records"] == 0
+    assert list(db.tree("t").keys()) == [key(i) for i in range(300)]
+    db.close()
+
+
+SYNC_NORMAL_CRASH = """
+path = sys.argv[1]
+db = open_database(path, sync="normal", sync_interval=3600)
+t = db.tree("t", create=True)
+for i in range(500):
+    with db.transaction():
+        t.insert(key(i), val(i))
+print("done", flush=True)
+os._exit(0)
+"""
+
+
+def test_sync_normal_survives_process_crash(tmp_path):
+    """sync="normal" hands each commit to the OS: a process crash (not a power loss) loses nothing."""
+    path = str(tmp_path / "db")
+    rc, lines = run_child(SYNC_NORMAL_CRASH, path, check_rc=0)
+    db = open_database(path)
+    assert list(db.tree("t").keys()) == [key(i) for i in range(500)]
+    assert_clean(db)
+    db.close()
+
+
+def test_sync_mode_validated(tmp_path):
+    with pytest.raises(ValueError):
+        open_database(str(tmp_path / "db"), sync="sometimes")
+
+
+# ---- read-only opens ----------------------------------------------------------------------------------
+def test_read_only_open_of_clean_database(tmp_path):
+    path = str(tmp_path / "db")
+    db = open_database(path)
+    t = db.tree("t", create=True)
+    with db.transaction():
+        for i in range(1000):
+            t.insert(key(i), val(i))
+    db.close()
+    wal_files = sorted(os.listdir(path + "-wal"))
+    size = os.path.getsize(path)
+    ro = open_database(path, read_only=True)
+    t = ro.tree("t")
+    assert list(t.keys()) == [key(i) for i in range(1000)]
+    assert t._check() == [] and ro.check() == []
+    with pytest.raises(OorError):
+        ro.transaction()
+    with pytest.raises(OorError):
+        ro.tree("new", create=True)
+    with pytest.raises(OorError):
+        ro.checkpoint() if False else ro.transaction()
+    # two readers at once are fine
+    ro2 = open_database(path, read_only=True)
+    assert len(ro2.tree("t")) == 1000
+    ro2.close()
+    ro.close()
+    assert sorted(os.listdir(path + "-wal")) == wal_files and os.path.getsize(path) == size
+
+
+CRASH_SMALL = """
+path = sys.argv[1]
+db = open_database(path, pool_pages=64)
+t = db.tree("t", create=True)
+for b in range(5):
+    with db.transaction():
+        for i in range(b * 100, b * 100 + 100):
+            t.insert(key(i), val(i))
+os._exit(0)
+"""
+
+
+def test_read_only_open_of_crashed_database_needs_recovery(tmp_path):
+    path = str(tmp_path / "db")
+    run_child(CRASH_SMALL, path, check_rc=0)
+    wal_files = {n: os.path.getsize(os.path.join(path + "-wal", n)) for n in os.listdir(path + "-wal")}
+    with pytest.raises(OorError, match="needs recovery"):
+        open_database(path, read_only=True)
+    # the refused read-only open changed nothing
+    assert {n: os.path.getsize(os.path.join(path + "-wal", n)) for n in os.listdir(path + "-wal")} == wal_files
+    db = open_database(path)          # a writable open recovers
+    db.close()
+    ro = open_database(path, read_only=True)
+    assert len(ro.tree("t")) == 500
+    ro.close()
+
+
+WRITER_HOLDS = """
+path = sys.argv[1]
+db = open_database(path)
+db.tree("t", create=True)
+print(os.getpid(), flush=True)
+sys.stdin.readline()
+db.close()
+print("closed", flush=True)
+"""
+
+
+def test_second_writer_gets_locked_error_naming_pid(tmp_path):
+    path = str(tmp_path / "db")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    p = subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(WRITER_HOLDS), path],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        pid = int(p.stdout.readline())
+        assert pid == p.pid
+        with pytest.raises(DatabaseLockedError) as ei:
+            open_database(path)
+        assert ei.value.pid == pid
+        assert str(pid) in str(ei.value)
+        with pytest.raises(DatabaseLockedError):
+            open_database(path, read_only=True)     # a reader waits for no writer: it is refused too
+        p.stdin.write("\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "closed"
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    db = open_database(path)                        # free again
+    assert db.tree_names() == ["t"]
+    db.close()
+
+
+# ---- a crash during recovery ----------------------------------------------------------------------------
+LOSER = """
+path = sys.argv[1]
+db = open_database(path, pool_pages=64)
+t = db.tree("t", create=True)
+with db.transaction():
+    for i in range(0, 3000, 3):
+        t.insert(key(i), val(i, big=(i % 60 == 0)))
+tx = db.transaction()
+for i in range(1, 3000, 3):
+    t.insert(key(i), val(i, big=(i % 31 == 1)))
+for i in range(0, 3000, 6):
+    t.delete(key(i))
+db.pool.flush_all()              # the loser's pages reach the file too
+print(tx.txid, flush=True)
+os._exit(0)
+"""
+
+RECOVER_AND_DIE = """
+path, k, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+real = Database._log_clr
+calls = [0]
+def dying(self, txid, undo_next):
+    lsn = real(self, txid, undo_next)
+    calls[0] += 1
+    if calls[0] >= k:
+        if how in ("wal", "pages"):
+            self.wal.flush()
+        if how == "pages":
+            self.pool.flush_all()
+        print("dying", calls[0], flush=True)
+        os._exit(3)
+    return lsn
+Database._log_clr = dying
+db = open_database(path, pool_pages=64)
+print("recovered", flush=True)
+db.close()
+"""
+
+
+@pytest.mark.parametrize("plan", [[(1, "plain")], [(40, "wal")], [(120, "pages")],
+                                  [(30, "pages"), (20, "pages"), (5, "wal")]])
+def test_crash_during_recovery(tmp_path, plan):
+    path = str(tmp_path / "db")
+    rc, lines = run_child(LOSER, path, check_rc=0)
+    loser = int(lines[0])
+    for k, how in plan:
+        rc, lines = run_child(RECOVER_AND_DIE, path, k, how)
+        assert rc == 3 and lines == [f"dying {k}"], (rc, lines)
+    # the recovery interrupted after CLRs were made durable resumes from the last CLR
+    wal_types = [r.type for r in W.WAL(path + "-wal", __import__("oor.vfs").vfs.OS_VFS,
+                                       read_only=True).scan() if r.txid == loser]
+    if plan[-1][1] != "plain":
+        assert W.CLR in wal_types
+    db = open_database(path, pool_pages=64)
+    assert db.recovery["losers"] == [loser]
+    total_clrs = sum(1 for t in wal_types if t == W.CLR)
+    n_updates = sum(1 for t in wal_types if t == W.UPDATE)
+    # every UPDATE is undone exactly once over all the attempts that reached the log
+    assert db.recovery["undone_records"] + total_clrs == n_updates
+    t = db.tree("t")
+    assert list(t.items()) == [(key(i), val(i, big=(i % 60 == 0))) for i in range(0, 3000, 3)]
+    assert_clean(db)
+    db.close()
+    db = open_database(path, pool_pages=64)
+    assert db.recovery["losers"] == [] and db.recovery["redo_records"] == 0
+    db.close()
