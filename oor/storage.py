@@ -355,6 +355,11 @@ class Database:
                 lsn, _ = self.wal.append(END, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
             invalidate_cursors()
+            # A tree created inside the aborted transaction is gone from the header:
+            # forget its cached handle, or tree(name) would return it (and its id may
+            # be reused by the next tree created).  Found by tests/test_durability.py.
+            live = BTree.trees(self.pool)
+            self._trees = {n: t for n, t in self._trees.items() if live.get(n) == t.tree_id}
         except BaseException as e:
             self._failed = self._failed or e
             raise

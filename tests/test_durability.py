@@ -639,3 +639,29 @@ def test_crash_during_recovery(tmp_path, plan):
     db = open_database(path, pool_pages=64)
     assert db.recovery["losers"] == [] and db.recovery["redo_records"] == 0
     db.close()
+
+
+def test_tree_created_in_aborted_transaction_is_forgotten(tmp_path):
+    """Regression: db.tree(name) returned a stale cached handle of a tree whose creation was aborted."""
+    path = str(tmp_path / "db")
+    db = open_database(path, pool_pages=64)
+    a = db.tree("a", create=True)
+    tx = db.transaction()
+    c = db.tree("c", create=True)
+    for i in range(300):
+        c.insert(key(i), val(i))
+    tx.abort()
+    assert db.tree_names() == ["a"]
+    with pytest.raises(KeyError):
+        db.tree("c")
+    d = db.tree("d", create=True)            # may reuse the aborted tree's id
+    with db.transaction():
+        d.insert(b"d", b"d")
+        a.insert(b"a", b"a")
+    c = db.tree("c", create=True)
+    assert len(c) == 0 and list(d.items()) == [(b"d", b"d")]
+    with db.transaction():
+        c.insert(b"c", b"c")
+    assert list(d.items()) == [(b"d", b"d")] and list(c.items()) == [(b"c", b"c")]
+    assert_clean(db)
+    db.close()
