@@ -23,6 +23,7 @@ from oor.recovery import analyse, recover, undo_transaction
 from oor.vfs import OS_VFS
 from oor.wal import ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UPDATE, WAL, encode_ckpt_end, encode_pages
 from oor_core import BufferPool, Pager
+from oor_core.pager import new_file_header
 from oor_core.btree import BTree, _free_pages, invalidate_cursors
 from oor_core.errors import CorruptPageError, DatabaseLockedError, NotAnOorFileError, OorError, TxClosedError
 
@@ -107,7 +108,13 @@ class Transaction:
         if exc_type is None:
             self.commit()
         else:
-            self.abort()
+            try:
+                self.abort()
+            except BaseException as e2:
+                # The first error is the one to report; a failed abort leaves
+                # the database unusable in this process (recovery on reopen).
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"and the abort failed too: {e2!r}")
         return False
 
 
@@ -168,6 +175,8 @@ class Database:
     def _open(self, create, pool_pages, segment_bytes):
         wal_dir = self.path + "-wal"
         self.wal = WAL(wal_dir, self.vfs, segment_bytes=segment_bytes, read_only=self.read_only)
+        if create and not self.read_only and self._is_new_file():
+            self._create_file()
         has_log = any(n.endswith(".wal") for n in self.vfs.listdir(wal_dir))
 
         def make_pager(check_header):
@@ -203,6 +212,35 @@ class Database:
         invalidate_cursors()
         self._checkpoint_locked()
         self.pool.require_capture = True
+
+    def _is_new_file(self):
+        if not self.vfs.exists(self.path):
+            return True
+        f = self.vfs.open(self.path, create=False)
+        try:
+            return f.size() == 0
+        finally:
+            f.close()
+
+    def _create_file(self):
+        """Create the file atomically: header page to a temporary file, fsync, rename into place.
+
+        A crash during creation leaves either no database or a valid empty one.
+        """
+        tmp = self.path + ".creating"
+        f = self.vfs.open(tmp, create=True)
+        try:
+            f.truncate(0)
+            f.pwrite(new_file_header(), 0)
+            f.fsync()
+        finally:
+            f.close()
+        self.vfs.rename(tmp, self.path)
+        # a log left by an earlier database of the same name must not be replayed into this one
+        wal_dir = self.path + "-wal"
+        for name in self.vfs.listdir(wal_dir):
+            if name.endswith(".wal"):
+                self.vfs.remove(os.path.join(wal_dir, name))
 
     def _max_page_lsn(self):
         best = 0

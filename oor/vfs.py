@@ -71,6 +71,11 @@ class OsVfs:
         except FileNotFoundError:
             pass
 
+    def rename(self, src, dst):
+        """Atomically replace dst by src (then make the directory entry durable)."""
+        os.replace(src, dst)
+        self.sync_dir(os.path.dirname(os.path.abspath(dst)))
+
     def sync_dir(self, path):
         """Make the directory's entries (created or removed files) durable."""
         try:

@@ -355,9 +355,11 @@ class WAL:
             f.pwrite(bytes(head), 0)
             f.fsync()
             self.vfs.sync_dir(self.dir)
-        except OSError as e:
+        except BaseException as e:
             self.failed = e
-            raise WalError(f"{self.dir}: cannot create log segment: {e}") from e
+            if isinstance(e, OSError):
+                raise WalError(f"{self.dir}: cannot create log segment: {e}") from e
+            raise
         self.files[start] = f
         self.segments.append(start)
         self.fsyncs += 1
@@ -366,24 +368,30 @@ class WAL:
         s = self.segments[-1]
         try:
             self._file(s).pwrite(data, SEG_HEADER + lsn - s)
-        except OSError as e:
+        except BaseException as e:
             self.failed = e
-            raise WalError(f"{self.dir}: cannot write the log: {e}") from e
+            if isinstance(e, OSError):
+                raise WalError(f"{self.dir}: cannot write the log: {e}") from e
+            raise
         self.bytes_written += len(data)
 
     def _sync_segment(self, s):
         try:
             self._file(s).fsync()
-        except OSError as e:
+        except BaseException as e:
             self.failed = e
-            raise WalError(f"{self.dir}: cannot sync the log: {e}") from e
+            if isinstance(e, OSError):
+                raise WalError(f"{self.dir}: cannot sync the log: {e}") from e
+            raise
         self.fsyncs += 1
 
     def flush(self, upto=None):
         """Make the log durable up to upto (default: everything appended).  Group commit.
 
         Concurrent callers share one write+fsync: the first becomes the
-        leader and syncs everything buffered so far; the others wait.
+        leader and syncs everything buffered so far; the others wait.  The
+        buffer is released only after the write succeeded, so a failed flush
+        loses nothing that undo may still need to read.
         """
         with self.cond:
             if upto is None:
@@ -395,28 +403,31 @@ class WAL:
                     self.cond.wait()
                     continue
                 self.flushing = True
+                n = len(self.buf)
                 data = bytes(self.buf)
                 start = self.buf_lsn
-                self.buf.clear()
-                self.buf_lsn = self.next_lsn
-                target = self.next_lsn
+                target = start + n
                 seg = self.segments[-1]
                 self.lock.release()
                 ok = False
                 try:
                     if data:
                         self._file(seg).pwrite(data, SEG_HEADER + start - seg)
-                        self.bytes_written += len(data)
+                        self.bytes_written += n
                     self._file(seg).fsync()
                     self.fsyncs += 1
                     ok = True
-                except OSError as e:
+                except BaseException as e:
                     self.failed = e
-                    raise WalError(f"{self.dir}: cannot write the log: {e}") from e
+                    if isinstance(e, OSError):
+                        raise WalError(f"{self.dir}: cannot write the log: {e}") from e
+                    raise
                 finally:
                     self.lock.acquire()
                     self.flushing = False
                     if ok:
+                        del self.buf[:n]
+                        self.buf_lsn = target
                         self.durable_lsn = target
                     self.cond.notify_all()
 
@@ -427,8 +438,8 @@ class WAL:
                 self.cond.wait()
             if self.buf:
                 self._write_locked(bytes(self.buf), self.buf_lsn)
+                self.buf_lsn += len(self.buf)
                 self.buf.clear()
-                self.buf_lsn = self.next_lsn
 
     # ---- truncation and closing ----------------------------------------------------
     def remove_before(self, lsn):

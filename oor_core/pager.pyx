@@ -38,6 +38,15 @@ cdef void header_init(uint8_t* p) noexcept nogil:
     hdr_set_u32(p, HDR_PAGE_COUNT, 1)
 
 
+def new_file_header():
+    """The sealed bytes of page 0 of a new, empty database.  Caller: storage (atomic create)."""
+    buf = bytearray(PAGE_SIZE)
+    cdef uint8_t* p = buf
+    header_init(p)
+    page_seal(p)
+    return bytes(buf)
+
+
 cdef class Pager:
     """The database file as an array of checksummed 4096-byte pages.
 
