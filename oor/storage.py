@@ -347,6 +347,7 @@ class Database:
         self._next_txid += 1
         self._tx = tx
         self.pool.capturing = True
+        self.pool.batch_pages = max(1, self.pool.nframes // 8)
         return tx
 
     def reading(self):
@@ -359,12 +360,13 @@ class Database:
         tx.state = state
         self._tx = None
         self.pool.capturing = False
+        self.pool.batch_pages = 0
         self._lock.release()
 
     def _commit(self, tx):
         end = None
         try:
-            self.pool.end_op()
+            self._log_changes()
             if tx.last_lsn:
                 lsn, end = self.wal.append(COMMIT, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
@@ -384,7 +386,7 @@ class Database:
 
     def _abort(self, tx):
         try:
-            self.pool.end_op()
+            self._log_changes()
             if tx.last_lsn:
                 undo_from = tx.last_lsn
                 lsn, _ = self.wal.append(ABORT, tx.txid, tx.last_lsn)
@@ -447,7 +449,8 @@ class Database:
         if self.read_only:
             return 0
         pool, wal = self.pool, self.wal
-        pool.end_op()
+        if self._tx is not None:
+            self._log_changes()
         begin, _ = wal.append(CKPT_BEGIN, 0, 0)
         self._imaged = set()
         pool.flush_all()                     # the WAL hook syncs the log first (invariant 2)

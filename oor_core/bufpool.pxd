@@ -57,6 +57,7 @@ cdef class BufferPool:
     cdef dict captured                 # page id -> before-image bytes (None: page new at end of file)
     cdef readonly int nwriters         # write guards alive
     cdef public object op_hook         # called by end_op() when a tree operation is complete
+    cdef public int batch_pages        # end_op() logs once this many pages are captured (0/1: always)
     cdef readonly unsigned long long hits, misses, evictions, writes
     cdef readonly bint closed
 

@@ -19,6 +19,7 @@ class BufferPool:
     capturing: bool                                  # WAL change capture on (mini-transactions)
     require_capture: bool                            # write pins outside capture raise
     op_hook: Optional[Callable[[], object]]          # called by end_op() to log captured changes
+    batch_pages: int                                 # end_op() logs once this many pages are captured
     nwriters: int                                    # read-only: write guards alive
     def __init__(self, pager: Pager, nframes: int = 256) -> None: ...
     def end_op(self) -> None: ...

@@ -286,9 +286,11 @@ cdef class BufferPool:
 
         Caller: the B+ tree and the overflow writer.  Pages still under a write
         guard stay captured (see release_captured), so a safe point may fall
-        anywhere.
+        anywhere.  With batch_pages > 1, operations accumulate until that many
+        pages are captured (a load logs each leaf once per batch, not once per
+        insert); the storage layer logs the rest at commit.
         """
-        if self.captured and self.op_hook is not None:
+        if self.captured and self.op_hook is not None and len(self.captured) >= self.batch_pages:
             self.op_hook()
 
     def maybe_end_op(self):
