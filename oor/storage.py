@@ -44,6 +44,7 @@ class _FileLock:
     def __init__(self, db_path, exclusive):
         self.path = db_path + "-lock"
         self.exclusive = exclusive
+        self.created = not os.path.exists(self.path)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
             fcntl.flock(self.fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
@@ -164,7 +165,14 @@ class Database:
         try:
             self._open(create, pool_pages, segment_bytes)
         except BaseException:
+            created_lock = self._flock is not None and self._flock.created
             self._teardown()
+            if created_lock:
+                # e.g. a text file passed as the database: leave nothing behind
+                try:
+                    os.unlink(self.path + "-lock")
+                except OSError:
+                    pass
             raise
         self.closed = False
         if sync == "normal" and not read_only:

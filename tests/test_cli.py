@@ -345,6 +345,8 @@ def test_text_file_as_db(tmp_path, capsys):
     assert p.stderr.startswith(f"oor: {long}: not an OOR database (bad magic")
     with pytest.raises(oor.NotAnOorFileError):
         oor.open(long)
+    # nothing left beside the user's files (no lock file, no log directory)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.txt", "notes.txt"]
 
 
 def test_second_writer_process_is_refused(data, tmp_path, capsys):
