@@ -480,6 +480,12 @@ class Database:
         problems = []
         with self._lock:
             if not self.read_only:
+                if self._tx is not None:
+                    # check() inside an open transaction: log its batched, not yet logged
+                    # changes before their pages are written (invariant 2), as a checkpoint
+                    # does; else a crash leaves uncommitted changes in the file with no
+                    # undo record.  Found by tests/test_durability.py.
+                    self._log_changes()
                 self.pool.flush_all()
             problems.extend(self.pool._check())
             used = {0}
