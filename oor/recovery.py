@@ -23,8 +23,8 @@ The caller then takes a checkpoint, so the next open has nothing to redo.
 import collections
 import time
 
-from oor.wal import (ABORT, BEGIN, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UPDATE, decode_ckpt_end,
-                     decode_pages)
+from oor.wal import CLR, UPDATE, decode_pages
+from oor_core import walscan as _walscan
 
 __all__ = ["recover", "analyse", "redo", "undo_transaction", "TxInfo"]
 
@@ -48,52 +48,33 @@ class TxInfo:
 Analysis = collections.namedtuple("Analysis", "txns redo_lsn max_txid records checkpoint_lsn end_lsn")
 
 
+_STATES = {0: "active", 1: "aborting", 2: "committed", 3: "ended"}
+
+
 def analyse(wal):
-    """ANALYSIS pass (also validates the log and truncates a torn tail on the first scan)."""
+    """ANALYSIS pass over the kept log (the log is validated and a torn tail cut first)."""
+    wal.open(cache=True)
+    table = {}
+    acc = [None, None, 0, 0]
+    for s, body in wal.bodies():
+        _walscan.analyse(body, s, table, acc)
     txns = {}
-    redo_lsn = None
-    ckpt = None
-    max_txid = 0
-    n = 0
-    for rec in wal.scan():
-        n += 1
-        if rec.type == CKPT_END:
-            begin, _active = decode_ckpt_end(rec.payload)
-            redo_lsn = begin
-            ckpt = rec.lsn
-            continue
-        if rec.type == CKPT_BEGIN:
-            continue
-        t = txns.get(rec.txid)
-        if t is None:
-            t = txns[rec.txid] = TxInfo(rec.txid, rec.lsn)
-        t.last_lsn = rec.lsn
-        max_txid = max(max_txid, rec.txid)
-        if rec.type == COMMIT:
-            t.state = "committed"
-        elif rec.type == END:
-            t.state = "ended"
-        elif rec.type == ABORT:
-            t.state = "aborting"
-        elif rec.type == CLR:
-            t.undo_next = int.from_bytes(rec.payload[:8], "little")
-    if redo_lsn is None:
-        redo_lsn = wal.first_lsn
-    return Analysis(txns, redo_lsn, max_txid, n, ckpt, wal.next_lsn)
+    for txid, (first, last, state, undo_next) in table.items():
+        t = txns[txid] = TxInfo(txid, first)
+        t.last_lsn = last
+        t.state = _STATES[state]
+        t.undo_next = undo_next
+    redo_lsn = acc[0] if acc[0] is not None else wal.first_lsn
+    return Analysis(txns, redo_lsn, acc[2], acc[3], acc[1], wal.next_lsn)
 
 
 def redo(pool, wal, redo_lsn):
     """REDO pass: repeat history from redo_lsn.  Returns (records applied, page changes applied)."""
     records = changes = 0
-    for rec in wal.scan(redo_lsn):
-        if rec.type == UPDATE:
-            pages = decode_pages(rec.payload)
-        elif rec.type == CLR:
-            pages = decode_pages(rec.payload, 8)
-        else:
-            continue
-        records += 1
-        changes += apply_redo(pool, rec.lsn, pages)
+    for s, body in wal.bodies(redo_lsn):
+        r, c = _walscan.redo(pool, body, s, redo_lsn)
+        records += r
+        changes += c
     return records, changes
 
 
@@ -162,6 +143,7 @@ def recover(db):
     pool.require_capture = False
     t1 = time.perf_counter()
     nrec, nchanges = redo(pool, db.wal, a.redo_lsn)
+    db.wal.drop_cache()
     t2 = time.perf_counter()
     losers = [t for t in a.txns.values() if t.state in ("active", "aborting")]
     undone = 0

@@ -213,7 +213,7 @@ class Database:
             return
         if not has_log and not self.pager.created:
             # The log is gone (or never existed): continue numbering above every page's LSN.
-            list(self.wal.scan())
+            self.wal.open()
             self.wal.start_at(self._max_page_lsn() + 1)
         self.recovery = recover(self)
         self.pool.read(0).release()              # the header page must be valid now

@@ -56,6 +56,7 @@ import os
 import struct
 import threading
 
+from oor_core import walscan as _walscan
 from oor_core.checksum import crc32c
 from oor_core.errors import OorError
 
@@ -144,7 +145,7 @@ def _seg_name(lsn):
 class WAL:
     """The log of one database.  Thread-safe: appends under a lock; flushes use group commit.
 
-    ``WAL(dirpath, vfs)`` then ``scan()`` (validates, truncates a torn tail and
+    ``WAL(dirpath, vfs)`` then ``open()`` (validates, truncates a torn tail and
     positions the end) before any ``append``.
     """
 
@@ -166,6 +167,7 @@ class WAL:
         self.fsyncs = 0
         self.bytes_written = 0
         self.opened = False
+        self._cache = {}
 
     # ---- opening and scanning ------------------------------------------------------
     def _path(self, start):
@@ -187,33 +189,21 @@ class WAL:
                     continue
         return sorted(starts)
 
-    def scan(self, start_lsn=None):
-        """Yield every valid record from start_lsn (default: the oldest kept) to the end of the log.
+    def open(self, cache=False):
+        """Validate the kept segments, cut a torn tail (unless read-only) and position the end of the log.
 
-        The first full scan (before any append) also truncates a torn tail
-        and sets the end of the log.
+        Call before scanning or appending (idempotent).  Returns the end LSN.
+        cache=True keeps the segment bytes just read for the recovery passes
+        that follow (saving two more reads of the log); drop_cache() frees them.
         """
-        if not self.opened:
-            yield from self._open_scan()
-            return
-        segs = self.segments
-        for i, s in enumerate(segs):
-            nxt = segs[i + 1] if i + 1 < len(segs) else None
-            if start_lsn is not None and nxt is not None and nxt <= start_lsn:
-                continue
-            for rec in self._segment_records(s, start_lsn, self.buf_lsn if nxt is None else None):
-                yield rec
-        if start_lsn is None or start_lsn < self.next_lsn:
-            # records still in the buffer
-            yield from self._buffer_records(start_lsn)
-
-    def _open_scan(self):
+        if self.opened:
+            return self.next_lsn
         if not self.read_only:
             self.vfs.makedirs(self.dir)
         segs = self._list()
         end = None
         keep = []
-        for i, s in enumerate(segs):
+        for s in segs:
             f = self._file(s)
             head = f.pread(SEG_HEADER, 0)
             ok = len(head) == SEG_HEADER
@@ -222,22 +212,20 @@ class WAL:
                 ok = magic == SEG_MAGIC and start == s and \
                     struct.unpack_from("<I", head, 28)[0] == crc32c(head[:28])
             if not ok or (end is not None and s != end):
-                # a torn segment header, or a gap: the log ends here
-                break
+                break               # a torn segment header, or a gap: the log ends before it
             keep.append(s)
-            last_end = s
-            for rec in self._segment_records(s, None, None):
-                last_end = rec.end
-                yield rec
-            end = last_end
             size = f.size()
-            if SEG_HEADER + (end - s) != size:
+            body = f.pread(size - SEG_HEADER, SEG_HEADER) if size > SEG_HEADER else b""
+            valid = _walscan.valid_length(body, s)
+            end = s + valid
+            if cache:
+                self._cache[s] = memoryview(body)[:valid]
+            if valid != len(body):
                 # torn tail: everything after the last valid record goes
                 if not self.read_only:
-                    f.truncate(SEG_HEADER + (end - s))
+                    f.truncate(SEG_HEADER + valid)
                     f.fsync()
                 break
-        # segments after the end are unusable
         for s in segs:
             if s not in keep and not self.read_only:
                 f = self.files.pop(s, None)
@@ -251,31 +239,41 @@ class WAL:
             end = FIRST_LSN
         self.next_lsn = self.buf_lsn = self.durable_lsn = end
         self.opened = True
+        return end
+
+    def bodies(self, start_lsn=None):
+        """Yield (segment start LSN, bytes of its written records) from the segment holding start_lsn on."""
+        self.open()
+        segs = list(self.segments)
+        for i, s in enumerate(segs):
+            nxt = segs[i + 1] if i + 1 < len(segs) else None
+            if start_lsn is not None and nxt is not None and nxt <= start_lsn:
+                continue
+            limit = (nxt if nxt is not None else self.buf_lsn) - s
+            cached = self._cache.get(s)
+            if cached is not None and len(cached) == limit:
+                yield s, cached
+            else:
+                yield s, self._file(s).pread(limit, SEG_HEADER)
+
+    def drop_cache(self):
+        self._cache.clear()
+
+    def scan(self, start_lsn=None):
+        """Yield every record from start_lsn (default: the oldest kept) to the end of the log, buffer included."""
+        for s, body in self.bodies(start_lsn):
+            mv = memoryview(body)
+            pos = start_lsn - s if start_lsn is not None and start_lsn > s else 0
+            while pos + REC_HEADER <= len(mv):
+                crc, length, lsn, txid, prev, rtype = _HDR.unpack_from(mv, pos)
+                yield Record(lsn, txid, prev, rtype, bytes(mv[pos + REC_HEADER:pos + length]), length)
+                pos += length
+        yield from self._buffer_records(start_lsn)
 
     def start_at(self, lsn):
         """Begin an empty log at lsn (a log whose directory was lost).  Before any append."""
         assert not self.segments and self.opened
         self.next_lsn = self.buf_lsn = self.durable_lsn = max(lsn, FIRST_LSN)
-
-    def _segment_records(self, s, start_lsn, limit):
-        f = self._file(s)
-        size = f.size()
-        data = f.pread(size - SEG_HEADER, SEG_HEADER) if size > SEG_HEADER else b""
-        pos = 0
-        if start_lsn is not None and start_lsn > s:
-            pos = start_lsn - s
-        n = len(data)
-        mv = memoryview(data)
-        while pos + REC_HEADER <= n:
-            crc, length, lsn, txid, prev, rtype = _HDR.unpack_from(mv, pos)
-            if length < REC_HEADER or pos + length > n or lsn != s + pos or rtype not in TYPE_NAMES:
-                return
-            if crc32c(mv[pos + 4:pos + length]) != crc:
-                return
-            if limit is not None and lsn >= limit:
-                return
-            yield Record(lsn, txid, prev, rtype, bytes(mv[pos + REC_HEADER:pos + length]), length)
-            pos += length
 
     def _buffer_records(self, start_lsn):
         with self.lock:
