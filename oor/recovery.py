@@ -78,26 +78,6 @@ def redo(pool, wal, redo_lsn):
     return records, changes
 
 
-def apply_redo(pool, lsn, pages):
-    """Apply one record's page changes to the pool (no logging).  Returns pages changed."""
-    n = 0
-    for ch in pages:
-        if ch.image is not None:
-            pool.install_page(ch.page_id, ch.image, lsn)
-            n += 1
-            continue
-        g = pool.write(ch.page_id)
-        try:
-            if g.lsn < lsn:
-                for off, _old, new in ch.ranges:
-                    g.write_bytes(off, new)
-                g.set_lsn(lsn)
-                n += 1
-        finally:
-            g.release()
-    return n
-
-
 def undo_transaction(db, txid, last_lsn, undo_next=None):
     """Roll back one transaction from last_lsn, logging a CLR per undone record.
 
