@@ -531,7 +531,7 @@ def fmt(v, unit):
 
 
 # ---- engine-level measures --------------------------------------------------------------------
-def engine_level(res, tmp, cat, hist, cfg):
+def engine_level(res, tmp, cat, hist, cfg, profile=False):
     rng = random.Random(7)
     cat_items = sorted({elset_key(es.norad_id, es.epoch_us, 0): encode_record(es) for es in cat}.items())
     norads = sorted({split_key(k)[0] for k, _ in hist})
@@ -615,9 +615,22 @@ def engine_level(res, tmp, cat, hist, cfg):
         vals[name] = cnt / median_time(fn, cfg["rounds"])
     res.add("history", "sets/s", "higher", vals,
             f"every set of {len(hist_ids):,} random objects ({cfg['copies']} each), one range each")
+    if profile:
+        latest_breakdown(res, engines["oor"], probe_ids, cfg)
     for e in engines.values():
         e.close()
     engines.clear()
+    if profile:
+        for label, fn_name, data in (("bulk", "bulk", hist), ("unsorted", "insert_all", shuffled)):
+            d = tempfile.mkdtemp(dir=tmp)
+            e = OOREngine(d, pool_pages if label == "bulk" else 4096)
+            pr = cProfile.Profile()
+            pr.enable()
+            getattr(e, fn_name)(data)
+            pr.disable()
+            e.close()
+            shutil.rmtree(d, ignore_errors=True)
+            res.profiles[label] = profile_text(pr)
 
     # durable one-record commit: median latency
     kv = synth_kv(cfg["commits"] + 50, seed=3, cat_items=cat_items)
@@ -636,8 +649,53 @@ def engine_level(res, tmp, cat, hist, cfg):
         shutil.rmtree(d, ignore_errors=True)
         vals[E.name] = statistics.median(lat) * 1e6
     res.add("commit", "us", "lower", vals, f"durable one-record commit, median of {cfg['commits']}")
+    if profile:
+        d = tempfile.mkdtemp(dir=tmp)
+        e = OOREngine(d, 2048)
+        for k, v in kv[:50]:
+            e.commit_one(k, v)
+        f0 = e.db.wal.fsyncs
+        pr = cProfile.Profile()
+        pr.enable()
+        for k, v in kv[50:]:
+            e.commit_one(k[:4] + b"\x7f" + k[5:], v)
+        pr.disable()
+        res.profiles["commit"] = (f"WAL fsyncs per commit: {(e.db.wal.fsyncs - f0) / (len(kv) - 50):.2f}\n"
+                                  + profile_text(pr))
+        e.close()
+        shutil.rmtree(d, ignore_errors=True)
 
     group(res, tmp, cfg, cat_items)
+
+
+def latest_breakdown(res, e, probe_ids, cfg):
+    """Where a latest() seek's time goes (the tree is Cython: cProfile sees one call): pages pinned per
+    seek, the fixed cost of a seek on a one-page tree, and the cost of a seek on the big tree."""
+    pool, t = e.db.pool, e.t
+    c = t.cursor()
+    his = [object_hi(n) for n in probe_ids]
+    st0 = pool.stats()
+    for h in his:
+        c.seek(h, "<=")
+    st1 = pool.stats()
+    pins = ((st1["hits"] + st1["misses"]) - (st0["hits"] + st0["misses"])) / len(his)
+    big = median_time(lambda: [c.seek(h, "<=") for h in his], 3) / len(his) * 1e6
+    one = e.db.tree("one", create=True)
+    with e.db.transaction():
+        one.insert(his[0][:4] + bytes(10), b"x" * 170)
+    c1 = one.cursor()
+    small = median_time(lambda: [c1.seek(h, "<=") for h in his], 3) / len(his) * 1e6
+    same = median_time(lambda: [c.seek(his[0], "<=") for _h in his], 3) / len(his) * 1e6
+
+    def noop(k, op):
+        return None
+    call = median_time(lambda: [noop(h, "<=") for h in his], 3) / len(his) * 1e6
+    res.profiles["latest"] = (
+        f"tree height {t.height}, pages pinned per seek {pins:.2f}\n"
+        f"seek on the {len(t):,}-key tree, random ids      {big:.3f} us\n"
+        f"seek repeated on one key (cache-hot path)         {same:.3f} us\n"
+        f"seek on a one-page tree (fixed cost: call, op parse, pin, item tuple) {small:.3f} us\n"
+        f"a Python call of a no-op with the same arguments  {call:.3f} us\n")
 
 
 def synth_kv(n, seed, cat_items):
@@ -830,6 +888,15 @@ def hwm():
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+samples = []
+
 def items():
     with open(stream, "rb", buffering=1 << 16) as f:
         rd = f.read
@@ -840,11 +907,14 @@ def items():
             ln = struct.unpack("<H", h)[0]
             k = rd(14)
             yield k, rd(ln)
+            if _ % 100000 == 0:
+                samples.append((_, round(rss(), 1)))
 
 base = hwm()
 count = 0
 if engine == "oor":
     reg = oor.open(path, pool_pages=pool_mb * 256)
+    samples.append(("open", round(rss(), 1)))
     rep = reg.load(decode_record(v) for _k, v in items())
     count = rep.stored
     reg.close()
@@ -877,7 +947,9 @@ else:
         if m < 10000:
             break
     env.close()
+samples.append(("end", round(rss(), 1)))
 print(base, hwm(), count, flush=True)
+print(repr(samples), flush=True)
 """
 
 
@@ -892,10 +964,11 @@ def peak_rss(res, tmp, stream, n, cfg):
                            capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"rss child {name}: {p.stderr[-3000:]}")
-        base, peak, count = p.stdout.split()
+        first, second = p.stdout.splitlines()[:2]
+        base, peak, count = first.split()
         vals[name] = float(peak)
         extra[name] = {"start_mb": float(base), "peak_mb": float(peak), "sets": int(count),
-                       "seconds": time.perf_counter() - t0}
+                       "seconds": time.perf_counter() - t0, "rss_samples_mb": second}
         shutil.rmtree(d, ignore_errors=True)
     res.add("rss", "MB", "lower", vals,
             f"peak RSS (VmHWM) of a fresh process loading {n:,} sets: OOR registry load with a 16 MB pool "
@@ -1297,7 +1370,7 @@ def main(argv=None):
              f"{n_rss:,} sets for RSS (prepared in {time.perf_counter() - t0:.1f} s)")
         res.meta.update({"catalog_sets": len(cat), "history_sets": len(hist), "rss_sets": n_rss})
         note("engine level:")
-        engine_level(res, tmp, cat, hist, cfg)
+        engine_level(res, tmp, cat, hist, cfg, args.profile)
         del hist
         recovery(res, tmp, stream, cfg, args.profile)
         peak_rss(res, tmp, stream, n_rss, cfg)
