@@ -27,7 +27,6 @@ from oor_core.pager import new_file_header
 from oor_core.btree import BTree, _free_pages, invalidate_cursors
 from oor_core.errors import CorruptPageError, DatabaseLockedError, NotAnOorFileError, OorError, TxClosedError
 
-_ZERO_PAGE = bytes(4096)
 
 __all__ = ["Database", "Transaction", "open_database", "SYNC_MODES"]
 
@@ -279,12 +278,17 @@ class Database:
         for pid, before, after, ranges in pool.captured_changes():
             if not ranges:
                 continue
+            if before is None:
+                # a page new at the end of the file: its image is all redo needs, and undo
+                # needs nothing (undoing the header's page count makes the page unreachable)
+                self._imaged.add(pid)
+                pages.append((pid, after, None))
+                continue
             image = None
             if pid not in self._imaged:
                 image = after
                 self._imaged.add(pid)
-            src = before if before is not None else _ZERO_PAGE
-            pages.append((pid, image, [(off, src[off:off + ln], after[off:off + ln]) for off, ln in ranges]))
+            pages.append((pid, image, [(off, before[off:off + ln], after[off:off + ln]) for off, ln in ranges]))
         if not pages and rtype != CLR:
             pool.release_captured(0)
             return 0

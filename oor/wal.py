@@ -34,9 +34,13 @@ Payloads:
   CKPT_END: u64 LSN of its CKPT_BEGIN, then UTF-8 JSON
             {"txns": {txid: [first_lsn, last_lsn]}} of the transactions active at BEGIN.
   page list: u16 page count, then per page
-            u32 page id | u8 kind (0 = byte ranges, 1 = full image) | u8 0 | u16 range count
-            | kind 1: the 4096-byte page image after the change
-            | per range: u16 offset | u16 length | old bytes | new bytes
+            u32 page id | u8 kind | u8 0 | u16 range count, then by kind:
+            0 (byte ranges): per range u16 offset | u16 length | old bytes | new bytes
+            1 (full image):  the 4096-byte page after the change, then per range
+                             u16 offset | u16 length | old bytes (the new bytes are in the image)
+            2 (new page):    the 4096-byte page after the change; range count 0 (a page new at
+                             the end of the file needs no undo: undoing the header's page count
+                             makes it unreachable)
   Offsets are >= 16: the checksum, page id and LSN fields are never logged;
   redo stamps the record's LSN.  A full image is written for the first change
   to a page after each CKPT_BEGIN (torn-page repair, invariant 6).
@@ -90,21 +94,36 @@ class WalError(OorError):
 
 
 def encode_pages(changes):
-    """Page list payload from [(page_id, image or None, [(offset, old, new)])]."""
+    """Page list payload from [(page_id, image or None, ranges [(offset, old, new)] or None)].
+
+    image with ranges None: a new page (kind 2); image with ranges: kind 1; no image: kind 0.
+    """
     parts = [struct.pack("<H", len(changes))]
     for page_id, image, ranges in changes:
-        parts.append(_PAGE.pack(page_id, 1 if image is not None else 0, len(ranges)))
-        if image is not None:
+        if image is None:
+            parts.append(_PAGE.pack(page_id, 0, len(ranges)))
+            for off, old, new in ranges:
+                parts.append(_RANGE.pack(off, len(new)))
+                parts.append(old)
+                parts.append(new)
+        elif ranges is None:
+            parts.append(_PAGE.pack(page_id, 2, 0))
             parts.append(image)
-        for off, old, new in ranges:
-            parts.append(_RANGE.pack(off, len(new)))
-            parts.append(old)
-            parts.append(new)
+        else:
+            parts.append(_PAGE.pack(page_id, 1, len(ranges)))
+            parts.append(image)
+            for off, old, new in ranges:
+                parts.append(_RANGE.pack(off, len(old)))
+                parts.append(old)
     return b"".join(parts)
 
 
 def decode_pages(payload, start=0):
-    """[PageChange] from a page list payload (raises ValueError when malformed)."""
+    """[PageChange] from a page list payload (raises ValueError when malformed).
+
+    ranges are (offset, old, new) for every kind (new taken from the image for kind 1;
+    none for a new page).
+    """
     mv = memoryview(payload)
     (n,) = struct.unpack_from("<H", mv, start)
     pos = start + 2
@@ -113,11 +132,13 @@ def decode_pages(payload, start=0):
         page_id, kind, nr = _PAGE.unpack_from(mv, pos)
         pos += _PAGE.size
         image = None
-        if kind == 1:
+        if kind in (1, 2):
             image = bytes(mv[pos:pos + PAGE_SIZE])
             if len(image) != PAGE_SIZE:
                 raise ValueError("truncated page image")
             pos += PAGE_SIZE
+            if kind == 2 and nr:
+                raise ValueError("a new-page change carries no ranges")
         elif kind != 0:
             raise ValueError(f"unknown page change kind {kind}")
         ranges = []
@@ -127,10 +148,14 @@ def decode_pages(payload, start=0):
             if off < 16 or off + ln > PAGE_SIZE:
                 raise ValueError(f"range [{off}, {off + ln}) outside the page body")
             old = bytes(mv[pos:pos + ln])
-            new = bytes(mv[pos + ln:pos + 2 * ln])
-            if len(new) != ln:
+            pos += ln
+            if kind == 0:
+                new = bytes(mv[pos:pos + ln])
+                pos += ln
+            else:
+                new = image[off:off + ln]
+            if len(old) != ln or len(new) != ln:
                 raise ValueError("truncated range")
-            pos += 2 * ln
             ranges.append((off, old, new))
         out.append(PageChange(page_id, image, ranges))
     if pos != len(mv):

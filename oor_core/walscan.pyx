@@ -159,7 +159,7 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                 kind = d[q + 4]
                 nranges = _u16(d + q + 6)
                 q += 8
-                if kind == 1:
+                if kind == 1 or kind == 2:
                     if q + PAGE_SIZE > end:
                         raise CorruptPageError(pid, f"log record at LSN {lsn} is malformed")
                     f = pool._lookup(pid)
@@ -172,8 +172,8 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                     pool.unpin(f)
                     q += PAGE_SIZE
                     changes += 1
-                    for j in range(nranges):
-                        q += 4 + 2 * _u16(d + q + 2)
+                    for j in range(nranges):      # undo bytes only (the image has the new ones)
+                        q += 4 + _u16(d + q + 2)
                     continue
                 f = pool.pin(pid, False)      # raises CorruptPageError: nothing to repair it from
                 p = pool.fdata(f)

@@ -316,13 +316,16 @@ def test_remove_before(tmp_path):
 def test_every_record_type_round_trips(tmp_path):
     rng = random.Random(5)
     image = rng.randbytes(4096)
+    # kind 1 (full image) stores only old bytes per range: the new ones are the image's
     pages = [(3, None, [(16, b"ab", b"cd"), (100, bytes(10), rng.randbytes(10))]),
-             (9, image, [(4000, b"\x01" * 96, b"\x02" * 96)]),
+             (9, image, [(4000, b"\x01" * 96, image[4000:4096])]),
              (0, image, []),
              (2 ** 32 - 2, None, [(4095, b"x", b"y")])]
-    enc = W.encode_pages(pages)
+    enc = W.encode_pages(pages + [(5, image, None)])          # kind 2: a new page, image only
     dec = W.decode_pages(enc)
-    assert [tuple(p) for p in dec] == pages
+    assert [tuple(p) for p in dec] == pages + [(5, image, [])]
+    assert len(W.encode_pages([(5, image, None)])) == 2 + 8 + 4096
+    enc = W.encode_pages(pages)
     assert W.decode_pages(W.encode_pages([])) == []
     ck = W.encode_ckpt_end(12345, {5: [4096, 8000], 9: [9000, 9100]})
     assert W.decode_ckpt_end(ck) == (12345, {5: (4096, 8000), 9: (9000, 9100)})
