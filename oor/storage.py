@@ -359,7 +359,7 @@ class Database:
         self._next_txid += 1
         self._tx = tx
         self.pool.capturing = True
-        self.pool.batch_pages = max(1, self.pool.nframes // 8)
+        self.pool.batch_pages = max(1, min(64, self.pool.nframes // 8))
         return tx
 
     def reading(self):

@@ -75,6 +75,7 @@ SEG_MAGIC = b"OORWAL\x00\x01"
 SEG_HEADER = 32
 REC_HEADER = 36
 FIRST_LSN = 4096
+BUF_LIMIT = 1 << 20          # bytes of log kept in memory before they are written (not synced)
 PAGE_SIZE = 4096
 
 _HDR = struct.Struct("<IIQQQB3x")
@@ -356,6 +357,12 @@ class WAL:
             struct.pack_into("<I", rec, 0, crc32c(memoryview(rec)[4:]))
             self.buf += rec
             self.next_lsn = lsn + length
+            if len(self.buf) >= BUF_LIMIT and not self.flushing:
+                # a long transaction: hand its records to the OS now (no fsync), so memory
+                # stays bounded whatever the transaction's size
+                self._write_locked(bytes(self.buf), self.buf_lsn)
+                self.buf_lsn = self.next_lsn
+                self.buf.clear()
             return lsn, self.next_lsn
 
     def _rotate_locked(self):

@@ -1168,6 +1168,8 @@ cdef class Cursor:
         cdef bint found
         cdef BufferPool pool = self.tree.pool
         cdef int f = pool.pin(path[depth - 1], False)
+        if depth > 1:
+            _prefetch_page(pool.fdata(f))
         cdef int idx = _lower_bound(pool.fdata(f), k, klen, &found)
         pool.unpin(f)
         if mode == SEEK_GT and found:

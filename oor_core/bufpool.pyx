@@ -294,8 +294,9 @@ cdef class BufferPool:
             self.op_hook()
 
     def maybe_end_op(self):
-        """end_op() once the capture holds a quarter of the frames (long operations: bulk load, big values)."""
-        if len(self.captured) * 4 >= self.nframes:
+        """end_op() once the capture holds 64 pages or a quarter of the frames (long operations:
+        bulk load, big values), whichever is fewer: log records and their copies stay small."""
+        if len(self.captured) >= min(64, max(1, self.nframes // 4)):
             self.end_op()
 
     def captured_changes(self):
