@@ -13,6 +13,8 @@ On open, ``recover(db)``:
      full page image is installed without reading the page (the copy on disk
      may be torn); byte ranges are applied only to a page whose LSN is older
      than the record (invariant 4), which then takes the record's LSN.
+     Changes to a page that a later UNLOGGED record names are skipped: a bulk
+     build wrote the page's newer state to the file without logging it.
   3. UNDO rolls the losers back, newest record first, through the same path
      as a live abort: old bytes are written back under change capture, and
      each undone record is logged as a CLR whose undo-next LSN is the undone
@@ -45,7 +47,7 @@ class TxInfo:
         return f"TxInfo({self.txid}, first={self.first_lsn}, last={self.last_lsn}, {self.state})"
 
 
-Analysis = collections.namedtuple("Analysis", "txns redo_lsn max_txid records checkpoint_lsn end_lsn")
+Analysis = collections.namedtuple("Analysis", "txns redo_lsn max_txid records checkpoint_lsn end_lsn unlogged")
 
 
 _STATES = {0: "active", 1: "aborting", 2: "committed", 3: "ended"}
@@ -56,8 +58,9 @@ def analyse(wal):
     wal.open(cache=True)
     table = {}
     acc = [None, None, 0, 0]
+    unlogged = {}
     for s, body in wal.bodies():
-        _walscan.analyse(body, s, table, acc)
+        _walscan.analyse(body, s, table, acc, unlogged)
     txns = {}
     for txid, (first, last, state, undo_next) in table.items():
         t = txns[txid] = TxInfo(txid, first)
@@ -65,14 +68,15 @@ def analyse(wal):
         t.state = _STATES[state]
         t.undo_next = undo_next
     redo_lsn = acc[0] if acc[0] is not None else wal.first_lsn
-    return Analysis(txns, redo_lsn, acc[2], acc[3], acc[1], wal.next_lsn)
+    return Analysis(txns, redo_lsn, acc[2], acc[3], acc[1], wal.next_lsn, unlogged)
 
 
-def redo(pool, wal, redo_lsn):
-    """REDO pass: repeat history from redo_lsn.  Returns (records applied, page changes applied)."""
+def redo(pool, wal, redo_lsn, unlogged=None):
+    """REDO pass: repeat history from redo_lsn, except changes superseded by a later UNLOGGED
+    record (see walscan.redo).  Returns (records applied, page changes applied)."""
     records = changes = 0
     for s, body in wal.bodies(redo_lsn):
-        r, c = _walscan.redo(pool, body, s, redo_lsn)
+        r, c = _walscan.redo(pool, body, s, redo_lsn, unlogged or {})
         records += r
         changes += c
     return records, changes
@@ -122,7 +126,7 @@ def recover(db):
     pool.capturing = False
     pool.require_capture = False
     t1 = time.perf_counter()
-    nrec, nchanges = redo(pool, db.wal, a.redo_lsn)
+    nrec, nchanges = redo(pool, db.wal, a.redo_lsn, a.unlogged)
     db.wal.drop_cache()
     t2 = time.perf_counter()
     losers = [t for t in a.txns.values() if t.state in ("active", "aborting")]

@@ -16,12 +16,14 @@ ARIES recovery (``oor.recovery``); see docs/durability.md.
 import errno
 import fcntl
 import os
+import struct
 import threading
 import time
 
 from oor.recovery import analyse, recover, undo_transaction
 from oor.vfs import OS_VFS
-from oor.wal import ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UPDATE, WAL, encode_ckpt_end, encode_pages
+from oor.wal import (ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE, WAL, encode_ckpt_end,
+                     encode_pages)
 from oor_core import BufferPool, Pager
 from oor_core.pager import new_file_header
 from oor_core.btree import BTree, _free_pages, invalidate_cursors
@@ -271,9 +273,18 @@ class Database:
 
     # ---- logging (pool.op_hook) ---------------------------------------------------
     def _log_changes(self, rtype=UPDATE, undo_next=0):
-        """Log the pages changed since the last record as one UPDATE (or CLR) of the current transaction."""
+        """Log the pages changed since the last record as one UPDATE (or CLR) of the current transaction.
+
+        Pages a bulk build allocated without logging are named first, in an
+        UNLOGGED record, and their next logged change is a full image: redo
+        drops its copy at that record and never needs to read such a page.
+        """
         pool = self.pool
         tx = self._tx
+        unlogged = pool.take_unlogged_new()
+        if unlogged:
+            self._imaged.difference_update(unlogged)
+            self._log_unlogged(tx, unlogged)
         pages = []
         for pid, before, after, ranges in pool.captured_changes():
             if not ranges:
@@ -308,6 +319,14 @@ class Database:
         tx.last_lsn = lsn
         pool.release_captured(lsn)
         return lsn
+
+    def _log_unlogged(self, tx, pids):
+        """Name the pages a bulk build wrote without logging them (after their logged changes so far)."""
+        payload = struct.pack(f"<I{len(pids)}I", len(pids), *pids)
+        lsn, _end = self.wal.append(UNLOGGED, tx.txid, tx.last_lsn, payload)
+        if not tx.first_lsn:
+            tx.first_lsn = lsn
+        tx.last_lsn = lsn
 
     def _log_clr(self, txid, undo_next):
         """Log the undo step just applied as a CLR.  Caller: recovery.undo_transaction."""
@@ -379,6 +398,8 @@ class Database:
         end = None
         try:
             self._log_changes()
+            if self.pool.unlogged_count():
+                self.pool.flush_unlogged()       # bulk-built pages are durable before COMMIT
             if tx.last_lsn:
                 lsn, end = self.wal.append(COMMIT, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
@@ -406,6 +427,7 @@ class Database:
                 undo_transaction(self, tx.txid, undo_from)
                 lsn, _ = self.wal.append(END, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
+            self.pool.forget_unlogged()
             invalidate_cursors()
             # A tree created inside the aborted transaction is gone from the header:
             # forget its cached handle, or tree(name) would return it (and its id may

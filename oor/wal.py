@@ -24,13 +24,17 @@ Record:
   16     8    transaction id (0 for checkpoint records)
   24     8    previous LSN of the same transaction (0 = first)
   32     1    type: BEGIN 1, UPDATE 2, COMMIT 3, ABORT 4, END 5, CLR 6,
-              CKPT_BEGIN 7, CKPT_END 8
+              CKPT_BEGIN 7, CKPT_END 8, UNLOGGED 9
   33     3    reserved, zero
   36     ...  payload (below)
 
 Payloads:
   BEGIN, COMMIT, ABORT, END, CKPT_BEGIN: empty.
   UPDATE: a page list.   CLR: u64 undo-next LSN, then a page list.
+  UNLOGGED: u32 count, then count u32 page ids: pages a bulk build wrote without
+            logging their contents; the transaction makes them durable in the data
+            file before its COMMIT.  Redo drops its copy of each (the file's is newer);
+            the next logged change to such a page is a full image.
   CKPT_END: u64 LSN of its CKPT_BEGIN, then UTF-8 JSON
             {"txns": {txid: [first_lsn, last_lsn]}} of the transactions active at BEGIN.
   page list: u16 page count, then per page
@@ -49,7 +53,7 @@ A record is valid if and only if:
   1. its 36-byte header lies inside the segment and length >= 36 and the
      whole record lies inside the segment;
   2. its CRC32C matches and its LSN equals its position in the stream;
-  3. its type is one of the eight above and its payload decodes exactly.
+  3. its type is one of the nine above and its payload decodes exactly.
 The reader stops at the first invalid record (a torn tail) and, when opening
 the log for writing, truncates it there and removes any later segment.
 """
@@ -67,9 +71,9 @@ from oor_core.errors import OorError
 __all__ = ["WAL", "Record", "PageChange", "encode_pages", "decode_pages",
            "BEGIN", "UPDATE", "COMMIT", "ABORT", "END", "CLR", "CKPT_BEGIN", "CKPT_END"]
 
-BEGIN, UPDATE, COMMIT, ABORT, END, CLR, CKPT_BEGIN, CKPT_END = range(1, 9)
+BEGIN, UPDATE, COMMIT, ABORT, END, CLR, CKPT_BEGIN, CKPT_END, UNLOGGED = range(1, 10)
 TYPE_NAMES = {BEGIN: "BEGIN", UPDATE: "UPDATE", COMMIT: "COMMIT", ABORT: "ABORT", END: "END",
-              CLR: "CLR", CKPT_BEGIN: "CKPT_BEGIN", CKPT_END: "CKPT_END"}
+              CLR: "CLR", CKPT_BEGIN: "CKPT_BEGIN", CKPT_END: "CKPT_END", UNLOGGED: "UNLOGGED"}
 
 SEG_MAGIC = b"OORWAL\x00\x01"
 SEG_HEADER = 32

@@ -740,9 +740,14 @@ cdef class BTree:
         same way.  Returns the count loaded.  Whole pages are logged, a few
         leaves per log record.
         """
+        # Under a transaction the new pages are not logged page by page: they come
+        # from the end of the file and are made durable before COMMIT (the storage
+        # layer's job), halving what a bulk load writes.
+        self.pool.bulk_unlogged = True
         try:
             return self._bulk_load(items, fill)
         finally:
+            self.pool.bulk_unlogged = False
             self.pool.end_op()
 
     @cython.wraparound(True)

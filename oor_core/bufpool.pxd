@@ -58,6 +58,9 @@ cdef class BufferPool:
     cdef readonly int nwriters         # write guards alive
     cdef public object op_hook         # called by end_op() when a tree operation is complete
     cdef public int batch_pages        # end_op() logs once this many pages are captured (0/1: always)
+    cdef public bint bulk_unlogged     # set by a bulk build: new pages come from the file's end, unlogged
+    cdef set unlogged                  # those pages, written and synced by the storage layer before COMMIT
+    cdef list unlogged_new             # those not yet named in the log (an UNLOGGED record)
     cdef readonly unsigned long long hits, misses, evictions, writes
     cdef readonly bint closed
 

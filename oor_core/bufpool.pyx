@@ -130,6 +130,8 @@ cdef class BufferPool:
         self.wal_flush_hook = None
         self.captured = {}
         self.op_hook = None
+        self.unlogged = set()
+        self.unlogged_new = []
 
     def __dealloc__(self):
         if self.mem != NULL:
@@ -341,6 +343,56 @@ cdef class BufferPool:
     def captured_count(self):
         return len(self.captured)
 
+    def unlogged_count(self):
+        return len(self.unlogged)
+
+    def take_unlogged_new(self):
+        """Bulk-built pages allocated since the last call (the storage layer logs their ids)."""
+        out, self.unlogged_new = self.unlogged_new, []
+        return out
+
+    def discard_page(self, uint32_t page_id):
+        """Drop page_id's frame without writing it (redo: the file holds a newer, unlogged copy)."""
+        cdef int f = self._lookup(page_id)
+        if f < 0:
+            return False
+        if self.meta[f].pins:
+            raise OorError(f"page {page_id} is pinned; cannot discard it")
+        self._ht_del(page_id)
+        self.meta[f].pid = NO_PAGE
+        self.meta[f].dirty = 0
+        self.meta[f].ref = 0
+        return True
+
+    def flush_unlogged(self):
+        """Write every page of the bulk build that is still dirty, then fsync the file; forget the list.
+
+        Caller: storage, before a transaction's COMMIT (the pages are not in the log,
+        so they must be durable first).  Pages later changed in the same transaction
+        carry LSNs; the WAL hook runs before any page is written (invariant 2).
+        """
+        cdef int f
+        cdef uint64_t max_lsn = 0
+        todo = []
+        for pid in sorted(self.unlogged):
+            f = self._lookup(pid)
+            if f >= 0 and self.meta[f].dirty:
+                todo.append(f)
+                max_lsn = max(max_lsn, pg_lsn(self.fdata(f)))
+        if todo and self.wal_flush_hook is not None and max_lsn:
+            self.wal_flush_hook(max_lsn)
+        for f in todo:
+            self.pager.write_page(self.meta[f].pid, self.fdata(f))
+            self.meta[f].dirty = 0
+            self.writes += 1
+        self.pager.sync()
+        self.unlogged.clear()
+
+    def forget_unlogged(self):
+        """The transaction aborted: its bulk pages lie beyond the restored page count."""
+        self.unlogged.clear()
+        self.unlogged_new = []
+
     def install_page(self, uint32_t page_id, const uint8_t[::1] image not None, uint64_t lsn):
         """Put a full page image in the pool as page_id, without reading the file (redo of a
         full-page image: the copy on disk may be torn).  Stamps lsn, marks the page dirty."""
@@ -359,15 +411,21 @@ cdef class BufferPool:
 
     # ---- allocation and the free list -------------------------------------
     cdef WritePageGuard new_page(self, uint8_t ptype):
-        """Allocate a page (free list first, else the end of the file), formatted as ptype."""
+        """Allocate a page (free list first, else the end of the file), formatted as ptype.
+
+        In a bulk build under capture (bulk_unlogged), pages come from the end of
+        the file only and are not logged: they are listed in `unlogged`, and the
+        storage layer writes and syncs them before the transaction's COMMIT.
+        """
         cdef WritePageGuard hg = self.write_guard(0)
         cdef WritePageGuard g
         cdef uint32_t pid, head, count
         cdef int f
+        cdef bint unlogged = self.bulk_unlogged and self.capturing
         try:
             head = hdr_u32(hg.p, HDR_FREE_HEAD)
             count = hdr_u32(hg.p, HDR_PAGE_COUNT)
-            if head != 0:
+            if head != 0 and not unlogged:
                 if head >= count:
                     raise CorruptPageError(0, f"free-list head {head} beyond page count {count}",
                                            self.pager.path)
@@ -392,7 +450,10 @@ cdef class BufferPool:
                 self.meta[f].wlatch = 1
                 self.meta[f].dirty = 1
                 self.nwriters += 1
-                if self.capturing:
+                if unlogged:
+                    self.unlogged.add(pid)
+                    self.unlogged_new.append(pid)
+                elif self.capturing:
                     self._capture(pid, f, True)
                 elif self.require_capture:
                     g._release()

@@ -23,7 +23,8 @@ cdef enum:
     T_CLR = 6
     T_CKPT_BEGIN = 7
     T_CKPT_END = 8
-    T_MAX = 8
+    T_UNLOGGED = 9
+    T_MAX = 9
 
 # transaction states in the analysis table
 ST_ACTIVE = 0
@@ -80,12 +81,13 @@ def valid_length(const uint8_t[::1] body, uint64_t seg_start):
     return pos
 
 
-def analyse(const uint8_t[::1] body, uint64_t seg_start, dict txns, list acc):
+def analyse(const uint8_t[::1] body, uint64_t seg_start, dict txns, list acc, dict unlogged):
     """ANALYSIS over one validated segment body.
 
     txns: txid -> [first_lsn, last_lsn, state, undo_next] (updated in place) for the
           transactions not (yet) finished: an entry goes at its COMMIT or END.
     acc:  [redo_lsn or None, last CKPT_END lsn or None, max txid, records] (updated in place).
+    unlogged: page id -> LSN of the last UNLOGGED record naming it (updated in place).
     """
     cdef Py_ssize_t n = body.shape[0], pos = 0, ln
     if n == 0:
@@ -95,6 +97,7 @@ def analyse(const uint8_t[::1] body, uint64_t seg_start, dict txns, list acc):
     cdef long count = acc[3]
     cdef uint8_t t
     cdef list e
+    cdef int i
     while pos + REC_HEADER <= n:
         ln = _u32(d + pos + 4)
         lsn = seg_start + <uint64_t>pos
@@ -119,16 +122,22 @@ def analyse(const uint8_t[::1] body, uint64_t seg_start, dict txns, list acc):
                 e[2] = ST_ABORTING
             elif t == T_CLR:
                 e[3] = _u64(d + pos + REC_HEADER)
+            elif t == T_UNLOGGED:
+                for i in range(<int>_u32(d + pos + REC_HEADER)):
+                    unlogged[_u32(d + pos + REC_HEADER + 4 + 4 * i)] = lsn
         pos += ln
     acc[2] = max_txid
     acc[3] = count
 
 
-def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t from_lsn):
+def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t from_lsn, dict unlogged):
     """REDO of every UPDATE and CLR in a validated segment body at or after from_lsn.
 
     Full images are installed without reading the page; byte ranges are
     applied only to a page whose LSN is older than the record (invariant 4).
+    A change to a page named by a later UNLOGGED record (unlogged: page id ->
+    that record's LSN) is skipped: the file holds the page's newer, unlogged
+    state, which a stale image must not overwrite, not even through an eviction.
     Returns (records, page changes applied).
     """
     cdef Py_ssize_t n = body.shape[0], pos = 0, ln, q, end
@@ -159,6 +168,15 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                 kind = d[q + 4]
                 nranges = _u16(d + q + 6)
                 q += 8
+                if unlogged and lsn < unlogged.get(pid, 0):
+                    if kind == 1 or kind == 2:
+                        q += PAGE_SIZE
+                        for j in range(nranges):
+                            q += 4 + _u16(d + q + 2)
+                    else:
+                        for j in range(nranges):
+                            q += 4 + 2 * _u16(d + q + 2)
+                    continue
                 if kind == 1 or kind == 2:
                     if q + PAGE_SIZE > end:
                         raise CorruptPageError(pid, f"log record at LSN {lsn} is malformed")
@@ -193,5 +211,10 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                     for j in range(nranges):
                         q += 4 + 2 * _u16(d + q + 2)
                 pool.unpin(f)
+        elif t == T_UNLOGGED:
+            q = pos + REC_HEADER
+            npages = <uint16_t>_u32(d + q)
+            for i in range(<int>_u32(d + q)):
+                pool.discard_page(_u32(d + q + 4 + 4 * i))
         pos = end
     return records, changes
