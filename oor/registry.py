@@ -202,6 +202,7 @@ class Registry:
         self._src_id = {}        # source name -> id  (cache of the sources tree)
         self._src_name = {0: None}
         self._next_src = None
+        self._deltas = None      # index count changes gathered during a load batch
         try:
             self._open_trees()
         except BaseException:
@@ -307,9 +308,11 @@ class Registry:
         key = elset_key(es.norad_id, es.epoch_us, sid)
         rec = encode_record(es)
         elsets = self._elsets
-        old = elsets.get(key)
-        if old is None:
-            elsets.insert(key, rec)
+        try:
+            elsets.insert(key, rec)          # one descent for the common case, a new set
+        except KeyError:
+            old = elsets.get(key)
+        else:
             self._index(es, +1)
             return INSERTED
         if old == rec:
@@ -330,11 +333,26 @@ class Registry:
         self._bump(self._names, name_text(es.name), es.norad_id, delta)
         self._bump(self._cospar, _cospar_text(es), es.norad_id, delta)
 
-    @staticmethod
-    def _bump(tree, text, norad_id, delta):
+    def _bump(self, tree, text, norad_id, delta):
         if not text:
             return
         key = index_key(text, norad_id)
+        if self._deltas is not None:
+            # inside a load batch: add up, apply in key order before the batch commits
+            k = (tree is self._names, key)
+            self._deltas[k] = self._deltas.get(k, 0) + delta
+            return
+        self._apply_count(tree, key, delta)
+
+    def _flush_deltas(self):
+        """Apply the index count changes a load batch gathered (sorted: neighbouring keys share pages)."""
+        deltas, self._deltas = self._deltas, {}
+        for (is_names, key), delta in sorted(deltas.items()):
+            if delta:
+                self._apply_count(self._names if is_names else self._cospar, key, delta)
+
+    @staticmethod
+    def _apply_count(tree, key, delta):
         old = tree.get(key)
         n = (unpack_count(old) if old is not None else 0) + delta
         assert n >= 0, f"index count below zero for {key!r}"
@@ -553,25 +571,32 @@ class Registry:
             if progress is not None and n % 1000 == 0:
                 progress(_fill(report, counts, reader, t0))
 
-        if strict:
-            with self.transaction():
-                for es in sets:
-                    step(es)
-        else:
-            done = False
-            while not done:
-                done = True
+        try:
+            if strict:
                 with self.transaction():
-                    n = 0
+                    self._deltas = {}
                     for es in sets:
                         step(es)
-                        n += 1
-                        if n >= batch:
-                            done = False
-                            break
-                if reader is not None and reader.errors:
-                    report.rejected.extend(reader.errors)
-                    reader.errors.clear()
+                    self._flush_deltas()
+            else:
+                done = False
+                while not done:
+                    done = True
+                    with self.transaction():
+                        self._deltas = {}
+                        n = 0
+                        for es in sets:
+                            step(es)
+                            n += 1
+                            if n >= batch:
+                                done = False
+                                break
+                        self._flush_deltas()
+                    if reader is not None and reader.errors:
+                        report.rejected.extend(reader.errors)
+                        reader.errors.clear()
+        finally:
+            self._deltas = None
         return _fill(report, counts, reader, t0)
 
     def export(self, dest, *, format="3le", latest=True, at=None, first_id=None, last_id=None):
