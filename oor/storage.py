@@ -22,9 +22,9 @@ import time
 
 from oor.recovery import analyse, recover, undo_transaction
 from oor.vfs import OS_VFS
-from oor.wal import (ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE, WAL, encode_ckpt_end,
-                     encode_pages)
+from oor.wal import (ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE, WAL, encode_ckpt_end)
 from oor_core import BufferPool, Pager
+from oor_core import walscan as _walscan
 from oor_core.pager import new_file_header
 from oor_core.btree import BTree, _free_pages, invalidate_cursors
 from oor_core.errors import CorruptPageError, DatabaseLockedError, NotAnOorFileError, OorError, TxClosedError
@@ -285,28 +285,15 @@ class Database:
         if unlogged:
             self._imaged.difference_update(unlogged)
             self._log_unlogged(tx, unlogged)
-        pages = []
-        for pid, before, after, ranges in pool.captured_changes():
-            if not ranges:
-                continue
-            if before is None:
-                # a page new at the end of the file: its image is all redo needs, and undo
-                # needs nothing (undoing the header's page count makes the page unreachable)
-                self._imaged.add(pid)
-                pages.append((pid, after, None))
-                continue
-            image = None
-            if pid not in self._imaged:
-                image = after
-                self._imaged.add(pid)
-            pages.append((pid, image, [(off, before[off:off + ln], after[off:off + ln]) for off, ln in ranges]))
-        if not pages and rtype != CLR:
-            pool.release_captured(0)
-            return 0
+        payload = _walscan.encode_changes(pool.captured_changes(), self._imaged)
+        if payload is None:
+            if rtype != CLR:
+                pool.release_captured(0)
+                return 0
+            payload = b"\0\0"                 # a CLR of an undo step that changed no byte
         if tx is None:
             pool.release_captured(0)
             raise AssertionError("page changes outside a transaction")
-        payload = encode_pages(pages)
         if rtype == CLR:
             payload = undo_next.to_bytes(8, "little") + payload
         try:

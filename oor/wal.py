@@ -355,11 +355,7 @@ class WAL:
             if not self.segments or self.next_lsn - self.segments[-1] >= self.segment_bytes:
                 self._rotate_locked()
             lsn = self.next_lsn
-            rec = bytearray(length)
-            _HDR.pack_into(rec, 0, 0, length, lsn, txid, prev_lsn, rtype)
-            rec[REC_HEADER:] = payload
-            struct.pack_into("<I", rec, 0, crc32c(memoryview(rec)[4:]))
-            self.buf += rec
+            _walscan.append_record(self.buf, rtype, txid, prev_lsn, lsn, payload)
             self.next_lsn = lsn + length
             if len(self.buf) >= BUF_LIMIT and not self.flushing:
                 # a long transaction: hand its records to the OS now (no fsync), so memory

@@ -5,7 +5,8 @@
 # validates records (CRC32C, length, LSN), runs ANALYSIS bookkeeping, and
 # applies REDO straight to buffer-pool frames.  Callers: oor.wal (validation),
 # oor.recovery (analysis, redo).
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -64,6 +65,111 @@ cdef Py_ssize_t _valid(const uint8_t* d, Py_ssize_t n, Py_ssize_t pos, uint64_t 
     if oor_crc32c(0, d + pos + 4, length - 4) != _u32(d + pos):
         return 0
     return length
+
+
+def append_record(bytearray buf, uint8_t rtype, uint64_t txid, uint64_t prev_lsn, uint64_t lsn,
+                  const uint8_t[::1] payload):
+    """Append one framed record (header, payload, CRC32C; byte table in oor/wal.py) to buf.
+
+    Returns the record's length.  Caller: WAL.append, under its lock.
+    """
+    cdef Py_ssize_t n = payload.shape[0]
+    cdef Py_ssize_t length = REC_HEADER + n
+    cdef Py_ssize_t at = len(buf)
+    if length > 0xFFFFFFFF:
+        raise ValueError("log record larger than 4 GiB")
+    PyByteArray_Resize(buf, at + length)
+    cdef uint8_t* r = <uint8_t*>PyByteArray_AS_STRING(buf) + at
+    cdef uint32_t len32 = <uint32_t>length
+    memcpy(r + 4, &len32, 4)
+    memcpy(r + 8, &lsn, 8)
+    memcpy(r + 16, &txid, 8)
+    memcpy(r + 24, &prev_lsn, 8)
+    r[32] = rtype
+    r[33] = 0
+    r[34] = 0
+    r[35] = 0
+    if n:
+        memcpy(r + REC_HEADER, &payload[0], n)
+    cdef uint32_t crc = oor_crc32c(0, r + 4, length - 4)
+    memcpy(r, &crc, 4)
+    return length
+
+
+
+def encode_changes(list changes, set imaged):
+    """The page list payload (oor/wal.py) for captured page changes; None when nothing changed.
+
+    changes: [(page_id, before or None, after, [(offset, length)])] as
+    BufferPool.captured_changes() gives them.  A page new at the end of the
+    file (before None) is logged as its image (kind 2); the first change to a
+    page not in imaged as a full image plus its old bytes (kind 1), and it joins
+    imaged; any other as byte ranges with old and new bytes (kind 0).
+    Caller: the storage layer's logger.
+    """
+    cdef Py_ssize_t total = 2, npages = 0
+    cdef list kinds = []
+    cdef int kind
+    for pid, before, after, ranges in changes:
+        if not ranges:
+            kinds.append(-1)
+            continue
+        npages += 1
+        if before is None:
+            kind = 2
+            total += 8 + PAGE_SIZE
+        else:
+            kind = 1 if pid not in imaged else 0
+            total += 8 + (PAGE_SIZE if kind == 1 else 0)
+            for off, ln in ranges:
+                total += 4 + (ln if kind == 1 else 2 * ln)
+        kinds.append(kind)
+    if npages == 0:
+        return None
+    if npages > 0xFFFF:
+        raise ValueError("too many pages in one log record")
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, total)
+    cdef uint8_t* o = <uint8_t*>PyBytes_AS_STRING(out)
+    cdef uint16_t u16
+    cdef uint32_t u32
+    cdef Py_ssize_t q = 2, i = 0
+    cdef const uint8_t* a
+    cdef const uint8_t* b
+    cdef int r_off, r_len
+    u16 = <uint16_t>npages
+    memcpy(o, &u16, 2)
+    for pid, before, after, ranges in changes:
+        kind = kinds[i]
+        i += 1
+        if kind < 0:
+            continue
+        imaged.add(pid)
+        u32 = pid
+        memcpy(o + q, &u32, 4)
+        o[q + 4] = <uint8_t>kind
+        o[q + 5] = 0
+        u16 = 0 if kind == 2 else <uint16_t>len(ranges)
+        memcpy(o + q + 6, &u16, 2)
+        q += 8
+        b = <const uint8_t*>PyBytes_AS_STRING(after)
+        if kind != 0:
+            memcpy(o + q, b, PAGE_SIZE)
+            q += PAGE_SIZE
+        if kind == 2:
+            continue
+        a = <const uint8_t*>PyBytes_AS_STRING(before)
+        for r_off, r_len in ranges:
+            u16 = <uint16_t>r_off
+            memcpy(o + q, &u16, 2)
+            u16 = <uint16_t>r_len
+            memcpy(o + q + 2, &u16, 2)
+            memcpy(o + q + 4, a + r_off, r_len)
+            q += 4 + r_len
+            if kind == 0:
+                memcpy(o + q, b + r_off, r_len)
+                q += r_len
+    assert q == total
+    return out
 
 
 def valid_length(const uint8_t[::1] body, uint64_t seg_start):
