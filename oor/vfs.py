@@ -6,9 +6,11 @@ tests/powerloss.py implements the same two classes' methods in memory).
 A vfs offers ``open(path, create=True) -> file``, ``exists``, ``listdir``,
 ``makedirs``, ``remove`` and ``sync_dir``; a file offers ``pread(n, offset)``,
 ``pwrite(data, offset)``, ``fsync()``, ``size()``, ``truncate(n)`` and
-``close()`` -- the protocol the pager's ``file=`` argument expects.
+``close()`` -- the protocol the pager's ``file=`` argument expects -- and,
+optionally, ``map()`` (a read-only buffer of the whole file).
 """
 import errno
+import mmap
 import os
 
 __all__ = ["OsFile", "OsVfs", "OS_VFS"]
@@ -37,6 +39,10 @@ class OsFile:
 
     def size(self):
         return os.fstat(self.fd).st_size
+
+    def map(self):
+        """A read-only mapping of the whole file (recovery reads the log in place)."""
+        return mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
 
     def truncate(self, n):
         os.ftruncate(self.fd, n)

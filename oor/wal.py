@@ -245,13 +245,21 @@ class WAL:
                 break               # a torn segment header, or a gap: the log ends before it
             keep.append(s)
             size = f.size()
-            body = f.pread(size - SEG_HEADER, SEG_HEADER) if size > SEG_HEADER else b""
+            mapped = f.map() if cache and size > SEG_HEADER and hasattr(f, "map") else None
+            if mapped is not None:
+                body = memoryview(mapped)[SEG_HEADER:]      # no copy: the page cache, read in place
+            else:
+                body = f.pread(size - SEG_HEADER, SEG_HEADER) if size > SEG_HEADER else b""
             valid = _walscan.valid_length(body, s)
             end = s + valid
             if cache:
-                self._cache[s] = memoryview(body)[:valid]
+                self._cache[s] = (memoryview(body)[:valid], body, mapped)
+            elif mapped is not None:
+                body.release()
+                mapped.close()
             if valid != len(body):
-                # torn tail: everything after the last valid record goes
+                # torn tail: everything after the last valid record goes (only the
+                # valid prefix of a mapping is ever read, so truncating under it is safe)
                 if not self.read_only:
                     f.truncate(SEG_HEADER + valid)
                     f.fsync()
@@ -281,12 +289,23 @@ class WAL:
                 continue
             limit = (nxt if nxt is not None else self.buf_lsn) - s
             cached = self._cache.get(s)
-            if cached is not None and len(cached) == limit:
-                yield s, cached
+            if cached is not None and len(cached[0]) == limit:
+                yield s, cached[0]
             else:
                 yield s, self._file(s).pread(limit, SEG_HEADER)
 
+    def sync_file(self):
+        """fsync the current segment (after open: makes the whole kept log durable; rotation
+        synced the earlier segments)."""
+        if self.segments:
+            self._sync_segment(self.segments[-1])
+
     def drop_cache(self):
+        for view, body, mapped in self._cache.values():
+            if mapped is not None:
+                view.release()
+                body.release()
+                mapped.close()
         self._cache.clear()
 
     def scan(self, start_lsn=None):
