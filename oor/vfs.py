@@ -42,7 +42,8 @@ class OsFile:
 
     def map(self):
         """A read-only mapping of the whole file (recovery reads the log in place)."""
-        return mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)   # fault the pages in at once
+        return mmap.mmap(self.fd, 0, flags=flags, prot=mmap.PROT_READ)
 
     def truncate(self, n):
         os.ftruncate(self.fd, n)
