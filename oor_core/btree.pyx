@@ -13,6 +13,7 @@ from libc.string cimport memcmp, memcpy
 from oor_core.page cimport *
 from oor_core.pager cimport hdr_u32, HDR_FREE_HEAD, HDR_ROOTS, ROOT_ENTRY, MAX_TREES
 from oor_core.bufpool cimport BufferPool, ReadPageGuard, WritePageGuard
+from oor_core.unaligned cimport load_u16, load_u32
 from oor_core.errors import CorruptPageError, OorError
 
 
@@ -30,16 +31,6 @@ cdef inline unsigned long long _bump_epoch() noexcept:
 
 
 # ---- record helpers ----------------------------------------------------------
-cdef inline uint32_t _rd16(const uint8_t* p) noexcept nogil:
-    cdef uint16_t v
-    memcpy(&v, p, 2)
-    return v
-
-cdef inline uint32_t _rd32(const uint8_t* p) noexcept nogil:
-    cdef uint32_t v
-    memcpy(&v, p, 4)
-    return v
-
 cdef inline int _cmp(const uint8_t* a, int la, const uint8_t* b, int lb) noexcept nogil:
     cdef int r = memcmp(a, b, la if la < lb else lb)
     if r != 0:
@@ -50,7 +41,7 @@ cdef inline const uint8_t* _rec(const uint8_t* p, int i) noexcept nogil:
     return p + slot_off(p, i)
 
 cdef inline int _klen(const uint8_t* rec) noexcept nogil:
-    return _rd16(rec) & 0x7FFF
+    return load_u16(rec) & 0x7FFF
 
 cdef inline int _used(const uint8_t* p) noexcept nogil:
     return USABLE - page_total_free(p)
@@ -116,7 +107,7 @@ cdef inline uint32_t _child_at(const uint8_t* p, int idx) noexcept nogil:
     if idx < 0:
         return pg_prev(p)
     cdef const uint8_t* r = _rec(p, idx)
-    return _rd32(r + 2 + _klen(r))
+    return load_u32(r + 2 + _klen(r))
 
 cdef inline bytes _key_bytes(const uint8_t* rec):
     return PyBytes_FromStringAndSize(<const char*>rec + 2, _klen(rec))
@@ -132,7 +123,7 @@ cdef inline bytes _rkey(bytes rec):
 
 cdef inline uint32_t _rchild(bytes rec):
     cdef const uint8_t* r = <const uint8_t*>PyBytes_AS_STRING(rec)
-    return _rd32(r + 2 + _klen(r))
+    return load_u32(r + 2 + _klen(r))
 
 cdef bytes _internal_rec(bytes key, uint32_t child):
     cdef int klen = PyBytes_GET_SIZE(key)
@@ -217,7 +208,7 @@ cdef class BTree:
         cdef const uint8_t* e
         try:
             e = g.p + HDR_ROOTS + ROOT_ENTRY * tree_id
-            if _rd32(e) == 0:
+            if load_u32(e) == 0:
                 raise KeyError(f"no tree with id {tree_id} in {pool.pager.path}")
             self.name = PyBytes_FromStringAndSize(<const char*>e + 8, 8).rstrip(b"\0").decode("ascii")
         finally:
@@ -233,7 +224,7 @@ cdef class BTree:
         try:
             for i in range(MAX_TREES):
                 e = g.p + HDR_ROOTS + ROOT_ENTRY * i
-                if _rd32(e) != 0:
+                if load_u32(e) != 0:
                     out[PyBytes_FromStringAndSize(<const char*>e + 8, 8).rstrip(b"\0").decode("ascii")] = i
         finally:
             g._release()
@@ -281,8 +272,8 @@ cdef class BTree:
     cdef int _root(self, uint32_t* root, int* height) except -1:
         cdef int f = self.pool.pin(0, False)
         cdef const uint8_t* e = self.pool.fdata(f) + HDR_ROOTS + ROOT_ENTRY * self.tree_id
-        root[0] = _rd32(e)
-        height[0] = _rd16(e + 4)
+        root[0] = load_u32(e)
+        height[0] = load_u16(e + 4)
         self.pool.unpin(f)
         if root[0] == 0 or height[0] < 1 or height[0] > MAX_DEPTH:
             raise CorruptPageError(0, f"tree {self.tree_id} has no valid root", self.pool.pager.path)
@@ -314,8 +305,8 @@ cdef class BTree:
     # ---- search ----------------------------------------------------------
     cdef object _value_of(self, const uint8_t* rec, int rlen):
         cdef int klen = _klen(rec)
-        if _rd16(rec) & VAL_OVERFLOW:
-            return self.pool.read_overflow(_rd32(rec + 6 + klen), _rd32(rec + 2 + klen))
+        if load_u16(rec) & VAL_OVERFLOW:
+            return self.pool.read_overflow(load_u32(rec + 6 + klen), load_u32(rec + 2 + klen))
         return PyBytes_FromStringAndSize(<const char*>rec + 2 + klen, rlen - 2 - klen)
 
     cdef object _get(self, const uint8_t* key, int klen):
@@ -422,8 +413,8 @@ cdef class BTree:
                 g._release()
                 raise KeyError(key)
             r = _rec(g.p, idx)
-            if _rd16(r) & VAL_OVERFLOW:
-                old_first = _rd32(r + 6 + _klen(r))
+            if load_u16(r) & VAL_OVERFLOW:
+                old_first = load_u32(r + 6 + _klen(r))
             page_remove_at(g.p, idx)
         g._release()
         self.version = _bump_epoch()
@@ -584,8 +575,8 @@ cdef class BTree:
             if not found:
                 return False
             r = _rec(g.p, idx)
-            if _rd16(r) & VAL_OVERFLOW:
-                first = _rd32(r + 6 + _klen(r))
+            if load_u16(r) & VAL_OVERFLOW:
+                first = load_u32(r + 6 + _klen(r))
             page_remove_at(g.p, idx)
             used = _used(g.p)
         finally:
@@ -964,8 +955,8 @@ cdef class BTree:
                 if hi is not None and k >= hi:
                     problems.append(f"{where}: key {k!r} not below the next separator {hi!r}")
                 prev = k
-                if level == 0 and _rd16(r) & VAL_OVERFLOW:
-                    opid = _rd32(r + 6 + _klen(r))
+                if level == 0 and load_u16(r) & VAL_OVERFLOW:
+                    opid = load_u32(r + 6 + _klen(r))
                     while opid:
                         if opid in seen:
                             problems.append(f"{where}: overflow page {opid} reached twice")
@@ -1029,14 +1020,14 @@ cdef int _bulk_undo(BTree t, uint32_t root, bytes pending) except -1:
     leaves = []
     if pending is not None:
         r = <const uint8_t*>PyBytes_AS_STRING(pending)
-        if _rd16(r) & VAL_OVERFLOW:
-            chains.append(_rd32(r + 6 + _klen(r)))
+        if load_u16(r) & VAL_OVERFLOW:
+            chains.append(load_u32(r + 6 + _klen(r)))
     while pid != 0:
         g = pool.write_guard(pid)
         for i in range(pg_nslots(g.p)):
             r = _rec(g.p, i)
-            if _rd16(r) & VAL_OVERFLOW:
-                chains.append(_rd32(r + 6 + _klen(r)))
+            if load_u16(r) & VAL_OVERFLOW:
+                chains.append(load_u32(r + 6 + _klen(r)))
         nxt = pg_next(g.p)
         if pid == root:
             _reformat(g.p, root, PT_BTREE_LEAF)

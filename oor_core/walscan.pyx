@@ -12,6 +12,7 @@ from libc.string cimport memcpy
 
 from oor_core.bufpool cimport BufferPool
 from oor_core.checksum cimport oor_crc32c
+from oor_core.unaligned cimport load_u16, load_u32, load_u64
 from oor_core.page cimport PAGE_SIZE, pg_lsn, pg_set_lsn, pg_set_id
 from oor_core.errors import CorruptPageError
 
@@ -34,35 +35,21 @@ ST_COMMITTED = 2
 ST_ENDED = 3
 
 
-cdef inline uint16_t _u16(const uint8_t* p) noexcept nogil:
-    cdef uint16_t v
-    memcpy(&v, p, 2)
-    return v
-
-cdef inline uint32_t _u32(const uint8_t* p) noexcept nogil:
-    cdef uint32_t v
-    memcpy(&v, p, 4)
-    return v
-
-cdef inline uint64_t _u64(const uint8_t* p) noexcept nogil:
-    cdef uint64_t v
-    memcpy(&v, p, 8)
-    return v
 
 
 cdef Py_ssize_t _valid(const uint8_t* d, Py_ssize_t n, Py_ssize_t pos, uint64_t seg_start) noexcept nogil:
     """Length of the valid record at pos, or 0 (wal.py validity conditions 1-2, type range)."""
     if pos + REC_HEADER > n:
         return 0
-    cdef uint32_t length = _u32(d + pos + 4)
+    cdef uint32_t length = load_u32(d + pos + 4)
     if length < REC_HEADER or pos + length > n:
         return 0
-    if _u64(d + pos + 8) != seg_start + <uint64_t>pos:
+    if load_u64(d + pos + 8) != seg_start + <uint64_t>pos:
         return 0
     cdef uint8_t t = d[pos + 32]
     if t < 1 or t > T_MAX:
         return 0
-    if oor_crc32c(0, d + pos + 4, length - 4) != _u32(d + pos):
+    if oor_crc32c(0, d + pos + 4, length - 4) != load_u32(d + pos):
         return 0
     return length
 
@@ -205,15 +192,15 @@ def analyse(const uint8_t[::1] body, uint64_t seg_start, dict txns, list acc, di
     cdef list e
     cdef int i
     while pos + REC_HEADER <= n:
-        ln = _u32(d + pos + 4)
+        ln = load_u32(d + pos + 4)
         lsn = seg_start + <uint64_t>pos
         t = d[pos + 32]
         count += 1
         if t == T_CKPT_END:
-            acc[0] = _u64(d + pos + REC_HEADER)
+            acc[0] = load_u64(d + pos + REC_HEADER)
             acc[1] = lsn
         elif t != T_CKPT_BEGIN:
-            txid = _u64(d + pos + 16)
+            txid = load_u64(d + pos + 16)
             e = txns.get(txid)
             if e is None:
                 e = [lsn, lsn, ST_ACTIVE, None]
@@ -227,10 +214,10 @@ def analyse(const uint8_t[::1] body, uint64_t seg_start, dict txns, list acc, di
             elif t == T_ABORT:
                 e[2] = ST_ABORTING
             elif t == T_CLR:
-                e[3] = _u64(d + pos + REC_HEADER)
+                e[3] = load_u64(d + pos + REC_HEADER)
             elif t == T_UNLOGGED:
-                for i in range(<int>_u32(d + pos + REC_HEADER)):
-                    unlogged[_u32(d + pos + REC_HEADER + 4 + 4 * i)] = lsn
+                for i in range(<int>load_u32(d + pos + REC_HEADER)):
+                    unlogged[load_u32(d + pos + REC_HEADER + 4 + 4 * i)] = lsn
         pos += ln
     acc[2] = max_txid
     acc[3] = count
@@ -260,28 +247,28 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
     if from_lsn > seg_start:
         pos = from_lsn - seg_start
     while pos + REC_HEADER <= n:
-        ln = _u32(d + pos + 4)
+        ln = load_u32(d + pos + 4)
         lsn = seg_start + <uint64_t>pos
         t = d[pos + 32]
         end = pos + ln
         if t == T_UPDATE or t == T_CLR:
             records += 1
             q = pos + REC_HEADER + (8 if t == T_CLR else 0)
-            npages = _u16(d + q)
+            npages = load_u16(d + q)
             q += 2
             for i in range(npages):
-                pid = _u32(d + q)
+                pid = load_u32(d + q)
                 kind = d[q + 4]
-                nranges = _u16(d + q + 6)
+                nranges = load_u16(d + q + 6)
                 q += 8
                 if unlogged and lsn < unlogged.get(pid, 0):
                     if kind == 1 or kind == 2:
                         q += PAGE_SIZE
                         for j in range(nranges):
-                            q += 4 + _u16(d + q + 2)
+                            q += 4 + load_u16(d + q + 2)
                     else:
                         for j in range(nranges):
-                            q += 4 + 2 * _u16(d + q + 2)
+                            q += 4 + 2 * load_u16(d + q + 2)
                     continue
                 if kind == 1 or kind == 2:
                     if q + PAGE_SIZE > end:
@@ -297,14 +284,14 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                     q += PAGE_SIZE
                     changes += 1
                     for j in range(nranges):      # undo bytes only (the image has the new ones)
-                        q += 4 + _u16(d + q + 2)
+                        q += 4 + load_u16(d + q + 2)
                     continue
                 f = pool.pin(pid, False)      # raises CorruptPageError: nothing to repair it from
                 p = pool.fdata(f)
                 if pg_lsn(p) < lsn:
                     for j in range(nranges):
-                        off = _u16(d + q)
-                        rl = _u16(d + q + 2)
+                        off = load_u16(d + q)
+                        rl = load_u16(d + q + 2)
                         if off < 16 or off + rl > PAGE_SIZE or q + 4 + 2 * rl > end:
                             pool.unpin(f)
                             raise CorruptPageError(pid, f"log record at LSN {lsn} has a bad range")
@@ -315,12 +302,12 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                     changes += 1
                 else:
                     for j in range(nranges):
-                        q += 4 + 2 * _u16(d + q + 2)
+                        q += 4 + 2 * load_u16(d + q + 2)
                 pool.unpin(f)
         elif t == T_UNLOGGED:
             q = pos + REC_HEADER
-            npages = <uint16_t>_u32(d + q)
-            for i in range(<int>_u32(d + q)):
-                pool.discard_page(_u32(d + q + 4 + 4 * i))
+            npages = <uint16_t>load_u32(d + q)
+            for i in range(<int>load_u32(d + q)):
+                pool.discard_page(load_u32(d + q + 4 + 4 * i))
         pos = end
     return records, changes
