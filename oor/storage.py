@@ -121,7 +121,7 @@ class Transaction:
 
 
 class Database:
-    """An open OOR database file.  Use ``open_database`` (or ``Database.open``).
+    """An open OOR database file (``open_database(path, **options)`` makes one).
 
     Options: ``create`` (make a new file when missing), ``read_only``,
     ``pool_pages`` (buffer pool frames, 4 KiB each), ``sync`` ("full": a
