@@ -159,6 +159,15 @@ def encode_changes(list changes, set imaged):
     return out
 
 
+def is_zero(const uint8_t[::1] body, Py_ssize_t start):
+    """True when body[start:] holds only zero bytes."""
+    cdef Py_ssize_t i, n = body.shape[0]
+    for i in range(start, n):
+        if body[i] != 0:
+            return False
+    return True
+
+
 def valid_length(const uint8_t[::1] body, uint64_t seg_start):
     """Bytes of body (a segment after its header) covered by valid records, from the start."""
     cdef Py_ssize_t n = body.shape[0], pos = 0, ln
