@@ -205,8 +205,11 @@ class Database:
         self.pool.op_hook = self._log_changes
         if self.read_only:
             a = analyse(self.wal)
-            pending = any(t.state in ("active", "aborting") for t in a.txns.values()) or \
-                any(r.type in (UPDATE, CLR) for r in self.wal.scan(a.redo_lsn))
+            try:
+                pending = any(t.state in ("active", "aborting") for t in a.txns.values()) or \
+                    any(r.type in (UPDATE, CLR) for r in self.wal.scan(a.redo_lsn))
+            finally:
+                self.wal.drop_cache()
             if pending:
                 raise OorError(f"{self.path}: the database was not closed cleanly and needs recovery; "
                                f"open it once for writing (any oor write command does it)")

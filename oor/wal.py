@@ -539,6 +539,7 @@ class WAL:
         return self.next_lsn - self.first_lsn
 
     def close(self):
+        self.drop_cache()
         for f in self.files.values():
             try:
                 f.close()
