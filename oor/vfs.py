@@ -9,9 +9,10 @@ A vfs offers ``open(path, create=True) -> file``, ``exists``, ``listdir``,
 ``close()`` -- the protocol the pager's ``file=`` argument expects -- and,
 optionally, ``map()`` (a read-only buffer of the whole file).
 """
-import errno
 import mmap
 import os
+
+from oor_core.pager import fsync_directory
 
 __all__ = ["OsFile", "OsVfs", "OS_VFS"]
 
@@ -85,18 +86,7 @@ class OsVfs:
 
     def sync_dir(self, path):
         """Make the directory's entries (created or removed files) durable."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                return
-            raise
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        fsync_directory(path)
 
 
 OS_VFS = OsVfs()

@@ -73,7 +73,7 @@ cdef class Pager:
                 flags |= os.O_CREAT
             self.fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
             if not existed:
-                _fsync_dir(self.path)
+                fsync_directory(os.path.dirname(os.path.abspath(self.path)))
         size = self.file_size()
         if size == 0:
             if read_only or not create:
@@ -278,12 +278,16 @@ cdef class Pager:
         return self.fd < 0 and self.file is None
 
 
-def _fsync_dir(path):
-    """fsync the directory holding path, so a new file's entry is durable."""
-    d = os.path.dirname(os.path.abspath(path))
+def fsync_directory(dirpath):
+    """fsync a directory so that the entries of files created or removed in it are durable.
+
+    Callers: the pager (a new database file), oor.vfs (log segments).  A
+    missing directory is ignored; a file system that cannot fsync
+    directories is tolerated.
+    """
     try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
+        fd = os.open(dirpath, os.O_RDONLY)
+    except FileNotFoundError:
         return
     try:
         os.fsync(fd)
