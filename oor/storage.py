@@ -560,20 +560,27 @@ class Database:
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(timeout=5)
-        if self.pool is not None and not self.pool.closed:
-            if flush and not self.read_only and self._failed is None and \
-                    (self.wal is None or self.wal.failed is None):
-                self.pool.close()
-            else:
-                # read-only, failed, or a failed open: write nothing (recovery redoes from the log)
-                self.pool.abandon()
-        elif self.pager is not None:
-            self.pager.close()
-        if self.wal is not None:
-            self.wal.close()
-        if self._flock is not None:
-            self._flock.release()
-            self._flock = None
+        try:
+            if self.pool is not None and not self.pool.closed:
+                if flush and not self.read_only and self._failed is None and \
+                        (self.wal is None or self.wal.failed is None):
+                    try:
+                        self.pool.close()
+                    except BaseException:
+                        # e.g. a full disk: the pages stay unwritten; the log has them
+                        self.pool.abandon()
+                        raise
+                else:
+                    # read-only, failed, or a failed open: write nothing (recovery redoes from the log)
+                    self.pool.abandon()
+            elif self.pager is not None:
+                self.pager.close()
+        finally:
+            if self.wal is not None:
+                self.wal.close()
+            if self._flock is not None:
+                self._flock.release()
+                self._flock = None
 
     def _require_open(self):
         if self.closed:

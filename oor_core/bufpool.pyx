@@ -181,9 +181,16 @@ cdef class BufferPool:
 
     # ---- replacement -----------------------------------------------------
     cdef int _victim(self) except -1:
-        """Choose an unpinned frame by CLOCK (second chance), write it back if dirty, unmap it."""
+        """Choose an unpinned frame by CLOCK (second chance), write it back if dirty, unmap it.
+
+        If writing a dirty victim fails (a full disk, an I/O error), the page
+        stays cached and dirty and the sweep goes on: a clean frame, or a dirty
+        page that can be written in place, can still make room.  The first such
+        error is raised when no frame could be freed.
+        """
         cdef int steps = 0
         cdef int f
+        failure = None
         while steps < 2 * self.nframes + 1:
             f = self.hand
             self.hand += 1
@@ -197,11 +204,20 @@ cdef class BufferPool:
                 continue
             if self.meta[f].pid != NO_PAGE:
                 if self.meta[f].dirty:
-                    self._write_back(f)
+                    try:
+                        self._write_back(f)
+                    except Exception as e:
+                        # e.g. a full disk refuses to grow the file: another page, one
+                        # inside the file or a clean one, may still make room
+                        if failure is None:
+                            failure = e
+                        continue
                 self._ht_del(self.meta[f].pid)
                 self.meta[f].pid = NO_PAGE
                 self.evictions += 1
             return f
+        if failure is not None:
+            raise failure
         raise BufferPoolFullError(self.nframes)
 
     cdef int _write_back(self, int f) except -1:
