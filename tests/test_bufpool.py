@@ -408,20 +408,27 @@ def test_wal_hook_failure_keeps_page_dirty_and_unwritten(tmp_path):
     assert pool.is_dirty(1) and pool.stats()["file_writes"] == w0
     with pytest.raises(RuntimeError):
         pool.flush_page(1)
-    # eviction of the dirty page fails the same way, leaving it cached and dirty
-    with pytest.raises(RuntimeError):
-        for pid in range(2, 9):
-            pool.read(pid).release()
+    # eviction cannot write the dirty page either: it stays cached and dirty, and the
+    # other (clean) frames keep serving reads
+    for pid in range(2, 9):
+        pool.read(pid).release()
     assert pool.is_cached(1) and pool.is_dirty(1)
+    # once every unpinned frame is dirty and unwritable, the failure is reported
+    with pool.write(2) as w2, pool.write(3) as w3:
+        w2.set_lsn(78)
+        w3.set_lsn(79)
+    with pytest.raises(RuntimeError):
+        pool.read(5).release()
+    assert all(pool.is_dirty(p) for p in (1, 2, 3))
     assert pool.stats()["file_writes"] == w0
     assert open(path, "rb").read() == raw_before
     assert pool.pinned_pages() == {}
-    assert pool._check() == []
     with pytest.raises(RuntimeError):
         pool.close()                            # close flushes: refused too, nothing lost
     assert not pool.closed
     pool.wal_flush_hook = None                  # the WAL recovers
     pool.flush_all()
+    assert pool._check() == []
     assert not pool.is_dirty(1)
     assert record_on_disk(path, 1) == b"not yet durable" and disk_lsn(path, 1) == 77
     pool.close()
