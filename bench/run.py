@@ -761,13 +761,8 @@ def group(res, tmp, cfg, cat_items):
 
 
 # ---- recovery ---------------------------------------------------------------------------------
-BUILD_OOR = """
-import os, sys, struct, random
-sys.path.insert(0, {root!r})
-from oor.storage import open_database
-from oor.keys import elset_key
-path, stream, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-vals = []
+# Both crash builders start the same way: up to 5,000 record values from the stream file, a seeded RNG.
+READ_VALS = """vals = []
 with open(stream, "rb") as f:
     while len(vals) < 5000:
         h = f.read(2)
@@ -777,7 +772,15 @@ with open(stream, "rb") as f:
         f.read(14)
         vals.append(f.read(ln))
 rng = random.Random(5)
-db = open_database(path, sync="normal", sync_interval=3600, checkpoint_bytes=1 << 50, checkpoint_seconds=1e12)
+"""
+
+BUILD_OOR = """
+import os, sys, struct, random
+sys.path.insert(0, {root!r})
+from oor.storage import open_database
+from oor.keys import elset_key
+path, stream, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+{read_vals}db = open_database(path, sync="normal", sync_interval=3600, checkpoint_bytes=1 << 50, checkpoint_seconds=1e12)
 t = db.tree("elsets", create=True)
 for i in range(n):
     with db.transaction():
@@ -790,17 +793,7 @@ os._exit(0)
 BUILD_SQLITE = """
 import os, sys, struct, random, sqlite3
 path, stream, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-vals = []
-with open(stream, "rb") as f:
-    while len(vals) < 5000:
-        h = f.read(2)
-        if not h:
-            break
-        ln = struct.unpack("<H", h)[0]
-        f.read(14)
-        vals.append(f.read(ln))
-rng = random.Random(5)
-con = sqlite3.connect(path, isolation_level=None)
+{read_vals}con = sqlite3.connect(path, isolation_level=None)
 con.execute("PRAGMA journal_mode=WAL")
 con.execute("PRAGMA synchronous=NORMAL")
 con.execute("PRAGMA wal_autocheckpoint=0")
@@ -817,7 +810,7 @@ def recovery(res, tmp, stream, cfg, profile):
     n = cfg["recovery"]
     d = tempfile.mkdtemp(dir=tmp)
     path = os.path.join(d, "rec.db")
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(BUILD_OOR.format(root=ROOT)), path, stream, str(n)],
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(BUILD_OOR.format(root=ROOT, read_vals=READ_VALS)), path, stream, str(n)],
                        capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(p.stderr[-3000:])
@@ -846,7 +839,7 @@ def recovery(res, tmp, stream, cfg, profile):
         res.profiles["recovery"] = profile_text(pr)
     # SQLite: the next opener after a crash rebuilds the WAL index by reading the whole WAL
     spath = os.path.join(d, "rec.sqlite")
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(BUILD_SQLITE.format(table=SQL_TABLE)), spath,
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(BUILD_SQLITE.format(table=SQL_TABLE, read_vals=READ_VALS)), spath,
                         stream, str(n)], capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(p.stderr[-3000:])
