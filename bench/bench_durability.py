@@ -26,11 +26,8 @@ A process crash keeps what was handed to the OS, so the child builds with
 sync="normal" (same log records, no fsync per commit) to save time.
 """
 import argparse
-import cProfile
-import io
 import json
 import os
-import pstats
 import random
 import shutil
 import sqlite3
@@ -40,13 +37,14 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path[:0] = [ROOT, os.path.join(ROOT, "bench")]     # the project (oor) and the suite (bench/suite)
 
 from oor.storage import open_database  # noqa: E402
+from suite.engines.oor import keep_files, profiled_open, restore_files  # noqa: E402
+from suite.harness import profile_text, timed_threads  # noqa: E402
 
 try:
     import lmdb
@@ -129,30 +127,15 @@ def group_commit(d, threads, per):
     t = db.tree("t", create=True)
     kvs = [make_kv(per, seed=100 + i) for i in range(threads)]
     f0 = db.wal.fsyncs
-    errors = []
-    barrier = threading.Barrier(threads + 1)
 
     def worker(items):
-        try:
-            barrier.wait()
-            for k, v in items:
-                with db.transaction():
-                    t.upsert(k, v)
-        except Exception as e:  # pragma: no cover
-            errors.append(e)
+        for k, v in items:
+            with db.transaction():
+                t.upsert(k, v)
 
-    ths = [threading.Thread(target=worker, args=(kv,)) for kv in kvs]
-    for th in ths:
-        th.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for th in ths:
-        th.join()
-    el = time.perf_counter() - t0
+    el = timed_threads([lambda kv=kv: worker(kv) for kv in kvs])
     fsyncs = db.wal.fsyncs - f0
     db.close()
-    if errors:
-        raise errors[0]
     commits = threads * per
     return {"threads": threads, "commits": commits, "fsyncs": fsyncs, "commits_per_fsync": commits / fsyncs,
             "seconds": el, "commits_per_s": commits / el}
@@ -197,8 +180,7 @@ def recovery(d, sizes, profile=False):
         wal_bytes, segments = build_crashed(path, n // 2)
         # keep a pristine copy so the profile run recovers the same log
         if profile and n == max(sizes):
-            shutil.copytree(path + "-wal", path + ".copy-wal")
-            shutil.copy(path, path + ".copy")
+            keep_files(path)
         t0 = time.perf_counter()
         db = open_database(path)
         open_s = time.perf_counter() - t0
@@ -213,20 +195,8 @@ def recovery(d, sizes, profile=False):
                     "analysis_s": rep["analysis_s"], "redo_s": rep["redo_s"], "undo_s": rep["undo_s"],
                     "close_s": close_s, "all_present": ok})
         if profile and n == max(sizes):
-            for suffix in ("", "-lock"):
-                if os.path.exists(path + suffix):
-                    os.remove(path + suffix)
-            shutil.rmtree(path + "-wal")
-            os.rename(path + ".copy", path)
-            os.rename(path + ".copy-wal", path + "-wal")
-            pr = cProfile.Profile()
-            pr.enable()
-            db = open_database(path)
-            pr.disable()
-            db.close()
-            s = io.StringIO()
-            pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(14)
-            prof_text = s.getvalue()
+            restore_files(path)
+            prof_text = profile_text(profiled_open(path), 14)
     return out, prof_text
 
 

@@ -1,12 +1,14 @@
 """The harness: timing, results and ratios, the issue 7 targets, the printed table, the JSON and PNG output.
 
-Owns: how a figure is taken (``median_time``: gc.collect before each round, median of the rounds), how it is
+Owns: how a figure is taken (``median_time``: gc.collect before each round, median of the rounds;
+``timed_threads``: threads released together, timed to the last one's end), how it is
 recorded and printed (``Results.add``: the engines' medians and the ratios OOR / anchor in the measure's own unit,
 one line per measure as it completes), the targets and their verdicts, the final table, the chart and the JSON
 document (``meta``, ``measures``, ``targets``, ``notes``, ``profiles``, ``chart``).  The engines of a measure run
 one after the other in the same process and directory; which engines and in what order is the measure's choice.
 
-Caller: ``suite.cli`` (Results, finish) and every measure module (median_time, note, profile_text, MB).
+Caller: ``suite.cli`` (Results, finish), every measure module (median_time, timed_threads, note, profile_text,
+MB), and bench/bench_durability.py (timed_threads).
 """
 import gc
 import io
@@ -14,6 +16,7 @@ import json
 import os
 import pstats
 import statistics
+import threading
 import time
 
 MB = 1 << 20
@@ -38,6 +41,31 @@ def median_time(fn, rounds):
         fn()
         out.append(time.perf_counter() - t0)
     return statistics.median(out)
+
+
+def timed_threads(bodies):
+    """Run each callable of ``bodies`` in its own thread, all released at once by a barrier; the seconds from the
+    release to the end of the last one.  The first exception a body raised is raised here, after every join."""
+    errors = []
+    barrier = threading.Barrier(len(bodies) + 1)
+
+    def worker(body):
+        try:
+            barrier.wait()
+            body()
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+    ths = [threading.Thread(target=worker, args=(b,)) for b in bodies]
+    for th in ths:
+        th.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for th in ths:
+        th.join()
+    el = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return el
 
 
 def note(msg):

@@ -48,22 +48,9 @@ class LMDBEngine:
             self._r = self.env.begin(buffers=False)
         return self._r
 
-    def latest_fn(self, norads):
+    def _seek_before_each(self, ks):
+        """A function that, for each key of ``ks``, reads the last item before it (LMDB seeks only to >=)."""
         cur = self._txn().cursor()
-        nexts = [object_lo(n + 1) for n in norads]
-
-        def run():
-            for k in nexts:
-                if cur.set_range(k):
-                    cur.prev()
-                else:
-                    cur.last()
-                cur.item()
-        return run
-
-    def at_fn(self, probes):
-        cur = self._txn().cursor()
-        ks = [elset_key(n, us, 0xFFFF) + b"\x00" for n, us in probes]
 
         def run():
             for k in ks:
@@ -73,6 +60,12 @@ class LMDBEngine:
                     cur.last()
                 cur.item()
         return run
+
+    def latest_fn(self, norads):
+        return self._seek_before_each([object_lo(n + 1) for n in norads])
+
+    def at_fn(self, probes):
+        return self._seek_before_each([elset_key(n, us, 0xFFFF) + b"\x00" for n, us in probes])
 
     def scan_fn(self):
         txn = self._txn()

@@ -4,9 +4,14 @@ Engine level: one named tree ("elsets") of a Database opened with ``sync="full"`
 and the codec's record bytes.  The registry-level reads call ``oor.open(...)``'s methods directly (in
 ``measures/registry.py``); the ingest is ``oor.open(new).load(file)`` with the close (a checkpoint) not timed.
 
-Caller: the measures, through ``suite.engines``.
+Also the files of a crashed database: ``keep_files`` / ``restore_files`` let a profile recover the same log a
+second time (``profiled_open``).
+
+Caller: the measures, through ``suite.engines``; bench/bench_durability.py (the crashed-files helpers).
 """
+import cProfile
 import os
+import shutil
 import time
 
 import oor
@@ -31,25 +36,20 @@ class OOREngine:
             for k, v in items:
                 ins(k, v)
 
-    def latest_fn(self, norads):
-        c = self.t.cursor()
-        seek = c.seek
-        his = [object_hi(n) for n in norads]
-
-        def run():
-            for h in his:
-                seek(h, "<=")
-        return run
-
-    def at_fn(self, probes):
-        c = self.t.cursor()
-        seek = c.seek
-        ks = [elset_key(n, us, 0xFFFF) for n, us in probes]
+    def _seek_le_each(self, ks):
+        """A function that seeks a cursor to the last item <= each key of ``ks``."""
+        seek = self.t.cursor().seek
 
         def run():
             for k in ks:
                 seek(k, "<=")
         return run
+
+    def latest_fn(self, norads):
+        return self._seek_le_each([object_hi(n) for n in norads])
+
+    def at_fn(self, probes):
+        return self._seek_le_each([elset_key(n, us, 0xFFFF) for n, us in probes])
 
     def scan_fn(self):
         t = self.t
@@ -89,3 +89,29 @@ def ingest(d, catalog):
     el = time.perf_counter() - t0
     reg.close()                       # checkpoint: not timed (the anchors have none to do)
     return el
+
+
+def keep_files(path):
+    """Copy the database at ``path`` and its log directory beside them, as a crash left them."""
+    shutil.copytree(path + "-wal", path + ".copy-wal")
+    shutil.copy(path, path + ".copy")
+
+
+def restore_files(path):
+    """Put back the copies ``keep_files`` made, in place of the files an open since has changed."""
+    for suffix in ("", "-lock"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    shutil.rmtree(path + "-wal")
+    os.rename(path + ".copy", path)
+    os.rename(path + ".copy-wal", path + "-wal")
+
+
+def profiled_open(path):
+    """A cProfile of ``open_database(path)`` (the recovery, if the database crashed); the database is closed."""
+    pr = cProfile.Profile()
+    pr.enable()
+    db = open_database(path)
+    pr.disable()
+    db.close()
+    return pr

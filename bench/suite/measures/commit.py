@@ -11,14 +11,13 @@ import cProfile
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 
 from ..data import synth_kv
 from ..engines import OOREngine, SQLiteEngine, all_engines
 from ..engines.sqlite import sqlite_connect
 from ..formats import split_key
-from ..harness import note, profile_text
+from ..harness import note, profile_text, timed_threads
 
 
 def commit(res, tmp, w, cfg, profile):
@@ -62,8 +61,6 @@ def group(res, tmp, w, cfg):
     for E in all_engines():
         d = tempfile.mkdtemp(dir=tmp)
         e = E(d, 2048)
-        errors = []
-        barrier = threading.Barrier(threads + 1)
         if E is SQLiteEngine:
             cons = [sqlite_connect(e.path) for _ in range(threads)]
 
@@ -75,23 +72,10 @@ def group(res, tmp, w, cfg):
                 e.commit_one(k, v)
 
         def worker(i):
-            try:
-                barrier.wait()
-                for k, v in kvs[i]:
-                    commit(i, k, v)
-            except Exception as exc:  # pragma: no cover
-                errors.append(exc)
+            for k, v in kvs[i]:
+                commit(i, k, v)
         f0 = e.db.wal.fsyncs if E is OOREngine else 0
-        ths = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for th in ths:
-            th.start()
-        barrier.wait()
-        t0 = time.perf_counter()
-        for th in ths:
-            th.join()
-        el = time.perf_counter() - t0
-        if errors:
-            raise errors[0]
+        el = timed_threads([lambda i=i: worker(i) for i in range(threads)])
         if E is OOREngine:
             fs = e.db.wal.fsyncs - f0
             extra["oor_fsyncs"] = fs

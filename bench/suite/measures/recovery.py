@@ -1,13 +1,12 @@
 """The ``recovery`` measure: reopening after a crash with a log of ``recovery`` one-record committed transactions.
 
-A child (children/build_oor.py, children/build_sqlite.py) makes the log and dies without a checkpoint; the parent
+A child (children/crash_log.py) makes the log and dies without a checkpoint; the parent
 times the reopen.  OOR's figure is its recovery passes (analysis + redo + undo, ``db.recovery["total_s"]``); the
 whole open, which then also writes every recovered page back in a checkpoint, is reported beside it.  SQLite's is
 connect + first read, which rebuilds its WAL index by reading the whole WAL.  LMDB has no log to recover.
 
 Caller: ``suite.cli``.
 """
-import cProfile
 import os
 import shutil
 import sqlite3
@@ -19,12 +18,14 @@ import time
 from oor.storage import open_database
 
 from ..children import script
+from ..engines.oor import keep_files, profiled_open, restore_files
 from ..harness import MB, profile_text
 
 
-def build(child, path, stream, n):
-    """Run the crash builder ``child``; the log size in bytes it prints."""
-    p = subprocess.run([sys.executable, script(child), path, stream, str(n)], capture_output=True, text=True)
+def crash_log(engine, path, stream, n):
+    """Run the crash builder for ``engine``; the log size in bytes it prints."""
+    p = subprocess.run([sys.executable, script("crash_log"), engine, path, stream, str(n)],
+                       capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(p.stderr[-3000:])
     return int(p.stdout.split()[0])
@@ -34,10 +35,9 @@ def recovery(res, tmp, stream, cfg, profile):
     n = cfg["recovery"]
     d = tempfile.mkdtemp(dir=tmp)
     path = os.path.join(d, "rec.db")
-    wal_bytes = build("build_oor", path, stream, n)
+    wal_bytes = crash_log("oor", path, stream, n)
     if profile:
-        shutil.copytree(path + "-wal", path + ".copy-wal")
-        shutil.copy(path, path + ".copy")
+        keep_files(path)
     t0 = time.perf_counter()
     db = open_database(path)
     open_s = time.perf_counter() - t0
@@ -45,21 +45,11 @@ def recovery(res, tmp, stream, cfg, profile):
     ok = len(db.tree("elsets")) == n
     db.close()
     if profile:
-        for suffix in ("", "-lock"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
-        shutil.rmtree(path + "-wal")
-        os.rename(path + ".copy", path)
-        os.rename(path + ".copy-wal", path + "-wal")
-        pr = cProfile.Profile()
-        pr.enable()
-        db = open_database(path)
-        pr.disable()
-        db.close()
-        res.profiles["recovery"] = profile_text(pr)
+        restore_files(path)
+        res.profiles["recovery"] = profile_text(profiled_open(path))
     # SQLite: the next opener after a crash rebuilds the WAL index by reading the whole WAL
     spath = os.path.join(d, "rec.sqlite")
-    s_wal = build("build_sqlite", spath, stream, n)
+    s_wal = crash_log("sqlite", spath, stream, n)
     t0 = time.perf_counter()
     con = sqlite3.connect(spath, isolation_level=None)
     con.execute("SELECT norad FROM elsets LIMIT 1").fetchall()
