@@ -37,6 +37,7 @@ cdef extern from "Python.h":
 # Layout of ElementSet._v (mirrored in oor/codec/elements.py, which asserts it).
 DEF V_LEN = 23
 DEF N_COMPARED = 20     # values and raw epoch year/day
+DEF MAX_TLE_LINE = 255  # the record stores each line's length in one byte (oor/codec/record.py)
 
 cdef double POW10[23]
 cdef int _k
@@ -179,6 +180,14 @@ cdef int decimal_field(const unsigned char* s, int a, int b, int line, str text,
     return 0
 
 
+cdef inline bint _has_point(const unsigned char* s, int a, int b):
+    cdef int i
+    for i in range(a, b):
+        if s[i] == 46:
+            return True
+    return False
+
+
 cdef int exp_field(const unsigned char* s, int a, int line, str text, str what, double* out) except -1:
     """Implied-point exponent field, 8 columns: sign, 5 digits (.ddddd), exponent sign, exponent digit.
 
@@ -260,14 +269,15 @@ cdef int check_line(str text, int line, bint allow68, const unsigned char** data
         fail(f"line {line} is too short: {n} columns, a TLE line has 69", line, n + 1, text)
     if s[0] != 48 + line:
         fail(f"line {line} must start with '{line}', found {shown(s[0])}", line, 1, text)
+    if n > MAX_TLE_LINE:
+        fail(f"line {line} is {n} columns long; a stored TLE line holds at most {MAX_TLE_LINE}",
+             line, MAX_TLE_LINE + 1, text)
     if n == 68:
         if not allow68:
             fail(f"line {line} has 68 columns: the checksum (column 69) is missing; "
                  f"pass allow_missing_checksum=True to accept such lines", line, 69, text)
     else:
-        for i in range(69, n):
-            if s[i] != 32:
-                fail(f"unexpected {shown(s[i])} after column 69 (in column {i + 1})", line, i + 1, text)
+        # columns 70 and on (sgp4's verification file puts start/stop times there) are kept, not read
         c = s[68]
         if c < 48 or c > 57:
             fail(f"checksum (column 69) must be a digit, found {shown(c)}", line, 69, text)
@@ -357,6 +367,9 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
     epoch_us = (days_before_year(year) - 1) * US_PER_DAY + units * 864
     blank(a, 32, 1, l1)
     decimal_field(a, 33, 43, 1, l1, "first derivative of mean motion", True, &m, &nf, &neg)
+    if nf == 0 and not _has_point(a, 33, 43):
+        # without its point the field would read 10^8 times too large; sgp4's Python reader refuses it too
+        fail("first derivative of mean motion (columns 34-43) has no decimal point", 1, 34, l1)
     ndot = -(<double>m / POW10[nf]) if neg else <double>m / POW10[nf]
     blank(a, 43, 1, l1)
     exp_field(a, 44, 1, l1, "second derivative of mean motion", &nddot)
@@ -368,8 +381,10 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
         eph = 0
     elif 48 <= c <= 57:
         eph = c - 48
+    elif 65 <= c <= 90:
+        eph = 0         # a letter (Find_Orb writes 'H'): kept in the text; sgp4's Satrec reads it as 0
     else:
-        fail(f"ephemeris type (column 63) must be a digit, found {shown(c)}", 1, 63, l1)
+        fail(f"ephemeris type (column 63) must be a digit or a letter, found {shown(c)}", 1, 63, l1)
     blank(a, 63, 1, l1)
     uint_field(a, 64, 68, 1, l1, "element set number", True, &elnum)
 

@@ -29,7 +29,7 @@ _TLE = ("EPHEMERIS_TYPE", "CLASSIFICATION_TYPE", "NORAD_CAT_ID", "ELEMENT_SET_NO
         "MEAN_MOTION_DOT", "MEAN_MOTION_DDOT")
 
 
-def iter_omm_xml(chunks, *, file=None, source=None, collect=None):
+def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 << 20):
     """Yield ElementSets from XML text given as chunks (bytes or str).
 
     Who may call: oor.codec.io.  Bad records raise TLEParseError or, when
