@@ -8,7 +8,8 @@ Who may import: the console-script entry point, ``oor.__main__`` and tests
   oor history NORAD --db DB [--since T] [--until T] [--format table|3le|tle|json]
   oor scan [FIRST [LAST]] --db DB [--format table|3le|tle|json]
   oor find TEXT --db DB [--format table|3le|tle|json]
-  oor export --db DB [--format 3le|tle|omm-xml|omm-json|omm-csv] [--all] [--at TIME] [-o FILE]
+  oor export --db DB [--format 3le|tle|omm-xml|omm-json|omm-csv|omm-kvn] [--all] [--at TIME] [-o FILE]
+             [--skip-unrepresentable]
   oor stats --db DB [--json]
   oor check --db DB
   oor checkpoint --db DB
@@ -39,9 +40,9 @@ from oor.registry import Registry, to_epoch_us
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_REJECTED, EXIT_FATAL = 0, 1, 2
-LOAD_FORMATS = ("auto", "3le", "tle", "omm-xml", "omm-json", "omm-csv", "xml", "json", "csv")
+LOAD_FORMATS = ("auto", "3le", "tle", "omm-xml", "omm-json", "omm-csv", "omm-kvn", "xml", "json", "csv", "kvn")
 SHOW_FORMATS = ("table", "3le", "tle", "json")
-EXPORT_FORMATS = ("3le", "tle", "omm-xml", "omm-json", "omm-csv")
+EXPORT_FORMATS = ("3le", "tle", "omm-xml", "omm-json", "omm-csv", "omm-kvn")
 
 
 class _Fatal(Exception):
@@ -114,6 +115,8 @@ def build_parser():
     s.add_argument("--all", action="store_true", help="every stored set, not only the newest")
     s.add_argument("--at", type=_time, metavar="TIME", help="the set valid at TIME for each object")
     s.add_argument("-o", "--output", default="-", metavar="FILE", help="output file (default stdout; .gz compresses)")
+    s.add_argument("--skip-unrepresentable", action="store_true",
+                   help="leave out (and count) sets the format cannot hold, instead of stopping")
 
     s = cmd("stats", "counts and file statistics")
     s.add_argument("--json", action="store_true")
@@ -185,7 +188,7 @@ class _Progress:
 def _reject_line(err):
     where = err.file if err.file is not None else "<input>"
     line = err.line if err.line is not None else "?"
-    col = f" (column {err.column})" if err.column is not None else ""
+    col = f" (column {err.column})" if err.column is not None and f"column {err.column}" not in err.reason else ""
     return f"{where}:{line}: {err.reason}{col}"
 
 
@@ -302,9 +305,13 @@ def _cmd_find(args, out, err):
 def _cmd_export(args, out, err):
     dest = out if args.output == "-" else args.output
     with _open(args, False) as reg:
-        n = reg.export(dest, format=args.format, latest=not args.all, at=args.at)
+        n = reg.export(dest, format=args.format, latest=not args.all, at=args.at,
+                       skip_unrepresentable=args.skip_unrepresentable)
     if args.output != "-":
         err.write(f"oor: wrote {n:,} element sets to {args.output}\n")
+    if getattr(n, "skipped", ()):
+        err.write(f"oor: skipped {len(n.skipped):,} element sets that {args.format} cannot hold "
+                  f"(objects {', '.join(map(str, n.skipped[:5]))}{', ...' if len(n.skipped) > 5 else ''})\n")
     return EXIT_OK
 
 

@@ -61,7 +61,8 @@ _COSPAR_RE = re.compile(r"([0-9]{4})-([0-9]{3})([A-Z]{0,3})")
 _TLE_INTL_RE = re.compile(r"([0-9]{2})([0-9]{3})([A-Z]{1,3})")
 # Format names the registry and the CLI accept, -> the codec's names.
 FORMAT_ALIASES = {"auto": "auto", "tle": "tle", "3le": "3le", "xml": "xml", "json": "json", "csv": "csv",
-                  "omm-xml": "xml", "omm-json": "json", "omm-csv": "csv", "omm": "xml"}
+                  "omm-xml": "xml", "omm-json": "json", "omm-csv": "csv", "omm": "xml",
+                  "kvn": "kvn", "omm-kvn": "kvn"}
 _ANY = object()
 
 
@@ -115,17 +116,20 @@ class LoadReport:
 
     ``inserted``, ``replaced``, ``unchanged``: counts of sets stored as new,
     stored over a different record with the same key, or identical to the
-    stored record.  ``rejected``: the TLEParseErrors of the sets not stored
-    (each has ``file``, ``line``, ``column``, ``reason``).  ``seconds``: wall time.
+    stored record.  ``rejected``: the TLEParseErrors of the sets not stored,
+    one per set (each has ``file``, ``line``, ``column``, ``reason``).
+    ``skipped``: lines that are no part of a set and no error (``#`` comments,
+    names without elements; see ``oor.codec.ElementReader``).  ``seconds``: wall time.
     """
 
-    __slots__ = ("inserted", "replaced", "unchanged", "rejected", "seconds")
+    __slots__ = ("inserted", "replaced", "unchanged", "rejected", "skipped", "seconds")
 
-    def __init__(self, inserted=0, replaced=0, unchanged=0, rejected=None, seconds=0.0):
+    def __init__(self, inserted=0, replaced=0, unchanged=0, rejected=None, seconds=0.0, skipped=0):
         self.inserted = inserted
         self.replaced = replaced
         self.unchanged = unchanged
         self.rejected = [] if rejected is None else rejected
+        self.skipped = skipped
         self.seconds = seconds
 
     @property
@@ -147,13 +151,15 @@ class LoadReport:
         self.replaced += other.replaced
         self.unchanged += other.unchanged
         self.rejected.extend(other.rejected)
+        self.skipped += other.skipped
         self.seconds += other.seconds
         return self
 
     def summary(self):
         """One line: counts and rate."""
         return (f"{self.inserted:,} inserted, {self.replaced:,} replaced, {self.unchanged:,} unchanged, "
-                f"{len(self.rejected):,} rejected in {self.seconds:.2f} s ({self.rate:,.0f} sets/s)")
+                f"{len(self.rejected):,} rejected in {self.seconds:.2f} s ({self.rate:,.0f} sets/s)"
+                + (f", {self.skipped:,} lines skipped" if self.skipped else ""))
 
     __str__ = summary
 
@@ -599,14 +605,17 @@ class Registry:
             self._deltas = None
         return _fill(report, counts, reader, t0)
 
-    def export(self, dest, *, format="3le", latest=True, at=None, first_id=None, last_id=None):
+    def export(self, dest, *, format="3le", latest=True, at=None, first_id=None, last_id=None,
+               skip_unrepresentable=False):
         """Write sets to a path ('-' = stdout, '.gz' compresses) or open file; returns the count written.
 
         ``latest=True``: the newest set of each object; ``latest=False``: every
         set (id, epoch order); ``at=t``: for each object the set valid at t
         (objects with none before t are left out).  ``format``: 3le, tle,
         omm-xml, omm-json, omm-csv (or xml/json/csv).  Sets read from TLE text
-        are written as their exact lines.
+        are written as their exact lines.  A path is replaced atomically; a set
+        the format cannot hold raises UnrepresentableError, or is left out and
+        counted in the result's ``.skipped`` with ``skip_unrepresentable=True``.
         """
         fmt = FORMAT_ALIASES.get(format)
         if fmt is None or fmt == "auto":
@@ -618,7 +627,7 @@ class Registry:
             sets = self.scan(first_id, last_id)
         else:
             sets = self.iter_sets(first_id, last_id)
-        return write_elements(sets, dest, fmt)
+        return write_elements(sets, dest, fmt, skip_unrepresentable=skip_unrepresentable)
 
     # ---- maintenance -------------------------------------------------------------------------
     def stats(self):
@@ -731,6 +740,8 @@ def _fill(report, counts, reader, t0):
     report.inserted = counts[INSERTED]
     report.replaced = counts[REPLACED]
     report.unchanged = counts[UNCHANGED]
+    if reader is not None:
+        report.skipped = reader.skipped
     if reader is not None and reader.errors:
         report.rejected.extend(reader.errors)
         reader.errors.clear()

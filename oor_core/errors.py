@@ -105,3 +105,39 @@ class TLEParseError(OorError, ValueError):
 
     def __reduce__(self):
         return (TLEParseError, (self.reason, self.file, self.line, self.column, self.text))
+
+
+class InputDamagedError(TLEParseError):
+    """An input stops being readable part-way (a truncated or corrupt gzip, a read error).
+
+    The sets read before the damage are kept (yielded, or stored by a load);
+    ``line`` is the first text line that could not be read in full and the
+    reason names the byte offset in the file where the damage was found.
+    """
+
+    def __reduce__(self):
+        return (InputDamagedError, (self.reason, self.file, self.line, self.column, self.text))
+
+
+class UnrepresentableError(OorError, ValueError):
+    """An export met an element set that the chosen format cannot hold (e.g. id above 339999 as TLE).
+
+    Nothing is left at the destination (exports are atomic).  ``norad_id``,
+    ``format`` and ``reason`` say which set, where it was going and why.
+    """
+
+    def __init__(self, norad_id, format, reason, file=None, epoch=None):
+        self.norad_id = norad_id
+        self.format = format
+        self.reason = reason
+        self.file = file
+        self.epoch = epoch
+        where = f"{file}: " if file else ""
+        when = f" (epoch {epoch})" if epoch else ""
+        super().__init__(
+            f"{where}object {norad_id}{when} cannot be written as {format.upper()}: {reason}; "
+            f"OMM (omm-xml, omm-json, omm-csv, omm-kvn) holds it: export that format, or leave such sets "
+            f"out with --skip-unrepresentable (skip_unrepresentable=True)")
+
+    def __reduce__(self):
+        return (UnrepresentableError, (self.norad_id, self.format, self.reason, self.file, self.epoch))

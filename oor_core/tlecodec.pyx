@@ -37,6 +37,7 @@ cdef extern from "Python.h":
 # Layout of ElementSet._v (mirrored in oor/codec/elements.py, which asserts it).
 DEF V_LEN = 23
 DEF N_COMPARED = 20     # values and raw epoch year/day
+DEF MAX_TLE_LINE = 255  # the record stores each line's length in one byte (oor/codec/record.py)
 
 cdef double POW10[23]
 cdef int _k
@@ -179,6 +180,14 @@ cdef int decimal_field(const unsigned char* s, int a, int b, int line, str text,
     return 0
 
 
+cdef inline bint _has_point(const unsigned char* s, int a, int b):
+    cdef int i
+    for i in range(a, b):
+        if s[i] == 46:
+            return True
+    return False
+
+
 cdef int exp_field(const unsigned char* s, int a, int line, str text, str what, double* out) except -1:
     """Implied-point exponent field, 8 columns: sign, 5 digits (.ddddd), exponent sign, exponent digit.
 
@@ -260,14 +269,15 @@ cdef int check_line(str text, int line, bint allow68, const unsigned char** data
         fail(f"line {line} is too short: {n} columns, a TLE line has 69", line, n + 1, text)
     if s[0] != 48 + line:
         fail(f"line {line} must start with '{line}', found {shown(s[0])}", line, 1, text)
+    if n > MAX_TLE_LINE:
+        fail(f"line {line} is {n} columns long; a stored TLE line holds at most {MAX_TLE_LINE}",
+             line, MAX_TLE_LINE + 1, text)
     if n == 68:
         if not allow68:
             fail(f"line {line} has 68 columns: the checksum (column 69) is missing; "
                  f"pass allow_missing_checksum=True to accept such lines", line, 69, text)
     else:
-        for i in range(69, n):
-            if s[i] != 32:
-                fail(f"unexpected {shown(s[i])} after column 69 (in column {i + 1})", line, i + 1, text)
+        # columns 70 and on (sgp4's verification file puts start/stop times there) are kept, not read
         c = s[68]
         if c < 48 or c > 57:
             fail(f"checksum (column 69) must be a digit, found {shown(c)}", line, 69, text)
@@ -357,6 +367,9 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
     epoch_us = (days_before_year(year) - 1) * US_PER_DAY + units * 864
     blank(a, 32, 1, l1)
     decimal_field(a, 33, 43, 1, l1, "first derivative of mean motion", True, &m, &nf, &neg)
+    if nf == 0 and not _has_point(a, 33, 43):
+        # without its point the field would read 10^8 times too large; sgp4's Python reader refuses it too
+        fail("first derivative of mean motion (columns 34-43) has no decimal point", 1, 34, l1)
     ndot = -(<double>m / POW10[nf]) if neg else <double>m / POW10[nf]
     blank(a, 43, 1, l1)
     exp_field(a, 44, 1, l1, "second derivative of mean motion", &nddot)
@@ -368,8 +381,10 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
         eph = 0
     elif 48 <= c <= 57:
         eph = c - 48
+    elif 65 <= c <= 90:
+        eph = 0         # a letter (Find_Orb writes 'H'): kept in the text; sgp4's Satrec reads it as 0
     else:
-        fail(f"ephemeris type (column 63) must be a digit, found {shown(c)}", 1, 63, l1)
+        fail(f"ephemeris type (column 63) must be a digit or a letter, found {shown(c)}", 1, 63, l1)
     blank(a, 63, 1, l1)
     uint_field(a, 64, 68, 1, l1, "element set number", True, &elnum)
 
@@ -670,3 +685,239 @@ def check_record(buf):
             if not (a == b and type(a) is type(b)):
                 bad(f"stored field {i} ({a!r}) differs from what the stored text says ({b!r})")
     return es
+
+
+# ---------------------------------------------------------------------------------------------
+# OMM values -> ElementSet, fast path (rules in oor/codec/omm.py).  Returns None for anything
+# off the common path (whitespace around values, day-of-year epochs, leap seconds, non-canonical
+# OBJECT_ID, errors, ...): the caller then runs the Python conversion, which gives the same
+# value or the error message.  So this never decides an error; it only skips work.
+
+cdef extern from "Python.h":
+    double PyOS_string_to_double(const char* s, char** endptr, object overflow_exception) except? -1.0
+
+DEF MAX_NORAD = 999999999
+cdef str _U = "U", _C = "C", _S = "S", _EMPTY = ""
+cdef int DAYS_IN_MONTH[13]
+DAYS_IN_MONTH[:] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+
+cdef inline bint _ascii_bytes(object s, const unsigned char** p, Py_ssize_t* n):
+    if type(s) is not str or not PyUnicode_IS_ASCII(s):
+        return False
+    p[0] = <const unsigned char*>PyUnicode_DATA(s)
+    n[0] = PyUnicode_GET_LENGTH(s)
+    return True
+
+
+cdef bint _float_of(object v, double* out):
+    """A finite double from a str decimal (as float() reads it), a float or an int; False if off the fast path."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t n, i = 0
+    cdef int digits = 0
+    cdef char* end
+    cdef double d
+    if type(v) is float:
+        d = v
+    elif type(v) is int:
+        if not -9007199254740992 <= v <= 9007199254740992:
+            return False
+        d = <double><int64_t>v
+    else:
+        if not _ascii_bytes(v, &p, &n) or n == 0 or n > 40:
+            return False
+        if p[0] == 43 or p[0] == 45:
+            i = 1
+        while i < n and 48 <= p[i] <= 57:
+            i += 1
+            digits += 1
+        if i < n and p[i] == 46:
+            i += 1
+            while i < n and 48 <= p[i] <= 57:
+                i += 1
+                digits += 1
+        if digits == 0:
+            return False
+        if i < n and (p[i] == 101 or p[i] == 69):
+            i += 1
+            if i < n and (p[i] == 43 or p[i] == 45):
+                i += 1
+            if i == n or not 48 <= p[i] <= 57:
+                return False
+            while i < n and 48 <= p[i] <= 57:
+                i += 1
+        if i != n:
+            return False
+        d = PyOS_string_to_double(<const char*>p, &end, None)
+        if end != <char*>p + n:
+            return False
+    if not isfinite(d):
+        return False
+    out[0] = d
+    return True
+
+
+cdef bint _int_of(object v, int64_t lo, int64_t hi, int64_t* out):
+    cdef const unsigned char* p
+    cdef Py_ssize_t n, i
+    cdef int64_t r = 0
+    if type(v) is int:
+        if not lo <= v <= hi:
+            return False
+        out[0] = v
+        return True
+    if not _ascii_bytes(v, &p, &n) or n == 0 or n > 10:
+        return False
+    for i in range(n):
+        if not 48 <= p[i] <= 57:
+            return False
+        r = r * 10 + (p[i] - 48)
+    if not lo <= r <= hi:
+        return False
+    out[0] = r
+    return True
+
+
+cdef inline int _dig(const unsigned char* p, int a, int b):
+    cdef int r = 0, i
+    for i in range(a, b):
+        if not 48 <= p[i] <= 57:
+            return -1
+        r = r * 10 + (p[i] - 48)
+    return r
+
+
+cdef bint _epoch_of(object v, int64_t* out):
+    """'YYYY-MM-DDThh:mm:ss[.f{1,6}][Z]' -> microseconds since 1950; False otherwise."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t n, i
+    cdef int y, mo, d, hh, mi, ss, dim
+    cdef int64_t us = 0, scale = 100000
+    if not _ascii_bytes(v, &p, &n) or n < 19 or n > 27:
+        return False
+    if p[n - 1] == 90:
+        n -= 1
+    if p[4] != 45 or p[7] != 45 or p[10] != 84 or p[13] != 58 or p[16] != 58:
+        return False
+    y = _dig(p, 0, 4); mo = _dig(p, 5, 7); d = _dig(p, 8, 10)
+    hh = _dig(p, 11, 13); mi = _dig(p, 14, 16); ss = _dig(p, 17, 19)
+    if y < 1 or mo < 1 or mo > 12 or d < 1 or hh < 0 or hh > 23 or mi < 0 or mi > 59 or ss < 0 or ss > 59:
+        return False
+    dim = DAYS_IN_MONTH[mo] + (1 if mo == 2 and is_leap(y) else 0)
+    if d > dim:
+        return False
+    if n > 19:
+        if p[19] != 46 or n == 20 or n > 26:
+            return False
+        for i in range(20, n):
+            if not 48 <= p[i] <= 57:
+                return False
+            us += (p[i] - 48) * scale
+            scale //= 10
+    cdef int64_t doy = d - 1
+    for i in range(1, mo):
+        doy += DAYS_IN_MONTH[i]
+    if mo > 2 and is_leap(y):
+        doy += 1
+    out[0] = ((days_before_year(y) + doy) * 86400 + hh * 3600 + mi * 60 + ss) * 1000000 + us
+    return True
+
+
+cdef object _intl_of(object v):
+    """OBJECT_ID in canonical COSPAR form -> TLE form; '' for none; None if off the fast path."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t n, i
+    cdef int y
+    cdef char buf[8]
+    if v is None:
+        return _EMPTY
+    if not _ascii_bytes(v, &p, &n):
+        return None
+    if n == 0:
+        return _EMPTY
+    if n < 8 or n > 11 or p[4] != 45:
+        return None
+    y = _dig(p, 0, 4)
+    if y < 1957 or y > 2056 or _dig(p, 5, 8) < 0:
+        return None
+    for i in range(8, n):
+        if not 65 <= p[i] <= 90:
+            return None
+    buf[0] = p[2]
+    buf[1] = p[3]
+    for i in range(5, n):
+        buf[i - 3] = p[i]
+    return PyUnicode_DecodeASCII(buf, n - 3, NULL)
+
+
+def omm_fast(tuple vals, source):
+    """17 OMM values in oor.codec.omm.KEYWORDS order (None = absent) -> ElementSet, or None (see above)."""
+    cdef double mm, ecc, incl, raan, argp, ma, bstar = 0.0, ndot = 0.0, nddot = 0.0
+    cdef int64_t norad, eph = 0, elnum = 999, rev = 0, epoch_us
+    cdef object name, cls, intl, v
+    if len(vals) != 17:
+        return None
+    if source is not None and (type(source) is not str or len(<str>source) > 63):
+        return None
+    if not (_epoch_of(vals[2], &epoch_us) and _float_of(vals[3], &mm) and _float_of(vals[4], &ecc)
+            and _float_of(vals[5], &incl) and _float_of(vals[6], &raan) and _float_of(vals[7], &argp)
+            and _float_of(vals[8], &ma) and _int_of(vals[11], 0, MAX_NORAD, &norad)):
+        return None
+    if not (mm > 0.0 and 0.0 <= ecc < 1.0 and 0.0 <= incl <= 180.0 and 0.0 <= raan <= 360.0
+            and 0.0 <= argp <= 360.0 and 0.0 <= ma <= 360.0):
+        return None
+    v = vals[9]
+    if v is not None and v != _EMPTY and not _int_of(v, 0, 9, &eph):
+        return None
+    v = vals[12]
+    if v is not None and v != _EMPTY and not _int_of(v, 0, 9999, &elnum):
+        return None
+    v = vals[13]
+    if v is not None and v != _EMPTY and not _int_of(v, 0, 4294967295, &rev):
+        return None
+    v = vals[14]
+    if v is not None and v != _EMPTY and not _float_of(v, &bstar):
+        return None
+    v = vals[15]
+    if v is not None and v != _EMPTY and not _float_of(v, &ndot):
+        return None
+    v = vals[16]
+    if v is not None and v != _EMPTY and not _float_of(v, &nddot):
+        return None
+    cls = vals[10]
+    if cls is None or cls == _EMPTY or cls == _U:
+        cls = _U
+    elif cls == _C:
+        cls = _C
+    elif cls == _S:
+        cls = _S
+    else:
+        return None
+    intl = _intl_of(vals[1])
+    if intl is None:
+        return None
+    name = vals[0]
+    if name is not None:
+        if type(name) is not str or len(<str>name) > 16000:
+            return None
+        name = (<str>name).strip()
+        if not name:
+            name = None
+    year, day = epoch_year_day(epoch_us)
+    return _make((norad, cls, intl, epoch_us, mm, ndot, nddot, bstar, eph, elnum, incl, raan, ecc, argp, ma,
+                  rev, name, source, year, day, None, None, 0))
+
+
+def omm_fast_dict(dict d, tuple keys, source):
+    """omm_fast on a mapping: the values of ``keys`` (KEYWORDS) looked up in ``d``."""
+    return omm_fast(tuple([d.get(k) for k in keys]), source)
+
+
+def omm_fast_row(list row, tuple index, source):
+    """omm_fast on a CSV row: ``index[k]`` is the row position of keyword k, or -1."""
+    cdef Py_ssize_t i, n = len(row)
+    cdef list vals = []
+    for j in index:
+        i = j
+        vals.append(row[i] if 0 <= i < n else None)
+    return omm_fast(tuple(vals), source)

@@ -161,7 +161,22 @@ def test_iridium_xml_equals_3le(data):
     assert xml[0].epoch.isoformat() == "2023-10-26T17:45:13.145472+00:00"
 
 
-@pytest.mark.parametrize("fmt", ["xml", "json", "csv"])
+def test_iridium_omm_written_as_tle_is_celestraks_text(data):
+    """Issue 14 item 5: canonical lines of OMM-derived sets equal the provider's published lines, byte for byte."""
+    xml = sets_of(data, "omm/iridium-2023-10-26.xml")
+    assert not any(es.has_text for es in xml)
+    published = [ln for ln in (data / "omm/iridium-2023-10-26.3le").read_bytes().decode().split("\r\n")
+                 if ln.startswith(("1 ", "2 "))]
+    assert format_elements(xml, "tle", newline="\r\n") == "".join(ln + "\r\n" for ln in published)
+
+
+def test_iridium_in_every_omm_format_gives_equal_records(data):
+    xml = sets_of(data, "omm/iridium-2023-10-26.xml")
+    for fmt in ("json", "csv", "kvn", "xml"):
+        assert list(read_elements(io.StringIO(format_elements(xml, fmt)))) == xml, fmt
+
+
+@pytest.mark.parametrize("fmt", ["xml", "json", "csv", "kvn"])
 @pytest.mark.parametrize("rel", ["catalogs/catalog-2022-07.3le", "catalogs/catalog-2026-06.3le",
                                  "history/TOPEX.tle", "history/Jason-1.tle"])
 def test_round_trip_through_omm(data, rel, fmt):

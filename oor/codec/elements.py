@@ -44,6 +44,7 @@ EPOCH_1950 = _dt.datetime(1950, 1, 1, tzinfo=_dt.timezone.utc)
 MAX_NORAD_ID = 999_999_999          # 9 digits (OMM NORAD_CAT_ID)
 MAX_TLE_NORAD_ID = 339_999          # alpha-5 "Z9999"
 _US_PER_DAY = 86_400_000_000
+MAX_NAME_BYTES = 65535          # the record stores the name's length in two bytes
 
 # WGS-72, the constants SGP4 element sets are fitted with.
 MU_KM3_S2 = 398600.8
@@ -148,7 +149,7 @@ class ElementSet:
     ...                 mean_motion=15.5, eccentricity=0.0005, inclination=51.64, raan=10.0,
     ...                 arg_perigee=20.0, mean_anomaly=30.0, intl_designator="1998-067A")
     >>> es.line1
-    '1 25544U 98067A   24001.00000000  .00000000  00000-0  00000-0 0  9997'
+    '1 25544U 98067A   24001.00000000  .00000000  00000+0  00000+0 0  9995'
     >>> es.cospar_id, round(es.period, 3)
     ('1998-067A', 92.903)
     """
@@ -169,8 +170,8 @@ class ElementSet:
                 raise TypeError(f"{label} must be a str or None")
         if source is not None and len(source.encode("utf-8")) > 255:
             raise ValueError("source must be at most 255 bytes of UTF-8")
-        if name is not None and len(name.encode("utf-8")) > 65535:
-            raise ValueError("name must be at most 65535 bytes of UTF-8")
+        if name is not None and len(name.encode("utf-8")) > MAX_NAME_BYTES:
+            raise ValueError(f"name must be at most {MAX_NAME_BYTES} bytes of UTF-8")
         year, day = _tlecodec.epoch_year_day(epoch_us)
         v = (
             _check_int("norad_id", norad_id, 0, MAX_NORAD_ID),

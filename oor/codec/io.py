@@ -1,37 +1,68 @@
-"""Where element sets come from and go to: paths, '.gz', stdin/stdout, open files; format detection.
+"""Where element sets come from and go to: paths, '.gz', stdin/stdout, open files; format detection; limits.
 
 Who may import: anyone (``read_elements`` and ``write_elements`` are re-exported
-by ``oor.codec`` and ``oor``).
+by ``oor.codec`` and ``oor``); ``atomic_output`` is for the registry and CLI.
 
 Inputs: a path (str or os.PathLike; ``"-"`` is stdin), or an open file in
 binary or text mode.  Gzip is recognised by its magic bytes, whatever the
-name.  Binary input is decoded as UTF-8 one complete line at a time (a byte
-that is not UTF-8 is a TLEParseError at its line and column); a UTF-8 BOM is
-skipped.  Everything streams in 1 MiB chunks: memory does not grow with the
-file.
+name, and decompressed here (``_Gunzip``, zlib with a bounded output per
+call): a truncated or corrupt gzip (bad block, bad CRC, cut before its end
+marker, nothing after the magic) ends the stream with one
+``InputDamagedError`` naming the file, the first text line not read in full
+and the compressed byte offset; the sets before the damage are kept.
+Binary input is decoded as UTF-8 one complete line at a time: a line that is
+not UTF-8 is one rejected line (FILE:LINE:COLUMN), the rest is read.  A
+UTF-8 BOM is skipped.  Line ends: LF, CRLF and CR alone (old Mac files), mixed
+freely.
+
+Limits (bounded memory on any input, including ``/dev/zero``):
+  MAX_LINE        65,535 bytes: a longer line is one rejected line at its
+                  FILE:LINE; the rest of it is skipped without being kept;
+  MAX_SKIP        16 MiB: a line still without a line end after this many
+                  bytes ends the file with one error (not a text file);
+  MAX_RECORD      1 MiB: one JSON object or XML ``<omm>`` element; larger
+                  is an error for the file (JSON) or one rejected record (XML);
+  MAX_JSON_DEPTH  32 levels of JSON nesting (an OMM array of objects is 2).
+Everything else streams in 1 MiB chunks.
 
 Formats: ``"tle"`` (2-line and 3LE, mixed; ``"3le"`` is the same reader),
-``"xml"``, ``"json"``, ``"csv"`` (OMM), or ``"auto"``: the first non-blank
-character ``<`` means XML, ``{`` or ``[`` JSON; a first line with commas that
-names OBJECT_NAME or NORAD_CAT_ID means CSV; anything else is TLE.
+``"xml"``, ``"json"``, ``"csv"``, ``"kvn"`` (OMM), or ``"auto"``: the first
+non-blank character ``<`` means XML, ``{`` or ``[`` JSON; a first keyword
+``CCSDS_OMM_VERS`` means KVN; a first line with commas that names
+OBJECT_NAME or NORAD_CAT_ID means CSV; anything else is TLE.
+
+Outputs (``write_elements``): a path is written atomically (a temporary file
+in the same directory, fsynced, then renamed over the path; on any failure
+the temporary file is removed and the path is untouched), ``'-'`` is stdout,
+or an open file.  A set the format cannot hold (TLE: id above 339999, mean
+motion >= 100, ...) raises ``UnrepresentableError`` naming the object and the
+formats that hold it, or with ``skip_unrepresentable=True`` is left out and
+counted (``WriteCount.skipped``).
 """
 import codecs
 import gzip
 import io
 import os
 import sys
+import tempfile
+import zlib
 
-from oor_core.errors import TLEParseError
+from oor_core.errors import InputDamagedError, TLEParseError, UnrepresentableError
 
 from oor.codec.omm_csv import iter_omm_csv, write_omm_csv
 from oor.codec.omm_json import iter_omm_json, write_omm_json
+from oor.codec.omm_kvn import iter_omm_kvn, write_omm_kvn
 from oor.codec.omm_xml import iter_omm_xml, write_omm_xml
+from oor.codec.lines import MAX_LINE, MAX_SKIP, Unreadable
 from oor.codec.tle import format_tle, iter_tle
 
-__all__ = ["read_elements", "ElementReader", "write_elements", "detect_format", "FORMATS"]
+__all__ = ["read_elements", "ElementReader", "write_elements", "detect_format", "FORMATS", "WriteCount",
+           "atomic_output", "MAX_LINE", "MAX_SKIP", "MAX_RECORD", "MAX_JSON_DEPTH"]
 
 CHUNK = 1 << 20
-FORMATS = ("tle", "3le", "xml", "json", "csv")
+FORMATS = ("tle", "3le", "xml", "json", "csv", "kvn")
+MAX_RECORD = 1 << 20
+MAX_JSON_DEPTH = 32
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -60,6 +91,70 @@ def _peek(stream, n):
     return head, _Prefixed(head, stream)
 
 
+class _Damage(Exception):
+    """Internal: the byte stream cannot be read past this point (reason, compressed offset)."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Gunzip:
+    """Streaming gzip decompression (multi-member) with bounded output per read; raises _Damage.
+
+    Who may call: _open_input.  Why not gzip.GzipFile: it loses the data
+    decompressed in the read that meets a truncation (EOFError), and its CRC
+    error names no place.
+    """
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._d = zlib.decompressobj(31)
+        self._pending = b""          # compressed bytes not yet given to the decompressor
+        self._consumed = 0           # compressed bytes read from the file so far
+        self._eof = False
+        self._started = False        # the current member produced its header
+
+    def read(self, n=CHUNK):
+        while True:
+            if self._d.eof:
+                rest = self._d.unused_data + self._pending
+                self._pending = b""
+                if not rest:
+                    rest = self._raw.read(CHUNK)
+                    self._consumed += len(rest)
+                    if not rest:
+                        return b""
+                if rest[:2] == _GZIP_MAGIC or (len(rest) < 2 and rest == _GZIP_MAGIC[:len(rest)]):
+                    self._d = zlib.decompressobj(31)
+                    self._pending = rest
+                    continue
+                if not rest.strip(b"\0"):
+                    continue                                     # zero padding after the last member
+                raise _Damage(f"bytes after the end of the gzip data at compressed offset "
+                              f"{self._consumed - len(rest)}")
+            if not self._pending:
+                if self._eof:
+                    raise _Damage(f"the gzip data is truncated: it ends after {self._consumed:,} compressed "
+                                  f"bytes, before its end-of-stream marker")
+                self._pending = self._raw.read(CHUNK)
+                self._consumed += len(self._pending)
+                if not self._pending:
+                    self._eof = True
+                    continue
+            try:
+                out = self._d.decompress(self._pending, n)
+            except zlib.error as exc:
+                where = self._consumed - len(self._pending)
+                reason = str(exc).split(":", 1)[-1].strip()
+                if "check" in reason:
+                    reason = "its CRC-32 does not match the data (corrupt)"
+                raise _Damage(f"the gzip data is corrupt near compressed offset {where:,} ({reason})") from None
+            self._pending = self._d.unconsumed_tail
+            if out:
+                return out
+
+
 def _open_input(src):
     """(stream, display name, [files to close]) for a path, '-', or an open file.  Who may call: ElementReader."""
     closers = []
@@ -78,8 +173,7 @@ def _open_input(src):
     try:
         head, stream = _peek(stream, 2)
         if isinstance(head, bytes) and head == _GZIP_MAGIC:
-            stream = gzip.GzipFile(fileobj=stream, mode="rb")     # closing it leaves fileobj open
-            closers.append(stream)
+            stream = _Gunzip(stream)
     except BaseException:
         for f in closers:
             f.close()
@@ -87,9 +181,12 @@ def _open_input(src):
     return stream, name, closers
 
 
-def _raw_chunks(stream):
+def _raw_chunks(stream, file):
     while True:
-        data = stream.read(CHUNK)
+        try:
+            data = stream.read(CHUNK)
+        except OSError as exc:
+            raise _Damage(f"read error: {exc.strerror or exc}") from None
         if not data:
             return
         yield data
@@ -98,7 +195,7 @@ def _raw_chunks(stream):
 def _text_chunks(stream, file):
     """str chunks from a binary or text stream (incremental UTF-8 decoding)."""
     decoder = None
-    for data in _raw_chunks(stream):
+    for data in _raw_chunks(stream, file):
         if isinstance(data, str):
             yield data
             continue
@@ -117,59 +214,107 @@ def _text_chunks(stream, file):
             yield tail
 
 
-def _decode_lines(data, file, first_line):
-    """Complete lines of bytes -> str, locating a non-UTF-8 byte by line and column."""
+def _split_bytes(data, first_line):
+    """Complete lines of bytes (LF-joined, no CR) -> list of str; a non-UTF-8 line becomes Unreadable."""
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data[:exc.start]
-        line = first_line + before.count(b"\n")
-        start = before.rfind(b"\n") + 1
-        col = len(data[start:exc.start].decode("utf-8", "replace")) + 1
-        raise TLEParseError(f"byte 0x{data[exc.start]:02x} is not UTF-8 text", file, line, col) from None
+        return data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        pass
+    out = []
+    for raw in data.split(b"\n"):
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            col = len(raw[:exc.start].decode("utf-8", "replace")) + 1
+            out.append(Unreadable(f"byte 0x{raw[exc.start]:02x} is not UTF-8 text", col))
+    return out
 
 
 def _line_chunks(stream, file):
-    """Lists of lines (line endings removed: LF, CRLF) from a binary or text stream."""
-    carry = None
-    line = 1
+    """Lists of lines (line ends LF, CRLF or CR removed) from a binary or text stream.
+
+    Who may call: ElementReader.  A line longer than MAX_LINE is replaced by an
+    Unreadable marker (the rest of it is read and dropped, up to MAX_SKIP);
+    _Damage from the byte stream becomes an InputDamagedError naming the
+    first line not read in full.
+    """
+    carry = None          # the unfinished last line (bytes or str), at most MAX_LINE long
+    dropping = -1         # >= 0: inside an over-long line, this many bytes dropped
+    skip_lf = False       # the last chunk ended with CR: a LF starting the next one belongs to it
+    line = 1              # number of the first line of the next list
     first = True
-    for data in _raw_chunks(stream):
-        if isinstance(data, bytes):
-            if first and data.startswith(codecs.BOM_UTF8):
-                data = data[3:]
-            cut = data.rfind(b"\n")
+    too_long = f"line is longer than {MAX_LINE:,} bytes (the limit); skipped"
+    try:
+        for data in _raw_chunks(stream, file):
+            text_mode = isinstance(data, str)
+            nl, cr = ("\n", "\r") if text_mode else (b"\n", b"\r")
+            if first:
+                first = False
+                if data.startswith("\ufeff" if text_mode else codecs.BOM_UTF8):
+                    data = data[1:] if text_mode else data[3:]
+            if skip_lf:
+                skip_lf = False
+                if data[:1] == nl:
+                    data = data[1:]
+            if dropping >= 0:
+                a, b = data.find(nl), data.find(cr)
+                cut = a if b < 0 else b if a < 0 else min(a, b)
+                if cut < 0:
+                    dropping += len(data)
+                    if dropping > MAX_SKIP:
+                        raise _Damage(f"no line end within {MAX_SKIP:,} bytes: this is not a text element-set file")
+                    continue
+                dropping = -1
+                if data[cut:cut + 2] == cr + nl:
+                    cut += 1
+                elif cut == len(data) - 1 and data[cut:] == cr:
+                    skip_lf = True
+                data = data[cut + 1:]
             if carry:
                 data = carry + data
-                cut = cut + len(carry) if cut >= 0 else -1
-            if cut < 0:
-                carry = data
-                first = False
+                carry = None
+            end = max(data.rfind(nl), data.rfind(cr))
+            if end < 0:
+                if len(data) > MAX_LINE:
+                    yield [Unreadable(too_long, MAX_LINE + 1)]
+                    line += 1
+                    dropping = len(data)
+                else:
+                    carry = data
                 continue
-            carry = data[cut + 1:]
-            text = _decode_lines(data[:cut], file, line)
-        else:
-            if first and data.startswith("\ufeff"):
-                data = data[1:]
-            cut = data.rfind("\n")
-            if carry:
-                data = carry + data
-                cut = cut + len(carry) if cut >= 0 else -1
-            if cut < 0:
-                carry = data
-                first = False
-                continue
-            carry = data[cut + 1:]
-            text = data[:cut]
-        first = False
-        lines = text.replace("\r\n", "\n").split("\n")
-        if lines and lines[-1].endswith("\r"):
-            lines[-1] = lines[-1][:-1]
-        line += len(lines)
-        yield lines
-    if carry:
-        text = _decode_lines(carry, file, line) if isinstance(carry, bytes) else carry
-        yield [text[:-1] if text.endswith("\r") else text]
+            body = data[:end]
+            carry = data[end + 1:]
+            if data[end:end + 1] == cr:
+                if end == len(data) - 1:
+                    skip_lf = True
+            elif body[-1:] == cr:
+                body = body[:-1]
+            if cr in body:
+                body = body.replace(cr + nl, nl).replace(cr, nl)
+            lines = body.split(nl) if text_mode else _split_bytes(body, line)
+            if max(map(len, lines)) > MAX_LINE:
+                lines = [ln if len(ln) <= MAX_LINE else Unreadable(too_long, MAX_LINE + 1) for ln in lines]
+            line += len(lines)
+            yield lines
+            if len(carry) > MAX_LINE:
+                yield [Unreadable(too_long, MAX_LINE + 1)]
+                line += 1
+                dropping, carry = len(carry), None
+        if carry:
+            if isinstance(carry, bytes):
+                yield _split_bytes(carry, line)
+            else:
+                yield [carry]
+    except _Damage as exc:
+        raise InputDamagedError(exc.reason + "; the sets before it were read", file, line) from None
+
+
+def _record_chunks(chunk_fn, stream, file):
+    """Chunks for the XML and JSON readers; _Damage becomes InputDamagedError (no line known here)."""
+    try:
+        yield from chunk_fn(stream, file)
+    except _Damage as exc:
+        raise InputDamagedError(exc.reason + "; the sets before it were read", file) from None
 
 
 def detect_format(head):
@@ -181,7 +326,13 @@ def detect_format(head):
         return "xml"
     if text[:1] in ("{", "["):
         return "json"
-    first = text.split("\n", 1)[0].upper()
+    for line in text.replace("\r", "\n").split("\n"):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("COMMENT"):
+            if stripped.startswith("CCSDS_OMM_VERS"):
+                return "kvn"
+            break
+    first = text.replace("\r", "\n").split("\n", 1)[0].upper()
     if "," in first and ("NORAD_CAT_ID" in first or "OBJECT_NAME" in first):
         return "csv"
     return "tle"
@@ -192,9 +343,12 @@ class ElementReader:
 
     Who may call: anyone.  Iterating opens the input, reads it in chunks and
     closes it (if it opened it) when done.  With ``errors="collect"`` the bad
-    sets are skipped and their TLEParseErrors appended to ``.errors``; with
-    ``errors="strict"`` the first one is raised.  ``.format`` is the format
-    read (known once iteration has started).
+    sets are skipped and their TLEParseErrors appended to ``.errors`` (one per
+    rejected set, never one per line); with ``errors="strict"`` the first one
+    is raised.  ``.skipped`` counts the lines that are not part of any set and
+    not an error: ``#`` comment lines and short text lines (names, headings)
+    not followed by element lines.  ``.format`` is the format read (known once
+    iteration has started).
     """
 
     def __init__(self, src, format="auto", *, errors="strict", source=None, allow_missing_checksum=False):
@@ -205,10 +359,16 @@ class ElementReader:
         self.src = src
         self.format = None if format == "auto" else format
         self.errors = []
+        self._counts = [0]
         self._strict = errors == "strict"
         self._source = source
         self._allow68 = allow_missing_checksum
         self._started = False
+
+    @property
+    def skipped(self):
+        """Lines skipped (comments, names without sets); see the class doc."""
+        return self._counts[0]
 
     def __iter__(self):
         if self._started:
@@ -220,30 +380,54 @@ class ElementReader:
         stream, name, closers = _open_input(self.src)
         try:
             if self.format is None:
-                head, stream = _peek(stream, 4096)
+                try:
+                    head, stream = _peek(stream, 4096)
+                except _Damage as exc:
+                    head, stream = b"", _Failing(exc)
                 self.format = detect_format(head)
             collect = None if self._strict else self.errors
             kw = {"file": name, "source": self._source, "collect": collect}
-            if self.format in ("tle", "3le"):
-                yield from iter_tle(_line_chunks(stream, name), allow_missing_checksum=self._allow68, **kw)
-            elif self.format == "xml":
-                yield from iter_omm_xml(_raw_chunks(stream), **kw)
-            elif self.format == "json":
-                yield from iter_omm_json(_text_chunks(stream, name), **kw)
-            else:
-                yield from iter_omm_csv(_line_chunks(stream, name), **kw)
+            try:
+                if self.format in ("tle", "3le"):
+                    yield from iter_tle(_line_chunks(stream, name), allow_missing_checksum=self._allow68,
+                                        counts=self._counts, **kw)
+                elif self.format == "xml":
+                    yield from iter_omm_xml(_record_chunks(_raw_chunks, stream, name),
+                                            max_record=MAX_RECORD, **kw)
+                elif self.format == "json":
+                    yield from iter_omm_json(_record_chunks(_text_chunks, stream, name), max_record=MAX_RECORD,
+                                             max_depth=MAX_JSON_DEPTH, **kw)
+                elif self.format == "kvn":
+                    yield from iter_omm_kvn(_line_chunks(stream, name), **kw)
+                else:
+                    yield from iter_omm_csv(_line_chunks(stream, name), **kw)
+            except InputDamagedError as err:
+                if collect is None:
+                    raise
+                collect.append(err)
         finally:
             for f in reversed(closers):
                 f.close()
+
+
+class _Failing:
+    """A stream whose first read raises the damage found while peeking at the head."""
+
+    def __init__(self, exc):
+        self._exc = exc
+
+    def read(self, n=-1):
+        raise self._exc
 
 
 def read_elements(src, format="auto", *, errors="strict", source=None, allow_missing_checksum=False):
     """Stream the element sets of a path, '-' (stdin), or open file: returns an iterable ElementReader.
 
     Who may call: anyone.  ``format``: "auto", "tle"/"3le", "xml", "json",
-    "csv".  ``errors``: "strict" raises the first TLEParseError, "collect"
-    skips bad sets and keeps their errors in ``reader.errors``.  ``source``
-    is stored on every set.  Constant memory on any input size.
+    "csv", "kvn".  ``errors``: "strict" raises the first TLEParseError,
+    "collect" skips bad sets and keeps their errors in ``reader.errors``.
+    ``source`` is stored on every set.  Bounded memory on any input (limits
+    in the module doc).
 
     >>> import io
     >>> text = ("ISS (ZARYA)\\n"
@@ -255,17 +439,92 @@ def read_elements(src, format="auto", *, errors="strict", source=None, allow_mis
     return ElementReader(src, format, errors=errors, source=source, allow_missing_checksum=allow_missing_checksum)
 
 
+class WriteCount(int):
+    """The number of sets written (an int), with ``.skipped``: the norad ids of sets left out as unrepresentable."""
+
+    skipped = ()
+
+    @classmethod
+    def make(cls, n, skipped):
+        obj = cls(n)
+        obj.skipped = tuple(skipped)
+        return obj
+
+
+class atomic_output:
+    """Context manager: a text stream on a temporary file next to ``path``, renamed over it on success.
+
+    Who may call: write_elements, the registry and the CLI.  On an exception
+    the temporary file is removed and ``path`` is untouched; an OSError
+    (full disk, ...) is re-raised naming ``path``.  ``.gz`` compresses.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self._tmp = None
+        self._raw = None
+        self.stream = None
+
+    def __enter__(self):
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".", suffix=".tmp",
+                                             dir=directory)
+            self._raw = os.fdopen(fd, "wb")
+            if self.path.endswith(".gz"):
+                gz = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+                self.stream = io.TextIOWrapper(gz, encoding="utf-8", newline="")
+            else:
+                self.stream = io.TextIOWrapper(self._raw, encoding="utf-8", newline="", write_through=False)
+        except OSError as exc:
+            self._cleanup()
+            raise self._named(exc) from None
+        return self.stream
+
+    def _named(self, exc):
+        if exc.filename == self.path:
+            return exc
+        return OSError(exc.errno, exc.strerror or str(exc), self.path)
+
+    def _cleanup(self):
+        for f in (self.stream, self._raw):
+            if f is not None:
+                try:
+                    f.close()
+                except (OSError, ValueError):
+                    pass
+        if self._tmp is not None:
+            try:
+                os.unlink(self._tmp)
+            except OSError:
+                pass
+            self._tmp = None
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self._cleanup()
+            if isinstance(exc, OSError):
+                raise self._named(exc) from None
+            return False
+        try:
+            self.stream.flush()
+            if self.stream.buffer is not self._raw:
+                self.stream.close()          # closes the gzip member (writes its trailer), not the file
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        except OSError as exc:
+            self._cleanup()
+            raise self._named(exc) from None
+        return False
+
+
 def _open_output(dst):
-    """(text stream, closer) for a path ('.gz' compresses), '-' (stdout), or an open file."""
-    if isinstance(dst, (str, os.PathLike)):
-        path = os.fspath(dst)
-        if path == "-":
-            return sys.stdout, None
-        if path.endswith(".gz"):
-            f = gzip.open(path, "wt", encoding="utf-8", newline="")
-        else:
-            f = open(path, "w", encoding="utf-8", newline="")
-        return f, f
+    """(text stream, closer) for '-' (stdout) or an open file (paths go through atomic_output)."""
+    if isinstance(dst, (str, os.PathLike)) and os.fspath(dst) == "-":
+        return sys.stdout, None
     if not hasattr(dst, "write"):
         raise TypeError(f"cannot write element sets to {type(dst).__name__}: give a path, '-' or an open file")
     if isinstance(dst, (io.RawIOBase, io.BufferedIOBase)) or "b" in getattr(dst, "mode", ""):
@@ -285,38 +544,67 @@ class _Detach:
         self.wrapper.detach()
 
 
-def write_elements(sets, dst, format="3le", *, name_prefix=None, newline="\n", json_strings=False):
-    """Write element sets to a path ('.gz' compresses; '-' is stdout) or open file; return the count.
+def _tle_text(sets, names, name_prefix, newline, fmt, skip, skipped, file):
+    for es in sets:
+        try:
+            yield format_tle(es, names=names, name_prefix=name_prefix, newline=newline)
+        except ValueError as exc:
+            if skip:
+                skipped.append(es.norad_id)
+                continue
+            raise UnrepresentableError(es.norad_id, fmt, str(exc), file,
+                                       es.epoch.isoformat().replace("+00:00", "Z")) from None
+
+
+def _write(sets, out, format, name_prefix, newline, json_strings, skip, skipped, file):
+    if format in ("tle", "3le"):
+        n = 0
+        write = out.write
+        for text in _tle_text(sets, format == "3le", name_prefix, newline, format, skip, skipped, file):
+            write(text)
+            n += 1
+        return n
+    if format == "xml":
+        return write_omm_xml(sets, out)
+    if format == "json":
+        return write_omm_json(sets, out, strings=json_strings)
+    if format == "kvn":
+        return write_omm_kvn(sets, out)
+    return write_omm_csv(sets, out)
+
+
+def write_elements(sets, dst, format="3le", *, name_prefix=None, newline="\n", json_strings=False,
+                   skip_unrepresentable=False):
+    """Write element sets to a path ('.gz' compresses; '-' is stdout) or open file; return a WriteCount.
 
     Who may call: anyone.  ``format``: "tle" (2 lines, no names), "3le" (name
-    lines where a set has a name), "xml", "json", "csv".  Sets read from TLE
-    text are written as their exact lines; others get canonical lines (a set
-    that cannot be a TLE raises ValueError saying to export OMM).
+    lines where a set has a name), "xml", "json", "csv", "kvn".  Sets read
+    from TLE text are written as their exact lines; others get canonical
+    lines.  A path is replaced atomically (see the module doc).  A set that
+    cannot be a TLE raises UnrepresentableError (nothing written to a path),
+    or is left out and counted with ``skip_unrepresentable=True``.
     ``name_prefix``: see ``format_tle``.  ``newline`` applies to TLE/3LE.
     ``json_strings``: Space-Track style JSON (every value a string).  Streams.
     """
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    skipped = []
+    if isinstance(dst, (str, os.PathLike)) and os.fspath(dst) != "-":
+        path = os.fspath(dst)
+        with atomic_output(path) as out:
+            n = _write(sets, out, format, name_prefix, newline, json_strings, skip_unrepresentable, skipped, path)
+        return WriteCount.make(n, skipped)
     out, closer = _open_output(dst)
+    name = getattr(dst, "name", None)
     try:
-        if format in ("tle", "3le"):
-            names = format == "3le"
-            n = 0
-            for es in sets:
-                out.write(format_tle(es, names=names, name_prefix=name_prefix, newline=newline))
-                n += 1
-        elif format == "xml":
-            n = write_omm_xml(sets, out)
-        elif format == "json":
-            n = write_omm_json(sets, out, strings=json_strings)
-        else:
-            n = write_omm_csv(sets, out)
+        n = _write(sets, out, format, name_prefix, newline, json_strings, skip_unrepresentable, skipped,
+                   name if isinstance(name, str) else None)
     finally:
         if closer is not None:
             closer.close()
         elif out is sys.stdout:
             out.flush()
-    return n
+    return WriteCount.make(n, skipped)
 
 
 def format_elements(sets, format="3le", **options):

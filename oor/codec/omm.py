@@ -19,6 +19,12 @@ ARG_OF_PERICENTER, MEAN_ANOMALY, NORAD_CAT_ID.  Optional (default): OBJECT_NAME
 ELEMENT_SET_NO (999), REV_AT_EPOCH (0), BSTAR, MEAN_MOTION_DOT,
 MEAN_MOTION_DDOT (0).  Other keywords are ignored.
 
+Speed: ``from_omm`` first tries ``oor_core.tlecodec.omm_fast`` (C), which
+converts the common form (plain values, canonical OBJECT_ID, calendar EPOCH
+with up to 6 decimals) and returns None for anything else, which then goes
+through the Python rules below: same values, and every error message comes
+from the Python path.
+
 Writing: ``to_omm`` gives the text of each keyword (floats in their shortest
 round-trip form, so reading back gives the same floats; the epoch with 6
 decimals), in CelesTrak's keyword order (``KEYWORDS``).
@@ -27,6 +33,7 @@ import datetime as _dt
 import re
 
 from oor_core.errors import TLEParseError
+from oor_core.tlecodec import omm_fast_dict as _omm_fast_dict
 
 from oor.codec.elements import ElementSet, EPOCH_1950
 
@@ -117,6 +124,11 @@ def from_omm(record, *, file=None, line=None, column=None, positions=None, sourc
     located at ``file``/``line``/``column`` where the record starts, or, when
     ``positions`` maps the keyword to (line, column) (XML), where its element starts.
     """
+    if record.__class__ is dict:
+        es = _omm_fast_dict(record, KEYWORDS, source)
+        if es is not None:
+            return es
+
     def fail(reason, key=None):
         lineno, col = positions.get(key, (line, column)) if positions else (line, column)
         raise TLEParseError(reason, file, lineno, col)

@@ -12,14 +12,20 @@ import csv
 
 from oor_core.errors import TLEParseError
 
+from oor_core.tlecodec import omm_fast_row as fast
+from oor.codec.lines import Unreadable
 from oor.codec.omm import KEYWORDS, REQUIRED, from_omm, to_omm
 
 __all__ = ["iter_omm_csv", "write_omm_csv"]
 
 
-def _lines(chunks):
+def _lines(chunks, bad):
     for lines in chunks:
-        yield from lines
+        for line in lines:
+            if line.__class__ is Unreadable:
+                bad.append(line)
+                line = ""
+            yield line
 
 
 def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
@@ -28,7 +34,8 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
     Who may call: oor.codec.io.  Bad rows raise TLEParseError or, when
     ``collect`` is a list, are appended to it.
     """
-    reader = csv.reader(_lines(chunks), strict=True)
+    unreadable = []
+    reader = csv.reader(_lines(chunks, unreadable), strict=True)
     header = None
     while True:
         try:
@@ -42,7 +49,14 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
             collect.append(err)
             return
         line = reader.line_num
-        if not row or all(not cell.strip() for cell in row):
+        if unreadable:
+            err = TLEParseError(unreadable[0].reason, file, line, unreadable[0].column)
+            unreadable.clear()
+            if collect is None:
+                raise err
+            collect.append(err)
+            continue
+        if not row or (not row[0].strip() and all(not cell.strip() for cell in row)):
             continue
         if header is None:
             header = [cell.strip().upper() for cell in row]
@@ -54,10 +68,17 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
                 collect.append(err)
                 return
             index = {k: i + 1 for i, k in enumerate(header)}
+            order = tuple(index.get(k, 0) - 1 for k in KEYWORDS)
+            if len(set(header)) != len(header):
+                order = (-1,)          # a repeated column: the Python path decides which value counts
             continue
         if len(row) != len(header):
             err = TLEParseError(f"row has {len(row)} fields, the header has {len(header)}", file, line)
         else:
+            es = fast(row, order, source)
+            if es is not None:
+                yield es
+                continue
             try:
                 yield from_omm(dict(zip(header, row)), file=file, line=line, source=source,
                                positions={k: (line, i) for k, i in index.items()})

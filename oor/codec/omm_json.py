@@ -22,7 +22,7 @@ _TAIL = 1 << 16          # an error this close to the end of the buffer may just
 _WS = " \t\r\n"
 
 
-def iter_omm_json(chunks, *, file=None, source=None, collect=None):
+def iter_omm_json(chunks, *, file=None, source=None, collect=None, max_record=1 << 20, max_depth=32):
     """Yield ElementSets from JSON text given as str chunks.
 
     Who may call: oor.codec.io.  Bad objects raise TLEParseError or, when
@@ -36,19 +36,27 @@ def iter_omm_json(chunks, *, file=None, source=None, collect=None):
     eof = False
     in_array = None        # None until the first token is seen
 
+    mark = [0, 1]          # [position in buf, its line]: where() counts newlines from here, not from 0
+
     def refill():
         nonlocal buf, pos, line_base, eof
         if pos:
             line_base += buf.count("\n", 0, pos)
             buf, pos = buf[pos:], 0
+            mark[0], mark[1] = 0, line_base
+        if len(buf) > max_record:
+            raise malformed(f"a JSON value is longer than {max_record:,} characters (the limit)", 0)
         try:
             buf += next(it)
         except StopIteration:
             eof = True
 
     def where(p):
-        line = line_base + buf.count("\n", 0, p)
-        return line, p - (buf.rfind("\n", 0, p) + 1) + 1
+        if p < mark[0]:
+            mark[0], mark[1] = 0, line_base
+        mark[1] += buf.count("\n", mark[0], p)
+        mark[0] = p
+        return mark[1], p - (buf.rfind("\n", 0, p) + 1) + 1
 
     def malformed(reason, p):
         line, col = where(p)
@@ -78,13 +86,32 @@ def iter_omm_json(chunks, *, file=None, source=None, collect=None):
         if in_array and ch == ",":
             pos += 1
             continue
+        if (ch == "{" or ch == "[") and _too_deep(buf, pos, max_depth - 1):
+            err = malformed(f"nested deeper than {max_depth} levels (an OMM file is an array of flat objects)",
+                            pos)
+            if collect is None:
+                raise err
+            collect.append(err)
+            return
         try:
             obj, end = decoder.raw_decode(buf, pos)
         except json.JSONDecodeError as exc:
             if not eof and exc.pos >= len(buf) - _TAIL:
-                refill()
+                try:
+                    refill()
+                except TLEParseError as err:
+                    if collect is None:
+                        raise
+                    collect.append(err)
+                    return
                 continue
             err = malformed(exc.msg, exc.pos)
+            if collect is None:
+                raise err from None
+            collect.append(err)
+            return
+        except RecursionError:
+            err = malformed("nested too deeply", pos)
             if collect is None:
                 raise err from None
             collect.append(err)
@@ -102,6 +129,41 @@ def iter_omm_json(chunks, *, file=None, source=None, collect=None):
         if collect is None:
             raise err
         collect.append(err)
+
+
+def _too_deep(buf, pos, limit):
+    """True when the value at buf[pos] nests more than ``limit`` arrays/objects.
+
+    A flat OMM object has no '{' or '[' before its first '}': two C-speed
+    finds, no Python loop.  Anything else is scanned (strings skipped) up to
+    its end or the limit.
+    """
+    end = buf.find("}", pos)
+    if buf[pos] == "{" and end >= 0 and buf.find("{", pos + 1, end) < 0 and buf.find("[", pos + 1, end) < 0:
+        return False
+    depth = 0
+    in_str = False
+    i = pos
+    n = len(buf)
+    while i < n:
+        c = buf[i]
+        if in_str:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "{" or c == "[":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c == "}" or c == "]":
+            depth -= 1
+            if depth <= 0:
+                return False
+        i += 1
+    return False
 
 
 def write_omm_json(sets, out, *, strings=False, indent=None):

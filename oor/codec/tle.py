@@ -54,11 +54,14 @@ from oor_core import tlecodec as _tlecodec
 from oor_core.errors import TLEParseError
 
 from oor.codec import elements as _el
+from oor.codec.lines import Unreadable
 
 __all__ = ["parse_tle", "format_lines", "alpha5_encode", "alpha5_decode", "iter_tle", "tle_checksum",
            "format_tle"]
 
 MIN_ELEMENT_LINE = 30      # a non-pairing line at least this long is a broken element line, not a name
+_DROPPED = "\x00dropped"   # pending name: the set after an unreadable line belongs to its rejection
+_NAME_CHECK = _el.MAX_NAME_BYTES // 4      # a name this short (in characters) fits the record whatever it holds
 _ALPHA5 = "ABCDEFGHJKLMNPQRSTUVWXYZ"     # 10..33
 tle_checksum = _tlecodec.tle_checksum
 
@@ -74,7 +77,7 @@ def alpha5_encode(norad_id):
     if not 0 <= norad_id <= _el.MAX_TLE_NORAD_ID:
         raise ValueError(
             f"catalog number {norad_id} cannot be written as a TLE: the 5-column field (alpha-5) "
-            f"holds at most {_el.MAX_TLE_NORAD_ID}; export this element set as OMM (XML, JSON or CSV) instead")
+            f"holds at most {_el.MAX_TLE_NORAD_ID}; export this element set as OMM (XML, JSON, CSV or KVN) instead")
     if norad_id <= 99999:
         return f"{norad_id:05d}"
     return _ALPHA5[norad_id // 10000 - 10] + f"{norad_id % 10000:04d}"
@@ -110,13 +113,16 @@ def _relocate(exc, file, line):
     return TLEParseError(exc.reason, file, line, exc.column, exc.text)
 
 
-def iter_tle(chunks, *, file=None, source=None, allow_missing_checksum=False, collect=None):
+def iter_tle(chunks, *, file=None, source=None, allow_missing_checksum=False, collect=None, counts=None):
     """Yield ElementSets from lists of text lines (2-line and 3LE, mixed freely).
 
     Who may call: oor.codec.io (the public entry point is ``read_elements``).
     ``chunks`` yields lists of lines without line endings; line numbers count
     from 1 across chunks.  Bad sets raise TLEParseError (file, absolute line,
-    column) or, when ``collect`` is a list, are appended to it and skipped.
+    column) or, when ``collect`` is a list, are appended to it and skipped:
+    one error per rejected set, not per line.  ``counts[0]`` (a list, if
+    given) is increased by one for every skipped line: ``#`` comments and
+    short lines (names, headings) not followed by element lines.
     Memory: one chunk.
     """
     parse = _tlecodec.parse_tle
@@ -126,6 +132,7 @@ def iter_tle(chunks, *, file=None, source=None, allow_missing_checksum=False, co
     name = None
     name_no = 0
     flags = 0
+    skipped = 0
 
     def bad(reason, line, column, text):
         err = TLEParseError(reason, file, line, column, text)
@@ -133,62 +140,96 @@ def iter_tle(chunks, *, file=None, source=None, allow_missing_checksum=False, co
             raise err
         collect.append(err)
 
-    for lines in chunks:
-        for line in lines:
-            lineno += 1
-            if l1 is not None:
-                if line[:1] == "2":
-                    try:
-                        es = parse(l1, line, allow_missing_checksum, name, source, flags)
-                    except TLEParseError as exc:
-                        err = _relocate(exc, file, l1_no if exc.line == 1 else lineno)
-                        if collect is None:
-                            raise err from None
-                        collect.append(err)
-                        es = None
-                    l1 = None
-                    name = None
-                    flags = 0
-                    if es is not None:
-                        yield es
+    try:
+        for lines in chunks:
+            for line in lines:
+                lineno += 1
+                first = line[:1]
+                if first == "#":
+                    skipped += 1
                     continue
-                # the pending '1...' line does not pair up: a broken line 1, or a name starting with '1'
-                if len(l1.rstrip()) >= MIN_ELEMENT_LINE:
-                    bad("line 1 is not followed by a line 2", l1_no, 1, l1)
+                if l1 is not None:
+                    if first == "2":
+                        if name is _DROPPED:          # the set named by an unreadable line: rejected with it
+                            l1 = name = None
+                            continue
+                        try:
+                            es = parse(l1, line, allow_missing_checksum, name, source, flags)
+                            if name is not None and len(name) > _NAME_CHECK and \
+                                    len(name.encode("utf-8")) > _el.MAX_NAME_BYTES:
+                                raise TLEParseError(f"name is longer than {_el.MAX_NAME_BYTES:,} bytes (the limit)",
+                                                    None, 0, 1, name[:80])
+                        except TLEParseError as exc:
+                            where = l1_no if exc.line == 1 else name_no if exc.line == 0 else lineno
+                            err = _relocate(exc, file, where)
+                            if collect is None:
+                                raise err from None
+                            collect.append(err)
+                            es = None
+                        l1 = None
+                        name = None
+                        flags = 0
+                        if es is not None:
+                            yield es
+                        continue
+                    # the pending '1...' line does not pair up: a broken line 1, or a name starting with '1'
+                    if len(l1.rstrip()) >= MIN_ELEMENT_LINE:
+                        bad("line 1 is not followed by a line 2", l1_no, 1, l1)
+                        name = None
+                        if line.__class__ is Unreadable:      # the same broken set: one rejection
+                            l1 = None
+                            continue
+                    else:
+                        if name is not None and name is not _DROPPED:
+                            skipped += 1
+                        name, flags, name_no = l1.rstrip(), 0, l1_no
+                    l1 = None
+                if first == "1":
+                    l1 = line
+                    l1_no = lineno
+                    continue
+                if first == "2" and len(line.rstrip()) >= MIN_ELEMENT_LINE:
+                    bad("line 2 without a preceding line 1", lineno, 1, line)
                     name = None
+                    continue
+                if line.__class__ is Unreadable:
+                    bad(line.reason + " (with the element set it names)", lineno, line.column, None)
+                    name = _DROPPED
+                    continue
+                if not line.strip():
+                    continue
+                if name is _DROPPED:
+                    name = None
+                if name is not None:
+                    if len(name) >= MIN_ELEMENT_LINE:
+                        bad("line is neither an element line nor a name (too long for one) and is not "
+                            "followed by element lines", name_no, 1, name)
+                    else:
+                        skipped += 1
+                name_no = lineno
+                if line[:2] == "0 ":
+                    name, flags = line[2:].rstrip(), _el.FLAG_NAME_PREFIX
                 else:
-                    if name is not None:
-                        bad("name line is not followed by element lines", name_no, 1, name)
-                    name, flags, name_no = l1.rstrip(), 0, l1_no
-                l1 = None
-            first = line[:1]
-            if first == "1":
-                l1 = line
-                l1_no = lineno
-                continue
-            if first == "2" and len(line.rstrip()) >= MIN_ELEMENT_LINE:
-                bad("line 2 without a preceding line 1", lineno, 1, line)
-                name = None
-                continue
-            if not line.strip():
-                continue
-            if name is not None:
-                bad("name line is not followed by element lines", name_no, 1, name)
-            name_no = lineno
-            if line[:2] == "0 ":
-                name, flags = line[2:].rstrip(), _el.FLAG_NAME_PREFIX
-            else:
-                name, flags = line.rstrip(), 0
-    if l1 is not None:
-        if len(l1.rstrip()) >= MIN_ELEMENT_LINE:
-            bad("line 1 is not followed by a line 2 (end of input)", l1_no, 1, l1)
+                    name, flags = line.rstrip(), 0
+        if name is _DROPPED:
             name = None
-        else:
-            if name is not None:
-                bad("name line is not followed by element lines", name_no, 1, name)
-            name, name_no = l1.rstrip(), l1_no
-    if name is not None:
-        bad("name line is not followed by element lines (end of input)", name_no, 1, name)
+        if l1 is not None:
+            if len(l1.rstrip()) >= MIN_ELEMENT_LINE:
+                bad("line 1 is not followed by a line 2 (end of input)", l1_no, 1, l1)
+                name = None
+            else:
+                if name is not None:
+                    skipped += 1
+                name, name_no = l1.rstrip(), l1_no
+        if name is not None:
+            if len(name) >= MIN_ELEMENT_LINE:
+                bad("line is neither an element line nor a name (too long for one) and is not followed by "
+                    "element lines (end of input)", name_no, 1, name)
+            else:
+                skipped += 1
+    finally:
+        if counts is not None:
+            counts[0] += skipped
 
 
 # -- canonical formatting ------------------------------------------------------------------------
@@ -196,21 +237,21 @@ def iter_tle(chunks, *, file=None, source=None, allow_missing_checksum=False, co
 def _exp_field(value, what):
     """Value -> 8-column implied-point exponent field (' 12345-3'); ValueError if it does not fit."""
     if value == 0.0:
-        return " 00000-0"
+        return " 00000+0"           # as CelesTrak and Space-Track write zero today (older files: ' 00000-0')
     mant, exp = f"{abs(value):.4e}".split("e")
     digits = mant.replace(".", "")
     e = int(exp) + 1
     if e < -9:
-        return " 00000-0"           # below the field's resolution: zero, as the column can hold
+        return " 00000+0"           # below the field's resolution: zero, as the column can hold
     if e > 9:
-        raise ValueError(f"{what} {value} is too large for a TLE exponent field; export OMM instead")
+        raise ValueError(f"{what} {value} is too large for a TLE exponent field")
     return f"{'-' if value < 0 else ' '}{digits}{'-' if e < 0 else '+'}{abs(e)}"
 
 
 def _fixed(value, width, decimals, what):
     text = f"{value:{width}.{decimals}f}"
     if len(text) != width:
-        raise ValueError(f"{what} {value} does not fit TLE columns ({width} wide); export OMM instead")
+        raise ValueError(f"{what} {value} does not fit TLE columns ({width} wide)")
     return text
 
 
@@ -242,7 +283,7 @@ def format_lines(es):
     if not ecc.startswith("0."):
         raise ValueError(f"eccentricity {v[_el.ECCENTRICITY]} rounds to 1 in TLE columns 27-33")
     if v[_el.REV_NUMBER] > 99999:
-        raise ValueError(f"revolution number {v[_el.REV_NUMBER]} does not fit TLE columns 64-68; export OMM instead")
+        raise ValueError(f"revolution number {v[_el.REV_NUMBER]} does not fit TLE columns 64-68")
     intl = v[_el.INTL_DESIGNATOR]
     if len(intl) > 8:
         raise ValueError(f"international designator {intl!r} is longer than 8 columns")
