@@ -105,3 +105,7 @@ class TLEParseError(OorError, ValueError):
 
     def __reduce__(self):
         return (TLEParseError, (self.reason, self.file, self.line, self.column, self.text))
+
+
+class WalError(OorError):
+    """The log cannot be written or read (I/O error, full disk, damaged or foreign log file)."""
