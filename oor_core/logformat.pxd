@@ -121,3 +121,11 @@ cdef inline uint16_t rg_length(const uint8_t* g) noexcept nogil:
 cdef inline Py_ssize_t rg_size(const uint8_t* g, uint8_t kind) noexcept nogil:
     """Bytes of the range at g: old and new bytes for kind 0, old bytes only otherwise."""
     return RANGE_HEADER + (2 if kind == K_RANGES else 1) * <Py_ssize_t>load_u16(g + 2)
+
+cdef inline Py_ssize_t ranges_size(const uint8_t* g, uint8_t kind, int n) noexcept nogil:
+    """Bytes of the n ranges starting at g (to step over them)."""
+    cdef Py_ssize_t q = 0
+    while n > 0:
+        q += rg_size(g + q, kind)
+        n -= 1
+    return q

@@ -240,8 +240,8 @@ def encode_changes(list changes, set imaged):
         else:
             kind = K_IMAGE if pid not in imaged else K_RANGES
             total += PE_HEADER + (PAGE_SIZE if kind == K_IMAGE else 0)
-            for off, ln in ranges:
-                total += RANGE_HEADER + (ln if kind == K_IMAGE else 2 * ln)
+            for r in ranges:
+                total += RANGE_HEADER + (r[1] if kind == K_IMAGE else 2 * r[1])
         kinds.append(kind)
     if npages == 0:
         return None
@@ -302,12 +302,13 @@ def decode_pages(payload, Py_ssize_t start=0):
     if start < 0 or pos > n:
         raise ValueError("truncated page list")
     cdef const uint8_t* d = &mv[0]
-    cdef int count = pl_count(d + start), i, j, nr
+    cdef int count = pl_count(d + start), nr
     cdef uint8_t kind
     cdef uint32_t pid
     cdef Py_ssize_t off, ln
     cdef list out = [], ranges
-    for i in range(count):
+    while count > 0:
+        count -= 1
         if pos + PE_HEADER > n:
             raise ValueError("truncated page entry")
         pid = pe_page_id(d + pos)
@@ -325,7 +326,8 @@ def decode_pages(payload, Py_ssize_t start=0):
         elif kind != K_RANGES:
             raise ValueError(f"unknown page change kind {kind}")
         ranges = []
-        for j in range(nr):
+        while nr > 0:
+            nr -= 1
             if pos + RANGE_HEADER > n:
                 raise ValueError("truncated range")
             off = rg_offset(d + pos)
@@ -418,9 +420,9 @@ def payload_problem(int rtype, payload):
         elif rtype == T_UNLOGGED:
             decode_unlogged(payload)
         elif rtype == T_CKPT_END:
-            begin, txns = decode_ckpt_end(payload)
-            if any(len(v) != 2 for v in txns.values()):
-                return "CKPT_END transaction entry is not [first_lsn, last_lsn]"
+            for entry in decode_ckpt_end(payload)[1].values():
+                if len(entry) != 2:
+                    return "CKPT_END transaction entry is not [first_lsn, last_lsn]"
         else:
             return f"unknown record type {rtype}"
     except (ValueError, KeyError, TypeError, AttributeError) as e:     # JSON and layout errors

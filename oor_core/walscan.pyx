@@ -13,7 +13,7 @@ from oor_core.logformat cimport (
     REC_HEADER, CLR_PREFIX, PL_HEADER, PE_HEADER, RANGE_HEADER, K_RANGES, K_IMAGE, K_NEW, MIN_RANGE_OFFSET,
     T_UPDATE, T_COMMIT, T_ABORT, T_END, T_CLR, T_CKPT_BEGIN, T_CKPT_END, T_UNLOGGED,
     record_valid, rec_length, rec_txid, rec_type, rec_payload, clr_undo_next, ckpt_end_begin_lsn,
-    unlogged_count, unlogged_page, pl_count, pe_page_id, pe_kind, pe_nranges, rg_offset, rg_length, rg_size)
+    unlogged_count, unlogged_page, pl_count, pe_page_id, pe_kind, pe_nranges, rg_offset, rg_length, rg_size, ranges_size)
 from oor_core.page cimport PAGE_SIZE, pg_lsn, pg_set_lsn, pg_set_id
 from oor_core.errors import CorruptPageError
 
@@ -117,7 +117,7 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
     cdef uint16_t npages, nranges, off, rl
     cdef const uint8_t* u
     cdef uint32_t pid
-    cdef int f, i, j
+    cdef int f, i
     cdef uint8_t* p
     if from_lsn > seg_start:
         pos = from_lsn - seg_start
@@ -139,8 +139,7 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                 if unlogged and lsn < unlogged.get(pid, 0):
                     if kind != K_RANGES:
                         q += PAGE_SIZE
-                    for j in range(nranges):
-                        q += rg_size(d + q, kind)
+                    q += ranges_size(d + q, kind, nranges)
                     continue
                 if kind == K_IMAGE or kind == K_NEW:
                     if q + PAGE_SIZE > end:
@@ -155,13 +154,13 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                     pool.unpin(f)
                     q += PAGE_SIZE
                     changes += 1
-                    for j in range(nranges):      # undo bytes only (the image has the new ones)
-                        q += rg_size(d + q, kind)
+                    q += ranges_size(d + q, kind, nranges)     # undo bytes only (the image has the new ones)
                     continue
                 f = pool.pin(pid, False)      # raises CorruptPageError: nothing to repair it from
                 p = pool.fdata(f)
                 if pg_lsn(p) < lsn:
-                    for j in range(nranges):
+                    while nranges > 0:
+                        nranges -= 1
                         off = rg_offset(d + q)
                         rl = rg_length(d + q)
                         if off < MIN_RANGE_OFFSET or off + rl > PAGE_SIZE or q + rg_size(d + q, kind) > end:
@@ -173,8 +172,7 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                     pool.meta[f].dirty = 1
                     changes += 1
                 else:
-                    for j in range(nranges):
-                        q += rg_size(d + q, kind)
+                    q += ranges_size(d + q, kind, nranges)
                 pool.unpin(f)
         elif t == T_UNLOGGED:
             u = rec_payload(d + pos)

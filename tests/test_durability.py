@@ -16,6 +16,7 @@ import pytest
 from oor.wal import WAL
 from oor_core import logformat as LF
 from oor.storage import open_database
+from oor.vfs import OsVfs
 from oor_core.errors import DatabaseLockedError, OorError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -580,6 +581,49 @@ def test_second_writer_gets_locked_error_naming_pid(tmp_path):
     db = open_database(path)                        # free again
     assert db.tree_names() == ["t"]
     db.close()
+
+
+class _CountingVfs(OsVfs):
+    """A custom vfs over the real files (as a test or an embedder might pass)."""
+
+    def __init__(self):
+        self.opened = 0
+
+    def open(self, path, create=True):
+        self.opened += 1
+        return super().open(path, create)
+
+
+def test_second_writer_refused_whatever_the_vfs(tmp_path):
+    """The writer lock goes through the vfs like all other I/O: a custom vfs, or the in-memory simulator,
+    is locked exactly as the default one (before, an explicit vfs= skipped the lock)."""
+    from powerloss import DB_PATH, SimVfs
+    path = str(tmp_path / "db")
+    custom = _CountingVfs()
+    db = open_database(path, vfs=custom)
+    try:
+        assert custom.opened > 0
+        for vfs in (None, _CountingVfs(), custom):
+            with pytest.raises(DatabaseLockedError):
+                open_database(path, vfs=vfs)
+        with pytest.raises(DatabaseLockedError):
+            open_database(path, vfs=custom, read_only=True)
+    finally:
+        db.close()
+    open_database(path, vfs=_CountingVfs()).close()       # released at close
+    # the power-loss simulator keeps its lock in memory, with the same outcome
+    sim = SimVfs()
+    db = open_database(DB_PATH, vfs=sim, pool_pages=16)
+    with pytest.raises(DatabaseLockedError):
+        open_database(DB_PATH, vfs=sim, pool_pages=16)
+    db.close()
+    ro = open_database(DB_PATH, vfs=sim, read_only=True, pool_pages=16)
+    ro2 = open_database(DB_PATH, vfs=sim, read_only=True, pool_pages=16)    # readers share it
+    with pytest.raises(DatabaseLockedError):
+        open_database(DB_PATH, vfs=sim, pool_pages=16)
+    ro.close()
+    ro2.close()
+    open_database(DB_PATH, vfs=sim, pool_pages=16).close()
 
 
 # ---- a crash during recovery ----------------------------------------------------------------------------
