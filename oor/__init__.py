@@ -9,6 +9,7 @@ from oor_core.errors import (  # noqa: F401
     TLEParseError,
     TxClosedError,
     VersionMismatchError,
+    WalError,
 )
 from oor.codec import *  # noqa: F401,F403,E402  (ElementSet, read_elements, write_elements, parse_tle, encode_record, ...)
 from oor.registry import Registry, LoadReport, open  # noqa: F401,E402

@@ -2,7 +2,12 @@
 
 Who may import: oor.storage (on open, and for transaction abort), tests.
 
-On open, ``recover(db)``:
+Recovery sees a database only through a ``RecoveryTarget`` (below; oor.storage
+implements it): the log, page access, the transaction table and CLR logging.
+It never touches a database's other members.  The log's bytes are decoded by
+oor_core.logformat, the hot passes run in oor_core.walscan.
+
+On open, ``recover(target)``:
   1. ANALYSIS scans the kept log (it starts at or before the last complete
      checkpoint's CKPT_BEGIN and before the first record of any transaction
      active then): which transactions committed, which are losers (no COMMIT
@@ -25,10 +30,41 @@ The caller then takes a checkpoint, so the next open has nothing to redo.
 import collections
 import time
 
-from oor.wal import CLR, UPDATE, decode_pages
+from oor_core import logformat as LF
 from oor_core import walscan as _walscan
 
-__all__ = ["recover", "analyse", "redo", "undo_transaction", "TxInfo"]
+__all__ = ["RecoveryTarget", "recover", "analyse", "needs_recovery", "redo", "undo_transaction", "TxInfo"]
+
+
+class RecoveryTarget:
+    """The database as recovery sees it: everything recover() and undo_transaction() use, and no more.
+
+    Implemented by oor.storage (one per open database).  Attributes:
+      wal   the log (oor.wal.WAL): open/bodies/read/sync_file/drop_cache for the passes
+      pool  page access (the buffer pool): redo installs pages into its frames, undo
+            writes old bytes through its write guards (under change capture)
+    """
+
+    wal = None
+    pool = None
+
+    def set_next_txid(self, txid):
+        """Transaction table: number new transactions from txid on (analysis saw txid - 1 used)."""
+        raise NotImplementedError
+
+    def rollback_loser(self, info):
+        """Transaction table: roll back the loser info (a TxInfo) and finish it; returns records undone.
+
+        Makes it the current transaction (its undo is captured), logs ABORT if it
+        was still active, calls undo_transaction(self, info.txid, info.last_lsn),
+        logs END and makes the log durable to there.
+        """
+        raise NotImplementedError
+
+    def log_clr(self, txid, undo_next):
+        """CLR logging: log the undo step just applied (the pages changed since the last record)
+        as a CLR of the current transaction txid with that undo-next LSN; returns its LSN."""
+        raise NotImplementedError
 
 
 class TxInfo:
@@ -71,6 +107,19 @@ def analyse(wal):
     return Analysis(txns, redo_lsn, acc[2], acc[3], acc[1], wal.next_lsn, unlogged)
 
 
+def needs_recovery(wal):
+    """True when the log holds work for recovery: a loser, or a change after the last checkpoint.
+
+    Caller: a read-only open (which may not recover, and refuses instead).
+    """
+    a = analyse(wal)
+    try:
+        return any(t.state in ("active", "aborting") for t in a.txns.values()) or \
+            any(r.type in (LF.UPDATE, LF.CLR) for r in wal.scan(a.redo_lsn))
+    finally:
+        wal.drop_cache()
+
+
 def redo(pool, wal, redo_lsn, unlogged=None):
     """REDO pass: repeat history from redo_lsn, except changes superseded by a later UNLOGGED
     record (see walscan.redo).  Returns (records applied, page changes applied)."""
@@ -82,65 +131,67 @@ def redo(pool, wal, redo_lsn, unlogged=None):
     return records, changes
 
 
-def undo_transaction(db, txid, last_lsn, undo_next=None):
+def undo_transaction(target, txid, last_lsn, undo_next=None):
     """Roll back one transaction from last_lsn, logging a CLR per undone record.
 
-    Caller: Database (live abort, with the transaction's last LSN) and
-    recover() (losers).  Pages change through write guards under capture, so
-    each undo step is logged exactly like a forward change.
+    target: a RecoveryTarget.  Callers: oor.storage (live abort, with the
+    transaction's last LSN; and a loser's rollback during recover()).  Pages
+    change through write guards under capture, so each undo step is logged
+    exactly like a forward change.
     """
-    wal = db.wal
+    wal = target.wal
     lsn = last_lsn if undo_next is None else undo_next
     undone = 0
     while lsn:
         rec = wal.read(lsn)
         if rec.txid != txid:
             raise AssertionError(f"undo chain of transaction {txid} reached LSN {lsn} of transaction {rec.txid}")
-        if rec.type == UPDATE:
-            pages = decode_pages(rec.payload)
+        if rec.type == LF.UPDATE:
+            pages = LF.decode_pages(rec.payload)
             for ch in reversed(pages):
                 if not ch.ranges:
                     continue
-                g = db.pool.write(ch.page_id)
+                g = target.pool.write(ch.page_id)
                 try:
                     for off, old, _new in reversed(ch.ranges):
                         g.write_bytes(off, old)
                 finally:
                     g.release()
-            db._log_clr(txid, rec.prev_lsn)
+            target.log_clr(txid, rec.prev_lsn)
             undone += 1
             lsn = rec.prev_lsn
-        elif rec.type == CLR:
-            lsn = int.from_bytes(rec.payload[:8], "little")
-        else:   # BEGIN, ABORT
+        elif rec.type == LF.CLR:
+            lsn = LF.decode_clr(rec.payload, pages=False)[0]
+        else:   # ABORT, UNLOGGED (nothing to undo: see docs/architecture.md, bulk loads)
             lsn = rec.prev_lsn
     return undone
 
 
-def recover(db):
-    """Bring the database to the state of its committed transactions.  Returns a report dict."""
+def recover(target):
+    """Bring the database (a RecoveryTarget) to the state of its committed transactions.  Returns a report dict."""
     t0 = time.perf_counter()
-    a = analyse(db.wal)
-    db._next_txid = a.max_txid + 1
-    pool = db.pool
+    wal = target.wal
+    a = analyse(wal)
+    target.set_next_txid(a.max_txid + 1)
+    pool = target.pool
     pool.capturing = False
     pool.require_capture = False
     t1 = time.perf_counter()
     # Everything redo replays comes from the log as read: sync it once, and redo may
     # then write pages back without asking the log for each one (invariant 2 holds).
-    if not db.wal.read_only:
-        db.wal.sync_file()
+    if not wal.read_only:
+        wal.sync_file()
     hook, pool.wal_flush_hook = pool.wal_flush_hook, None
     try:
-        nrec, nchanges = redo(pool, db.wal, a.redo_lsn, a.unlogged)
+        nrec, nchanges = redo(pool, wal, a.redo_lsn, a.unlogged)
     finally:
         pool.wal_flush_hook = hook
-        db.wal.drop_cache()
+        wal.drop_cache()
     t2 = time.perf_counter()
     losers = [t for t in a.txns.values() if t.state in ("active", "aborting")]
     undone = 0
     for t in sorted(losers, key=lambda t: -t.last_lsn):
-        undone += db._rollback_loser(t)
+        undone += target.rollback_loser(t)
     t3 = time.perf_counter()
     return {"log_records": a.records, "redo_from": a.redo_lsn, "redo_records": nrec, "redo_pages": nchanges,
             "losers": [t.txid for t in losers], "undone_records": undone,

@@ -5,75 +5,36 @@ registry never touches pages; it asks this module for named B+ trees and
 runs its changes inside ``Database.transaction()``.
 
 Concurrency: one writer process at a time (an exclusive lock on
-``<path>-lock``, which records the writer's PID); inside the process one
+``<path>-lock``, which records the writer's PID, taken through the vfs
+whichever vfs is given); inside the process one
 transaction at a time (an RLock).  Readers in the same process take the same
 lock, so they never see an uncommitted change (invariant 10) and simply wait
 for a running writer.
 
 Durability and atomicity come from the write-ahead log (``oor.wal``) and
-ARIES recovery (``oor.recovery``); see docs/durability.md.
+ARIES recovery (``oor.recovery``, which sees the database only through the
+RecoveryTarget this module implements); see docs/durability.md.  The log's
+payloads are encoded by ``oor_core.logformat``.
 """
 import errno
-import fcntl
 import os
-import struct
 import threading
 import time
 
-from oor.recovery import analyse, recover, undo_transaction
+from oor.recovery import RecoveryTarget, needs_recovery, recover, undo_transaction
 from oor.vfs import OS_VFS
-from oor.wal import (ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE, WAL, encode_ckpt_end)
+from oor.wal import WAL
 from oor_core import BufferPool, Pager
-from oor_core import walscan as _walscan
+from oor_core import logformat as LF
+from oor_core.logformat import ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE
 from oor_core.pager import new_file_header
 from oor_core.btree import BTree, _free_pages, invalidate_cursors
-from oor_core.errors import CorruptPageError, DatabaseLockedError, NotAnOorFileError, OorError, TxClosedError
+from oor_core.errors import CorruptPageError, NotAnOorFileError, OorError, TxClosedError
 
 
-__all__ = ["Database", "Transaction", "open_database", "SYNC_MODES"]
+__all__ = ["Database", "DatabaseRecoveryTarget", "Transaction", "open_database", "SYNC_MODES"]
 
 SYNC_MODES = ("full", "normal")
-
-
-class _FileLock:
-    """Advisory lock on ``<db>-lock``: exclusive for a writer, shared for a reader.
-
-    The writer writes its PID into the file so that a refused opener can name
-    it.  The lock dies with the process (kill -9 included).
-    """
-
-    def __init__(self, db_path, exclusive):
-        self.path = db_path + "-lock"
-        self.exclusive = exclusive
-        self.created = not os.path.exists(self.path)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-        try:
-            fcntl.flock(self.fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except OSError as e:
-            pid = None
-            try:
-                text = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
-                pid = int(text) if text.isdigit() else None
-            except OSError:
-                pass
-            os.close(self.fd)
-            self.fd = -1
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise DatabaseLockedError(db_path, pid) from None
-            raise
-        if exclusive:
-            os.ftruncate(self.fd, 0)
-            os.pwrite(self.fd, b"%d\n" % os.getpid(), 0)
-
-    def release(self):
-        if self.fd < 0:
-            return
-        try:
-            if self.exclusive:
-                os.ftruncate(self.fd, 0)
-        finally:
-            os.close(self.fd)
-            self.fd = -1
 
 
 class Transaction:
@@ -154,26 +115,20 @@ class Database:
         self.recovery = None
         self._ckpt_lsn = 0
         self._ckpt_time = time.monotonic()
-        if vfs is None:
-            if os.path.isdir(self.path):
-                raise NotAnOorFileError(self.path, "is a directory")
-            if not create and not os.path.exists(self.path):
-                raise FileNotFoundError(errno.ENOENT, "no such database", self.path)
-        elif not create and not self.vfs.exists(self.path):
+        self._target = DatabaseRecoveryTarget(self)
+        if self.vfs.isdir(self.path):
+            raise NotAnOorFileError(self.path, "is a directory")
+        if not create and not self.vfs.exists(self.path):
             raise FileNotFoundError(errno.ENOENT, "no such database", self.path)
-        self._flock = None if vfs is not None else _FileLock(self.path, exclusive=not read_only)
+        # The writer lock goes through the vfs like every other I/O: a test's simulator
+        # or a custom vfs is locked exactly as the OS files are.
+        self._flock = self.vfs.lock(self.path, exclusive=not read_only)
         self.pager = self.pool = self.wal = None
         try:
             self._open(create, pool_pages, segment_bytes)
         except BaseException:
-            created_lock = self._flock is not None and self._flock.created
-            self._teardown()
-            if created_lock:
-                # e.g. a text file passed as the database: leave nothing behind
-                try:
-                    os.unlink(self.path + "-lock")
-                except OSError:
-                    pass
+            # e.g. a text file passed as the database: leave no lock file behind
+            self._teardown(remove_lock=True)
             raise
         self.closed = False
         if sync == "normal" and not read_only:
@@ -204,13 +159,7 @@ class Database:
         self.pool.wal_flush_hook = self._wal_flush_hook
         self.pool.op_hook = self._log_changes
         if self.read_only:
-            a = analyse(self.wal)
-            try:
-                pending = any(t.state in ("active", "aborting") for t in a.txns.values()) or \
-                    any(r.type in (UPDATE, CLR) for r in self.wal.scan(a.redo_lsn))
-            finally:
-                self.wal.drop_cache()
-            if pending:
+            if needs_recovery(self.wal):
                 raise OorError(f"{self.path}: the database was not closed cleanly and needs recovery; "
                                f"open it once for writing (any oor write command does it)")
             self.pool.read(0).release()          # verify the header page
@@ -219,7 +168,7 @@ class Database:
             # The log is gone (or never existed): continue numbering above every page's LSN.
             self.wal.open()
             self.wal.start_at(self._max_page_lsn() + 1)
-        self.recovery = recover(self)
+        self.recovery = recover(self._target)
         self.pool.read(0).release()              # the header page must be valid now
         invalidate_cursors()
         self._checkpoint_locked()
@@ -288,17 +237,17 @@ class Database:
         if unlogged:
             self._imaged.difference_update(unlogged)
             self._log_unlogged(tx, unlogged)
-        payload = _walscan.encode_changes(pool.captured_changes(), self._imaged)
+        payload = LF.encode_changes(pool.captured_changes(), self._imaged)
         if payload is None:
             if rtype != CLR:
                 pool.release_captured(0)
                 return 0
-            payload = b"\0\0"                 # a CLR of an undo step that changed no byte
+            payload = LF.EMPTY_PAGE_LIST      # a CLR of an undo step that changed no byte
         if tx is None:
             pool.release_captured(0)
             raise AssertionError("page changes outside a transaction")
         if rtype == CLR:
-            payload = undo_next.to_bytes(8, "little") + payload
+            payload = LF.encode_clr(undo_next, payload)
         try:
             lsn, _end = self.wal.append(rtype, tx.txid, tx.last_lsn, payload)
         except BaseException as e:
@@ -312,16 +261,11 @@ class Database:
 
     def _log_unlogged(self, tx, pids):
         """Name the pages a bulk build wrote without logging them (after their logged changes so far)."""
-        payload = struct.pack(f"<I{len(pids)}I", len(pids), *pids)
-        lsn, _end = self.wal.append(UNLOGGED, tx.txid, tx.last_lsn, payload)
+        lsn, _end = self.wal.append(UNLOGGED, tx.txid, tx.last_lsn, LF.encode_unlogged(pids))
         if not tx.first_lsn:
             tx.first_lsn = lsn
         tx.last_lsn = lsn
 
-    def _log_clr(self, txid, undo_next):
-        """Log the undo step just applied as a CLR.  Caller: recovery.undo_transaction."""
-        assert self._tx is not None and self._tx.txid == txid
-        return self._log_changes(CLR, undo_next)
 
     # ---- trees -----------------------------------------------------------------
     def tree(self, name, create=False):
@@ -414,7 +358,7 @@ class Database:
                 undo_from = tx.last_lsn
                 lsn, _ = self.wal.append(ABORT, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
-                undo_transaction(self, tx.txid, undo_from)
+                undo_transaction(self._target, tx.txid, undo_from)
                 lsn, _ = self.wal.append(END, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
             self.pool.forget_unlogged()
@@ -441,7 +385,7 @@ class Database:
             undo_from = info.last_lsn
             if info.state == "active":
                 tx.last_lsn, _ = self.wal.append(ABORT, tx.txid, tx.last_lsn)
-            n = undo_transaction(self, tx.txid, undo_from)
+            n = undo_transaction(self._target, tx.txid, undo_from)
             tx.last_lsn, end = self.wal.append(END, tx.txid, tx.last_lsn)
             self.wal.flush(end)
             return n
@@ -483,7 +427,7 @@ class Database:
         if self._tx is not None and self._tx.first_lsn:
             active[self._tx.txid] = [self._tx.first_lsn, self._tx.last_lsn]
             keep = min(keep, self._tx.first_lsn)
-        _lsn, end = wal.append(CKPT_END, 0, 0, encode_ckpt_end(begin, active))
+        _lsn, end = wal.append(CKPT_END, 0, 0, LF.encode_ckpt_end(begin, active))
         wal.flush(end)
         removed = wal.remove_before(keep)
         self._ckpt_lsn = wal.next_lsn
@@ -526,6 +470,8 @@ class Database:
                 problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
             if self.wal.failed is not None:
                 problems.append(f"log: failed ({self.wal.failed})")
+            else:
+                problems.extend(self.wal.check())
         return problems
 
     def stats(self):
@@ -556,7 +502,7 @@ class Database:
                 self.closed = True
                 self._teardown(flush=True)
 
-    def _teardown(self, flush=False):
+    def _teardown(self, flush=False, remove_lock=False):
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(timeout=5)
@@ -579,7 +525,7 @@ class Database:
             if self.wal is not None:
                 self.wal.close()
             if self._flock is not None:
-                self._flock.release()
+                self._flock.release(remove=remove_lock)
                 self._flock = None
 
     def _require_open(self):
@@ -591,6 +537,33 @@ class Database:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class DatabaseRecoveryTarget(RecoveryTarget):
+    """The RecoveryTarget of one Database (oor.recovery's contract): the log, the pool,
+    the transaction table and CLR logging, and nothing else of the database."""
+
+    def __init__(self, db):
+        self.db = db
+
+    @property
+    def wal(self):
+        return self.db.wal
+
+    @property
+    def pool(self):
+        return self.db.pool
+
+    def set_next_txid(self, txid):
+        self.db._next_txid = txid
+
+    def rollback_loser(self, info):
+        return self.db._rollback_loser(info)
+
+    def log_clr(self, txid, undo_next):
+        db = self.db
+        assert db._tx is not None and db._tx.txid == txid
+        return db._log_changes(CLR, undo_next)
 
 
 class _Joined:

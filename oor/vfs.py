@@ -3,18 +3,25 @@
 Who may import: oor.storage, oor.wal, tests (the power-loss simulator in
 tests/powerloss.py implements the same two classes' methods in memory).
 
-A vfs offers ``open(path, create=True) -> file``, ``exists``, ``listdir``,
-``makedirs``, ``remove`` and ``sync_dir``; a file offers ``pread(n, offset)``,
+A vfs offers ``open(path, create=True) -> file``, ``exists``, ``isdir``,
+``listdir``, ``makedirs``, ``remove``, ``rename``, ``sync_dir`` and
+``lock(db_path, exclusive) -> lock`` (the writer lock: exclusive for a writer,
+shared for a reader; raises DatabaseLockedError when another holder excludes
+it; the lock offers ``release(remove=False)``).  Every database takes its lock
+through its vfs, whichever vfs it is given (one I/O path).  A file offers ``pread(n, offset)``,
 ``pwrite(data, offset)``, ``fsync()``, ``size()``, ``truncate(n)`` and
 ``close()`` -- the protocol the pager's ``file=`` argument expects -- and,
 optionally, ``map()`` (a read-only buffer of the whole file).
 """
+import errno
+import fcntl
 import mmap
 import os
 
+from oor_core.errors import DatabaseLockedError
 from oor_core.pager import fsync_directory
 
-__all__ = ["OsFile", "OsVfs", "OS_VFS"]
+__all__ = ["OsFile", "OsLock", "OsVfs", "OS_VFS"]
 
 
 class OsFile:
@@ -55,14 +62,70 @@ class OsFile:
             self.fd = -1
 
 
+class OsLock:
+    """Advisory lock on ``<db>-lock``: exclusive for a writer, shared for a reader.
+
+    The writer writes its PID into the file so that a refused opener can name
+    it.  The lock belongs to the open file (flock), so it holds against every
+    other opener, in this process or another, whatever path names the file;
+    it dies with the process (kill -9 included).
+    """
+
+    def __init__(self, db_path, exclusive):
+        self.path = db_path + "-lock"
+        self.exclusive = exclusive
+        self.created = not os.path.exists(self.path)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fcntl.flock(self.fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except OSError as e:
+            pid = None
+            try:
+                text = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
+                pid = int(text) if text.isdigit() else None
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = -1
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise DatabaseLockedError(db_path, pid) from None
+            raise
+        if exclusive:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, b"%d\n" % os.getpid(), 0)
+
+    def release(self, remove=False):
+        """Unlock (idempotent); remove=True also deletes the lock file if this lock created it
+        (a failed first open leaves nothing behind)."""
+        if self.fd < 0:
+            return
+        try:
+            if self.exclusive:
+                os.ftruncate(self.fd, 0)
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+        if remove and self.created:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
 class OsVfs:
     """The operating system's files."""
 
     def open(self, path, create=True):
         return OsFile(path, create)
 
+    def lock(self, db_path, exclusive):
+        return OsLock(db_path, exclusive)
+
     def exists(self, path):
         return os.path.exists(path)
+
+    def isdir(self, path):
+        return os.path.isdir(path)
 
     def listdir(self, path):
         try:

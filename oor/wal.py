@@ -1,174 +1,36 @@
-"""The write-ahead log: records, LSNs, segment files, group commit.  Format owner.
+"""The write-ahead log: segment files, LSNs, buffering, group commit, fsync policy.
 
 Who may import: oor.storage (appends, flushes, truncation), oor.recovery
 (scans, reads by LSN), tests.
 
+The bytes of the log -- segment header, record framing, record types and
+payloads, the validity conditions -- are owned by ``oor_core/logformat``
+(byte tables at the top of logformat.pyx); this module only keeps the files.
+
 Files.  ``<db>-wal/`` holds numbered segment files ``<start LSN, 16 hex
-digits>.wal``.  An LSN is a record's byte position in the endless log stream;
-a segment starting at LSN S holds the stream bytes from S on, after its
-32-byte header.  The first LSN of a new log is 4096 (so 0 can mean "none").
-Byte order: little-endian throughout.
-
-Segment header:
-  OFFSET SIZE DESCRIPTION
-  0      8    magic b"OORWAL\\x00\\x01"
-  8      8    start LSN (u64), equal to the number in the file name
-  16     12   reserved, zero
-  28     4    CRC32C of bytes 0..27
-
-Record:
-  OFFSET SIZE DESCRIPTION
-  0      4    CRC32C of bytes 4 .. length-1
-  4      4    length: bytes of the whole record, header included (>= 36)
-  8      8    LSN of this record
-  16     8    transaction id (0 for checkpoint records)
-  24     8    previous LSN of the same transaction (0 = first)
-  32     1    type: BEGIN 1, UPDATE 2, COMMIT 3, ABORT 4, END 5, CLR 6,
-              CKPT_BEGIN 7, CKPT_END 8, UNLOGGED 9
-  33     3    reserved, zero
-  36     ...  payload (below)
-
-Payloads:
-  BEGIN, COMMIT, ABORT, END, CKPT_BEGIN: empty.
-  UPDATE: a page list.   CLR: u64 undo-next LSN, then a page list.
-  UNLOGGED: u32 count, then count u32 page ids: pages a bulk build wrote without
-            logging their contents; the transaction makes them durable in the data
-            file before its COMMIT.  Redo drops its copy of each (the file's is newer);
-            the next logged change to such a page is a full image.
-  CKPT_END: u64 LSN of its CKPT_BEGIN, then UTF-8 JSON
-            {"txns": {txid: [first_lsn, last_lsn]}} of the transactions active at BEGIN.
-  page list: u16 page count, then per page
-            u32 page id | u8 kind | u8 0 | u16 range count, then by kind:
-            0 (byte ranges): per range u16 offset | u16 length | old bytes | new bytes
-            1 (full image):  the 4096-byte page after the change, then per range
-                             u16 offset | u16 length | old bytes (the new bytes are in the image)
-            2 (new page):    the 4096-byte page after the change; range count 0 (a page new at
-                             the end of the file needs no undo: undoing the header's page count
-                             makes it unreachable)
-  Offsets are >= 16: the checksum, page id and LSN fields are never logged;
-  redo stamps the record's LSN.  A full image is written for the first change
-  to a page after each CKPT_BEGIN (torn-page repair, invariant 6).
-
-A record is valid if and only if:
-  1. its 36-byte header lies inside the segment and length >= 36 and the
-     whole record lies inside the segment;
-  2. its CRC32C matches and its LSN equals its position in the stream;
-  3. its type is one of the nine above and its payload decodes exactly.
-The reader stops at the first invalid record (a torn tail) and, when opening
-the log for writing, overwrites what follows with zeros and removes any later
-segment.  Segments are preallocated with zeros (a MiB at a time) so that a
-commit's fsync does not change the file's size.
+digits>.wal``; a segment starting at LSN S holds the log stream's bytes from S
+on, after its header.  The log is the run of valid records (logformat
+conditions 1-3) from the oldest kept segment on: the reader stops at the first
+invalid record (a torn tail) and, when opening the log for writing, overwrites
+what follows with zeros and removes any later segment.  Segments are
+preallocated with zeros (a MiB at a time) so that a commit's fsync does not
+change the file's size.
 """
 import bisect
-import collections
-import json
 import os
-import struct
 import threading
 
+from oor_core import logformat as LF
 from oor_core import walscan as _walscan
-from oor_core.checksum import crc32c
-from oor_core.errors import OorError
+from oor_core.errors import WalError
 
-__all__ = ["WAL", "Record", "PageChange", "encode_pages", "decode_pages",
-           "BEGIN", "UPDATE", "COMMIT", "ABORT", "END", "CLR", "CKPT_BEGIN", "CKPT_END"]
+__all__ = ["WAL"]
 
-BEGIN, UPDATE, COMMIT, ABORT, END, CLR, CKPT_BEGIN, CKPT_END, UNLOGGED = range(1, 10)
-TYPE_NAMES = {BEGIN: "BEGIN", UPDATE: "UPDATE", COMMIT: "COMMIT", ABORT: "ABORT", END: "END",
-              CLR: "CLR", CKPT_BEGIN: "CKPT_BEGIN", CKPT_END: "CKPT_END", UNLOGGED: "UNLOGGED"}
-
-SEG_MAGIC = b"OORWAL\x00\x01"
-SEG_HEADER = 32
-REC_HEADER = 36
-FIRST_LSN = 4096
+SEG_HEADER = LF.SEG_HEADER_SIZE
+REC_HEADER = LF.REC_HEADER_SIZE
+FIRST_LSN = LF.FIRST_LSN
 BUF_LIMIT = 1 << 20          # bytes of log kept in memory before they are written (not synced)
 PREALLOC = 1 << 20           # zeros written ahead of the records, a MiB at a time (at most a segment)
-PAGE_SIZE = 4096
-
-_HDR = struct.Struct("<IIQQQB3x")
-_SEG = struct.Struct("<8sQ12x")
-_PAGE = struct.Struct("<IBxH")
-_RANGE = struct.Struct("<HH")
-_U64 = struct.Struct("<Q")
-
-Record = collections.namedtuple("Record", "lsn txid prev_lsn type payload length")
-Record.end = property(lambda r: r.lsn + r.length)
-# One page's change in an UPDATE or CLR: image (bytes or None) and [(offset, old, new)].
-PageChange = collections.namedtuple("PageChange", "page_id image ranges")
-
-
-class WalError(OorError):
-    """The log cannot be written or read (I/O error, full disk, foreign file)."""
-
-
-def encode_pages(changes):
-    """Page list payload from [(page_id, image or None, ranges [(offset, old, new)] or None)].
-
-    image with ranges None: a new page (kind 2); image with ranges: kind 1; no image: kind 0.
-    """
-    parts = [struct.pack("<H", len(changes))]
-    for page_id, image, ranges in changes:
-        if image is None:
-            parts.append(_PAGE.pack(page_id, 0, len(ranges)))
-            for off, old, new in ranges:
-                parts.append(_RANGE.pack(off, len(new)))
-                parts.append(old)
-                parts.append(new)
-        elif ranges is None:
-            parts.append(_PAGE.pack(page_id, 2, 0))
-            parts.append(image)
-        else:
-            parts.append(_PAGE.pack(page_id, 1, len(ranges)))
-            parts.append(image)
-            for off, old, new in ranges:
-                parts.append(_RANGE.pack(off, len(old)))
-                parts.append(old)
-    return b"".join(parts)
-
-
-def decode_pages(payload, start=0):
-    """[PageChange] from a page list payload (raises ValueError when malformed).
-
-    ranges are (offset, old, new) for every kind (new taken from the image for kind 1;
-    none for a new page).
-    """
-    mv = memoryview(payload)
-    (n,) = struct.unpack_from("<H", mv, start)
-    pos = start + 2
-    out = []
-    for _ in range(n):
-        page_id, kind, nr = _PAGE.unpack_from(mv, pos)
-        pos += _PAGE.size
-        image = None
-        if kind in (1, 2):
-            image = bytes(mv[pos:pos + PAGE_SIZE])
-            if len(image) != PAGE_SIZE:
-                raise ValueError("truncated page image")
-            pos += PAGE_SIZE
-            if kind == 2 and nr:
-                raise ValueError("a new-page change carries no ranges")
-        elif kind != 0:
-            raise ValueError(f"unknown page change kind {kind}")
-        ranges = []
-        for _ in range(nr):
-            off, ln = _RANGE.unpack_from(mv, pos)
-            pos += 4
-            if off < 16 or off + ln > PAGE_SIZE:
-                raise ValueError(f"range [{off}, {off + ln}) outside the page body")
-            old = bytes(mv[pos:pos + ln])
-            pos += ln
-            if kind == 0:
-                new = bytes(mv[pos:pos + ln])
-                pos += ln
-            else:
-                new = image[off:off + ln]
-            if len(old) != ln or len(new) != ln:
-                raise ValueError("truncated range")
-            ranges.append((off, old, new))
-        out.append(PageChange(page_id, image, ranges))
-    if pos != len(mv):
-        raise ValueError(f"{len(mv) - pos} stray bytes after the page list")
-    return out
 
 
 def _seg_name(lsn):
@@ -241,12 +103,7 @@ class WAL:
         for s in segs:
             f = self._file(s)
             head = f.pread(SEG_HEADER, 0)
-            ok = len(head) == SEG_HEADER
-            if ok:
-                magic, start = _SEG.unpack_from(head, 0)
-                ok = magic == SEG_MAGIC and start == s and \
-                    struct.unpack_from("<I", head, 28)[0] == crc32c(head[:28])
-            if not ok or (end is not None and s != end):
+            if LF.segment_start(head, self._path(s)) != s or (end is not None and s != end):
                 break               # a torn segment header, or a gap: the log ends before it
             keep.append(s)
             size = f.size()
@@ -322,9 +179,9 @@ class WAL:
             mv = memoryview(body)
             pos = start_lsn - s if start_lsn is not None and start_lsn > s else 0
             while pos + REC_HEADER <= len(mv):
-                crc, length, lsn, txid, prev, rtype = _HDR.unpack_from(mv, pos)
-                yield Record(lsn, txid, prev, rtype, bytes(mv[pos + REC_HEADER:pos + length]), length)
-                pos += length
+                rec = LF.read_record(mv, pos)
+                yield rec
+                pos += rec.length
         yield from self._buffer_records(start_lsn)
 
     def start_at(self, lsn):
@@ -339,36 +196,47 @@ class WAL:
         pos = 0
         mv = memoryview(data)
         while pos + REC_HEADER <= len(data):
-            crc, length, lsn, txid, prev, rtype = _HDR.unpack_from(mv, pos)
-            if start_lsn is None or lsn >= start_lsn:
-                yield Record(lsn, txid, prev, rtype, bytes(mv[pos + REC_HEADER:pos + length]), length)
-            pos += length
+            rec = LF.read_record(mv, pos)
+            if start_lsn is None or rec.lsn >= start_lsn:
+                yield rec
+            pos += rec.length
         assert base + pos == base + len(data)
 
     def read(self, lsn):
         """The record at lsn (random access, for undo).  Raises WalError if it is not a valid record."""
+        data = None
         with self.lock:
             if lsn >= self.buf_lsn:
                 off = lsn - self.buf_lsn
-                if off + REC_HEADER > len(self.buf):
-                    raise WalError(f"no log record at LSN {lsn}")
-                crc, length, rlsn, txid, prev, rtype = _HDR.unpack_from(self.buf, off)
-                return Record(rlsn, txid, prev, rtype, bytes(self.buf[off + REC_HEADER:off + length]), length)
-        i = bisect.bisect_right(self.segments, lsn) - 1
-        if i < 0:
-            raise WalError(f"LSN {lsn} lies before the oldest kept log segment")
-        s = self.segments[i]
-        f = self._file(s)
-        head = f.pread(REC_HEADER, SEG_HEADER + lsn - s)
-        if len(head) < REC_HEADER:
-            raise WalError(f"no log record at LSN {lsn}")
-        crc, length, rlsn, txid, prev, rtype = _HDR.unpack_from(head, 0)
-        if rlsn != lsn or length < REC_HEADER:
-            raise WalError(f"no log record at LSN {lsn}")
-        body = f.pread(length - REC_HEADER, SEG_HEADER + lsn - s + REC_HEADER)
-        if len(body) != length - REC_HEADER or crc32c(head[4:] + body) != crc:
-            raise WalError(f"log record at LSN {lsn} is damaged")
-        return Record(rlsn, txid, prev, rtype, body, length)
+                length = LF.record_length(self.buf, off)
+                data = bytes(self.buf[off:off + length]) if length >= REC_HEADER else b""
+        if data is None:
+            i = bisect.bisect_right(self.segments, lsn) - 1
+            if i < 0:
+                raise WalError(f"LSN {lsn} lies before the oldest kept log segment")
+            s = self.segments[i]
+            f = self._file(s)
+            data = f.pread(REC_HEADER, SEG_HEADER + lsn - s)
+            length = LF.record_length(data)
+            if length > REC_HEADER:
+                data += f.pread(length - REC_HEADER, SEG_HEADER + lsn - s + REC_HEADER)
+        problem = LF.record_problem(data, lsn)
+        if problem is not None:
+            raise WalError(f"{self.dir}: {problem}")
+        return LF.read_record(data)
+
+    def check(self):
+        """Problems of the kept log as strings naming the LSN (empty when clean).  Caller: Database.check.
+
+        The records were validated at open (logformat conditions 1-3); this checks
+        condition 4, that each payload has exactly its type's layout.
+        """
+        problems = []
+        for rec in self.scan():
+            problem = LF.payload_problem(rec.type, rec.payload)
+            if problem is not None:
+                problems.append(f"log: LSN {rec.lsn}: {problem}")
+        return problems
 
     # ---- appending and flushing ----------------------------------------------------------
     def append(self, rtype, txid, prev_lsn, payload=b""):
@@ -382,7 +250,7 @@ class WAL:
             if not self.segments or self.next_lsn - self.segments[-1] >= self.segment_bytes:
                 self._rotate_locked()
             lsn = self.next_lsn
-            _walscan.append_record(self.buf, rtype, txid, prev_lsn, lsn, payload)
+            LF.frame(self.buf, rtype, txid, prev_lsn, lsn, payload)
             self.next_lsn = lsn + length
             if len(self.buf) >= BUF_LIMIT and not self.flushing:
                 # a long transaction: hand its records to the OS now (no fsync), so memory
@@ -405,11 +273,9 @@ class WAL:
             self.durable_lsn = self.next_lsn
         start = self.next_lsn
         f = self.vfs.open(self._path(start), create=True)
-        head = bytearray(_SEG.pack(SEG_MAGIC, start))
-        head[28:32] = struct.pack("<I", crc32c(bytes(head[:28])))
         try:
             f.truncate(0)
-            f.pwrite(bytes(head) + bytes(self.prealloc), 0)   # header, then zeros ahead of the records
+            f.pwrite(LF.segment_header(start) + bytes(self.prealloc), 0)   # header, then zeros ahead of the records
             f.fsync()
             self.vfs.sync_dir(self.dir)
         except BaseException as e:
@@ -547,12 +413,3 @@ class WAL:
                 pass
         self.files.clear()
 
-
-def encode_ckpt_end(begin_lsn, txns):
-    return _U64.pack(begin_lsn) + json.dumps({"txns": {str(k): v for k, v in txns.items()}}).encode()
-
-
-def decode_ckpt_end(payload):
-    (begin,) = _U64.unpack_from(payload, 0)
-    body = json.loads(bytes(payload[8:]).decode())
-    return begin, {int(k): tuple(v) for k, v in body["txns"].items()}

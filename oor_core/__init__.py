@@ -12,6 +12,7 @@ from oor_core.errors import (  # noqa: F401
     TLEParseError,
     TxClosedError,
     VersionMismatchError,
+    WalError,
 )
 from oor_core.checksum import crc32c  # noqa: F401
 from oor_core.pager import Pager  # noqa: F401

@@ -141,3 +141,7 @@ class UnrepresentableError(OorError, ValueError):
 
     def __reduce__(self):
         return (UnrepresentableError, (self.norad_id, self.format, self.reason, self.file, self.epoch))
+
+
+class WalError(OorError):
+    """The log cannot be written or read (I/O error, full disk, damaged or foreign log file)."""

@@ -1,13 +1,10 @@
-"""Typing stub for the compiled oor_core.walscan (the log's hot loops; format in oor/wal.py)."""
-from typing import Dict, List, Optional, Set, Tuple, Union
+"""Typing stub for the compiled oor_core.walscan (the log's hot loops; format in oor_core/logformat.pyx)."""
+from typing import Dict, Tuple, Union
 
 from oor_core.bufpool import BufferPool
 
 _Buffer = Union[bytes, bytearray, memoryview]
 
-def append_record(buf: bytearray, rtype: int, txid: int, prev_lsn: int, lsn: int, payload: _Buffer) -> int: ...
-def encode_changes(changes: List[Tuple[int, Optional[bytes], bytes, List[Tuple[int, int]]]],
-                   imaged: Set[int]) -> Optional[bytes]: ...
 def valid_length(body: _Buffer, seg_start: int) -> int: ...
 def analyse(body: _Buffer, seg_start: int, txns: Dict[int, list], acc: list, unlogged: Dict[int, int]) -> None: ...
 def redo(pool: BufferPool, body: _Buffer, seg_start: int, from_lsn: int,

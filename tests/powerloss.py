@@ -13,7 +13,10 @@ Model of a disk:
   chosen independently, which also models reordering within the write;
 - directory operations (create, remove) are durable at once (the engine
   fsyncs the directory after each; modelling lost directory entries is left
-  out and said so in docs/durability.md).
+  out and said so in docs/durability.md);
+- the writer lock is held in memory (``lock``): the engine takes it through
+  the vfs as it does on real files, so a second writer is refused; a crash
+  image or a clone starts unlocked (the processes that held it are gone).
 
 ``crash_at=k`` makes the k-th I/O operation (pwrite, fsync, truncate; counted
 from 1) raise SimCrash before it happens; every later operation raises too,
@@ -21,6 +24,8 @@ so the engine cannot write anything after the "power cut".
 """
 import os
 import random
+
+from oor_core.errors import DatabaseLockedError
 
 SECTOR = 512
 
@@ -112,6 +117,21 @@ class SimFile:
         return img
 
 
+class SimLock:
+    """A held writer (exclusive) or reader lock of a SimVfs."""
+
+    def __init__(self, vfs, db_path, exclusive):
+        self.vfs = vfs
+        self.db_path = db_path
+        self.exclusive = exclusive
+        self.held = True
+
+    def release(self, remove=False):
+        if self.held:
+            self.held = False
+            self.vfs.locks[self.db_path][0 if self.exclusive else 1] -= 1
+
+
 class SimVfs:
     """In-memory files with fsync semantics and a programmable power cut."""
 
@@ -121,6 +141,7 @@ class SimVfs:
         self.ops = 0
         self.crash_at = crash_at
         self.crashed = False
+        self.locks = {}            # db path -> [writers, readers] holding its lock
 
     def _tick(self, what):
         self.ops += 1
@@ -142,6 +163,16 @@ class SimVfs:
 
     def exists(self, path):
         return path in self.files or path in self.dirs
+
+    def isdir(self, path):
+        return path in self.dirs
+
+    def lock(self, db_path, exclusive):
+        held = self.locks.setdefault(db_path, [0, 0])
+        if held[0] or (exclusive and held[1]):
+            raise DatabaseLockedError(db_path)
+        held[0 if exclusive else 1] += 1
+        return SimLock(self, db_path, exclusive)
 
     def listdir(self, path):
         prefix = path.rstrip("/") + "/"

@@ -13,8 +13,10 @@ import textwrap
 
 import pytest
 
-from oor import wal as W
+from oor.wal import WAL
+from oor_core import logformat as LF
 from oor.storage import open_database
+from oor.vfs import OsVfs
 from oor_core.errors import DatabaseLockedError, OorError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -169,7 +171,7 @@ if db._tx is not None:
 db.pool.flush_all()
 if mode == "mid_checkpoint":
     # ... and a checkpoint began but never wrote its CKPT_END
-    from oor.wal import CKPT_BEGIN
+    from oor_core.logformat import CKPT_BEGIN
     db.wal.append(CKPT_BEGIN, 0, 0)
     db.wal.flush()
 os._exit(0)
@@ -581,6 +583,49 @@ def test_second_writer_gets_locked_error_naming_pid(tmp_path):
     db.close()
 
 
+class _CountingVfs(OsVfs):
+    """A custom vfs over the real files (as a test or an embedder might pass)."""
+
+    def __init__(self):
+        self.opened = 0
+
+    def open(self, path, create=True):
+        self.opened += 1
+        return super().open(path, create)
+
+
+def test_second_writer_refused_whatever_the_vfs(tmp_path):
+    """The writer lock goes through the vfs like all other I/O: a custom vfs, or the in-memory simulator,
+    is locked exactly as the default one (before, an explicit vfs= skipped the lock)."""
+    from powerloss import DB_PATH, SimVfs
+    path = str(tmp_path / "db")
+    custom = _CountingVfs()
+    db = open_database(path, vfs=custom)
+    try:
+        assert custom.opened > 0
+        for vfs in (None, _CountingVfs(), custom):
+            with pytest.raises(DatabaseLockedError):
+                open_database(path, vfs=vfs)
+        with pytest.raises(DatabaseLockedError):
+            open_database(path, vfs=custom, read_only=True)
+    finally:
+        db.close()
+    open_database(path, vfs=_CountingVfs()).close()       # released at close
+    # the power-loss simulator keeps its lock in memory, with the same outcome
+    sim = SimVfs()
+    db = open_database(DB_PATH, vfs=sim, pool_pages=16)
+    with pytest.raises(DatabaseLockedError):
+        open_database(DB_PATH, vfs=sim, pool_pages=16)
+    db.close()
+    ro = open_database(DB_PATH, vfs=sim, read_only=True, pool_pages=16)
+    ro2 = open_database(DB_PATH, vfs=sim, read_only=True, pool_pages=16)    # readers share it
+    with pytest.raises(DatabaseLockedError):
+        open_database(DB_PATH, vfs=sim, pool_pages=16)
+    ro.close()
+    ro2.close()
+    open_database(DB_PATH, vfs=sim, pool_pages=16).close()
+
+
 # ---- a crash during recovery ----------------------------------------------------------------------------
 LOSER = """
 path = sys.argv[1]
@@ -602,7 +647,8 @@ os._exit(0)
 
 RECOVER_AND_DIE = """
 path, k, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-real = Database._log_clr
+from oor.storage import DatabaseRecoveryTarget
+real = DatabaseRecoveryTarget.log_clr
 calls = [0]
 def dying(self, txid, undo_next):
     lsn = real(self, txid, undo_next)
@@ -615,7 +661,7 @@ def dying(self, txid, undo_next):
         print("dying", calls[0], flush=True)
         os._exit(3)
     return lsn
-Database._log_clr = dying
+DatabaseRecoveryTarget.log_clr = dying
 db = open_database(path, pool_pages=64)
 print("recovered", flush=True)
 db.close()
@@ -630,21 +676,21 @@ def test_crash_during_recovery(tmp_path, plan):
     path = str(tmp_path / "db")
     rc, lines = run_child(LOSER, path, check_rc=0)
     loser = int(lines[0])
-    n_loser_updates = sum(1 for r in W.WAL(path + "-wal", OS_VFS, read_only=True).scan()
-                          if r.txid == loser and r.type == W.UPDATE)
+    n_loser_updates = sum(1 for r in WAL(path + "-wal", OS_VFS, read_only=True).scan()
+                          if r.txid == loser and r.type == LF.UPDATE)
     assert n_loser_updates >= 10
     for frac, how in plan:
         k = max(1, int(frac * n_loser_updates))
         rc, lines = run_child(RECOVER_AND_DIE, path, k, how)
         assert rc == 3 and lines == [f"dying {k}"], (rc, lines)
     # the recovery interrupted after CLRs were made durable resumes from the last CLR
-    wal_types = [r.type for r in W.WAL(path + "-wal", OS_VFS, read_only=True).scan() if r.txid == loser]
+    wal_types = [r.type for r in WAL(path + "-wal", OS_VFS, read_only=True).scan() if r.txid == loser]
     if plan[-1][1] != "plain":
-        assert W.CLR in wal_types
+        assert LF.CLR in wal_types
     db = open_database(path, pool_pages=64)
     assert db.recovery["losers"] == [loser]
-    total_clrs = sum(1 for t in wal_types if t == W.CLR)
-    n_updates = sum(1 for t in wal_types if t == W.UPDATE)
+    total_clrs = sum(1 for t in wal_types if t == LF.CLR)
+    n_updates = sum(1 for t in wal_types if t == LF.UPDATE)
     # every UPDATE is undone exactly once over all the attempts that reached the log
     assert db.recovery["undone_records"] + total_clrs == n_updates
     t = db.tree("t")

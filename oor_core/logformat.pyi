@@ -1,0 +1,53 @@
+"""Typing stub for the compiled oor_core.logformat (the log's on-disk format; byte tables in logformat.pyx)."""
+from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple, Union
+
+_Buffer = Union[bytes, bytearray, memoryview]
+
+FIRST_LSN: int
+SEG_MAGIC: bytes
+VERSION: int
+SEG_HEADER_SIZE: int
+REC_HEADER_SIZE: int
+RESERVED_BEGIN: int
+UPDATE: int
+COMMIT: int
+ABORT: int
+END: int
+CLR: int
+CKPT_BEGIN: int
+CKPT_END: int
+UNLOGGED: int
+TYPE_NAMES: Dict[int, str]
+EMPTY_PAGE_LIST: bytes
+
+class Record(NamedTuple):
+    lsn: int
+    txid: int
+    prev_lsn: int
+    type: int
+    payload: bytes
+    length: int
+    @property
+    def end(self) -> int: ...
+
+class PageChange(NamedTuple):
+    page_id: int
+    image: Optional[bytes]
+    ranges: List[Tuple[int, bytes, bytes]]
+
+def segment_header(start: int) -> bytes: ...
+def segment_start(head: _Buffer, name: str = ...) -> Optional[int]: ...
+def frame(buf: bytearray, rtype: int, txid: int, prev_lsn: int, lsn: int, payload: _Buffer) -> int: ...
+def record_length(data: _Buffer, pos: int = ...) -> int: ...
+def read_record(data: _Buffer, pos: int = ...) -> Record: ...
+def record_problem(data: _Buffer, lsn: int) -> Optional[str]: ...
+def encode_changes(changes: List[Tuple[int, Optional[bytes], bytes, List[Tuple[int, int]]]],
+                   imaged: Set[int]) -> Optional[bytes]: ...
+def decode_pages(payload: _Buffer, start: int = ...) -> List[PageChange]: ...
+def encode_clr(undo_next: int, page_list: bytes) -> bytes: ...
+def decode_clr(payload: _Buffer, pages: bool = ...) -> Tuple[int, Optional[List[PageChange]]]: ...
+def encode_unlogged(pids: Iterable[int]) -> bytes: ...
+def decode_unlogged(payload: _Buffer) -> List[int]: ...
+def encode_ckpt_end(begin_lsn: int, txns: Dict[int, List[int]]) -> bytes: ...
+def decode_ckpt_end(payload: _Buffer) -> Tuple[int, Dict[int, Tuple[int, int]]]: ...
+def payload_problem(rtype: int, payload: _Buffer) -> Optional[str]: ...
