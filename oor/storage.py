@@ -25,7 +25,7 @@ from oor.vfs import OS_VFS
 from oor.wal import (ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE, WAL, encode_ckpt_end)
 from oor_core import BufferPool, Pager
 from oor_core import walscan as _walscan
-from oor_core.pager import new_file_header
+from oor_core.pager import header_bounds, new_file_header
 from oor_core.btree import BTree, _free_pages, invalidate_cursors
 from oor_core.errors import CorruptPageError, DatabaseLockedError, NotAnOorFileError, OorError, TxClosedError
 
@@ -213,17 +213,33 @@ class Database:
             if pending:
                 raise OorError(f"{self.path}: the database was not closed cleanly and needs recovery; "
                                f"open it once for writing (any oor write command does it)")
-            self.pool.read(0).release()          # verify the header page
+            self._verify_header()
+            self._verify_file_size()
             return
         if not has_log and not self.pager.created:
             # The log is gone (or never existed): continue numbering above every page's LSN.
             self.wal.open()
             self.wal.start_at(self._max_page_lsn() + 1)
         self.recovery = recover(self)
-        self.pool.read(0).release()              # the header page must be valid now
+        self._verify_header()                    # the header page must be valid now
         invalidate_cursors()
         self._checkpoint_locked()
+        self._verify_file_size()
         self.pool.require_capture = True
+
+    def _verify_header(self):
+        """Page 0 verified (checksum) and its references within its page count (pager.pxd condition 5)."""
+        with self.pool.read(0) as g:
+            problem = header_bounds(g.data)
+        if problem is not None:
+            raise CorruptPageError(0, problem, self.path)
+
+    def _verify_file_size(self):
+        """After a checkpoint every page below the page count is in the file (pager.pxd condition 6)."""
+        count, pages = self.pool.page_count, self.pager.file_size() // 4096
+        if pages < count:
+            raise CorruptPageError(0, f"file header: page count {count} but the file holds only {pages} pages; "
+                                      f"restore the database from a backup", self.path)
 
     def _is_new_file(self):
         if not self.vfs.exists(self.path):
@@ -521,6 +537,9 @@ class Database:
                     self.pager.read(pid)
                 except OorError as e:
                     problems.append(str(e))
+            for pid in sorted(p for p in used | free if p >= count)[:10]:
+                problems.append(f"page {pid}: reachable but not below the header's page count {count} "
+                                f"(page 0 is corrupt; the next allocation would overwrite it)")
             lost = set(range(count)) - used - free
             if lost:
                 problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
