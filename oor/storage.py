@@ -27,7 +27,8 @@ from oor_core import BufferPool, Pager
 from oor_core import walscan as _walscan
 from oor_core.pager import header_bounds, new_file_header
 from oor_core.btree import BTree, _free_pages, invalidate_cursors
-from oor_core.errors import CorruptPageError, DatabaseLockedError, NotAnOorFileError, OorError, TxClosedError
+from oor_core.errors import (CorruptPageError, DatabaseLockedError, ForeignProcessError, NotAnOorFileError, OorError,
+                             TxClosedError)
 
 
 __all__ = ["Database", "Transaction", "open_database", "SYNC_MODES"]
@@ -72,6 +73,12 @@ class _FileLock:
             if self.exclusive:
                 os.ftruncate(self.fd, 0)
         finally:
+            os.close(self.fd)
+            self.fd = -1
+
+    def forsake(self):
+        """A forked child's copy: close it without touching the lock or the PID (the opener keeps both)."""
+        if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
 
@@ -152,6 +159,7 @@ class Database:
         self._stop = threading.Event()
         self.closed = True
         self.recovery = None
+        self.owner_pid = os.getpid()  # invariant 15: an engine object used in another process refuses
         self._ckpt_lsn = 0
         self._ckpt_time = time.monotonic()
         if vfs is None:
@@ -366,14 +374,19 @@ class Database:
 
     # ---- transactions ----------------------------------------------------------
     def transaction(self):
-        """Begin a write transaction (context manager).  Re-entrant: inside one, returns a joiner."""
+        """Begin a write transaction (context manager).
+
+        Inside a running transaction (same thread) this returns a Savepoint: its
+        abort, or an exception leaving its block, undoes exactly the work done
+        since it began, and the outer transaction goes on (docs/durability.md).
+        """
         self._require_open()
         if self.read_only:
             raise OorError(f"{self.path}: opened read-only")
         self._lock.acquire()
         if self._tx is not None:
             self._lock.release()
-            return _Joined(self._tx)
+            return Savepoint(self, self._tx)
         if self._failed is not None or self.wal.failed is not None:
             self._lock.release()
             raise OorError(f"{self.path}: an earlier I/O failure left the database unusable in this "
@@ -391,6 +404,40 @@ class Database:
         """Context manager for a read: waits for a running write transaction (same process)."""
         self._require_open()
         return self._lock
+
+    def savepoint_mark(self, tx):
+        """Where a savepoint of tx begins: its last LSN once every captured change is logged."""
+        with self._lock:
+            self._require_tx(tx)
+            self._log_changes()
+            return (tx.last_lsn, self.pool.unlogged_count())
+
+    def rollback_to(self, tx, mark):
+        """Undo tx back to a savepoint mark (CLRs logged); tx stays open.  Caller: Savepoint.abort."""
+        last, unlogged = mark
+        with self._lock:
+            self._require_tx(tx)
+            try:
+                self._log_changes()
+                if self.pool.unlogged_count() != unlogged:
+                    # pages built unlogged since the mark cannot be rolled back alone
+                    self._abort(tx)
+                    raise OorError(f"{self.path}: a savepoint cannot roll back a bulk load begun inside it; "
+                                   f"the whole transaction {tx.txid} was aborted")
+                if tx.last_lsn != last:
+                    undo_transaction(self, tx.txid, tx.last_lsn, stop_lsn=last)
+                    self._log_changes()
+                invalidate_cursors()
+                self._trees.clear()
+            except OorError:
+                raise
+            except BaseException as e:
+                self._failed = self._failed or e
+                raise
+
+    def _require_tx(self, tx):
+        if tx.closed or self._tx is not tx:
+            raise TxClosedError(f"transaction {tx.txid} is already {tx.state}")
 
     def _end(self, tx, state):
         tx.closed = True
@@ -561,8 +608,15 @@ class Database:
             return st
 
     def close(self):
-        """Abort an open transaction, checkpoint, and close (idempotent)."""
+        """Abort an open transaction, checkpoint, and close (idempotent).
+
+        In a process other than the opener (a forked child), close only lets go of
+        this process's copies: it writes nothing and leaves the opener's lock alone.
+        """
         if self.closed:
+            return
+        if self.owner_pid != os.getpid():
+            self._forsake()
             return
         with self._lock:
             try:
@@ -574,6 +628,19 @@ class Database:
             finally:
                 self.closed = True
                 self._teardown(flush=True)
+
+    def _forsake(self):
+        """Close a forked child's copies of the files without writing or unlocking anything."""
+        self.closed = True
+        if self.pool is not None and not self.pool.closed:
+            self.pool.abandon()
+        elif self.pager is not None:
+            self.pager.close()
+        if self.wal is not None:
+            self.wal.close()          # buffered records are the opener's to write
+        if self._flock is not None:
+            self._flock.forsake()
+            self._flock = None
 
     def _teardown(self, flush=False):
         self._stop.set()
@@ -604,6 +671,8 @@ class Database:
     def _require_open(self):
         if self.closed:
             raise OorError(f"{self.path}: database is closed")
+        if self.owner_pid != os.getpid():
+            raise ForeignProcessError(self.path, self.owner_pid)
 
     def __enter__(self):
         return self
@@ -612,24 +681,52 @@ class Database:
         self.close()
 
 
-class _Joined:
-    """A nested transaction() call: joins the running transaction."""
+class Savepoint:
+    """A nested transaction() block: a savepoint inside the running transaction.
 
-    def __init__(self, tx):
+    Leaving the block normally keeps its work (it commits with the outer
+    transaction); an exception leaving it, or ``abort()``, rolls back to where it
+    began -- by the same undo as a full abort, with CLRs, so recovery and a later
+    full abort skip what it already undid (invariant 7) -- and the outer
+    transaction continues.  Who creates one: Database.transaction() only.
+    """
+
+    def __init__(self, db, tx):
+        self.db = db
         self.tx = tx
         self.txid = tx.txid
+        self.closed = False
+        self.state = "active"
+        self.mark = db.savepoint_mark(tx)
 
     def __enter__(self):
-        return self.tx
+        return self
 
     def __exit__(self, exc_type, exc, tb):
+        if self.closed or self.tx.closed:
+            return False
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
         return False
 
+    def _require_open(self):
+        if self.closed:
+            raise TxClosedError(f"savepoint of transaction {self.txid} is already {self.state}")
+        if self.tx.closed:
+            raise TxClosedError(f"transaction {self.txid} is already {self.tx.state}")
+
     def commit(self):
-        pass
+        """Keep the savepoint's work as part of the outer transaction."""
+        self._require_open()
+        self.closed, self.state = True, "released"
 
     def abort(self):
-        self.tx.abort()
+        """Undo exactly the work done since the savepoint began; the outer transaction goes on."""
+        self._require_open()
+        self.closed, self.state = True, "rolled back"
+        self.db.rollback_to(self.tx, self.mark)
 
 
 def open_database(path, **kw):

@@ -55,6 +55,17 @@ class DatabaseLockedError(OorError):
         super().__init__(f"{path}: database is locked{who}")
 
 
+class ForeignProcessError(OorError):
+    """An open database was used in a process other than the one that opened it (after fork)."""
+
+    def __init__(self, path, owner_pid):
+        self.path = path
+        self.owner_pid = owner_pid
+        super().__init__(
+            f"{path}: this database was opened by process {owner_pid}, and a forked process cannot use it; "
+            f"open it again in this process (multiprocessing: open the registry inside each worker)")
+
+
 class TxClosedError(OorError):
     """An operation was attempted on a committed or aborted transaction."""
 
