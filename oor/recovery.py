@@ -131,18 +131,19 @@ def redo(pool, wal, redo_lsn, unlogged=None):
     return records, changes
 
 
-def undo_transaction(target, txid, last_lsn, undo_next=None):
-    """Roll back one transaction from last_lsn, logging a CLR per undone record.
+def undo_transaction(target, txid, last_lsn, undo_next=None, stop_lsn=0):
+    """Roll back one transaction from last_lsn to stop_lsn (0: all of it), logging a CLR per undone record.
 
     target: a RecoveryTarget.  Callers: oor.storage (live abort, with the
-    transaction's last LSN; and a loser's rollback during recover()).  Pages
-    change through write guards under capture, so each undo step is logged
-    exactly like a forward change.
+    transaction's last LSN; a savepoint rollback, with the savepoint's LSN as
+    stop_lsn; and a loser's rollback during recover()).  Pages change through
+    write guards under capture, so each undo step is logged exactly like a
+    forward change.
     """
     wal = target.wal
     lsn = last_lsn if undo_next is None else undo_next
     undone = 0
-    while lsn:
+    while lsn > stop_lsn:
         rec = wal.read(lsn)
         if rec.txid != txid:
             raise AssertionError(f"undo chain of transaction {txid} reached LSN {lsn} of transaction {rec.txid}")

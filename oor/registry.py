@@ -201,10 +201,11 @@ class Registry:
     ``at`` are one seek each; ``history`` one seek plus the sets returned.
     """
 
-    def __init__(self, path, *, create=True, read_only=False, pool_pages=2048, sync="full"):
+    def __init__(self, path, *, create=True, read_only=False, pool_pages=2048, sync="full", **storage):
         self.path = os.fspath(path)
         self.read_only = read_only
-        self.db = Database(self.path, create=create, read_only=read_only, pool_pages=pool_pages, sync=sync)
+        self.db = Database(self.path, create=create, read_only=read_only, pool_pages=pool_pages, sync=sync,
+                           **storage)
         self._src_id = {}        # source name -> id  (cache of the sources tree)
         self._src_name = {0: None}
         self._next_src = None
@@ -749,14 +750,16 @@ def _fill(report, counts, reader, t0):
     return report
 
 
-def open(path, *, create=True, read_only=False, pool_pages=2048, sync="full"):  # noqa: A001
+def open(path, *, create=True, read_only=False, pool_pages=2048, sync="full", **storage):  # noqa: A001
     """Open (by default create) the registry at path; returns a Registry (a context manager).
 
-    Recovers the file first if it was not closed cleanly.
+    Recovers the file first if it was not closed cleanly.  ``storage`` passes the
+    log and checkpoint settings on to ``oor.storage.Database`` (``segment_bytes``,
+    ``checkpoint_bytes``, ``checkpoint_seconds``, ``sync_interval``).
 
     >>> import tempfile, os
     >>> with open(os.path.join(tempfile.mkdtemp(), "doc.oor")) as reg:
     ...     reg.latest(25544) is None
     True
     """
-    return Registry(path, create=create, read_only=read_only, pool_pages=pool_pages, sync=sync)
+    return Registry(path, create=create, read_only=read_only, pool_pages=pool_pages, sync=sync, **storage)

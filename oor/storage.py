@@ -27,9 +27,9 @@ from oor.wal import WAL
 from oor_core import BufferPool, Pager
 from oor_core import logformat as LF
 from oor_core.logformat import ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE
-from oor_core.pager import new_file_header
+from oor_core.pager import header_bounds, new_file_header
 from oor_core.btree import BTree, _free_pages, invalidate_cursors
-from oor_core.errors import CorruptPageError, NotAnOorFileError, OorError, TxClosedError
+from oor_core.errors import CorruptPageError, ForeignProcessError, NotAnOorFileError, OorError, TxClosedError
 
 
 __all__ = ["Database", "DatabaseRecoveryTarget", "Transaction", "open_database", "SYNC_MODES"]
@@ -97,10 +97,10 @@ class Database:
                  checkpoint_seconds=300.0):
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
-        self.path = os.fspath(path)
+        self.vfs = vfs if vfs is not None else OS_VFS
+        self.path = self.vfs.canonical(os.fspath(path))   # one name per file: its log and lock follow it
         self.read_only = read_only
         self.sync = sync
-        self.vfs = vfs if vfs is not None else OS_VFS
         self.checkpoint_bytes = checkpoint_bytes
         self.checkpoint_seconds = checkpoint_seconds
         self._lock = threading.RLock()
@@ -113,6 +113,7 @@ class Database:
         self._stop = threading.Event()
         self.closed = True
         self.recovery = None
+        self.owner_pid = os.getpid()  # invariant 15: an engine object used in another process refuses
         self._ckpt_lsn = 0
         self._ckpt_time = time.monotonic()
         self._target = DatabaseRecoveryTarget(self)
@@ -141,6 +142,8 @@ class Database:
         self.wal = WAL(wal_dir, self.vfs, segment_bytes=segment_bytes, read_only=self.read_only)
         if create and not self.read_only and self._is_new_file():
             self._create_file()
+        if self.vfs.exists(self.path):
+            self._flock.cover(self.path)         # every other name of this file meets the same lock
         has_log = any(n.endswith(".wal") for n in self.vfs.listdir(wal_dir))
 
         def make_pager(check_header):
@@ -162,17 +165,33 @@ class Database:
             if needs_recovery(self.wal):
                 raise OorError(f"{self.path}: the database was not closed cleanly and needs recovery; "
                                f"open it once for writing (any oor write command does it)")
-            self.pool.read(0).release()          # verify the header page
+            self._verify_header()
+            self._verify_file_size()
             return
         if not has_log and not self.pager.created:
             # The log is gone (or never existed): continue numbering above every page's LSN.
             self.wal.open()
             self.wal.start_at(self._max_page_lsn() + 1)
         self.recovery = recover(self._target)
-        self.pool.read(0).release()              # the header page must be valid now
+        self._verify_header()                    # the header page must be valid now
         invalidate_cursors()
         self._checkpoint_locked()
+        self._verify_file_size()
         self.pool.require_capture = True
+
+    def _verify_header(self):
+        """Page 0 verified (checksum) and its references within its page count (pager.pxd condition 5)."""
+        with self.pool.read(0) as g:
+            problem = header_bounds(g.data)
+        if problem is not None:
+            raise CorruptPageError(0, problem, self.path)
+
+    def _verify_file_size(self):
+        """After a checkpoint every page below the page count is in the file (pager.pxd condition 6)."""
+        count, pages = self.pool.page_count, self.pager.file_size() // 4096
+        if pages < count:
+            raise CorruptPageError(0, f"file header: page count {count} but the file holds only {pages} pages; "
+                                      f"restore the database from a backup", self.path)
 
     def _is_new_file(self):
         if not self.vfs.exists(self.path):
@@ -294,14 +313,19 @@ class Database:
 
     # ---- transactions ----------------------------------------------------------
     def transaction(self):
-        """Begin a write transaction (context manager).  Re-entrant: inside one, returns a joiner."""
+        """Begin a write transaction (context manager).
+
+        Inside a running transaction (same thread) this returns a Savepoint: its
+        abort, or an exception leaving its block, undoes exactly the work done
+        since it began, and the outer transaction goes on (docs/durability.md).
+        """
         self._require_open()
         if self.read_only:
             raise OorError(f"{self.path}: opened read-only")
         self._lock.acquire()
         if self._tx is not None:
             self._lock.release()
-            return _Joined(self._tx)
+            return Savepoint(self, self._tx)
         if self._failed is not None or self.wal.failed is not None:
             self._lock.release()
             raise OorError(f"{self.path}: an earlier I/O failure left the database unusable in this "
@@ -319,6 +343,40 @@ class Database:
         """Context manager for a read: waits for a running write transaction (same process)."""
         self._require_open()
         return self._lock
+
+    def savepoint_mark(self, tx):
+        """Where a savepoint of tx begins: its last LSN once every captured change is logged."""
+        with self._lock:
+            self._require_tx(tx)
+            self._log_changes()
+            return (tx.last_lsn, self.pool.unlogged_count())
+
+    def rollback_to(self, tx, mark):
+        """Undo tx back to a savepoint mark (CLRs logged); tx stays open.  Caller: Savepoint.abort."""
+        last, unlogged = mark
+        with self._lock:
+            self._require_tx(tx)
+            try:
+                self._log_changes()
+                if self.pool.unlogged_count() != unlogged:
+                    # pages built unlogged since the mark cannot be rolled back alone
+                    self._abort(tx)
+                    raise OorError(f"{self.path}: a savepoint cannot roll back a bulk load begun inside it; "
+                                   f"the whole transaction {tx.txid} was aborted")
+                if tx.last_lsn != last:
+                    undo_transaction(self._target, tx.txid, tx.last_lsn, stop_lsn=last)
+                    self._log_changes()
+                invalidate_cursors()
+                self._trees.clear()
+            except OorError:
+                raise
+            except BaseException as e:
+                self._failed = self._failed or e
+                raise
+
+    def _require_tx(self, tx):
+        if tx.closed or self._tx is not tx:
+            raise TxClosedError(f"transaction {tx.txid} is already {tx.state}")
 
     def _end(self, tx, state):
         tx.closed = True
@@ -465,6 +523,9 @@ class Database:
                     self.pager.read(pid)
                 except OorError as e:
                     problems.append(str(e))
+            for pid in sorted(p for p in used | free if p >= count)[:10]:
+                problems.append(f"page {pid}: reachable but not below the header's page count {count} "
+                                f"(page 0 is corrupt; the next allocation would overwrite it)")
             lost = set(range(count)) - used - free
             if lost:
                 problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
@@ -488,8 +549,15 @@ class Database:
             return st
 
     def close(self):
-        """Abort an open transaction, checkpoint, and close (idempotent)."""
+        """Abort an open transaction, checkpoint, and close (idempotent).
+
+        In a process other than the opener (a forked child), close only lets go of
+        this process's copies: it writes nothing and leaves the opener's lock alone.
+        """
         if self.closed:
+            return
+        if self.owner_pid != os.getpid():
+            self._forsake()
             return
         with self._lock:
             try:
@@ -501,6 +569,19 @@ class Database:
             finally:
                 self.closed = True
                 self._teardown(flush=True)
+
+    def _forsake(self):
+        """Close a forked child's copies of the files without writing or unlocking anything."""
+        self.closed = True
+        if self.pool is not None and not self.pool.closed:
+            self.pool.abandon()
+        elif self.pager is not None:
+            self.pager.close()
+        if self.wal is not None:
+            self.wal.close()          # buffered records are the opener's to write
+        if self._flock is not None:
+            self._flock.forsake()
+            self._flock = None
 
     def _teardown(self, flush=False, remove_lock=False):
         self._stop.set()
@@ -531,6 +612,8 @@ class Database:
     def _require_open(self):
         if self.closed:
             raise OorError(f"{self.path}: database is closed")
+        if self.owner_pid != os.getpid():
+            raise ForeignProcessError(self.path, self.owner_pid)
 
     def __enter__(self):
         return self
@@ -566,24 +649,52 @@ class DatabaseRecoveryTarget(RecoveryTarget):
         return db._log_changes(CLR, undo_next)
 
 
-class _Joined:
-    """A nested transaction() call: joins the running transaction."""
+class Savepoint:
+    """A nested transaction() block: a savepoint inside the running transaction.
 
-    def __init__(self, tx):
+    Leaving the block normally keeps its work (it commits with the outer
+    transaction); an exception leaving it, or ``abort()``, rolls back to where it
+    began -- by the same undo as a full abort, with CLRs, so recovery and a later
+    full abort skip what it already undid (invariant 7) -- and the outer
+    transaction continues.  Who creates one: Database.transaction() only.
+    """
+
+    def __init__(self, db, tx):
+        self.db = db
         self.tx = tx
         self.txid = tx.txid
+        self.closed = False
+        self.state = "active"
+        self.mark = db.savepoint_mark(tx)
 
     def __enter__(self):
-        return self.tx
+        return self
 
     def __exit__(self, exc_type, exc, tb):
+        if self.closed or self.tx.closed:
+            return False
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
         return False
 
+    def _require_open(self):
+        if self.closed:
+            raise TxClosedError(f"savepoint of transaction {self.txid} is already {self.state}")
+        if self.tx.closed:
+            raise TxClosedError(f"transaction {self.txid} is already {self.tx.state}")
+
     def commit(self):
-        pass
+        """Keep the savepoint's work as part of the outer transaction."""
+        self._require_open()
+        self.closed, self.state = True, "released"
 
     def abort(self):
-        self.tx.abort()
+        """Undo exactly the work done since the savepoint began; the outer transaction goes on."""
+        self._require_open()
+        self.closed, self.state = True, "rolled back"
+        self.db.rollback_to(self.tx, self.mark)
 
 
 def open_database(path, **kw):

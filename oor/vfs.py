@@ -63,17 +63,20 @@ class OsFile:
 
 
 class OsLock:
-    """Advisory lock on ``<db>-lock``: exclusive for a writer, shared for a reader.
+    """The writer lock of one database file: exclusive for a writer, shared for a reader.
 
-    The writer writes its PID into the file so that a refused opener can name
-    it.  The lock belongs to the open file (flock), so it holds against every
-    other opener, in this process or another, whatever path names the file;
-    it dies with the process (kill -9 included).
+    Two flocks, both dying with the process (kill -9 included): one on
+    ``<canonical name>-lock`` (it serialises creation and holds the writer's
+    PID, so that a refused opener can name it), and, once the data file
+    exists, one on the data file itself (``cover``), which every name of the
+    file meets -- symlinks, hard links, relative and ``..`` paths alike
+    (invariant 15).  Who creates one: OsVfs.lock (the storage layer).
     """
 
     def __init__(self, db_path, exclusive):
         self.path = db_path + "-lock"
         self.exclusive = exclusive
+        self.data_fd = -1
         self.created = not os.path.exists(self.path)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
@@ -105,15 +108,75 @@ class OsLock:
         finally:
             os.close(self.fd)
             self.fd = -1
+        if self.data_fd >= 0:
+            os.close(self.data_fd)
+            self.data_fd = -1
         if remove and self.created:
             try:
                 os.unlink(self.path)
             except OSError:
                 pass
 
+    def cover(self, data_path):
+        """Lock the data file itself (after it exists), so that another name of the same file is refused too."""
+        if self.data_fd >= 0:
+            return
+        fd = os.open(data_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise DatabaseLockedError(
+                    data_path, None, who="by another process through another name of the same file "
+                                     "(a hard link in another directory)") from None
+            raise
+        self.data_fd = fd
+
+    def forsake(self):
+        """A forked child's copy: close it without unlocking or clearing the PID (the opener keeps both)."""
+        for name in ("fd", "data_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)
+
 
 class OsVfs:
     """The operating system's files."""
+
+    def canonical(self, path):
+        """The one name the storage layer uses for a database file, whatever path the caller gave.
+
+        Symlinks, relative and ``..`` paths resolve to the real path.  A file
+        with several hard links in one directory is named after the link whose
+        ``-wal`` directory exists (the first in sorted order), so that every
+        name of it finds the same log and lock file; hard links in other
+        directories are still excluded by the lock on the data file itself
+        (OsLock.cover), but do not find each other's log (docs/durability.md).
+        """
+        real = os.path.realpath(path)
+        try:
+            st = os.stat(real)
+        except OSError:
+            return real
+        if st.st_nlink < 2:
+            return real
+        folder = os.path.dirname(real)
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            return real
+        for name in names:
+            if not name.endswith("-wal") or not os.path.isdir(os.path.join(folder, name)):
+                continue
+            other = os.path.join(folder, name[:-4])
+            try:
+                if os.path.samefile(other, real):
+                    return other
+            except OSError:
+                continue
+        return real
 
     def open(self, path, create=True):
         return OsFile(path, create)

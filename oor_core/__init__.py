@@ -6,6 +6,7 @@ from oor_core.errors import (  # noqa: F401
     BufferPoolFullError,
     CorruptPageError,
     DatabaseLockedError,
+    ForeignProcessError,
     NotAnOorFileError,
     OorError,
     PageFullError,

@@ -48,11 +48,22 @@ class VersionMismatchError(OorError):
 class DatabaseLockedError(OorError):
     """Another process holds the database's writer lock."""
 
-    def __init__(self, path, pid=None):
+    def __init__(self, path, pid=None, who=None):
         self.path = path
         self.pid = pid
-        who = f" by process {pid}" if pid else ""
-        super().__init__(f"{path}: database is locked{who}")
+        who = who or (f"by process {pid}" if pid else "")
+        super().__init__(f"{path}: database is locked{' ' + who if who else ''}")
+
+
+class ForeignProcessError(OorError):
+    """An open database was used in a process other than the one that opened it (after fork)."""
+
+    def __init__(self, path, owner_pid):
+        self.path = path
+        self.owner_pid = owner_pid
+        super().__init__(
+            f"{path}: this database was opened by process {owner_pid}, and a forked process cannot use it; "
+            f"open it again in this process (multiprocessing: open the registry inside each worker)")
 
 
 class TxClosedError(OorError):

@@ -21,14 +21,27 @@
 #
 # The free list is a chain of PT_FREE pages linked by next_id (page.pxd).
 #
-# A file is an OOR database if and only if:
-#   1. it is at least 4096 bytes long and bytes 40..43 are b"OOR1"
-#      (else NotAnOorFileError);
-#   2. format_version <= FORMAT_VERSION and page_size == 4096
-#      (else VersionMismatchError);
-#   3. page 0 passes page validity conditions 1-2 (else CorruptPageError(0));
-#   4. free_head is 0 or < page_count; every page on the free chain is PT_FREE,
-#      the chain has free_count pages and no cycle (checked by _check()).
+# A file is an OOR database if and only if (checked in this order by
+# header_problem() in pager.pyx; nothing in page 0 is believed before 3):
+#   1. it is at least 4096 bytes long (else NotAnOorFileError);
+#   2. bytes 40..43 are b"OOR1", or page 0 fails its checksum while page 1 is
+#      a valid sealed page (then it is an OOR file whose header is destroyed:
+#      CorruptPageError(0)); otherwise NotAnOorFileError;
+#   3. page 0 passes page validity conditions 1-2 and has type PT_FILE_HEADER
+#      (else CorruptPageError(0); the storage layer may repair a torn header
+#      by redo from the log, opening with check_header=False);
+#   4. format_version <= FORMAT_VERSION and page_size == 4096
+#      (else VersionMismatchError) -- read only once 3 holds, so a flipped
+#      version byte is a corrupt page 0, never "upgrade oor";
+#   5. page_count >= 1; free_head and every tree root are below page_count;
+#      free_count < page_count; free_head == 0 exactly when free_count == 0
+#      (header_bounds_problem(), at every open; else CorruptPageError(0));
+#   6. after recovery, page_count * 4096 <= file size (storage, at open), and
+#      every page reachable from the roots and the free list is below
+#      page_count, and every page below it is reachable exactly once (`oor
+#      check`, by the tree walk);
+#   7. every page on the free chain is PT_FREE, the chain has free_count pages
+#      and no cycle (checked by _check()).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 

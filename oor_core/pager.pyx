@@ -47,6 +47,82 @@ def new_file_header():
     return bytes(buf)
 
 
+cdef object header_problem(Pager pager, uint8_t* p, unsigned long long size, bint check_header):
+    """The error page 0 (in p) earns, or None when it is a valid header.  Caller: Pager.__cinit__.
+
+    The order matters (validity conditions 1-5 in pager.pxd): the checksum is
+    verified before any field is believed, so that a damaged version byte is
+    reported as a corrupt page 0, not as a newer format; and a page 0 that is
+    damaged beyond recognition is told apart from a file that is not OOR at
+    all by page 1, which in an OOR file is itself a sealed page.
+    """
+    cdef int rc = page_verify(p, 0)
+    cdef bint magic_ok = (p[HDR_MAGIC] == b'O' and p[HDR_MAGIC + 1] == b'O' and
+                          p[HDR_MAGIC + 2] == b'R' and p[HDR_MAGIC + 3] == b'1')
+    cdef bytearray other
+    path = pager.path
+    if rc != 0 or pg_type(p) != PT_FILE_HEADER:
+        if not magic_ok:
+            if size % PAGE_SIZE == 0 and size >= 2 * PAGE_SIZE:
+                other = bytearray(PAGE_SIZE)
+                pager._pread(other, PAGE_SIZE, PAGE_SIZE)
+                if page_verify(other, 1) == 0:
+                    return CorruptPageError(
+                        0, "the file header is damaged beyond recognition (page 1 is a valid OOR page); "
+                           "restore the database from a backup", path)
+            return NotAnOorFileError(path, "bad magic: bytes 40..43 are not OOR1")
+        if not check_header:
+            return None                  # a torn header: the caller repairs it by redo from the log
+        return CorruptPageError(0, "file header checksum mismatch; restore the database from a backup"
+                                if rc != 0 else "file header has the wrong page type", path)
+    if not magic_ok:
+        return NotAnOorFileError(path, "bad magic: bytes 40..43 are not OOR1")
+    version = hdr_u32(p, HDR_VERSION)
+    psize = hdr_u32(p, HDR_PAGE_SIZE)
+    if version > FORMAT_VERSION or version == 0 or psize != PAGE_SIZE:
+        return VersionMismatchError(path, f"{version} (page size {psize})",
+                                    f"{FORMAT_VERSION} (page size {PAGE_SIZE})")
+    reason = header_bounds_problem(p)
+    if reason is not None:
+        return CorruptPageError(0, reason, path)
+    return None
+
+
+cdef object header_bounds_problem(const uint8_t* p):
+    """Why the header's page references disagree with its page count (condition 5), or None."""
+    cdef uint32_t count = hdr_u32(p, HDR_PAGE_COUNT)
+    cdef uint32_t head = hdr_u32(p, HDR_FREE_HEAD)
+    cdef uint32_t nfree = hdr_u32(p, HDR_FREE_COUNT)
+    cdef uint32_t root
+    cdef int i
+    if count == 0:
+        return "file header: page count is 0 (page 0 itself is a page)"
+    if head >= count:
+        return f"file header: free-list head {head} is not below the page count {count}"
+    if nfree >= count:
+        return f"file header: {nfree} free pages but only {count} pages in all"
+    if (head == 0) != (nfree == 0):
+        return f"file header: free-list head {head} disagrees with free count {nfree}"
+    for i in range(MAX_TREES):
+        root = hdr_u32(p, HDR_ROOTS + i * ROOT_ENTRY)
+        if root >= count:
+            name = bytes(p[HDR_ROOTS + i * ROOT_ENTRY + 8:HDR_ROOTS + i * ROOT_ENTRY + 16]).rstrip(b"\0")
+            return (f"file header: root page {root} of tree {name.decode('ascii', 'replace')!r} is not below "
+                    f"the page count {count}")
+    return None
+
+
+def header_bounds(header):
+    """The problem with a header page's page references (bytes of page 0), or None.
+
+    Callers: the storage layer after recovery (open) and ``oor check``.
+    """
+    cdef const uint8_t[::1] v = header
+    if v.shape[0] != PAGE_SIZE:
+        raise ValueError(f"a header page is {PAGE_SIZE} bytes, got {v.shape[0]}")
+    return header_bounds_problem(&v[0])
+
+
 cdef class Pager:
     """The database file as an array of checksummed 4096-byte pages.
 
@@ -92,20 +168,10 @@ cdef class Pager:
         buf = bytearray(PAGE_SIZE)
         p = buf
         self._pread(p, PAGE_SIZE, 0)
-        if bytes(buf[HDR_MAGIC:HDR_MAGIC + 4]) != MAGIC:
+        problem = header_problem(self, p, size, check_header)
+        if problem is not None:
             self.close()
-            raise NotAnOorFileError(self.path, "bad magic: bytes 40..43 are not OOR1")
-        version = hdr_u32(p, HDR_VERSION)
-        psize = hdr_u32(p, HDR_PAGE_SIZE)
-        if version > FORMAT_VERSION or version == 0 or psize != PAGE_SIZE:
-            self.close()
-            raise VersionMismatchError(self.path, f"{version} (page size {psize})",
-                                       f"{FORMAT_VERSION} (page size {PAGE_SIZE})")
-        rc = page_verify(p, 0)
-        if check_header and (rc != 0 or pg_type(p) != PT_FILE_HEADER):
-            self.close()
-            raise CorruptPageError(0, "file header checksum mismatch" if rc else "file header has wrong type",
-                                   self.path)
+            raise problem
 
     def __dealloc__(self):
         if self.fd >= 0:

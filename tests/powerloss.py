@@ -131,6 +131,12 @@ class SimLock:
             self.held = False
             self.vfs.locks[self.db_path][0 if self.exclusive else 1] -= 1
 
+    def cover(self, data_path):
+        """Names are plain keys here: the lock on the name already covers the file."""
+
+    def forsake(self):
+        self.release()
+
 
 class SimVfs:
     """In-memory files with fsync semantics and a programmable power cut."""
@@ -166,6 +172,9 @@ class SimVfs:
 
     def isdir(self, path):
         return path in self.dirs
+
+    def canonical(self, path):
+        return path
 
     def lock(self, db_path, exclusive):
         held = self.locks.setdefault(db_path, [0, 0])
