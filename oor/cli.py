@@ -18,7 +18,8 @@ Exit codes: 0 all good; 1 some input rejected (good sets kept), an object
 not found, or ``check`` found problems; 2 usage or fatal error (with
 ``--strict``, nothing stored).  Fatal errors are one line on stderr,
 ``oor: <what>: <why>``, never a traceback.  Times are ISO 8601
-(``2022-07-15``, ``2022-07-15T12:00:00Z``; no offset means UTC).
+(``2022-07-15``, ``2022-07-15T12:00:00Z``; no offset means UTC), read by
+``oor.times``.
 
 ``load`` prints rejected sets as ``FILE:LINE: reason`` on stderr, a progress
 bar on stderr when stderr is a terminal and the load runs over a second, and
@@ -35,7 +36,8 @@ from oor_core.errors import OorError, TLEParseError
 
 from oor.codec import write_elements
 from oor.codec.tle import alpha5_decode
-from oor.registry import Registry, to_epoch_us
+from oor.registry import Registry
+from oor.times import iso_z, to_epoch_us
 
 __all__ = ["main", "build_parser"]
 
@@ -127,12 +129,8 @@ def build_parser():
 
 
 # ---- output helpers ---------------------------------------------------------------------------
-def _iso(dt):
-    return dt.isoformat().replace("+00:00", "Z")
-
-
 def _table_line(es):
-    return f"{es.norad_id:>9}  {_iso(es.epoch)}  {es.cospar_id or '-':<11}  {es.name or ''}".rstrip()
+    return f"{es.norad_id:>9}  {iso_z(es.epoch)}  {es.cospar_id or '-':<11}  {es.name or ''}".rstrip()
 
 
 def _show(sets, fmt, out):

@@ -45,7 +45,6 @@ __all__ = ["KEY_SIZE", "SIGN", "NAME_KEY_MAX", "elset_key", "split_elset_key", "
 
 KEY_SIZE = 14
 SIGN = 1 << 63
-U64_MAX = (1 << 64) - 1
 NAME_KEY_MAX = 256                    # bytes of casefolded name kept in a names key
 MIN_EPOCH_US = -(1 << 63)
 MAX_EPOCH_US = (1 << 63) - 1

@@ -12,42 +12,44 @@ Trees (key layouts: ``oor.keys`` and docs/registry.md):
 
 Index rule: an index entry (text, norad) exists iff at least one stored set
 of that object carries that name / designator, and its value counts those
-sets.  put/replace/delete adjust the counts in the same transaction as the
-primary change; ``check()`` recomputes them from the primary tree.
+sets.  One class owns it, ``oor.index_counts.IndexCounts``: put/replace/
+delete/load adjust the counts through it in the same transaction as the
+primary change; ``check()`` recomputes them from the primary tree with the
+same module.  Times are parsed by ``oor.times``, COSPAR designators
+normalised by ``oor.codec.cospar``.
 
 Concurrency: one writer process (the Database's file lock); in-process, every
 read runs under ``Database.reading()`` and every change inside a transaction.
 Iterators (``scan``, ``iter_sets``) take the lock per step, never across a
 ``yield``, and re-seek, so a change made while iterating is safe.
 """
-import datetime as _dt
 import os
-import re
 import time
 from collections import Counter
 
-from oor_core.errors import OorError, TLEParseError
+from oor_core.errors import OorError
 
+from oor import index_counts
 from oor.codec import ElementSet, decode_record, encode_record, read_elements, write_elements
+from oor.codec import cospar
 from oor.codec.record import check_record
+from oor.index_counts import IndexCounts
 from oor.keys import (
     KEY_SIZE,
     MAX_EPOCH_US,
     MIN_EPOCH_US,
     elset_key,
-    index_key,
     name_text,
     object_hi,
     object_lo,
-    pack_count,
     pack_u16,
     prefix_end,
     split_elset_key,
     split_index_key,
-    unpack_count,
     unpack_u16,
 )
 from oor.storage import Database
+from oor.times import to_epoch_us, us_to_iso
 
 __all__ = ["Registry", "LoadReport", "open", "to_epoch_us", "INSERTED", "REPLACED", "UNCHANGED"]
 
@@ -55,10 +57,6 @@ INSERTED, REPLACED, UNCHANGED = "inserted", "replaced", "unchanged"
 TREES = ("elsets", "sources", "names", "cospar")
 MAX_NORAD_ID = 999_999_999
 MAX_SOURCE_ID = 0xFFFF
-_EPOCH_1950 = _dt.datetime(1950, 1, 1, tzinfo=_dt.timezone.utc)
-_US = _dt.timedelta(microseconds=1)
-_COSPAR_RE = re.compile(r"([0-9]{4})-([0-9]{3})([A-Z]{0,3})")
-_TLE_INTL_RE = re.compile(r"([0-9]{2})([0-9]{3})([A-Z]{1,3})")
 # Format names the registry and the CLI accept, -> the codec's names.
 FORMAT_ALIASES = {"auto": "auto", "tle": "tle", "3le": "3le", "xml": "xml", "json": "json", "csv": "csv",
                   "omm-xml": "xml", "omm-json": "json", "omm-csv": "csv", "omm": "xml",
@@ -66,33 +64,7 @@ FORMAT_ALIASES = {"auto": "auto", "tle": "tle", "3le": "3le", "xml": "xml", "jso
 _ANY = object()
 
 
-# ---- times ----------------------------------------------------------------------------------
-def to_epoch_us(when):
-    """Microseconds since 1950-01-01T00:00Z for a datetime, date or ISO 8601 string.
-
-    Who may call: anyone.  A naive datetime (and a date, and an ISO string
-    without offset) is taken as UTC.  ``Z`` and ``+hh:mm`` offsets are honoured.
-
-    >>> to_epoch_us("1950-01-01T00:00:01Z"), to_epoch_us("1950-01-02")
-    (1000000, 86400000000)
-    """
-    if isinstance(when, str):
-        text = when.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            when = _dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"not an ISO 8601 time: {when!r} (try 2022-07-15 or 2022-07-15T12:00:00Z)") from None
-    if isinstance(when, _dt.datetime):
-        if when.tzinfo is None or when.utcoffset() is None:
-            when = when.replace(tzinfo=_dt.timezone.utc)
-        return (when - _EPOCH_1950) // _US
-    if isinstance(when, _dt.date):
-        return (_dt.datetime(when.year, when.month, when.day, tzinfo=_dt.timezone.utc) - _EPOCH_1950) // _US
-    raise TypeError(f"a time must be a datetime, date or ISO 8601 string, not {type(when).__name__}")
-
-
+# ---- arguments ------------------------------------------------------------------------------
 def _check_norad(norad_id):
     if isinstance(norad_id, bool) or not isinstance(norad_id, int):
         raise TypeError(f"norad_id must be an int, not {type(norad_id).__name__}")
@@ -103,11 +75,6 @@ def _check_norad(norad_id):
 
 def _clamp(us):
     return max(MIN_EPOCH_US, min(MAX_EPOCH_US, us))
-
-
-def _cospar_text(es):
-    c = es.cospar_id
-    return c.encode("ascii") if c else b""
 
 
 # ---- load report ----------------------------------------------------------------------------
@@ -209,7 +176,7 @@ class Registry:
         self._src_id = {}        # source name -> id  (cache of the sources tree)
         self._src_name = {0: None}
         self._next_src = None
-        self._deltas = None      # index count changes gathered during a load batch
+        self._counts = None      # IndexCounts over the names and cospar trees
         try:
             self._open_trees()
         except BaseException:
@@ -225,6 +192,7 @@ class Registry:
         have = set(self.db.tree_names())
         self._elsets, self._sources, self._names, self._cospar = (
             self.db.tree(n) if n in have else None for n in TREES)
+        self._counts = IndexCounts(self._names, self._cospar)
 
     # ---- life cycle --------------------------------------------------------------------------
     def close(self):
@@ -320,53 +288,13 @@ class Registry:
         except KeyError:
             old = elsets.get(key)
         else:
-            self._index(es, +1)
+            self._counts.add(es)
             return INSERTED
         if old == rec:
             return UNCHANGED
         elsets.upsert(key, rec)
-        old_es = decode_record(old)
-        n_old, n_new = name_text(old_es.name), name_text(es.name)
-        if n_old != n_new:
-            self._bump(self._names, n_old, es.norad_id, -1)
-            self._bump(self._names, n_new, es.norad_id, +1)
-        c_old, c_new = _cospar_text(old_es), _cospar_text(es)
-        if c_old != c_new:
-            self._bump(self._cospar, c_old, es.norad_id, -1)
-            self._bump(self._cospar, c_new, es.norad_id, +1)
+        self._counts.replace(decode_record(old), es)
         return REPLACED
-
-    def _index(self, es, delta):
-        self._bump(self._names, name_text(es.name), es.norad_id, delta)
-        self._bump(self._cospar, _cospar_text(es), es.norad_id, delta)
-
-    def _bump(self, tree, text, norad_id, delta):
-        if not text:
-            return
-        key = index_key(text, norad_id)
-        if self._deltas is not None:
-            # inside a load batch: add up, apply in key order before the batch commits
-            k = (tree is self._names, key)
-            self._deltas[k] = self._deltas.get(k, 0) + delta
-            return
-        self._apply_count(tree, key, delta)
-
-    def _flush_deltas(self):
-        """Apply the index count changes a load batch gathered (sorted: neighbouring keys share pages)."""
-        deltas, self._deltas = self._deltas, {}
-        for (is_names, key), delta in sorted(deltas.items()):
-            if delta:
-                self._apply_count(self._names if is_names else self._cospar, key, delta)
-
-    @staticmethod
-    def _apply_count(tree, key, delta):
-        old = tree.get(key)
-        n = (unpack_count(old) if old is not None else 0) + delta
-        assert n >= 0, f"index count below zero for {key!r}"
-        if n == 0:
-            tree.delete(key)
-        else:
-            tree.upsert(key, pack_count(n))
 
     def delete(self, norad_id, epoch=None, *, source=_ANY):
         """Delete the sets of an object: all of them, or those at one epoch (of one source if given).
@@ -393,7 +321,7 @@ class Registry:
             doomed = list(self._elsets.items(lo, hi))
             for key, rec in doomed:
                 self._elsets.delete(key)
-                self._index(decode_record(rec), -1)
+                self._counts.remove(decode_record(rec))
             return len(doomed)
 
     # ---- lookups -----------------------------------------------------------------------------
@@ -515,14 +443,10 @@ class Registry:
         if not t:
             return []
         ids = set()
-        up = t.upper()
-        m = _TLE_INTL_RE.fullmatch(up)
-        if m:
-            yy = int(m.group(1))
-            up = f"{1900 + yy if yy >= 57 else 2000 + yy}-{m.group(2)}{m.group(3)}"
-        m = _COSPAR_RE.fullmatch(up)
-        if m:
-            prefix = up.encode("ascii") + (b"\x00" if m.group(3) else b"")
+        designator = cospar.normalize(t)
+        if designator is not None:
+            # one piece: its exact text (key text | 0x00); a launch: every piece (text prefix)
+            prefix = designator.encode("ascii") + (b"\x00" if cospar.piece(designator) else b"")
             for k, _ in self._range(self._cospar, prefix, prefix_end(prefix)):
                 ids.add(split_index_key(k)[1])
         else:
@@ -578,19 +502,20 @@ class Registry:
             if progress is not None and n % 1000 == 0:
                 progress(_fill(report, counts, reader, t0))
 
+        counter = self._counts
         try:
             if strict:
                 with self.transaction():
-                    self._deltas = {}
+                    counter.begin_batch()
                     for es in sets:
                         step(es)
-                    self._flush_deltas()
+                    counter.flush_batch()
             else:
                 done = False
                 while not done:
                     done = True
                     with self.transaction():
-                        self._deltas = {}
+                        counter.begin_batch()
                         n = 0
                         for es in sets:
                             step(es)
@@ -598,12 +523,12 @@ class Registry:
                             if n >= batch:
                                 done = False
                                 break
-                        self._flush_deltas()
+                        counter.flush_batch()
                     if reader is not None and reader.errors:
                         report.rejected.extend(reader.errors)
                         reader.errors.clear()
         finally:
-            self._deltas = None
+            counter.end_batch()
         return _fill(report, counts, reader, t0)
 
     def export(self, dest, *, format="3le", latest=True, at=None, first_id=None, last_id=None,
@@ -651,22 +576,24 @@ class Registry:
             n_names = sum(1 for _ in self._names.keys()) if self._names is not None else 0
             n_cospar = sum(1 for _ in self._cospar.keys()) if self._cospar is not None else 0
             db = self.db.stats()
-        iso = (lambda us: None if us is None else (_EPOCH_1950 + us * _US).isoformat().replace("+00:00", "Z"))
         return {"path": self.path, "objects": objects, "element_sets": sets,
                 "sources": {("(none)" if sid == 0 else names.get(sid, f"#{sid}")): n
                             for sid, n in sorted(per_source.items())},
                 "name_entries": n_names, "cospar_entries": n_cospar,
-                "oldest_epoch": iso(oldest), "newest_epoch": iso(newest),
+                "oldest_epoch": us_to_iso(oldest), "newest_epoch": us_to_iso(newest),
                 "file_bytes": db["file_bytes"], "page_count": db["page_count"], "free_pages": db["free_pages"],
                 "trees": db["trees"], "pool": db["pool"]}
 
+    # ---- check: composed of one function per thing checked --------------------------------
     def check(self):
         """Problems found, as strings naming the page, tree or index entry; empty when clean.
 
-        The Database's checks (page checksums, tree invariants, WAL) plus: every
-        primary key is 14 bytes and agrees with its record; every record is
-        valid (codec conditions 1-9); the sources tree maps both ways; the names
-        and cospar indexes hold exactly the entries and counts the primary tree implies.
+        In order: the Database's checks (pages, trees and page ownership, the
+        log: ``Database.check``); the sources tree maps both ways
+        (``_check_sources``); every primary key is 14 bytes and agrees with its
+        valid record (codec conditions 1-9, ``_check_primary``); each index
+        holds exactly the entries and counts the primary tree implies
+        (``_check_index``, the rule of ``oor.index_counts``).
         """
         problems = list(self.db.check())
         if problems:
@@ -676,8 +603,18 @@ class Registry:
             if not self.db.tree_names():
                 return []
             return [f"tree {n}: missing" for n in missing]
+        src, problems = self._check_sources()
+        want = index_counts.new_expectation()
+        problems += self._check_primary(src, want)
+        for label, tree in zip(index_counts.INDEXES, (self._names, self._cospar)):
+            problems += self._check_index(label, tree, want[label])
+        return problems
+
+    def _check_sources(self):
+        """({source id: name}, problems): the sources tree maps names to ids and back, one to one."""
+        problems = []
+        src = {}
         with self.db.reading():
-            src = {}
             for k, v in self._sources.items():
                 if k[:1] == b"n":
                     src_id = unpack_u16(v)
@@ -690,8 +627,15 @@ class Registry:
                         problems.append(f"tree sources: id entry {k!r} -> {v!r} has no matching name entry")
                 else:
                     problems.append(f"tree sources: unexpected key {k!r}")
-            src[0] = None
-        want_names, want_cospar = Counter(), Counter()
+        src[0] = None
+        return src, problems
+
+    def _check_primary(self, src, want):
+        """Problems of the elsets tree: key size, record validity, key = record, known source.
+
+        Fills want (``index_counts.new_expectation()``) with the index entries the valid records imply.
+        """
+        problems = []
         for k, v in self._range(self._elsets, None, None, 4096):
             if len(k) != KEY_SIZE:
                 problems.append(f"tree elsets: key {k.hex()} is {len(k)} bytes, not {KEY_SIZE}")
@@ -710,31 +654,12 @@ class Registry:
             elif src[sid] != es.source:
                 problems.append(f"tree elsets: key {k.hex()} has source id {sid} ({src[sid]!r}), record says "
                                 f"{es.source!r}")
-            n = name_text(es.name)
-            if n:
-                want_names[index_key(n, norad)] += 1
-            c = _cospar_text(es)
-            if c:
-                want_cospar[index_key(c, norad)] += 1
-        for label, tree, want in (("names", self._names, want_names), ("cospar", self._cospar, want_cospar)):
-            for k, v in self._range(tree, None, None, 4096):
-                text, norad = split_index_key(k) if len(k) >= 6 else (k, None)
-                shown = f"({text.decode('utf-8', 'replace')!r}, {norad})"
-                if len(k) < 6 or k[-5] != 0:
-                    problems.append(f"index {label}: malformed key {k!r}")
-                    continue
-                have = unpack_count(v) if len(v) == 4 else None
-                expected = want.pop(k, 0)
-                if expected == 0:
-                    problems.append(f"index {label}: stale entry {shown}: no stored set carries it")
-                elif have != expected:
-                    problems.append(f"index {label}: entry {shown} counts {have} sets, the primary tree has "
-                                    f"{expected}")
-            for k, n in sorted(want.items()):
-                text, norad = split_index_key(k)
-                problems.append(f"index {label}: missing entry ({text.decode('utf-8', 'replace')!r}, {norad}) "
-                                f"for {n} stored set(s)")
+            index_counts.expect(want, es, norad)
         return problems
+
+    def _check_index(self, label, tree, want):
+        """Problems of one index against the primary tree: malformed, stale, missing, miscounted entries."""
+        return index_counts.compare(label, self._range(tree, None, None, 4096), want)
 
 
 def _fill(report, counts, reader, t0):

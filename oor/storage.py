@@ -21,6 +21,7 @@ import os
 import threading
 import time
 
+from oor import verify
 from oor.recovery import RecoveryTarget, needs_recovery, recover, undo_transaction
 from oor.vfs import OS_VFS
 from oor.wal import WAL
@@ -117,6 +118,7 @@ class Database:
         self._ckpt_lsn = 0
         self._ckpt_time = time.monotonic()
         self._target = DatabaseRecoveryTarget(self)
+        self._verifier = verify.CommitVerifier() if verify.enabled() else None   # strict mode (oor.verify)
         if self.vfs.isdir(self.path):
             raise NotAnOorFileError(self.path, "is a directory")
         if not create and not self.vfs.exists(self.path):
@@ -256,7 +258,10 @@ class Database:
         if unlogged:
             self._imaged.difference_update(unlogged)
             self._log_unlogged(tx, unlogged)
-        payload = LF.encode_changes(pool.captured_changes(), self._imaged)
+        changes = pool.captured_changes()
+        if self._verifier is not None and tx is not None:
+            self._verifier.note(tx.txid, changes)
+        payload = LF.encode_changes(changes, self._imaged)
         if payload is None:
             if rtype != CLR:
                 pool.release_captured(0)
@@ -392,6 +397,8 @@ class Database:
             self._log_changes()
             if self.pool.unlogged_count():
                 self.pool.flush_unlogged()       # bulk-built pages are durable before COMMIT
+            if self._verifier is not None:
+                self._verifier.run(self.pool, tx.txid)   # OOR_VERIFY: VerifyError, and nothing committed
             if tx.last_lsn:
                 lsn, end = self.wal.append(COMMIT, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
@@ -493,7 +500,14 @@ class Database:
         return removed
 
     def check(self):
-        """Problems found in the file, as strings naming the page, tree or log (empty when clean)."""
+        """Problems found in the file, as strings naming the page, tree or log (empty when clean).
+
+        In order: the pool and the free list (``BufferPool._check``); every
+        tree's structure with its page ownership, one walk per tree
+        (``BTree._check(free, pages)``): each page is the header, a page of
+        exactly one tree, or on the free list; every page's checksum and id as
+        read from the file; the log.
+        """
         self._require_open()
         problems = []
         with self._lock:
@@ -506,16 +520,16 @@ class Database:
                     self._log_changes()
                 self.pool.flush_all()
             problems.extend(self.pool._check())
-            used = {0}
-            for name, tid in sorted(BTree.trees(self.pool).items()):
-                t = BTree(self.pool, tid)
-                problems.extend(f"tree {name}: {p}" for p in t._check())
-                pages = t.pages()
-                for pid in pages & used:
-                    problems.append(f"page {pid}: used by tree {name} and by another structure")
-                used |= pages
             free = set(_free_pages(self.pool))
-            for pid in free & used:
+            owner = {0: "the file header"}
+            for name, tid in sorted(BTree.trees(self.pool).items()):
+                pages = set()
+                problems.extend(f"tree {name}: {p}" for p in BTree(self.pool, tid)._check(free, pages))
+                for pid in sorted(pages & owner.keys()):
+                    problems.append(f"page {pid}: used by tree {name} and by {owner[pid]}")
+                for pid in pages:
+                    owner.setdefault(pid, f"tree {name}")
+            for pid in sorted(free & owner.keys()):
                 problems.append(f"page {pid}: on the free list but in use")
             count = self.pool.page_count
             for pid in range(count):
@@ -523,10 +537,10 @@ class Database:
                     self.pager.read(pid)
                 except OorError as e:
                     problems.append(str(e))
-            for pid in sorted(p for p in used | free if p >= count)[:10]:
+            for pid in sorted(p for p in owner.keys() | free if p >= count)[:10]:
                 problems.append(f"page {pid}: reachable but not below the header's page count {count} "
                                 f"(page 0 is corrupt; the next allocation would overwrite it)")
-            lost = set(range(count)) - used - free
+            lost = set(range(count)) - owner.keys() - free
             if lost:
                 problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
             if self.wal.failed is not None:

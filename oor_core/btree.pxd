@@ -32,7 +32,7 @@
 #      once and none is on the free list.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
-from oor_core.bufpool cimport BufferPool
+from oor_core.bufpool cimport BufferPool, ReadPageGuard
 from oor_core.page cimport PAGE_SIZE, PAGE_HDR, SLOT_SIZE
 
 cdef enum:
@@ -63,9 +63,27 @@ cdef class BTree:
     cdef int _internal_insert(self, uint32_t* path, int* idxs, int j, int pos, bytes rec) except -1
     cdef int _rebalance(self, uint32_t* path, int* idxs, int j) except -1
     cdef list _build_level(self, list below, int lvl, int target)
-    cdef _check_node(self, uint32_t pid, int level, bytes lo, bytes hi, bint is_root, set seen,
-                     list leaves, list problems, set free)
-    cdef _stat_node(self, uint32_t pid, int level, dict counts)
+    cdef bint _check_visit(self, TreeWalker w, list problems) except -1
+
+
+# The one walk over a tree's pages (btree.pyx): a node before its children,
+# children in key order, a leaf's overflow chains right after the leaf.  Used
+# by BTree.walk(), _check(), pages(), stats() and storage's page accounting.
+cdef class TreeWalker:
+    cdef readonly BTree tree
+    cdef list stack                  # pending (page id, level, lo, hi, owner); level -1 = overflow page
+    cdef readonly set seen           # every page positioned on so far
+    cdef list problems               # receives "reached twice" (None: ignored)
+    cdef uint32_t root
+    cdef ReadPageGuard g             # pin on the current page (None between pages)
+    cdef const uint8_t* p            # the current page's bytes while pinned
+    cdef readonly uint32_t page_id
+    cdef readonly int level          # expected distance from the leaves; -1 for an overflow page
+    cdef readonly bytes lo, hi       # node: separator bounds [lo, hi); overflow: lo = the record's key
+    cdef readonly uint32_t owner     # overflow page: the leaf holding the chain; node: its parent (0: root)
+    cdef readonly bint is_root
+    cdef int step(self) except -1
+    cdef int drop(self) except -1
 
 
 cdef class Cursor:

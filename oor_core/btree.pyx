@@ -873,139 +873,239 @@ cdef class BTree:
             (<WritePageGuard>g)._release()
         return above
 
-    # ---- checks and stats ----------------------------------------------------
-    def _check(self):
-        """Violations of the tree validity conditions (btree.pxd 1-6), as strings."""
+    # ---- checks and stats: every pass is one TreeWalker walk ------------------
+    def walk(self):
+        """Yield (page_id, level, page_type, lo, hi) for every page of the tree, in one pass.
+
+        Who may call: anyone (storage accounting, tests, tools).  Order: a node
+        before its children, children in key order, a leaf's overflow chains
+        right after the leaf.  ``level`` is the distance from the leaves the
+        walk expects (the root: height - 1); overflow pages have level -1 and
+        ``lo`` = the key whose value they hold.  For a node, [lo, hi) are the
+        separator bounds its keys must lie in (None: open).  A page reached
+        twice is not yielded again, a node whose type is wrong is yielded but
+        not descended.  No pin is held across a ``yield``.  O(pages) reads,
+        memory O(pages) (the set of pages seen).
+        """
+        cdef TreeWalker w = TreeWalker(self, None)
+        while w.step():
+            item = (w.page_id, w.level, pg_type(w.p), w.lo, w.hi)
+            w.drop()
+            yield item
+
+    def _check(self, free=None, pages=None):
+        """Violations of the tree validity conditions (btree.pxd 1-6), as strings naming the page.
+
+        One walk.  ``free``: the set of free-list pages (walked here when not
+        given); ``pages``: a set that receives every page of the tree (nodes
+        and overflow chains), for page accounting.  Caller: storage's check,
+        the OOR_VERIFY commit check, tests.
+        """
         problems = []
-        cdef uint32_t root
-        cdef int height
-        self._root(&root, &height)
-        seen = set()
-        leaves = []
-        free = set(_free_pages(self.pool))
-        self._check_node(root, height - 1, None, None, True, seen, leaves, problems, free)
-        # leaf chain
-        for i, pid in enumerate(leaves):
-            g = self.pool.read_guard(pid)
-            try:
-                want_prev = leaves[i - 1] if i > 0 else 0
-                want_next = leaves[i + 1] if i + 1 < len(leaves) else 0
-                if g.prev_id != want_prev or g.next_id != want_next:
-                    problems.append(f"leaf {pid}: links ({g.prev_id}, {g.next_id}) != ({want_prev}, {want_next})")
-            finally:
-                g.release()
-        last = None
-        for pid in leaves:
-            g = self.pool.read_guard(pid)
-            try:
-                for i in range(g.slot_count):
-                    k = _key_bytes(_rec((<ReadPageGuard>g).p, i))
-                    if last is not None and k <= last:
-                        problems.append(f"leaf {pid}: key {k!r} not above {last!r} along the leaf chain")
-                    last = k
-            finally:
-                g.release()
+        if free is None:
+            free = set(_free_pages(self.pool))
+        cdef TreeWalker w = TreeWalker(self, problems)
+        cdef _LeafChain chain = _LeafChain()
+        while w.step():
+            if w.level < 0:
+                if w.page_id in free:
+                    problems.append(f"tree {self.tree_id} page {w.owner}: overflow page {w.page_id} is on the free list")
+                continue
+            if w.page_id in free:
+                problems.append(f"tree {self.tree_id} page {w.page_id}: is on the free list")
+            if self._check_visit(w, problems) and w.level == 0:
+                chain.add(w, problems)
+        chain.finish(problems)
+        if pages is not None:
+            pages |= w.seen
         return problems
 
-    def pages(self):
-        """Set of every page the tree uses (nodes and overflow chains)."""
-        cdef uint32_t root
-        cdef int height
-        self._root(&root, &height)
-        seen = set()
-        self._check_node(root, height - 1, None, None, True, seen, [], [], set())
-        return seen
-
-    cdef _check_node(self, uint32_t pid, int level, bytes lo, bytes hi, bint is_root, set seen,
-                     list leaves, list problems, set free):
+    cdef bint _check_visit(self, TreeWalker w, list problems) except -1:
+        """Conditions 1, 2, 3 and 5 on the walker's current node.  False when its type is wrong."""
+        cdef const uint8_t* p = w.p
+        cdef uint32_t pid = w.page_id
+        cdef int level = w.level, n, i
         where = f"tree {self.tree_id} page {pid}"
-        if pid in seen:
-            problems.append(f"{where}: reached twice")
-            return
-        seen.add(pid)
-        if pid in free:
-            problems.append(f"{where}: is on the free list")
-        g = self.pool.read_guard(pid)
-        cdef const uint8_t* p = (<ReadPageGuard>g).p
-        children = []
-        try:
-            problems.extend(page_check(p, pid))
-            want = PT_BTREE_LEAF if level == 0 else PT_BTREE_INTERNAL
-            if pg_type(p) != want:
-                problems.append(f"{where}: type {pg_type(p)}, expected {want}")
-                return
-            if pg_level(p) != level:
-                problems.append(f"{where}: level {pg_level(p)}, expected {level} (leaves at different depths)")
-            if pg_aux(p) != <uint32_t>self.tree_id:
-                problems.append(f"{where}: tree id {pg_aux(p)}, expected {self.tree_id}")
-            n = pg_nslots(p)
-            if not is_root:
-                if _used(p) < MIN_FILL:
-                    problems.append(f"{where}: underfull ({_used(p)} < {MIN_FILL} bytes)")
-                if level > 0 and n < 1:
-                    problems.append(f"{where}: internal node without a separator")
-            prev = None
-            for i in range(n):
-                r = _rec(p, i)
-                k = _key_bytes(r)
-                if prev is not None and k <= prev:
-                    problems.append(f"{where}: keys out of order at slot {i}")
-                if lo is not None and k < lo:
-                    problems.append(f"{where}: key {k!r} below its separator {lo!r}")
-                if hi is not None and k >= hi:
-                    problems.append(f"{where}: key {k!r} not below the next separator {hi!r}")
-                prev = k
-                if level == 0 and load_u16(r) & VAL_OVERFLOW:
-                    opid = load_u32(r + 6 + _klen(r))
-                    while opid:
-                        if opid in seen:
-                            problems.append(f"{where}: overflow page {opid} reached twice")
-                            break
-                        seen.add(opid)
-                        if opid in free:
-                            problems.append(f"{where}: overflow page {opid} is on the free list")
-                        og = self.pool.read_guard(opid)
-                        opid = og.next_id
-                        og.release()
-            if level > 0:
-                keys = [_key_bytes(_rec(p, i)) for i in range(n)]
-                kids = [pg_prev(p)] + [_child_at(p, i) for i in range(n)]
-                bounds = [lo] + keys + [hi]
-                children = [(kids[i], bounds[i], bounds[i + 1]) for i in range(n + 1)]
-            else:
-                leaves.append(pid)
-        finally:
-            g.release()
-        for child, clo, chi in children:
-            self._check_node(child, level - 1, clo, chi, False, seen, leaves, problems, free)
+        problems.extend(page_check(p, pid))
+        want = PT_BTREE_LEAF if level == 0 else PT_BTREE_INTERNAL
+        if pg_type(p) != want:
+            problems.append(f"{where}: type {pg_type(p)}, expected {want}")
+            return False
+        if pg_level(p) != level:
+            problems.append(f"{where}: level {pg_level(p)}, expected {level} (leaves at different depths)")
+        if pg_aux(p) != <uint32_t>self.tree_id:
+            problems.append(f"{where}: tree id {pg_aux(p)}, expected {self.tree_id}")
+        n = pg_nslots(p)
+        if not w.is_root:
+            if _used(p) < MIN_FILL:
+                problems.append(f"{where}: underfull ({_used(p)} < {MIN_FILL} bytes)")
+            if level > 0 and n < 1:
+                problems.append(f"{where}: internal node without a separator")
+        lo, hi = w.lo, w.hi
+        prev = None
+        for i in range(n):
+            k = _key_bytes(_rec(p, i))
+            if prev is not None and k <= prev:
+                problems.append(f"{where}: keys out of order at slot {i}")
+            if lo is not None and k < lo:
+                problems.append(f"{where}: key {k!r} below its separator {lo!r}")
+            if hi is not None and k >= hi:
+                problems.append(f"{where}: key {k!r} not below the next separator {hi!r}")
+            prev = k
+        return True
+
+    def pages(self):
+        """Set of every page the tree uses (nodes and overflow chains).  One walk."""
+        cdef TreeWalker w = TreeWalker(self, None)
+        while w.step():
+            pass
+        return w.seen
 
     def stats(self):
-        """height, leaves, internal nodes, keys, average leaf fill (0..1), overflow pages, pool hits/misses."""
+        """height, leaves, internal nodes, keys, average leaf fill (0..1), overflow pages, pool hits/misses.
+
+        One walk (reads every page of the tree, overflow chains included).
+        """
         cdef uint32_t root
         cdef int height
+        cdef long leaves = 0, internal = 0, keys = 0, leaf_bytes = 0, overflow = 0
         self._root(&root, &height)
-        counts = {"leaves": 0, "internal": 0, "keys": 0, "leaf_bytes": 0}
-        self._stat_node(root, height - 1, counts)
+        cdef TreeWalker w = TreeWalker(self, None)
+        while w.step():
+            if w.level < 0:
+                overflow += 1
+            elif w.level == 0:
+                leaves += 1
+                keys += pg_nslots(w.p)
+                leaf_bytes += _used(w.p)
+            else:
+                internal += 1
         pool = self.pool.stats()
-        return {"height": height, "leaves": counts["leaves"], "internal": counts["internal"],
-                "keys": counts["keys"],
-                "fill": counts["leaf_bytes"] / (counts["leaves"] * USABLE) if counts["leaves"] else 0.0,
+        return {"height": height, "leaves": leaves, "internal": internal, "keys": keys,
+                "fill": <double>leaf_bytes / (leaves * USABLE) if leaves else 0.0, "overflow": overflow,
                 "pool_hits": pool["hits"], "pool_misses": pool["misses"]}
 
-    cdef _stat_node(self, uint32_t pid, int level, dict counts):
-        cdef int f = self.pool.pin(pid, False)
-        cdef const uint8_t* p = self.pool.fdata(f)
-        if level == 0:
-            counts["leaves"] += 1
-            counts["keys"] += pg_nslots(p)
-            counts["leaf_bytes"] += _used(p)
-            self.pool.unpin(f)
-            return
-        counts["internal"] += 1
-        kids = [pg_prev(p)] + [_child_at(p, i) for i in range(pg_nslots(p))]
-        self.pool.unpin(f)
-        for k in kids:
-            self._stat_node(k, level - 1, counts)
+
+@cython.final
+cdef class TreeWalker:
+    """The one walk over a tree's pages (BTree.walk, _check, pages, stats and page accounting use it).
+
+    Who may create: this module.  ``step()`` unpins the current page, takes
+    the next one off its stack and pins it (a ReadPageGuard, so a failing
+    visitor never leaks the pin); children are queued when the page is
+    positioned, so ``drop()`` before a consumer's yield loses nothing.
+    Structural trouble that stops the walk at a page (reached twice) goes to
+    ``problems`` when a list was given.
+    """
+
+    def __cinit__(self, BTree tree not None, list problems):
+        cdef uint32_t root
+        cdef int height
+        self.tree = tree
+        self.problems = problems
+        self.seen = set()
+        self.g = None
+        tree._root(&root, &height)
+        self.stack = [(root, height - 1, None, None, 0)]
+        self.root = root
+
+    cdef int drop(self) except -1:
+        """Unpin the current page (idempotent)."""
+        if self.g is not None:
+            self.g._release()
+            self.g = None
+            self.p = NULL
+        return 0
+
+    cdef int step(self) except -1:
+        """Position on the next page: 1, or 0 when the walk is over."""
+        cdef const uint8_t* p
+        cdef const uint8_t* r
+        cdef int i, n, level
+        cdef uint32_t pid
+        self.drop()
+        while self.stack:
+            pid, level, lo, hi, owner = self.stack.pop()
+            if pid in self.seen:
+                if self.problems is not None:
+                    if level < 0:
+                        self.problems.append(f"tree {self.tree.tree_id} page {owner}: overflow page {pid} reached twice")
+                    else:
+                        self.problems.append(f"tree {self.tree.tree_id} page {pid}: reached twice")
+                continue
+            self.seen.add(pid)
+            self.g = self.tree.pool.read_guard(pid)
+            p = self.p = self.g.p
+            self.page_id, self.level, self.lo, self.hi, self.owner = pid, level, lo, hi, owner
+            self.is_root = pid == self.root and level >= 0
+            if level < 0:
+                if pg_next(p):
+                    self.stack.append((pg_next(p), -1, lo, None, owner))
+            elif level == 0:
+                if pg_type(p) == PT_BTREE_LEAF:
+                    n = pg_nslots(p)
+                    for i in range(n - 1, -1, -1):
+                        r = _rec(p, i)
+                        if load_u16(r) & VAL_OVERFLOW:
+                            self.stack.append((load_u32(r + 6 + _klen(r)), -1, _key_bytes(r), None, pid))
+            elif pg_type(p) == PT_BTREE_INTERNAL:
+                n = pg_nslots(p)
+                keys = [_key_bytes(_rec(p, i)) for i in range(n)]
+                bounds = [lo] + keys + [hi]
+                for i in range(n, -1, -1):
+                    self.stack.append((pg_prev(p) if i == 0 else _child_at(p, i - 1), level - 1,
+                                       bounds[i], bounds[i + 1], pid))
+            return 1
+        return 0
+
+
+@cython.final
+cdef class _LeafChain:
+    """Condition 4 and the key order along the leaf chain, fed the leaves in walk (= key) order."""
+    cdef uint32_t pid, prev_id, next_id, want_prev
+    cdef bytes last
+
+    def __cinit__(self):
+        self.pid = 0
+        self.last = None
+
+    cdef int add(self, TreeWalker w, list problems) except -1:
+        cdef const uint8_t* p = w.p
+        cdef int i
+        self._close(w.page_id, problems)
+        self.want_prev, self.pid = self.pid, w.page_id
+        self.prev_id, self.next_id = pg_prev(p), pg_next(p)
+        last = self.last
+        for i in range(pg_nslots(p)):
+            k = _key_bytes(_rec(p, i))
+            if last is not None and k <= last:
+                problems.append(f"leaf {w.page_id}: key {k!r} not above {last!r} along the leaf chain")
+            last = k
+        self.last = last
+        return 0
+
+    cdef int _close(self, uint32_t want_next, list problems) except -1:
+        if self.pid and (self.prev_id != self.want_prev or self.next_id != want_next):
+            problems.append(f"leaf {self.pid}: links ({self.prev_id}, {self.next_id}) != "
+                            f"({self.want_prev}, {want_next})")
+        return 0
+
+    cdef int finish(self, list problems) except -1:
+        return self._close(0, problems)
+
+
+def page_tree_id(image):
+    """The tree id of a page image (bytes of one page) when it is a B+ tree node, else -1.
+
+    Caller: the storage layer's OOR_VERIFY commit check (which trees a
+    transaction changed, from the pages it logged).
+    """
+    cdef const uint8_t[::1] b = image
+    if b.shape[0] < PAGE_HDR:
+        return -1
+    if pg_type(&b[0]) in (PT_BTREE_LEAF, PT_BTREE_INTERNAL):
+        return pg_aux(&b[0])
+    return -1
 
 
 cdef int _bulk_undo(BTree t, uint32_t root, bytes pending) except -1:

@@ -4,6 +4,9 @@ Who may import: everything (the Cython core and the Python layers above it).
 ``oor`` re-exports the public ones.  Internal bugs use ``assert``; bad files,
 bad input and exhausted resources raise these.
 """
+import re
+
+_PAGE_RE = re.compile(r"page (\d+)")
 
 
 class OorError(Exception):
@@ -90,6 +93,23 @@ class PageFullError(OorError):
         super().__init__(
             f"page {page_id} is full: record needs {needed} bytes, "
             f"{available} available")
+
+
+class VerifyError(OorError, AssertionError):
+    """Strict mode (``OOR_VERIFY=1``): a commit broke a structure invariant -- an internal bug, not bad input.
+
+    ``page_id``: the first page named by the problems (None if none is);
+    ``problems``: every violation found, as strings naming the page.  The
+    transaction is not committed; reopening the file recovers it.
+    """
+
+    def __init__(self, what, problems):
+        self.problems = list(problems)
+        m = _PAGE_RE.search(self.problems[0]) if self.problems else None
+        self.page_id = int(m.group(1)) if m else None
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(f"OOR_VERIFY: {what} broke an invariant (an internal bug; not committed, reopen "
+                         f"to recover): {self.problems[0] if self.problems else '?'}{more}")
 
 
 class TLEParseError(OorError, ValueError):

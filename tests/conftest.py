@@ -3,6 +3,12 @@
 Real catalogs are read in place from ``../shared/data`` (or ``$OOR_DATA``);
 they are never copied into the project.  Outside CI a test that needs them
 skips when they are absent; under CI (``CI=true``) that is a failure.
+
+Strict mode: the model-based and crash tests run with ``OOR_VERIFY=1`` (every
+commit checks the pool and the trees it changed, ``oor/verify.py``): every test
+of the modules in ``VERIFY_MODULES`` and every test marked ``verify``.  The
+variable is set for the test's duration, so the child processes it starts
+inherit it.  ``OOR_VERIFY=1 pytest`` runs the whole suite strict, ``OOR_VERIFY=0`` none of it.
 """
 import os
 import pathlib
@@ -29,6 +35,23 @@ def data():
             pytest.fail(msg)
         pytest.skip(msg)
     return path
+
+
+VERIFY_MODULES = {"test_registry_model", "test_powerloss"}
+
+
+@pytest.fixture(autouse=True)
+def _strict_mode(request, monkeypatch):
+    """OOR_VERIFY=1 for the model-based and crash tests (VERIFY_MODULES, @pytest.mark.verify)."""
+    if os.environ.get("OOR_VERIFY") == "0":
+        return                     # OOR_VERIFY=0 pytest: strict mode off everywhere (timing comparisons)
+    if request.module.__name__ in VERIFY_MODULES or request.node.get_closest_marker("verify") is not None:
+        monkeypatch.setenv("OOR_VERIFY", "1")
+
+
+def strict():
+    """True when the running test is in strict mode (OOR_VERIFY set): tests check more often then."""
+    return os.environ.get("OOR_VERIFY", "") not in ("", "0")
 
 
 def soak():

@@ -9,6 +9,8 @@ Every test runs with a 16-frame buffer pool (constant eviction) and a larger one
 pin-leak check run after the operations.  ``pytest -s`` prints height, leaf
 count, fill and pool statistics after each phase.
 
+The randomized tests are marked ``verify`` (strict mode, tests/conftest.py): their
+pool has no transactions, so there strict mode means checking more often.
 Replay a randomized failure with ``OOR_SEED=<seed printed in the message>``;
 ``OOR_SOAK=1`` runs the differential test for 1,000,000 operations.
 """
@@ -23,7 +25,7 @@ import time
 import pytest
 from sortedcontainers import SortedDict
 
-from conftest import soak
+from conftest import soak, strict
 from oor_core import BufferPool, OorError, Pager
 from oor_core.btree import BTree, _free_pages
 
@@ -804,12 +806,14 @@ def test_key_limits_and_duplicates(db):
 
 # ---- page accounting -----------------------------------------------------------------------------
 
+@pytest.mark.verify
 def test_every_page_accounted_for(db):
     seed = seed_for(11)
     rng = random.Random(seed)
     pool = db.pool
     trees = [BTree.create(pool, n) for n in ("t1", "t2", "t3")]
     models = [dict() for _ in trees]
+    every = 1000 if strict() else 5000      # strict mode (bare pool, no commits): account more often
     for n in range(20_000):
         i = rng.randrange(3)
         t, m = trees[i], models[i]
@@ -822,7 +826,7 @@ def test_every_page_accounted_for(db):
         else:
             assert t.delete(k) is (k in m), f"seed={seed} op {n}"
             m.pop(k, None)
-        if n % 5000 == 4999:
+        if n % every == every - 1:
             account(pool, trees, f"seed={seed} op {n}")
     for t, m in zip(trees, models):
         check(t, f"seed={seed}")
@@ -866,6 +870,7 @@ def rand_value(rng):
     return rng.randbytes(rng.randrange(0, 160))
 
 
+@pytest.mark.verify
 @pytest.mark.parametrize("space", [200, 1500], ids=lambda n: f"keys{n}")
 def test_differential_against_sorteddict(db, space):
     """A seeded mix of insert/upsert/delete/get/range/seek/cursor steps, checked op by op against a
@@ -873,7 +878,7 @@ def test_differential_against_sorteddict(db, space):
     1500: long separators push the height to 3), the tree grows and shrinks in waves."""
     seed = seed_for(12 + space)
     nops = 1_000_000 if soak() else 100_000
-    every = 500
+    every = 100 if strict() else 500        # strict mode (bare pool, no commits): check more often
     print(f"\ndifferential seed={seed} ops={nops} frames={db.frames} keys={space} (replay: OOR_SEED={seed})")
     rng = random.Random(seed)
     universe = key_universe(rng, space)

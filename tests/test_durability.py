@@ -280,6 +280,7 @@ def _cycles(db, rng, ncycles, trees=("a", "b", "c")):
     return live
 
 
+@pytest.mark.verify
 def test_many_flush_checkpoint_cycles_clean_reopen(tmp_path):
     import random
     path = str(tmp_path / "db")
@@ -316,6 +317,7 @@ os._exit(0)
 """.format(root=ROOT)
 
 
+@pytest.mark.verify
 @pytest.mark.parametrize("seed", [12, 13])
 def test_many_cycles_then_crash_redo_repeats_history(tmp_path, seed):
     """Recovery rebuilds the same tree roots, the same pages, and the same page LSNs as at the crash."""
@@ -346,6 +348,7 @@ def _page_bodies(db):
     return out
 
 
+@pytest.mark.verify
 def test_abort_restores_every_tree_exactly(tmp_path):
     import random
     rng = random.Random(21)

@@ -348,7 +348,7 @@ def test_check_finds_record_key_mismatch(reg):
     assert any("index names: missing entry" in p for p in problems)
 
 
-@pytest.mark.parametrize("module", ["oor.keys", "oor.registry"])
+@pytest.mark.parametrize("module", ["oor.keys", "oor.registry", "oor.times", "oor.codec.cospar"])
 def test_doctests(module):
     import doctest
     import importlib
