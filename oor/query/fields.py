@@ -154,8 +154,8 @@ def field(name):
     if f is None:
         import difflib
         close = difflib.get_close_matches(key, list(FIELDS) + list(ALIASES), n=1)
-        hint = f" (did you mean {ALIASES.get(close[0], close[0])}?)" if close else ""
-        raise KeyError(f"unknown field {name!r}{hint}; fields: {', '.join(FIELDS)}")
+        hint = f"did you mean {ALIASES.get(close[0], close[0])}?" if close else f"fields: {', '.join(FIELDS)}"
+        raise KeyError(f"unknown field {name!r} ({hint})")
     return f
 
 

@@ -80,8 +80,12 @@ def merge_stored(reader, sources=None, policy="newest"):
         raise ValueError(f"no stored source called {', '.join(map(repr, missing))}; stored: "
                          f"{', '.join(map(repr, all_names))}")
     if isinstance(policy, (list, tuple)) or policy != "newest":
-        plist = policy if isinstance(policy, (list, tuple)) else [p.strip() for p in policy.split(",")]
-        names = list(plist) + [n for n in names if n not in plist]
+        plist = list(policy) if isinstance(policy, (list, tuple)) else [p.strip() for p in policy.split(",")]
+        unknown = [p for p in plist if p not in reader.source_ids]
+        if unknown:
+            raise ValueError(f"policy names unknown source(s) {', '.join(map(repr, unknown))}; stored: "
+                             f"{', '.join(map(repr, all_names))}")
+        names = plist + [n for n in names if n not in plist]
     newest, rank_by_input = _policy(policy, names)
     rank = array("i", [-1]) * 65536                  # by source id
     for j, n in enumerate(names):

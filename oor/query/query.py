@@ -58,11 +58,16 @@ class Query:
     def where(self, text=None, **tests):
         """And a predicate: text in the predicate language and/or keyword tests (``inclination__gt=80``)."""
         q = self._copy()
+        new = []
         if text is not None:
-            q._trees.append((parse(text), text))
+            new.append((parse(text), text))
         t = from_kwargs(tests)
         if t is not None:
-            q._trees.append((t, " and ".join(f"{k}={v!r}" for k, v in tests.items())))
+            new.append((t, " and ".join(f"{k}={v!r}" for k, v in tests.items())))
+        ctx = self._ctx()
+        for tree, txt in new:
+            bind(tree, ctx, txt)            # refuse unknown fields and bad literals now, with their column
+        q._trees.extend(new)
         return q
 
     def select(self, *names):
