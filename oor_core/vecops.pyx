@@ -505,3 +505,22 @@ cdef inline double _arg_lat(double inc, double raan, double* h, double nx, doubl
     cdef double Nx = cos(raan), Ny = sin(raan), Nz = 0.0
     cdef double cx = Ny * nz - Nz * ny, cy = Nz * nx - Nx * nz, cz = Nx * ny - Ny * nx
     return atan2(cx * h[0] + cy * h[1] + cz * h[2], Nx * nx + Ny * ny + Nz * nz)
+
+
+def gather_keys(list norads, list epochs, const int32_t[:] src, const int32_t[:] row, int64_t[:] out_n,
+                int64_t[:] out_e, Py_ssize_t n):
+    """out_n[i], out_e[i] = norads[src[i]][row[i]], epochs[src[i]][row[i]]: the merged key columns."""
+    cdef Py_ssize_t i, k = len(norads), j
+    cdef const int64_t* pn[64]
+    cdef const int64_t* pe[64]
+    cdef const int64_t[:] col
+    if k > 64:
+        raise ValueError("at most 64 inputs")
+    for j in range(k):
+        col = norads[j]
+        pn[j] = &col[0] if col.shape[0] else NULL
+        col = epochs[j]
+        pe[j] = &col[0] if col.shape[0] else NULL
+    for i in range(n):
+        out_n[i] = pn[src[i]][row[i]]
+        out_e[i] = pe[src[i]][row[i]]

@@ -122,10 +122,7 @@ def merge_columns(norads, epochs, ranks, newest=True):
     out_src, out_row = array("i", bytes(4 * total)), array("i", bytes(4 * total))
     t = vecops.kway_merge(list(norads), list(epochs), out_src, out_row)
     mn, me = array("q", bytes(8 * t)), array("q", bytes(8 * t))
-    for i in range(t):                      # gather merged keys (a C loop would halve this; see bench)
-        j, r = out_src[i], out_row[i]
-        mn[i] = norads[j][r]
-        me[i] = epochs[j][r]
+    vecops.gather_keys(list(norads), list(epochs), out_src, out_row, mn, me, t)
     rank = array("i", ranks)
     w, ns, td = array("i", bytes(4 * t)), array("i", bytes(4 * t)), array("i", bytes(4 * t))
     g = vecops.resolve_groups(mn, me, out_src, rank, newest, w, ns, td, t)

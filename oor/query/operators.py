@@ -205,7 +205,8 @@ class Extract(Operator):
 class BatchExtract(Operator):
     """Tuples (value of each field..., primary key) of the rows a BatchFilter kept."""
 
-    def __init__(self, child, fields, ctx, reader, evaluator):
+    def __init__(self, child, fields, ctx, reader, evaluator, handles=True):
+        self.handles = handles
         self.children = (child,)
         self.fields = fields
         self.ctx = ctx
@@ -219,6 +220,7 @@ class BatchExtract(Operator):
         names = {i: n for n, i in self.reader.source_ids.items()}
         for b, idx, k in self.children[0]:
             sel = idx[:k]
+            whole = k == b.n                   # every row kept: slice whole columns (C) instead of indexing
             cols = []
             for f in self.fields:
                 if f.name == "name":
@@ -230,8 +232,11 @@ class BatchExtract(Operator):
                     cols.append([names.get(sid[i]) for i in sel])
                 else:
                     col = self.ev.column(b, f)
-                    cols.append([col[i] for i in sel])
-            cols.append([b.key(i) for i in sel])
+                    cols.append(col[:k].tolist() if whole else [col[i] for i in sel])
+            if self.handles:
+                cols.append([b.key(i) for i in sel])
+            else:
+                cols.append([None] * k)
             yield from zip(*cols)
 
 

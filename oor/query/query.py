@@ -148,7 +148,7 @@ class Query:
             ev = BatchEval(bound, ctx)
             root = ops.BatchScan(r, self._mode, self._as_of, ranges)
             root = ops.BatchFilter(root, ev, self._text())
-            root = ops.BatchExtract(root, extract, ctx, r, ev)
+            root = ops.BatchExtract(root, extract, ctx, r, ev, handles=want_sets)
         else:
             root = ops.RowScan(r, self._mode, self._as_of, ranges, access=index or "primary")
             if bound is not None:
@@ -167,11 +167,18 @@ class Query:
         return f"Present({', '.join(f.name for f in fields)})\n" + ops.explain(root, 1)
 
     # ---- results --------------------------------------------------------------------------
-    def rows(self):
-        """Iterator of tuples of the selected fields (Python values: datetime epochs, str regimes...)."""
+    def rows(self, raw=False):
+        """Iterator of tuples of the selected fields (Python values: datetime epochs, str regimes...).
+
+        raw=True: the internal values instead (epoch in us since 1950, regime and classification codes),
+        which skips a conversion per value."""
         root, fields = self.plan()
-        conv = [f.to_py for f in fields]
         k = len(fields)
+        if raw:
+            for t in root:
+                yield t[:k]
+            return
+        conv = [f.to_py for f in fields]
         for t in root:
             yield tuple(v if c is None or v is None else c(v) for v, c in zip(t[:k], conv))
 
@@ -186,7 +193,7 @@ class Query:
 
     def sets(self):
         """Iterator of the ElementSets the query selects (full records, in the query's order)."""
-        root, _ = self.plan()
+        root, _ = self.plan(want_sets=True)
         r = self._reader
         for t in root:
             h = t[-1]
