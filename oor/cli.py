@@ -13,6 +13,7 @@ Who may import: the console-script entry point, ``oor.__main__`` and tests
   oor stats --db DB [--json]
   oor check --db DB
   oor checkpoint --db DB
+  oor query|merge|screen ...   (oor/query/cli.py, docs/query.md)
 
 Exit codes: 0 all good; 1 some input rejected (good sets kept), an object
 not found, or ``check`` found problems; 2 usage or fatal error (with
@@ -125,6 +126,10 @@ def build_parser():
 
     cmd("check", "verify pages, trees and indexes; exit 1 naming each problem")
     cmd("checkpoint", "write every committed change to the data file")
+
+    # ---- query subcommands (query, merge, screen): parsing and handlers in oor/query/cli.py
+    from oor.query import cli as _query_cli
+    _query_cli.register(sub, lambda s: s.add_argument("--db", required=True, metavar="DB", help="the registry file"))
     return p
 
 
@@ -352,6 +357,17 @@ def _cmd_checkpoint(args, out, err):
 
 COMMANDS = {"load": _cmd_load, "get": _cmd_get, "history": _cmd_history, "scan": _cmd_scan, "find": _cmd_find,
             "export": _cmd_export, "stats": _cmd_stats, "check": _cmd_check, "checkpoint": _cmd_checkpoint}
+
+
+# ---- query subcommands (oor/query/cli.py) -------------------------------------------------------
+def _query_command(name):
+    def run(args, out, err):
+        from oor.query import cli as _query_cli
+        return _query_cli.COMMANDS[name](args, out, err, lambda a: _open(a, False))
+    return run
+
+
+COMMANDS.update({name: _query_command(name) for name in ("query", "merge", "screen")})
 
 
 def main(argv=None):

@@ -1,6 +1,8 @@
 """Key encodings of the registry's trees: format owner (see docs/registry.md).
 
-Who may import: ``oor.registry`` and tests.  Pure functions, no I/O.
+Who may import: ``oor.registry``, ``oor.query`` and tests.  Pure functions, no I/O.
+C-level offsets of the ``elsets`` key, for Cython readers of leaf pages
+(``oor_core/batch.pyx``), are in ``oor_core/elset_layout.pxd``.
 
 Every key is a memcmp-ordered byte string: comparing two keys byte by byte
 gives the order of the values they encode.  Byte order: big-endian for every

@@ -462,6 +462,30 @@ class Registry:
                 out.append(es)
         return out
 
+    # ---- queries (thin doors into oor.query; docs/query.md) --------------------------------------
+    def reader(self):
+        """What the query layer reads through (oor.query.Reader): trees, a read guard, the source table."""
+        from oor.query.source import Reader
+        return Reader(self.db.reading, self._elsets, self._names, self._cospar, self.sources(), self.path)
+
+    def query(self, *, now=None):
+        """A Query over this registry: ``reg.query().where(inclination__gt=80).select(...)`` (oor.query.Query)."""
+        from oor.query.query import Query
+        return Query(self.reader(), now=now)
+
+    def merge(self, sources=None, policy="newest"):
+        """One winner per object across stored sources, with a conflict report (oor.query.MergeResult).
+
+        policy: "newest" or a list of source names in priority order."""
+        from oor.query.merge import merge_stored
+        return merge_stored(self.reader(), sources, policy)
+
+    def screen(self, norad_id, pad_km=10.0, geometry=True):
+        """Conjunction screening prefilter: objects that may come within pad_km of norad_id
+        (oor.query.ScreenResult)."""
+        from oor.query.screen import screen
+        return screen(self.reader(), _check_norad(norad_id), pad_km, geometry)
+
     # ---- load and export ---------------------------------------------------------------------
     def load(self, source, *, format="auto", source_name=None, strict=False, batch=10_000, progress=None):
         """Store every element set of a path, open file, ``"-"`` (stdin) or iterable of ElementSet.

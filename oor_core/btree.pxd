@@ -102,3 +102,15 @@ cdef class Cursor:
     cdef int _step(self, bint forward) except -1
     cdef object _item(self)
     cdef _range(self, bytes lo, bytes hi, bint reverse)
+
+
+# ---- leaf record getters (layout above), for readers of leaf pages outside the
+# tree (oor_core/batch.pyx decodes column batches straight from leaves).
+cdef inline int leaf_klen(const uint8_t* rec) noexcept nogil:
+    return (<int>rec[0] | (<int>rec[1] << 8)) & 0x7FFF
+
+cdef inline bint leaf_overflow(const uint8_t* rec) noexcept nogil:
+    return (rec[1] & 0x80) != 0
+
+cdef inline uint32_t leaf_u32(const uint8_t* p) noexcept nogil:
+    return <uint32_t>p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)

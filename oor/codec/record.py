@@ -3,7 +3,9 @@
 Who may import: the registry (and tests); ``encode_record``/``decode_record``
 are re-exported by ``oor.codec`` and ``oor``.  The implementation is the
 Cython hot path ``oor_core/tlecodec.pyx``; this module is the format's
-definition.
+definition.  C-level offsets of this table, for Cython readers of leaf pages
+(``oor_core/batch.pyx``), are in ``oor_core/elset_layout.pxd``: a change of
+the table changes that file in the same commit.
 
 Byte order: little-endian for every multi-byte integer and IEEE-754 double.
 Text: TLE lines are ASCII; name and source are UTF-8.
