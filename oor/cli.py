@@ -53,7 +53,7 @@ class _Fatal(Exception):
 
 
 # ---- argument types ---------------------------------------------------------------------------
-def _norad(text):
+def norad_arg(text):
     """NORAD id from '25544', '5' or alpha-5 'T0288'."""
     t = text.strip()
     if t.isdigit():
@@ -94,19 +94,19 @@ def build_parser():
     s.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
 
     s = cmd("get", "the newest element set of an object (or the one valid at --at)")
-    s.add_argument("norad", type=_norad, metavar="NORAD")
+    s.add_argument("norad", type=norad_arg, metavar="NORAD")
     s.add_argument("--at", type=_time, metavar="TIME", help="newest set with epoch <= TIME")
     s.add_argument("--format", default="3le", choices=("3le", "tle", "json"))
 
     s = cmd("history", "every element set of an object, ascending epoch")
-    s.add_argument("norad", type=_norad, metavar="NORAD")
+    s.add_argument("norad", type=norad_arg, metavar="NORAD")
     s.add_argument("--since", type=_time, metavar="T")
     s.add_argument("--until", type=_time, metavar="T")
     s.add_argument("--format", default="table", choices=SHOW_FORMATS)
 
     s = cmd("scan", "the newest element set of every object in an id range")
-    s.add_argument("first", type=_norad, nargs="?", metavar="FIRST")
-    s.add_argument("last", type=_norad, nargs="?", metavar="LAST")
+    s.add_argument("first", type=norad_arg, nargs="?", metavar="FIRST")
+    s.add_argument("last", type=norad_arg, nargs="?", metavar="LAST")
     s.add_argument("--format", default="table", choices=SHOW_FORMATS)
 
     s = cmd("find", "objects by name prefix (case-insensitive) or COSPAR id (1998-067A)")

@@ -141,8 +141,8 @@ def _cmd_merge(args, out, err, open_registry):
 
 
 def _cmd_screen(args, out, err, open_registry):
-    from oor.cli import _norad
-    norad = _norad(args.norad)
+    from oor.cli import norad_arg
+    norad = norad_arg(args.norad)
     with open_registry(args) as reg:
         try:
             res = reg.screen(norad, pad_km=args.pad_km, geometry=not args.band_only)

@@ -228,7 +228,7 @@ def from_kwargs(kwargs):
 
 
 # ---- binding ---------------------------------------------------------------------------------
-class _Ctx:
+class EvalContext:
     """What binding and row evaluation need from the reader: now, and source name <-> id."""
 
     def __init__(self, now_us, source_ids):
@@ -380,7 +380,7 @@ def row_test(bound, ctx):
         return lambda es: match((get(es, ctx) or "").encode("utf-8"), pat)
     if kind == "srcin":
         names = {n for n, i in ctx.source_ids.items() if i in set(bound[2])}
-        return lambda es: es._v[17] in names
+        return lambda es: es.source in names
     raise AssertionError(kind)
 
 

@@ -23,7 +23,7 @@ RowScan + Filter (Python).
 """
 from oor.query import operators as ops
 from oor.query.fields import field, now_us
-from oor.query.predicate import BatchEval, _Ctx, bind, conjuncts, from_kwargs, parse, row_test
+from oor.query.predicate import BatchEval, EvalContext, bind, conjuncts, from_kwargs, parse, row_test
 
 __all__ = ["Query", "DEFAULT_FIELDS"]
 
@@ -121,7 +121,7 @@ class Query:
     def _ctx(self):
         from oor.registry import to_epoch_us
         now = now_us() if self._now is None else to_epoch_us(self._now)
-        return _Ctx(now, self._reader.source_ids)
+        return EvalContext(now, self._reader.source_ids)
 
     def _bound(self, ctx):
         parts = [bind(t, ctx, text) for t, text in self._trees]
