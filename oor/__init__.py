@@ -1,6 +1,7 @@
 """OOR, the Orbital Object Registry: an embedded storage engine for satellite element sets."""
 from oor_core.errors import (  # noqa: F401
     BufferPoolFullError,
+    CorruptLogError,
     CorruptPageError,
     DatabaseLockedError,
     ForeignProcessError,

@@ -95,13 +95,14 @@ class Database:
 
     def __init__(self, path, *, create=True, read_only=False, pool_pages=2048, sync="full",
                  vfs=None, checkpoint_bytes=64 << 20, segment_bytes=16 << 20, sync_interval=1.0,
-                 checkpoint_seconds=300.0):
+                 checkpoint_seconds=300.0, salvage=False):
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
         self.vfs = vfs if vfs is not None else OS_VFS
         self.path = self.vfs.canonical(os.fspath(path))   # one name per file: its log and lock follow it
         self.read_only = read_only
         self.sync = sync
+        self.salvage = salvage        # `oor recover --salvage`: cut the log at the damage (docs/durability.md)
         self.checkpoint_bytes = checkpoint_bytes
         self.checkpoint_seconds = checkpoint_seconds
         self._lock = threading.RLock()
@@ -146,6 +147,11 @@ class Database:
             self._create_file()
         if self.vfs.exists(self.path):
             self._flock.cover(self.path)         # every other name of this file meets the same lock
+        # invariant 14: what proves how far the log was durable (docs/durability.md)
+        self.wal.durable_floor = self._flock.durable_hint()
+        self.wal.salvage = self.salvage
+        if not self.read_only:
+            self.wal.on_durable = self._flock.record_durable
         has_log = any(n.endswith(".wal") for n in self.vfs.listdir(wal_dir))
 
         def make_pager(check_header):
@@ -160,25 +166,38 @@ class Database:
             if e.page_id != 0 or not has_log:
                 raise
             self.pager = make_pager(False)
+        clean_end = self.pager.clean_end()     # a clean close: the data file alone holds everything
+        if clean_end and not self.read_only:
+            self.wal.discard_all()             # the log below the mark is not needed, whatever its state
+            has_log = False
         self.pool = BufferPool(self.pager, pool_pages)
         self.pool.wal_flush_hook = self._wal_flush_hook
         self.pool.op_hook = self._log_changes
         if self.read_only:
-            if needs_recovery(self.wal):
+            if not clean_end and needs_recovery(self.wal):
                 raise OorError(f"{self.path}: the database was not closed cleanly and needs recovery; "
                                f"open it once for writing (any oor write command does it)")
             self._verify_header()
             self._verify_file_size()
             return
         if not has_log and not self.pager.created:
-            # The log is gone (or never existed): continue numbering above every page's LSN.
+            # The log is gone, never existed, or is not needed after a clean close: continue
+            # numbering above every page's LSN.
+            self._flock.reset_durable()
+            self.wal.durable_floor = 0
             self.wal.open()
-            self.wal.start_at(self._max_page_lsn() + 1)
+            self.wal.start_at(clean_end or self._max_page_lsn() + 1)
         self.recovery = recover(self._target)
         self._verify_header()                    # the header page must be valid now
         invalidate_cursors()
         self._checkpoint_locked()
         self._verify_file_size()
+        if clean_end:
+            # A fresh log now begins at the mark: clear it (durably) before any new record,
+            # and drop the pool's copy of page 0, which still carries it.
+            self.pager.set_clean_end(0)
+            self.pager.sync()
+            self.pool.discard_page(0)
         self.pool.require_capture = True
 
     def _verify_header(self):
@@ -218,6 +237,7 @@ class Database:
         finally:
             f.close()
         self.vfs.rename(tmp, self.path)
+        self._flock.reset_durable()
         # a log left by an earlier database of the same name must not be replayed into this one
         wal_dir = self.path + "-wal"
         for name in self.vfs.listdir(wal_dir):
@@ -580,9 +600,19 @@ class Database:
                     self._lock.acquire()          # _end released the transaction's hold
                 if not self.read_only and self._failed is None and self.wal.failed is None:
                     self._checkpoint_locked()
+                    self._mark_clean()
             finally:
                 self.closed = True
                 self._teardown(flush=True)
+
+    def _mark_clean(self):
+        """After the final checkpoint: every page is in the file; say so in page 0 (pager.pxd, clean_end)."""
+        pool = self.pool
+        pool.flush_all()
+        self.pager.sync()
+        self.pager.set_clean_end(self.wal.next_lsn)
+        self.pager.sync()
+        pool.discard_page(0)
 
     def _forsake(self):
         """Close a forked child's copies of the files without writing or unlocking anything."""

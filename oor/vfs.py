@@ -17,7 +17,9 @@ import errno
 import fcntl
 import mmap
 import os
+import struct
 
+from oor_core.checksum import crc32c
 from oor_core.errors import DatabaseLockedError
 from oor_core.pager import fsync_directory
 
@@ -62,6 +64,31 @@ class OsFile:
             self.fd = -1
 
 
+# The lock file: bytes 0..31 the writer's PID (ASCII, NUL padded; zeros when no
+# writer); bytes 64..79 the durable-LSN hint: b"OORD" | u64 LSN | u32 CRC32C of
+# bytes 64..75, little-endian.  The hint is rewritten, without fsync, after every
+# log fsync, so the log really was durable up to it (after a process crash it is
+# exact, after a power cut possibly older); a hint that fails its CRC counts as 0.
+PID_AREA = 32
+HINT_OFFSET = 64
+HINT_SIZE = 16
+_HINT = struct.Struct("<4sQ")
+
+
+def encode_hint(lsn):
+    body = _HINT.pack(b"OORD", lsn)
+    return body + struct.pack("<I", crc32c(body))
+
+
+def decode_hint(raw):
+    if len(raw) < HINT_SIZE:
+        return 0
+    magic, lsn = _HINT.unpack_from(raw, 0)
+    if magic != b"OORD" or struct.unpack_from("<I", raw, 12)[0] != crc32c(bytes(raw[:12])):
+        return 0
+    return lsn
+
+
 class OsLock:
     """The writer lock of one database file: exclusive for a writer, shared for a reader.
 
@@ -84,7 +111,7 @@ class OsLock:
         except OSError as e:
             pid = None
             try:
-                text = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
+                text = os.pread(self.fd, PID_AREA, 0).decode("ascii", "replace").strip("\0 \n")
                 pid = int(text) if text.isdigit() else None
             except OSError:
                 pass
@@ -94,8 +121,7 @@ class OsLock:
                 raise DatabaseLockedError(db_path, pid) from None
             raise
         if exclusive:
-            os.ftruncate(self.fd, 0)
-            os.pwrite(self.fd, b"%d\n" % os.getpid(), 0)
+            os.pwrite(self.fd, (b"%d\n" % os.getpid()).ljust(PID_AREA, b"\0"), 0)
 
     def release(self, remove=False):
         """Unlock (idempotent); remove=True also deletes the lock file if this lock created it
@@ -104,7 +130,7 @@ class OsLock:
             return
         try:
             if self.exclusive:
-                os.ftruncate(self.fd, 0)
+                os.pwrite(self.fd, bytes(PID_AREA), 0)      # the hint after it stays
         finally:
             os.close(self.fd)
             self.fd = -1
@@ -116,6 +142,18 @@ class OsLock:
                 os.unlink(self.path)
             except OSError:
                 pass
+
+    def record_durable(self, lsn):
+        """Note that the log is durable up to lsn (no fsync: a lower bound after a power cut).  Caller: the WAL."""
+        os.pwrite(self.fd, encode_hint(lsn), HINT_OFFSET)
+
+    def durable_hint(self):
+        """The LSN up to which the log was last known durable, or 0 (no valid hint)."""
+        return decode_hint(os.pread(self.fd, HINT_SIZE, HINT_OFFSET))
+
+    def reset_durable(self):
+        """Forget the hint (a new database, or a fresh log after a clean close).  Caller: storage."""
+        os.pwrite(self.fd, bytes(HINT_SIZE), HINT_OFFSET)
 
     def cover(self, data_path):
         """Lock the data file itself (after it exists), so that another name of the same file is refused too."""

@@ -22,7 +22,7 @@ import threading
 
 from oor_core import logformat as LF
 from oor_core import walscan as _walscan
-from oor_core.errors import WalError
+from oor_core.errors import CorruptLogError, WalError
 
 __all__ = ["WAL"]
 
@@ -65,6 +65,10 @@ class WAL:
         self._cache = {}
         self.zeroed_to = 0          # file offset up to which the current segment holds zeros or records
         self.prealloc = min(PREALLOC, segment_bytes)
+        self.on_durable = None      # called with the new durable LSN after each log fsync (the lock's hint)
+        self.salvaged = None        # what open(salvage=True) dropped
+        self.durable_floor = 0      # open(): the log is known durable up to here (storage sets it)
+        self.salvage = False        # open(): cut at the first damage instead of refusing (oor recover --salvage)
 
     # ---- opening and scanning ------------------------------------------------------
     def _path(self, start):
@@ -86,25 +90,46 @@ class WAL:
                     continue
         return sorted(starts)
 
-    def open(self, cache=False):
+    def open(self, cache=False, durable=0, salvage=None):
         """Validate the kept segments, cut a torn tail (unless read-only) and position the end of the log.
 
         Call before scanning or appending (idempotent).  Returns the end LSN.
         cache=True keeps the segment bytes just read for the recovery passes
         that follow (saving two more reads of the log); drop_cache() frees them.
+
+        The log is checked, never guessed (invariant 14): the first invalid
+        record is cut as a torn tail only if it lies at or after ``durable``
+        (a point the caller knows was made durable: the durable-LSN hint, see
+        oor.vfs) and no valid record follows it, in its segment or a later
+        one.  Otherwise CorruptLogError names the segment and offset and the
+        log is left as it was -- unless ``salvage``, which cuts there anyway
+        and records what it dropped in ``self.salvaged`` (`oor recover --salvage`).
         """
         if self.opened:
             return self.next_lsn
+        durable = max(durable, self.durable_floor)
+        salvage = self.salvage if salvage is None else salvage
         if not self.read_only:
             self.vfs.makedirs(self.dir)
         segs = self._list()
         end = None
         keep = []
-        for s in segs:
+        cut = None                  # (segment, valid bytes, file size): a torn tail to zero
+        damage = None               # (segment, body offset, reason): the first damage found
+        for i, s in enumerate(segs):
             f = self._file(s)
             head = f.pread(SEG_HEADER, 0)
-            if LF.segment_start(head, self._path(s)) != s or (end is not None and s != end):
-                break               # a torn segment header, or a gap: the log ends before it
+            later = i + 1 < len(segs)
+            if end is not None and s != end:
+                damage = damage or (keep[-1], end - keep[-1],
+                                    f"the log stops at LSN {end} but the next segment begins at LSN {s} "
+                                    f"(a segment is missing or was cut short)")
+                break
+            if LF.segment_start(head, self._path(s)) != s:
+                # a torn segment header: only the newest segment, before its first record
+                if later or s < durable:
+                    damage = damage or (s, -SEG_HEADER, "the segment header is damaged")
+                break
             keep.append(s)
             size = f.size()
             mapped = f.map() if cache and size > SEG_HEADER and hasattr(f, "map") else None
@@ -116,30 +141,74 @@ class WAL:
             end = s + valid
             self.zeroed_to = size
             clean = _walscan.is_zero(body, valid)     # only preallocated zeros after the records
+            if not clean:
+                # Evidence that the bad record was durable: a later segment (rotation syncs a
+                # segment before the next one is created), or the durable point.  Valid records
+                # later in the same segment are NOT evidence: a power cut may keep an unsynced
+                # write's later sectors and lose its earlier ones (docs/durability.md).
+                if later or end < durable:
+                    follows = _walscan.next_valid_record(body, s, valid + 1)
+                    why = ("a later segment follows it" if later else
+                           f"the log was durable up to LSN {durable}")
+                    if follows >= 0:
+                        why += f"; valid records resume at byte offset {SEG_HEADER + follows}"
+                    damage = damage or (s, valid, f"invalid record ({why})")
+                else:
+                    cut = (s, valid, size)
             if cache:
                 self._cache[s] = (memoryview(body)[:valid], body, mapped)
             elif mapped is not None:
                 body.release()
                 mapped.close()
             if not clean:
-                # The log ends here: a torn tail.  It is overwritten with zeros, so no
-                # stale record can ever join the log again.  (The next segment, if any,
-                # must start where the records end, else the log ends there too.)
-                if not self.read_only:
-                    f.pwrite(bytes(size - SEG_HEADER - valid), SEG_HEADER + valid)
-                    f.fsync()
                 break
+        if end is None:
+            end = FIRST_LSN
+        if damage is None and end < durable:
+            why = (f"the log ends at LSN {end}, but it was durable up to LSN {durable} "
+                   f"(the log was cut short or a segment is missing)")
+            damage = (keep[-1], end - keep[-1], why) if keep else (None, 0, why)
+        if damage is not None and not salvage:
+            self.drop_cache()
+            seg, off, reason = damage
+            path = self._path(seg) if seg is not None else self.dir
+            lsn = (seg + max(off, 0)) if seg is not None else end
+            raise CorruptLogError(path, SEG_HEADER + off if seg is not None else 0, lsn, reason)
+        self.salvaged = None
+        if damage is not None:
+            seg, off, reason = damage
+            self.salvaged = {"cut_lsn": end, "reason": reason,
+                             "dropped_segments": [self._path(x) for x in segs if x not in keep]}
+            if keep and keep[-1] == seg and off >= 0:
+                f = self._file(seg)
+                size = f.size()
+                if not self.read_only:        # keep the evidence beside the salvaged log
+                    copy = self.vfs.open(self._path(seg) + ".damaged", create=True)
+                    try:
+                        copy.pwrite(f.pread(size, 0), 0)
+                        copy.fsync()
+                    finally:
+                        copy.close()
+                cut = (seg, end - seg, size)
+        if cut is not None and not self.read_only:
+            # A torn tail (or, salvaging, the damage): overwritten with zeros, so no stale
+            # record can ever join the log again.
+            s, valid, size = cut
+            f = self._file(s)
+            f.pwrite(bytes(size - SEG_HEADER - valid), SEG_HEADER + valid)
+            f.fsync()
         for s in segs:
             if s not in keep and not self.read_only:
                 f = self.files.pop(s, None)
                 if f is not None:
                     f.close()
-                self.vfs.remove(self._path(s))
+                if salvage and damage is not None:
+                    self.vfs.rename(self._path(s), self._path(s) + ".damaged")
+                else:
+                    self.vfs.remove(self._path(s))
         if len(keep) < len(segs) and not self.read_only:
             self.vfs.sync_dir(self.dir)
         self.segments = keep
-        if end is None:
-            end = FIRST_LSN
         self.next_lsn = self.buf_lsn = self.durable_lsn = end
         self.opened = True
         return end
@@ -183,6 +252,16 @@ class WAL:
                 yield rec
                 pos += rec.length
         yield from self._buffer_records(start_lsn)
+
+    def discard_all(self):
+        """Remove every segment: the data file holds everything (a clean close).  Before any append."""
+        assert not self.opened
+        for s in self._list():
+            f = self.files.pop(s, None)
+            if f is not None:
+                f.close()
+            self.vfs.remove(self._path(s))
+        self.vfs.sync_dir(self.dir)
 
     def start_at(self, lsn):
         """Begin an empty log at lsn (a log whose directory was lost).  Before any append."""
@@ -271,6 +350,8 @@ class WAL:
         if self.segments:
             self._sync_segment(self.segments[-1])
             self.durable_lsn = self.next_lsn
+            if self.on_durable is not None:
+                self.on_durable(self.durable_lsn)
         start = self.next_lsn
         f = self.vfs.open(self._path(start), create=True)
         try:
@@ -369,6 +450,8 @@ class WAL:
                         del self.buf[:n]
                         self.buf_lsn = target
                         self.durable_lsn = target
+                        if self.on_durable is not None:
+                            self.on_durable(target)
                     self.cond.notify_all()
 
     def write_out(self):

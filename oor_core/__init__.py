@@ -4,6 +4,7 @@ This module only re-exports; each concept lives in its own file.
 """
 from oor_core.errors import (  # noqa: F401
     BufferPoolFullError,
+    CorruptLogError,
     CorruptPageError,
     DatabaseLockedError,
     ForeignProcessError,

@@ -176,3 +176,25 @@ class UnrepresentableError(OorError, ValueError):
 
 class WalError(OorError):
     """The log cannot be written or read (I/O error, full disk, damaged or foreign log file)."""
+
+
+class CorruptLogError(WalError):
+    """The log is damaged before a point known to have been durable (invariant 14).
+
+    Raised instead of cutting the log there (which could drop acknowledged
+    commits); the log is left exactly as it was found.  ``path`` names the
+    segment file, ``offset`` the byte offset in it, ``lsn`` the LSN.
+    """
+
+    def __init__(self, path, offset, lsn, reason):
+        self.path = path
+        self.offset = offset
+        self.lsn = lsn
+        self.reason = reason
+        super().__init__(
+            f"{path}: log damaged at byte offset {offset} (LSN {lsn}): {reason}; nothing was changed. "
+            f"Restore from a backup, or run `oor recover --salvage` to keep every transaction committed "
+            f"before the damage (docs/durability.md)")
+
+    def __reduce__(self):
+        return (CorruptLogError, (self.path, self.offset, self.lsn, self.reason))

@@ -13,13 +13,23 @@
 #   56     4     free_head       u32, first page of the free list (0 = empty)
 #   60     4     free_count      u32, pages on the free list
 #   64     8     checkpoint_lsn  u64, reserved for the WAL: LSN of the last checkpoint
-#   72     56    reserved        zero
+#   72     8     clean_end       u64, the end LSN of the log at a clean close, 0 while open (below)
+#   80     48    reserved        zero
 #   128    1024  tree roots      MAX_TREES x 16 bytes:
 #                                  u32 root page id (0 = slot unused), u16 height,
 #                                  u16 flags, 8 bytes name (ASCII, NUL padded)
 #   1152   2944  reserved        zero
 #
 # The free list is a chain of PT_FREE pages linked by next_id (page.pxd).
+#
+# clean_end (the clean-close mark, invariant 14): written by the storage layer
+# only after a clean close flushed and synced every page, so the data file
+# alone holds every commit and the log below clean_end is not needed; cleared
+# (and synced) by the next writable open once a fresh log begins at it.  It is
+# the one field written outside the log: only bytes 0..3 and 72..79, both in
+# the first 512-byte sector, change, so the write cannot tear.  Files written
+# before it existed hold zero there (no mark): they open as before, and older
+# readers ignore the field, so the format version stays 1.
 #
 # A file is an OOR database if and only if (checked in this order by
 # header_problem() in pager.pyx; nothing in page 0 is believed before 3):
@@ -54,6 +64,7 @@ cdef enum:
     HDR_FREE_HEAD = 56
     HDR_FREE_COUNT = 60
     HDR_CKPT_LSN = 64
+    HDR_CLEAN_END = 72
     HDR_ROOTS = 128
     ROOT_ENTRY = 16
     MAX_TREES = 64

@@ -300,6 +300,24 @@ cdef class Pager:
         buf = bytearray(data)
         self.write_page(page_id, buf)
 
+    def clean_end(self):
+        """The clean-close mark of page 0 on disk (0: none, or page 0 unreadable).  Caller: storage at open."""
+        buf = bytearray(PAGE_SIZE)
+        try:
+            self.read_page(0, buf)
+        except CorruptPageError:
+            return 0
+        cdef uint8_t* p = buf
+        return hdr_u64(p, HDR_CLEAN_END)
+
+    def set_clean_end(self, uint64_t lsn):
+        """Write the clean-close mark into page 0 on disk (the caller syncs).  Caller: storage only."""
+        buf = bytearray(PAGE_SIZE)
+        self.read_page(0, buf)
+        cdef uint8_t* p = buf
+        hdr_set_u64(p, HDR_CLEAN_END, lsn)
+        self.write_page(0, p)
+
     def read_raw(self, uint32_t page_id):
         """Unverified bytes of a page (zero-filled past the end).  `check` and tests only."""
         buf = bytearray(PAGE_SIZE)

@@ -12,7 +12,7 @@ from oor_core.bufpool cimport BufferPool
 from oor_core.logformat cimport (
     REC_HEADER, CLR_PREFIX, PL_HEADER, PE_HEADER, RANGE_HEADER, K_RANGES, K_IMAGE, K_NEW, MIN_RANGE_OFFSET,
     T_UPDATE, T_COMMIT, T_ABORT, T_END, T_CLR, T_CKPT_BEGIN, T_CKPT_END, T_UNLOGGED,
-    record_valid, rec_length, rec_txid, rec_type, rec_payload, clr_undo_next, ckpt_end_begin_lsn,
+    record_valid, rec_length, rec_lsn, rec_txid, rec_type, rec_payload, clr_undo_next, ckpt_end_begin_lsn,
     unlogged_count, unlogged_page, pl_count, pe_page_id, pe_kind, pe_nranges, rg_offset, rg_length, rg_size, ranges_size)
 from oor_core.page cimport PAGE_SIZE, pg_lsn, pg_set_lsn, pg_set_id
 from oor_core.errors import CorruptPageError
@@ -180,3 +180,26 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                 pool.discard_page(unlogged_page(u, i))
         pos = end
     return records, changes
+
+
+def next_valid_record(const uint8_t[::1] body, uint64_t seg_start, Py_ssize_t start):
+    """Offset of the first valid record at or after start in a segment body, or -1.
+
+    A record can only begin where its LSN field equals its own position (logformat
+    condition 2), so the search compares one u64 per byte offset and checks the CRC
+    only of candidates: a 16 MiB segment is searched in milliseconds.  Caller:
+    oor.wal, telling damage (valid records follow it) from a torn tail (nothing
+    follows it) -- invariant 14.
+    """
+    cdef Py_ssize_t n = body.shape[0], pos, found = -1
+    if n < REC_HEADER or start < 0:
+        return -1
+    cdef const uint8_t* d = &body[0]
+    with nogil:
+        pos = start
+        while pos + REC_HEADER <= n:
+            if rec_lsn(d + pos) == seg_start + <uint64_t>pos and record_valid(d, n, pos, seg_start) != 0:
+                found = pos
+                break
+            pos += 1
+    return found

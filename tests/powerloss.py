@@ -134,6 +134,15 @@ class SimLock:
     def cover(self, data_path):
         """Names are plain keys here: the lock on the name already covers the file."""
 
+    def record_durable(self, lsn):
+        self.vfs.hints[self.db_path] = lsn
+
+    def durable_hint(self):
+        return self.vfs.hints.get(self.db_path, 0)
+
+    def reset_durable(self):
+        self.vfs.hints.pop(self.db_path, None)
+
     def forsake(self):
         self.release()
 
@@ -148,6 +157,7 @@ class SimVfs:
         self.crash_at = crash_at
         self.crashed = False
         self.locks = {}            # db path -> [writers, readers] holding its lock
+        self.hints = {}            # db path -> durable-LSN hint (kept across a power cut: written after fsyncs)
 
     def _tick(self, what):
         self.ops += 1
@@ -214,6 +224,8 @@ class SimVfs:
             nf.data = f.crash_copy(rng, stats)
             nf.durable = bytearray(nf.data)
             out.files[path] = nf
+        # the lock file's durable-LSN hint is written without fsync: it survives or not
+        out.hints = {k: v for k, v in self.hints.items() if rng.random() < 0.5}
         out.stats = stats
         return out
 
@@ -226,6 +238,7 @@ class SimVfs:
             nf.data = bytearray(f.data)
             nf.durable = bytearray(f.data)
             out.files[path] = nf
+        out.hints = dict(self.hints)
         return out
 
 
