@@ -13,6 +13,7 @@ Who may import: the console-script entry point, ``oor.__main__`` and tests
   oor stats --db DB [--json]
   oor check --db DB
   oor checkpoint --db DB
+  oor recover --db DB [--salvage]
   oor query|merge|screen ...   (oor/query/cli.py, docs/query.md)
 
 Exit codes: 0 all good; 1 some input rejected (good sets kept), an object
@@ -126,6 +127,10 @@ def build_parser():
 
     cmd("check", "verify pages, trees and indexes; exit 1 naming each problem")
     cmd("checkpoint", "write every committed change to the data file")
+    s = cmd("recover", "recover after a crash; --salvage: past a damaged log, keeping what precedes the damage")
+    s.add_argument("--salvage", action="store_true",
+                   help="cut the log at its first damage: keep every transaction committed before it, drop the "
+                        "rest, and say exactly what was dropped (the damaged segments are kept as *.damaged)")
 
     # ---- query subcommands (query, merge, screen): parsing and handlers in oor/query/cli.py
     from oor.query import cli as _query_cli
@@ -355,7 +360,37 @@ def _cmd_checkpoint(args, out, err):
     return EXIT_OK
 
 
-COMMANDS = {"load": _cmd_load, "get": _cmd_get, "history": _cmd_history, "scan": _cmd_scan, "find": _cmd_find,
+def _cmd_recover(args, out, err):
+    if not os.path.exists(args.db):
+        raise _Fatal(f"{args.db}: no such database")
+    with Registry(args.db, create=False, salvage=args.salvage) as reg:
+        report = reg.db.recovery or {}
+        salvaged = reg.db.wal.salvaged
+        if salvaged is not None:
+            out.write(f"{args.db}: log cut at LSN {salvaged['cut_lsn']}: {salvaged['reason']}\n")
+            for path in salvaged["dropped_segments"]:
+                out.write(f"{args.db}: dropped log segment {path} (kept as {os.path.basename(path)}.damaged)\n")
+            losers = report.get("losers", [])
+            out.write(f"{args.db}: {len(losers)} transaction(s) without a COMMIT before the cut rolled back"
+                      f"{(': ' + ', '.join(map(str, losers))) if losers else ''}\n")
+            newer = reg.db.salvage_newer
+            if newer:
+                out.write(f"{args.db}: {len(newer)} page(s) hold changes from the dropped log "
+                          f"(first: page {newer[0]}); check follows\n")
+        else:
+            out.write(f"{args.db}: recovered ({report.get('redo_records', 0)} records redone, "
+                      f"{len(report.get('losers', []))} transaction(s) rolled back)\n")
+        problems = reg.check()
+    for p in problems:
+        out.write(f"{args.db}: {p}\n")
+    if problems:
+        err.write(f"oor: {args.db}: {len(problems)} problem(s) remain after recovery; restore from a backup\n")
+        return EXIT_REJECTED
+    out.write(f"{args.db}: ok\n")
+    return EXIT_OK
+
+
+COMMANDS = {"recover": _cmd_recover, "load": _cmd_load, "get": _cmd_get, "history": _cmd_history, "scan": _cmd_scan, "find": _cmd_find,
             "export": _cmd_export, "stats": _cmd_stats, "check": _cmd_check, "checkpoint": _cmd_checkpoint}
 
 

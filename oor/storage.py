@@ -187,6 +187,11 @@ class Database:
             self.wal.durable_floor = 0
             self.wal.open()
             self.wal.start_at(clean_end or self._max_page_lsn() + 1)
+        self.salvage_newer = []
+        if self.salvage:
+            self.wal.open()
+            if self.wal.salvaged is not None:    # pages already holding changes from the dropped log
+                self.salvage_newer = self.pages_newer_than(self.wal.salvaged["cut_lsn"])
         self.recovery = recover(self._target)
         self._verify_header()                    # the header page must be valid now
         invalidate_cursors()
@@ -243,6 +248,15 @@ class Database:
         for name in self.vfs.listdir(wal_dir):
             if name.endswith(".wal"):
                 self.vfs.remove(os.path.join(wal_dir, name))
+
+    def pages_newer_than(self, lsn):
+        """Ids of the pages in the file whose LSN is at or above lsn (salvage's report).  Caller: oor recover."""
+        out = []
+        for pid in range(self.pager.file_size() // 4096):
+            raw = self.pager.read_raw(pid)
+            if int.from_bytes(raw[8:16], "little") >= lsn:
+                out.append(pid)
+        return out
 
     def _max_page_lsn(self):
         best = 0

@@ -305,16 +305,40 @@ class WAL:
         return LF.read_record(data)
 
     def check(self):
-        """Problems of the kept log as strings naming the LSN (empty when clean).  Caller: Database.check.
+        """Problems of the kept log as strings naming the file, offset and LSN (empty when clean).
 
-        The records were validated at open (logformat conditions 1-3); this checks
-        condition 4, that each payload has exactly its type's layout.
+        Caller: Database.check (so `oor check`).  Re-reads every kept segment from
+        the disk: each segment header, each record's checksum and LSN
+        (logformat conditions 1-3: the records must run without a gap from the
+        oldest kept segment to the end written so far), each payload's layout
+        (condition 4), and that the log holds a complete checkpoint for recovery
+        to start from.
         """
         problems = []
+        with self.lock:
+            segs = list(self.segments)
+            written = self.buf_lsn
+        checkpoint = False
+        for i, s in enumerate(segs):
+            path = self._path(s)
+            f = self._file(s)
+            limit = (segs[i + 1] if i + 1 < len(segs) else written) - s
+            if LF.segment_start(f.pread(SEG_HEADER, 0), path) != s:
+                problems.append(f"log: {path}: byte offset 0: bad segment header")
+                continue
+            body = f.pread(limit, SEG_HEADER)
+            valid = _walscan.valid_length(body, s)
+            if valid < limit:
+                problems.append(f"log: {path}: byte offset {SEG_HEADER + valid} (LSN {s + valid}): "
+                                f"invalid record inside the log (checksum, length or LSN)")
         for rec in self.scan():
             problem = LF.payload_problem(rec.type, rec.payload)
             if problem is not None:
                 problems.append(f"log: LSN {rec.lsn}: {problem}")
+            if rec.type == LF.CKPT_END:
+                checkpoint = True
+        if segs and not checkpoint:
+            problems.append(f"log: {self.dir}: holds no complete checkpoint (a segment is missing)")
         return problems
 
     # ---- appending and flushing ----------------------------------------------------------
