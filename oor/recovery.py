@@ -26,6 +26,7 @@ import collections
 import time
 
 from oor.wal import CLR, UPDATE, decode_pages
+from oor_core import PoolMode
 from oor_core import walscan as _walscan
 
 __all__ = ["recover", "analyse", "redo", "undo_transaction", "TxInfo"]
@@ -123,8 +124,7 @@ def recover(db):
     a = analyse(db.wal)
     db._next_txid = a.max_txid + 1
     pool = db.pool
-    pool.capturing = False
-    pool.require_capture = False
+    pool.set_mode(PoolMode.RECOVERING)      # redo writes frames without capture (bufpool.pxd)
     t1 = time.perf_counter()
     # Everything redo replays comes from the log as read: sync it once, and redo may
     # then write pages back without asking the log for each one (invariant 2 holds).

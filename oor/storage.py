@@ -23,10 +23,10 @@ import time
 from oor.recovery import analyse, recover, undo_transaction
 from oor.vfs import OS_VFS
 from oor.wal import (ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE, WAL, encode_ckpt_end)
-from oor_core import BufferPool, Pager
+from oor_core import BufferPool, Pager, PoolMode
 from oor_core import walscan as _walscan
 from oor_core.pager import new_file_header
-from oor_core.btree import BTree, _free_pages, invalidate_cursors
+from oor_core.btree import BTree, invalidate_cursors
 from oor_core.errors import CorruptPageError, DatabaseLockedError, NotAnOorFileError, OorError, TxClosedError
 
 
@@ -221,9 +221,9 @@ class Database:
             self.wal.start_at(self._max_page_lsn() + 1)
         self.recovery = recover(self)
         self.pool.read(0).release()              # the header page must be valid now
-        invalidate_cursors()
+        invalidate_cursors(self.pool)
         self._checkpoint_locked()
-        self.pool.require_capture = True
+        self.pool.set_mode(PoolMode.IDLE)       # recovered: every change from now on is logged
 
     def _is_new_file(self):
         if not self.vfs.exists(self.path):
@@ -367,7 +367,7 @@ class Database:
         tx.last_lsn = 0
         self._next_txid += 1
         self._tx = tx
-        self.pool.capturing = True
+        self.pool.set_mode(PoolMode.CAPTURING)
         self.pool.batch_pages = max(1, min(64, self.pool.nframes // 8))
         return tx
 
@@ -380,7 +380,7 @@ class Database:
         tx.closed = True
         tx.state = state
         self._tx = None
-        self.pool.capturing = False
+        self.pool.set_mode(PoolMode.IDLE)
         self.pool.batch_pages = 0
         self._lock.release()
 
@@ -418,7 +418,7 @@ class Database:
                 lsn, _ = self.wal.append(END, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
             self.pool.forget_unlogged()
-            invalidate_cursors()
+            invalidate_cursors(self.pool)
             # A tree created inside the aborted transaction is gone from the header:
             # forget its cached handle, or tree(name) would return it (and its id may
             # be reused by the next tree created).  Found by tests/test_durability.py.
@@ -436,7 +436,7 @@ class Database:
         tx.first_lsn = info.first_lsn
         tx.last_lsn = info.last_lsn
         self._tx = tx
-        self.pool.capturing = True
+        self.pool.set_mode(PoolMode.CAPTURING)
         try:
             undo_from = info.last_lsn
             if info.state == "active":
@@ -447,7 +447,7 @@ class Database:
             return n
         finally:
             self._tx = None
-            self.pool.capturing = False
+            self.pool.set_mode(PoolMode.RECOVERING)
 
     # ---- maintenance -----------------------------------------------------------
     def _maybe_checkpoint(self):
@@ -512,7 +512,7 @@ class Database:
                 for pid in pages & used:
                     problems.append(f"page {pid}: used by tree {name} and by another structure")
                 used |= pages
-            free = set(_free_pages(self.pool))
+            free = set(self.pool.space.free_pages())
             for pid in free & used:
                 problems.append(f"page {pid}: on the free list but in use")
             count = self.pool.page_count

@@ -282,13 +282,12 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                 if kind == 1 or kind == 2:
                     if q + PAGE_SIZE > end:
                         raise CorruptPageError(pid, f"log record at LSN {lsn} is malformed")
-                    f = pool._lookup(pid)
-                    f = pool.pin(pid, f < 0)
+                    f = pool.pin_image(pid)
                     p = pool.fdata(f)
                     memcpy(p, d + q, PAGE_SIZE)
                     pg_set_id(p, pid)
                     pg_set_lsn(p, lsn)
-                    pool.meta[f].dirty = 1
+                    pool.mark_dirty(f)
                     pool.unpin(f)
                     q += PAGE_SIZE
                     changes += 1
@@ -307,7 +306,7 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                         memcpy(p + off, d + q + 4 + rl, rl)
                         q += 4 + 2 * rl
                     pg_set_lsn(p, lsn)
-                    pool.meta[f].dirty = 1
+                    pool.mark_dirty(f)
                     changes += 1
                 else:
                     for j in range(nranges):

@@ -25,7 +25,7 @@ from sortedcontainers import SortedDict
 
 from conftest import soak
 from oor_core import BufferPool, OorError, Pager
-from oor_core.btree import BTree, _free_pages
+from oor_core.btree import BTree
 
 USABLE = 4056            # btree.pxd: bytes for records and slots in a node page
 MAX_LEAF_REC = 1000      # btree.pxd: larger leaf records move their value to overflow
@@ -131,7 +131,7 @@ def check_balanced(t):
 
 def account(pool, trees, ctx=""):
     """Every page is page 0, a page of exactly one tree, or on the free list."""
-    free = _free_pages(pool)
+    free = pool.space.free_pages()
     assert len(free) == len(set(free)) == pool.free_count, ctx
     owned = [set(t.pages()) for t in trees]
     total = sum(len(s) for s in owned) + len(free) + 1

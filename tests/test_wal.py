@@ -485,7 +485,7 @@ def test_group_commit_slow_disk_database(tmp_path):
 def test_encode_changes_matches_the_reference_encoder():
     """The C encoder the logger uses writes exactly what wal.encode_pages (the format's reference) writes."""
     from oor_core import walscan
-    from oor_core.bufpool import page_diff
+    from oor_core.capture import page_diff
     rng = random.Random(11)
     for trial in range(200):
         changes, want, imaged = [], [], set(rng.sample(range(1, 60), 20))
