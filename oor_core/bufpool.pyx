@@ -250,7 +250,7 @@ cdef class BufferPool:
     cdef ReadPageGuard read_guard(self, uint32_t pid):
         """Pin pid for reading.  Caller: the B+ tree, the space manager, read()."""
         cdef int f = self.pin(pid, False)
-        cdef ReadPageGuard g = ReadPageGuard.__new__(ReadPageGuard)
+        cdef ReadPageGuard g = <ReadPageGuard>ReadPageGuard.__new__(ReadPageGuard)   # cast: no type test
         g.pool = self
         g.frame = f
         g.page_id = pid
@@ -271,7 +271,7 @@ cdef class BufferPool:
         return self._writer(pid, self.pin(pid, True), True)
 
     cdef WritePageGuard _writer(self, uint32_t pid, int f, bint fresh):
-        cdef WritePageGuard g = WritePageGuard.__new__(WritePageGuard)
+        cdef WritePageGuard g = <WritePageGuard>WritePageGuard.__new__(WritePageGuard)
         g.pool = self
         g.frame = f
         g.page_id = pid
