@@ -690,7 +690,7 @@ cdef class BTree:
         return c
 
     def keys(self, bytes lo=None, bytes hi=None, bint reverse=False):
-        return (k for k, v in self.items(lo, hi, reverse))
+        return (item[0] for item in self.items(lo, hi, reverse))
 
     def first(self):
         return Cursor(self).first()
