@@ -28,7 +28,8 @@
 #      (else VersionMismatchError);
 #   3. page 0 passes page validity conditions 1-2 (else CorruptPageError(0));
 #   4. free_head is 0 or < page_count; every page on the free chain is PT_FREE,
-#      the chain has free_count pages and no cycle (checked by _check()).
+#      the chain has free_count pages and no cycle (checked by SpaceManager._check(),
+#      space.pxd, the one owner of the free list).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
