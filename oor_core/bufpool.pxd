@@ -144,6 +144,7 @@ cdef class BufferPool:
     cdef void _ht_del(self, uint32_t pid) noexcept nogil
     cdef int _victim(self) except -1
     cdef int _write_back(self, int f) except -1
+    cdef int _drop_frames(self) except -1
     cdef int write_dirty(self, list pids) except -1
     cdef int _write_frames(self, list dirty, uint64_t max_lsn) except -1
     cdef ReadPageGuard read_guard(self, uint32_t pid)

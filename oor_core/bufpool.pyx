@@ -497,12 +497,34 @@ cdef class BufferPool:
         if not self.pager.read_only:
             self.flush_all()
         self.set_mode(MODE_CLOSED)
+        self._drop_frames()
         self.pager.close()
 
     def abandon(self):
         """Close without writing anything (a failed or read-only database).  Idempotent."""
         self.set_mode(MODE_CLOSED)
+        self._drop_frames()
         self.pager.close()
+
+    cdef int _drop_frames(self) except -1:
+        """Closed: give the frames' memory back now, unless a frame is pinned (a live guard points into
+        it).  The space manager and the capture hold the pool (a reference cycle, freed only by the
+        garbage collector), so without this a closed pool's frames would outlive its close()."""
+        cdef int f
+        if self.mem == NULL:
+            return 0
+        for f in range(self.nframes):
+            if self.meta[f].pins != 0:
+                return 0
+        for f in range(self.nframes):
+            if self.meta[f].pid != NO_PAGE:
+                self._ht_del(self.meta[f].pid)
+                self.meta[f].pid = NO_PAGE
+                self.meta[f].dirty = 0
+        oor_unmap_frames(self.mem, self.mem_size)
+        self.mem = NULL
+        self.frames = NULL
+        return 0
 
     def __enter__(self):
         return self

@@ -755,3 +755,19 @@ def test_guard_check_and_space_check(tmp_path):
     assert pool.space._check() == ["free list: 1 pages linked, header says 5"]
     assert "free list: 1 pages linked, header says 5" in pool._check()
     pool.abandon()
+
+
+def test_close_gives_the_frames_back_unless_a_guard_is_alive(tmp_path):
+    """close() unmaps the frames when nothing is pinned (pool.space and pool.capture hold the pool,
+    so waiting for the collector would keep them); a live guard keeps them readable."""
+    pool = BufferPool(Pager(tmp_path / "f.oor"), 8)
+    with pool.allocate() as g:
+        g.insert(b"kept")
+        pid = g.page_id
+    pool.close()
+    assert pool.cached_pages() == []
+    pool2 = BufferPool(Pager(tmp_path / "f.oor", create=False), 8)
+    g = pool2.read(pid)
+    pool2.abandon()                                  # pinned: the frames stay
+    assert g.get(0) == b"kept"
+    g.release()
