@@ -5,7 +5,8 @@ Generated bench/_bench_pin.c and the extension module are git-ignored.
 """
 from time import perf_counter_ns
 
-from oor_core.bufpool cimport BufferPool, ReadPageGuard
+from oor_core.bufpool cimport BufferPool
+from oor_core.guards cimport ReadPageGuard
 
 
 def guard_loop(BufferPool pool, unsigned int pid, long n):

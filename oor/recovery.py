@@ -31,6 +31,7 @@ import collections
 import time
 
 from oor_core import logformat as LF
+from oor_core import PoolMode
 from oor_core import walscan as _walscan
 
 __all__ = ["RecoveryTarget", "recover", "analyse", "needs_recovery", "redo", "undo_transaction", "TxInfo"]
@@ -175,8 +176,7 @@ def recover(target):
     a = analyse(wal)
     target.set_next_txid(a.max_txid + 1)
     pool = target.pool
-    pool.capturing = False
-    pool.require_capture = False
+    pool.set_mode(PoolMode.RECOVERING)      # redo writes frames without capture (bufpool.pxd)
     t1 = time.perf_counter()
     # Everything redo replays comes from the log as read: sync it once, and redo may
     # then write pages back without asking the log for each one (invariant 2 holds).

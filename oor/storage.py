@@ -25,11 +25,11 @@ from oor import verify
 from oor.recovery import RecoveryTarget, needs_recovery, recover, undo_transaction
 from oor.vfs import OS_VFS
 from oor.wal import WAL
-from oor_core import BufferPool, Pager
+from oor_core import BufferPool, Pager, PoolMode
 from oor_core import logformat as LF
 from oor_core.logformat import ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE
 from oor_core.pager import header_bounds, new_file_header
-from oor_core.btree import BTree, _free_pages, invalidate_cursors
+from oor_core.btree import BTree, invalidate_cursors
 from oor_core.errors import CorruptPageError, ForeignProcessError, NotAnOorFileError, OorError, TxClosedError
 
 
@@ -194,7 +194,7 @@ class Database:
                 self.salvage_newer = self.pages_newer_than(self.wal.salvaged["cut_lsn"])
         self.recovery = recover(self._target)
         self._verify_header()                    # the header page must be valid now
-        invalidate_cursors()
+        invalidate_cursors(self.pool)
         self._checkpoint_locked()
         self._verify_file_size()
         if clean_end:
@@ -203,7 +203,7 @@ class Database:
             self.pager.set_clean_end(0)
             self.pager.sync()
             self.pool.discard_page(0)
-        self.pool.require_capture = True
+        self.pool.set_mode(PoolMode.IDLE)       # recovered: every change from now on is logged
 
     def _verify_header(self):
         """Page 0 verified (checksum) and its references within its page count (pager.pxd condition 5)."""
@@ -374,7 +374,7 @@ class Database:
         tx.last_lsn = 0
         self._next_txid += 1
         self._tx = tx
-        self.pool.capturing = True
+        self.pool.set_mode(PoolMode.CAPTURING)
         self.pool.batch_pages = max(1, min(64, self.pool.nframes // 8))
         return tx
 
@@ -405,7 +405,7 @@ class Database:
                 if tx.last_lsn != last:
                     undo_transaction(self._target, tx.txid, tx.last_lsn, stop_lsn=last)
                     self._log_changes()
-                invalidate_cursors()
+                invalidate_cursors(self.pool)
                 self._trees.clear()
             except OorError:
                 raise
@@ -421,7 +421,7 @@ class Database:
         tx.closed = True
         tx.state = state
         self._tx = None
-        self.pool.capturing = False
+        self.pool.set_mode(PoolMode.IDLE)
         self.pool.batch_pages = 0
         self._lock.release()
 
@@ -461,7 +461,7 @@ class Database:
                 lsn, _ = self.wal.append(END, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
             self.pool.forget_unlogged()
-            invalidate_cursors()
+            invalidate_cursors(self.pool)
             # A tree created inside the aborted transaction is gone from the header:
             # forget its cached handle, or tree(name) would return it (and its id may
             # be reused by the next tree created).  Found by tests/test_durability.py.
@@ -479,7 +479,7 @@ class Database:
         tx.first_lsn = info.first_lsn
         tx.last_lsn = info.last_lsn
         self._tx = tx
-        self.pool.capturing = True
+        self.pool.set_mode(PoolMode.CAPTURING)
         try:
             undo_from = info.last_lsn
             if info.state == "active":
@@ -490,7 +490,7 @@ class Database:
             return n
         finally:
             self._tx = None
-            self.pool.capturing = False
+            self.pool.set_mode(PoolMode.RECOVERING)
 
     # ---- maintenance -----------------------------------------------------------
     def _maybe_checkpoint(self):
@@ -554,7 +554,7 @@ class Database:
                     self._log_changes()
                 self.pool.flush_all()
             problems.extend(self.pool._check())
-            free = set(_free_pages(self.pool))
+            free = set(self.pool.space.free_pages())
             owner = {0: "the file header"}
             for name, tid in sorted(BTree.trees(self.pool).items()):
                 pages = set()

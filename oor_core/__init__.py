@@ -1,4 +1,5 @@
-"""The Cython core of OOR: checksummed slotted pages, the page file, the CLOCK buffer pool.
+"""The Cython core of OOR: checksummed slotted pages, the page file, the CLOCK buffer pool
+(cache, page guards, space manager, change capture), the B+ tree.
 
 This module only re-exports; each concept lives in its own file.
 """
@@ -18,7 +19,10 @@ from oor_core.errors import (  # noqa: F401
 )
 from oor_core.checksum import crc32c  # noqa: F401
 from oor_core.pager import Pager  # noqa: F401
-from oor_core.bufpool import BufferPool, PageGuard, ReadPageGuard, WritePageGuard  # noqa: F401
+from oor_core.bufpool import BufferPool, PoolMode  # noqa: F401
+from oor_core.guards import PageGuard, ReadPageGuard, WritePageGuard  # noqa: F401
+from oor_core.space import SpaceManager  # noqa: F401
+from oor_core.capture import ChangeCapture, page_diff  # noqa: F401
 from oor_core.constants import (  # noqa: F401
     FORMAT_VERSION,
     MAX_INLINE,

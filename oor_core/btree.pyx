@@ -3,16 +3,19 @@
 # validity conditions are in btree.pxd.
 #
 # Reads pin pages through BufferPool.pin/unpin directly (no Python objects on
-# the lookup path).  Every change goes through a WritePageGuard, so that one
-# tree operation is one group of guarded page changes (invariant 5).
+# the lookup path; the list of these raw pins and why is in guards.pxd).  Every
+# change goes through a WritePageGuard, so that one tree operation is one group
+# of guarded page changes (invariant 5).  Pages come from and go back to the
+# space manager (pool.space); a bulk build switches the pool to BULK mode.
 cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
 from oor_core.page cimport *
-from oor_core.pager cimport hdr_u32, HDR_FREE_HEAD, HDR_ROOTS, ROOT_ENTRY, MAX_TREES
-from oor_core.bufpool cimport BufferPool, ReadPageGuard, WritePageGuard
+from oor_core.pager cimport hdr_u32, HDR_ROOTS, ROOT_ENTRY, MAX_TREES
+from oor_core.bufpool cimport BufferPool, MODE_CAPTURING, MODE_BULK
+from oor_core.guards cimport ReadPageGuard, WritePageGuard
 from oor_core.unaligned cimport load_u16, load_u32
 from oor_core.errors import CorruptPageError, OorError
 
@@ -21,13 +24,9 @@ from oor_core.errors import CorruptPageError, OorError
 # change made through another handle of the same tree (BTree.open returns a new
 # object each time) went unnoticed and the cursor stepped on a stale slot/leaf
 # (it ended early, and a freed leaf could be reused by another tree).  Every
-# change now bumps this process-wide counter, which cursors compare against.
-cdef unsigned long long _change_epoch = 0
-
-cdef inline unsigned long long _bump_epoch() noexcept:
-    global _change_epoch
-    _change_epoch += 1
-    return _change_epoch
+# change bumps the pool's change counter (pool.bump_changes(): one counter per
+# database, so a write to one database does not make another's cursors re-seek),
+# which cursors compare against.
 
 
 # ---- record helpers ----------------------------------------------------------
@@ -113,7 +112,6 @@ cdef inline bytes _key_bytes(const uint8_t* rec):
     return PyBytes_FromStringAndSize(<const char*>rec + 2, _klen(rec))
 
 cdef list _records(const uint8_t* p):
-    cdef int i
     return [PyBytes_FromStringAndSize(<const char*>_rec(p, i), slot_len(p, i)) for i in range(pg_nslots(p))]
 
 cdef inline bytes _rkey(bytes rec):
@@ -212,7 +210,7 @@ cdef class BTree:
                 raise KeyError(f"no tree with id {tree_id} in {pool.pager.path}")
             self.name = PyBytes_FromStringAndSize(<const char*>e + 8, 8).rstrip(b"\0").decode("ascii")
         finally:
-            g._release()
+            g.unpin_now()
 
     @staticmethod
     def trees(BufferPool pool not None):
@@ -227,7 +225,7 @@ cdef class BTree:
                 if load_u32(e) != 0:
                     out[PyBytes_FromStringAndSize(<const char*>e + 8, 8).rstrip(b"\0").decode("ascii")] = i
         finally:
-            g._release()
+            g.unpin_now()
         return out
 
     @staticmethod
@@ -244,17 +242,17 @@ cdef class BTree:
             raise OorError(f"the file header has room for {MAX_TREES} trees")
         cdef int tid = free_ids[0]
         cdef bytes padded = raw.ljust(8, b"\0")
-        cdef WritePageGuard leaf = pool.new_page(PT_BTREE_LEAF)
+        cdef WritePageGuard leaf = pool.space.new_page(PT_BTREE_LEAF)
         cdef uint32_t root = leaf.page_id
         pg_set_aux(leaf.p, tid)
-        leaf._release()
+        leaf.unpin_now()
         cdef WritePageGuard h = pool.write_guard(0)
         cdef uint8_t* e = h.p + HDR_ROOTS + ROOT_ENTRY * tid
         cdef uint16_t height = 1
         memcpy(e, &root, 4)
         memcpy(e + 4, &height, 2)
         memcpy(e + 8, <const char*>padded, 8)
-        h._release()
+        h.unpin_now()
         pool.end_op()
         return BTree(pool, tid)
 
@@ -285,7 +283,7 @@ cdef class BTree:
         cdef uint16_t h16 = <uint16_t>height
         memcpy(e, &root, 4)
         memcpy(e + 4, &h16, 2)
-        h._release()
+        h.unpin_now()
         return 0
 
     @property
@@ -306,7 +304,7 @@ cdef class BTree:
     cdef object _value_of(self, const uint8_t* rec, int rlen):
         cdef int klen = _klen(rec)
         if load_u16(rec) & VAL_OVERFLOW:
-            return self.pool.read_overflow(load_u32(rec + 6 + klen), load_u32(rec + 2 + klen))
+            return self.pool.space.read_overflow(load_u32(rec + 6 + klen), load_u32(rec + 2 + klen))
         return PyBytes_FromStringAndSize(<const char*>rec + 2 + klen, rlen - 2 - klen)
 
     cdef object _get(self, const uint8_t* key, int klen):
@@ -383,7 +381,7 @@ cdef class BTree:
             return out
         if vlen > 0xFFFFFFFF:
             raise ValueError("values are limited to 4 GiB")
-        first = self.pool.write_overflow(<const uint8_t*>PyBytes_AS_STRING(value), vlen)
+        first = self.pool.space.write_overflow(<const uint8_t*>PyBytes_AS_STRING(value), vlen)
         total = <uint32_t>vlen
         out = PyBytes_FromStringAndSize(NULL, 2 + klen + 8)
         o = <uint8_t*>PyBytes_AS_STRING(out)
@@ -410,22 +408,22 @@ cdef class BTree:
         cdef int used
         if found:
             if mode == 0:
-                g._release()
+                g.unpin_now()
                 raise KeyError(key)
             r = _rec(g.p, idx)
             if load_u16(r) & VAL_OVERFLOW:
                 old_first = load_u32(r + 6 + _klen(r))
             page_remove_at(g.p, idx)
-        g._release()
-        self.version = _bump_epoch()
+        g.unpin_now()
+        self.version = self.pool.bump_changes()
         if old_first:
-            self.pool.free_overflow(old_first)
+            self.pool.space.free_overflow(old_first)
         rec = self._leaf_rec(key, value)
         self._leaf_put(path, idxs, depth, idx, rec)
         if found and depth > 1:
             g = self.pool.write_guard(path[depth - 1])
             used = _used(g.p)
-            g._release()
+            g.unpin_now()
             if used < MIN_FILL:
                 self._descend(<const uint8_t*>PyBytes_AS_STRING(key), klen, path, idxs)
                 self._rebalance(path, idxs, depth - 1)
@@ -482,7 +480,7 @@ cdef class BTree:
                     acc += len(recs[s]) + SLOT_SIZE
             else:
                 s = _balanced_split(recs, 0)
-            ng = self.pool.new_page(PT_BTREE_LEAF)
+            ng = self.pool.space.new_page(PT_BTREE_LEAF)
             pg_set_aux(ng.p, self.tree_id)
             right_next = pg_next(g.p)
             _reformat(g.p, leaf, PT_BTREE_LEAF)
@@ -494,13 +492,13 @@ cdef class BTree:
             if right_next:
                 sib = self.pool.write_guard(right_next)
                 pg_set_prev(sib.p, ng.page_id)
-                sib._release()
+                sib.unpin_now()
             sep = _shortest_sep(_rkey(recs[s - 1]), _rkey(recs[s]))
             new_pid = ng.page_id
         finally:
-            g._release()
+            g.unpin_now()
             if ng is not None:
-                ng._release()
+                ng.unpin_now()
         self._insert_sep(path, idxs, depth - 1, sep, new_pid)
         return 0
 
@@ -511,13 +509,13 @@ cdef class BTree:
         cdef int height
         if j == 0:
             self._root(&old_root, &height)
-            r = self.pool.new_page(PT_BTREE_INTERNAL)
+            r = self.pool.space.new_page(PT_BTREE_INTERNAL)
             pg_set_aux(r.p, self.tree_id)
             pg_set_level(r.p, <uint16_t>height)
             pg_set_prev(r.p, old_root)
             _fill_page(r.p, [_internal_rec(sep, child)], 0, 1)
             new_root = r.page_id
-            r._release()
+            r.unpin_now()
             self._set_root(new_root, height + 1)
             return 0
         return self._internal_insert(path, idxs, j - 1, idxs[j - 1] + 1, _internal_rec(sep, child))
@@ -536,7 +534,7 @@ cdef class BTree:
             recs.insert(pos, rec)
             m = _middle(recs)
             up = recs[m]
-            ng = self.pool.new_page(PT_BTREE_INTERNAL)
+            ng = self.pool.space.new_page(PT_BTREE_INTERNAL)
             pg_set_aux(ng.p, self.tree_id)
             pg_set_level(ng.p, pg_level(g.p))
             _reformat(g.p, pid, PT_BTREE_INTERNAL)
@@ -545,9 +543,9 @@ cdef class BTree:
             _fill_page(ng.p, recs, m + 1, len(recs))
             new_pid = ng.page_id
         finally:
-            g._release()
+            g.unpin_now()
             if ng is not None:
-                ng._release()
+                ng.unpin_now()
         return self._insert_sep(path, idxs, j, _rkey(up), new_pid)
 
     # ---- delete ------------------------------------------------------------
@@ -580,10 +578,10 @@ cdef class BTree:
             page_remove_at(g.p, idx)
             used = _used(g.p)
         finally:
-            g._release()
-        self.version = _bump_epoch()
+            g.unpin_now()
+        self.version = self.pool.bump_changes()
         if first:
-            self.pool.free_overflow(first)
+            self.pool.space.free_overflow(first)
         if depth > 1 and used < MIN_FILL:
             self._rebalance(path, idxs, depth - 1)
         return True
@@ -621,7 +619,7 @@ cdef class BTree:
                     if nxt:
                         sib = self.pool.write_guard(nxt)
                         pg_set_prev(sib.p, left)
-                        sib._release()
+                        sib.unpin_now()
                     merged = True
                 else:
                     allr = L + R
@@ -651,24 +649,24 @@ cdef class BTree:
                 if page_insert_at(pg.p, e, <const uint8_t*>PyBytes_AS_STRING(newsep),
                                   <int>PyBytes_GET_SIZE(newsep), 0) < 0:
                     # The new separator is longer and the parent is full: split it.
-                    pg._release(); lg._release(); rg._release()
+                    pg.unpin_now(); lg.unpin_now(); rg.unpin_now()
                     self._internal_insert(path, idxs, j - 1, e, newsep)
                     return 0
             pused = _used(pg.p)
             ne = pg_nslots(pg.p)
         finally:
-            pg._release()
+            pg.unpin_now()
             if lg is not None:
-                lg._release()
+                lg.unpin_now()
             if rg is not None:
-                rg._release()
+                rg.unpin_now()
         if merged:
-            self.pool.free_page(right)
+            self.pool.space.free_page(right)
         if j - 1 == 0:
             if ne == 0:
                 # The root lost its last separator: its only child becomes the root.
                 self._set_root_height_from_page(left)
-                self.pool.free_page(parent)
+                self.pool.space.free_page(parent)
         elif pused < MIN_FILL:
             self._rebalance(path, idxs, j - 1)
         return 0
@@ -692,7 +690,7 @@ cdef class BTree:
         return c
 
     def keys(self, bytes lo=None, bytes hi=None, bint reverse=False):
-        return (k for k, v in self.items(lo, hi, reverse))
+        return (item[0] for item in self.items(lo, hi, reverse))
 
     def first(self):
         return Cursor(self).first()
@@ -734,11 +732,14 @@ cdef class BTree:
         # Under a transaction the new pages are not logged page by page: they come
         # from the end of the file and are made durable before COMMIT (the storage
         # layer's job), halving what a bulk load writes.
-        self.pool.bulk_unlogged = True
+        cdef bint bulk = self.pool.mode == MODE_CAPTURING
+        if bulk:
+            self.pool.set_mode(MODE_BULK)
         try:
             return self._bulk_load(items, fill)
         finally:
-            self.pool.bulk_unlogged = False
+            if bulk:
+                self.pool.set_mode(MODE_CAPTURING)
             self.pool.end_op()
 
     @cython.wraparound(True)
@@ -763,13 +764,13 @@ cdef class BTree:
         if not 0.5 <= fill <= 1.0:
             raise ValueError("fill must be between 0.5 and 1.0")
         cdef int target = <int>(fill * USABLE)
-        cdef WritePageGuard cur = None, prev_leaf
-        cdef bytes key, value, rec, last_key = None, first_of_cur = None
+        cdef WritePageGuard cur = None
+        cdef bytes key, value, rec, last_key = None
         cdef long count = 0
         cdef int klen
         cdef uint32_t prev_pid = 0
         level = []          # [(separator, page id)] of the leaves, separator None for the first
-        self.version = _bump_epoch()
+        self.version = self.pool.bump_changes()
         try:
             for key, value in items:
                 klen = PyBytes_GET_SIZE(key)
@@ -786,11 +787,11 @@ cdef class BTree:
                         cur = self.pool.write_guard(root)      # the empty root leaf is the first leaf
                     else:
                         prev_pid = cur.page_id
-                        nxt = self.pool.new_page(PT_BTREE_LEAF)
+                        nxt = self.pool.space.new_page(PT_BTREE_LEAF)
                         pg_set_aux((<WritePageGuard>nxt).p, self.tree_id)
                         pg_set_prev((<WritePageGuard>nxt).p, prev_pid)
                         pg_set_next(cur.p, (<WritePageGuard>nxt).page_id)
-                        cur._release()
+                        cur.unpin_now()
                         cur = nxt
                         level.append((_shortest_sep(last_key, key), cur.page_id))
                         self.pool.maybe_end_op()
@@ -807,12 +808,12 @@ cdef class BTree:
             # records loaded so far in the root leaf, with the new leaves linked from
             # it but not from any parent (leaked pages, _check failed).  Undo it.
             if cur is not None:
-                cur._release()
+                cur.unpin_now()
             _bulk_undo(self, root, rec)
             raise
         finally:
             if cur is not None:
-                cur._release()
+                cur.unpin_now()
         if count == 0:
             return 0
         # The last leaf may be underfull: share records with its left neighbour.
@@ -864,13 +865,13 @@ cdef class BTree:
         above = []
         for gi in range(len(bounds) - 1):
             a, b = bounds[gi], bounds[gi + 1]
-            g = self.pool.new_page(PT_BTREE_INTERNAL)
+            g = self.pool.space.new_page(PT_BTREE_INTERNAL)
             pg_set_aux((<WritePageGuard>g).p, self.tree_id)
             pg_set_level((<WritePageGuard>g).p, <uint16_t>lvl)
             pg_set_prev((<WritePageGuard>g).p, below[a][1])
             _fill_page((<WritePageGuard>g).p, recs, a + 1, b)
             above.append((below[a][0] if gi > 0 else None, (<WritePageGuard>g).page_id))
-            (<WritePageGuard>g)._release()
+            (<WritePageGuard>g).unpin_now()
         return above
 
     # ---- checks and stats: every pass is one TreeWalker walk ------------------
@@ -903,7 +904,7 @@ cdef class BTree:
         """
         problems = []
         if free is None:
-            free = set(_free_pages(self.pool))
+            free = set(self.pool.space.free_pages())
         cdef TreeWalker w = TreeWalker(self, problems)
         cdef _LeafChain chain = _LeafChain()
         while w.step():
@@ -1012,7 +1013,7 @@ cdef class TreeWalker:
     cdef int drop(self) except -1:
         """Unpin the current page (idempotent)."""
         if self.g is not None:
-            self.g._release()
+            self.g.unpin_now()
             self.g = None
             self.p = NULL
         return 0
@@ -1134,12 +1135,12 @@ cdef int _bulk_undo(BTree t, uint32_t root, bytes pending) except -1:
             pg_set_next(g.p, 0)
         else:
             leaves.append(pid)
-        g._release()
+        g.unpin_now()
         pid = nxt
     for first in chains:
-        pool.free_overflow(first)
+        pool.space.free_overflow(first)
     for pid in leaves:
-        pool.free_page(pid)
+        pool.space.free_page(pid)
     return 0
 
 
@@ -1165,29 +1166,10 @@ cdef Py_ssize_t _middle(list recs) except -1:
     return best
 
 
-def invalidate_cursors():
-    """Make every cursor re-seek at its next step.  Caller: storage, after an abort or recovery
-    changed pages behind the trees' backs."""
-    _bump_epoch()
-
-
-def _free_pages(BufferPool pool):
-    """Page ids on the free list (walks the chain)."""
-    out = []
-    cdef uint32_t pid
-    g = pool.read(0)
-    try:
-        pid = hdr_u32((<ReadPageGuard>g).p, HDR_FREE_HEAD)
-    finally:
-        g.release()
-    seen = set()
-    while pid and pid not in seen:
-        seen.add(pid)
-        out.append(pid)
-        g = pool.read(pid)
-        pid = g.next_id
-        g.release()
-    return out
+def invalidate_cursors(BufferPool pool not None):
+    """Make every cursor over pool's trees re-seek at its next step.  Caller: storage, after an
+    abort or recovery changed pages behind the trees' backs."""
+    pool.bump_changes()
 
 
 cdef enum:
@@ -1247,7 +1229,7 @@ cdef class Cursor:
                 pool.unpin(f)
             self.leaf = leaf
             self.idx = idx
-            self.version = _change_epoch
+            self.version = self.tree.pool.change_count
             return 1
         self.leaf = 0
         self.idx = -1
@@ -1318,7 +1300,7 @@ cdef class Cursor:
     cdef int _step(self, bint forward) except -1:
         if self.leaf == 0:
             return 0
-        if self.version != _change_epoch:           # any change, through any handle
+        if self.version != self.tree.pool.change_count:   # any change, through any handle
             return self._seek(self.key, SEEK_GT if forward else SEEK_LT)
         return self._position(self.leaf, self.idx + 1 if forward else self.idx - 1)
 

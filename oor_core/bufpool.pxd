@@ -1,30 +1,54 @@
-# oor_core/bufpool.pxd -- CLOCK buffer pool and page guards: C-level contract.
+# oor_core/bufpool.pxd -- the page cache (CLOCK buffer pool): C-level contract.
 #
-# The pool owns a fixed array of 4096-byte frames (aligned to 4096), a page
-# table (open-addressing hash, page id -> frame, no Python objects), and per
-# frame: page id, pin count, reference bit, dirty flag and write-latch flag.
-# Memory is nframes * 4096 plus a few bytes per frame (invariant 9).
+# Owns: a fixed array of 4096-byte frames (aligned to 4096), the page table
+# (open-addressing hash, page id -> frame, no Python objects), per frame its
+# page id, pin count, reference bit, dirty flag and write-latch flag, the CLOCK
+# hand, write-back (after the WAL hook: invariant 2), the hit/miss counters,
+# and the pool's mode (one state variable, MODE_* below).  Memory is
+# nframes * 4096 plus a few bytes per frame (invariant 9).
 #
-# Pins are guard objects that only the pool creates (invariant 8): a
-# ReadPageGuard reads, a WritePageGuard reads and writes.  A guard releases
-# its pin on release(), on leaving a with-block, and when it is collected;
-# release() is idempotent.  A pinned frame is never chosen as a victim.
-# Before a dirty page is written back, the pool calls wal_flush_hook(page_lsn)
-# (invariant 2: the WAL makes itself durable up to that LSN first).
+# The pool is the one object callers hold; it composes the other concerns:
+#   guards.pxd   PageGuard / ReadPageGuard / WritePageGuard (the pool creates them)
+#   space.pxd    SpaceManager: allocation, the free list, overflow chains (pool.space)
+#   capture.pxd  ChangeCapture: before-images, diffs, unlogged pages (pool.capture)
 #
-# Allocation and the free list live here (not in the pager) so that the file
-# header page and free pages change only through write guards.
+# Who may cimport: the guards, the space manager and the change capture (the
+# frame accessors below), the B+ tree (guards, and the raw pins documented in
+# guards.pxd), walscan's redo (pin / pin_image / mark_dirty, RECOVERING only).
+# Python callers (storage, recovery, tests) use the pool's Python API.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 
 from oor_core.pager cimport Pager
+from oor_core.guards cimport ReadPageGuard, WritePageGuard
+from oor_core.space cimport SpaceManager
+from oor_core.capture cimport ChangeCapture
 
 cdef enum:
     NO_PAGE = 0xFFFFFFFF
 
+# The pool's mode (BufferPool.mode; PoolMode is the Python enum).  Transitions
+# (set_mode; anything else is an AssertionError), drawn in docs/architecture.md:
+#   DIRECT     -> RECOVERING, CLOSED     no log attached (tests, tools): writes need no capture
+#   READ_ONLY  -> CLOSED                 the pager is read-only: no write pin at all
+#   RECOVERING -> CAPTURING, IDLE, CLOSED  redo writes frames without capture; undo of a loser captures
+#   IDLE       -> CAPTURING, CLOSED      log attached, no transaction: a write pin is a bug
+#   CAPTURING  -> IDLE, BULK, RECOVERING, CLOSED   a transaction: first write pins save before-images
+#   BULK       -> CAPTURING, CLOSED      a bulk build inside a transaction: new pages unlogged
+#   CLOSED     -> CLOSED                 every pin raises
+cdef enum:                 # the modes (PoolMode in Python)
+    MODE_DIRECT = 0
+    MODE_READ_ONLY = 1
+    MODE_RECOVERING = 2
+    MODE_IDLE = 3
+    MODE_CAPTURING = 4
+    MODE_BULK = 5
+    MODE_CLOSED = 6
+    MODE_COUNT = 7
+
 # Per-frame state in one 16-byte record, so a pin touches one cache line.
 ctypedef struct FrameMeta:
     uint32_t pid        # page held (NO_PAGE = free frame)
-    int32_t pins        # pin count (guards alive)
+    int32_t pins        # pin count (guards alive, capture pins, raw pins)
     uint8_t ref         # CLOCK reference bit
     uint8_t dirty       # differs from the file
     uint8_t wlatch      # a WritePageGuard exists
@@ -34,6 +58,10 @@ ctypedef struct FrameMeta:
 ctypedef struct HtEntry:
     uint32_t key        # page id (NO_PAGE = empty)
     int32_t frame
+
+
+cdef inline uint32_t page_hash(uint32_t pid, int shift) noexcept nogil:
+    return <uint32_t>(pid * <uint32_t>2654435761u) >> shift
 
 
 cdef class BufferPool:
@@ -48,55 +76,80 @@ cdef class BufferPool:
     cdef uint32_t ht_mask
     cdef int ht_shift
     cdef public object wal_flush_hook
-    # Change capture for the WAL (mini-transactions, invariant 5).  While
-    # `capturing`, the first write pin of a page saves its before-image and
-    # an extra pin (so the page cannot be written back before it is logged);
-    # the storage layer logs captured_changes() and calls release_captured().
-    cdef public bint capturing
-    cdef public bint require_capture   # a write pin outside capture is a bug (WAL attached)
-    cdef dict captured                 # page id -> before-image bytes (None: page new at end of file)
+    cdef readonly int mode             # a MODE_* value; changed only by set_mode()
+    cdef readonly SpaceManager space
+    cdef readonly ChangeCapture capture
     cdef readonly int nwriters         # write guards alive
-    cdef public object op_hook         # called by end_op() when a tree operation is complete
-    cdef public int batch_pages        # end_op() logs once this many pages are captured (0/1: always)
-    cdef public bint bulk_unlogged     # set by a bulk build: new pages come from the file's end, unlogged
-    cdef set unlogged                  # those pages, written and synced by the storage layer before COMMIT
-    cdef list unlogged_new             # those not yet named in the log (an UNLOGGED record)
+    # Bumped by every tree change of this pool's database (and by storage after an
+    # abort or recovery); a cursor re-seeks when it differs from its snapshot.
+    cdef readonly unsigned long long change_count
     cdef readonly unsigned long long hits, misses, evictions, writes
-    cdef readonly bint closed
 
+    # ---- frame accessors (inline: the lookup path makes no calls) ----
     cdef inline uint8_t* fdata(self, int f) noexcept nogil:
         return self.frames + (<size_t>f << 12)
-    cdef int _lookup(self, uint32_t pid) noexcept nogil
+
+    cdef inline int lookup(self, uint32_t pid) noexcept nogil:
+        """Frame holding pid, or -1."""
+        cdef uint32_t i = page_hash(pid, self.ht_shift)
+        cdef uint32_t k
+        while True:
+            k = self.ht[i].key
+            if k == pid:
+                return self.ht[i].frame
+            if k == NO_PAGE:
+                return -1
+            i = (i + 1) & self.ht_mask
+
+    cdef inline int pin(self, uint32_t pid, bint fresh) except -1:
+        """Pin page pid in a frame and return the frame.  fresh: a new page, not read from disk.
+
+        Raw pin: only the guards and the callers listed in guards.pxd use it."""
+        cdef int f
+        if self.mode != MODE_CLOSED:
+            f = self.lookup(pid)
+            if f >= 0:
+                self.hits += 1
+                self.meta[f].pins += 1
+                self.meta[f].ref = 1
+                return f
+        return self.pin_miss(pid, fresh)
+
+    cdef inline void unpin(self, int f) noexcept nogil:
+        self.meta[f].pins -= 1
+
+    cdef inline void add_pin(self, int f) noexcept nogil:
+        self.meta[f].pins += 1
+
+    cdef inline int frame_pins(self, int f) noexcept nogil:
+        return self.meta[f].pins
+
+    cdef inline bint write_latched(self, int f) noexcept nogil:
+        return self.meta[f].wlatch != 0
+
+    cdef inline void drop_write_latch(self, int f) noexcept nogil:
+        self.meta[f].wlatch = 0
+        self.nwriters -= 1
+
+    cdef inline void mark_dirty(self, int f) noexcept nogil:
+        self.meta[f].dirty = 1
+
+    cdef inline unsigned long long bump_changes(self) noexcept nogil:
+        self.change_count += 1
+        return self.change_count
+
+    cdef int pin_miss(self, uint32_t pid, bint fresh) except -1
+    cdef int pin_image(self, uint32_t pid) except -1
     cdef void _ht_put(self, uint32_t pid, int f) noexcept nogil
     cdef void _ht_del(self, uint32_t pid) noexcept nogil
     cdef int _victim(self) except -1
     cdef int _write_back(self, int f) except -1
-    cdef int pin(self, uint32_t pid, bint fresh) except -1
-    cdef int _capture(self, uint32_t pid, int f, bint fresh) except -1
-    cpdef end_op(self)
-    cdef void unpin(self, int f) noexcept nogil
+    cdef int _drop_frames(self) except -1
+    cdef int write_dirty(self, list pids) except -1
+    cdef int _write_frames(self, list dirty, uint64_t max_lsn) except -1
     cdef ReadPageGuard read_guard(self, uint32_t pid)
     cdef WritePageGuard write_guard(self, uint32_t pid)
-    cdef WritePageGuard new_page(self, uint8_t ptype)
-    cdef int free_page(self, uint32_t pid) except -1
-    cdef uint32_t write_overflow(self, const uint8_t* data, Py_ssize_t n) except 0
-    cdef bytes read_overflow(self, uint32_t first, uint32_t total)
-    cdef int free_overflow(self, uint32_t first) except -1
-
-
-cdef class PageGuard:
-    cdef BufferPool pool
-    cdef int frame                  # -1 once released
-    cdef readonly uint32_t page_id
-    cdef uint8_t* p                 # the frame's bytes while pinned
-    cdef bint writer                # a WritePageGuard (holds the frame's write latch)
-    cdef int _release(self) except -1
-    cdef const uint8_t* _live(self) except NULL
-
-
-cdef class ReadPageGuard(PageGuard):
-    pass
-
-
-cdef class WritePageGuard(PageGuard):
-    cdef int _insert_record(self, int idx, const uint8_t* data, Py_ssize_t n, bint positional) except -1
+    cdef WritePageGuard fresh_guard(self, uint32_t pid)
+    cdef WritePageGuard _writer(self, uint32_t pid, int f, bint fresh)
+    cpdef end_op(self)
+    cpdef set_mode(self, int mode)

@@ -208,9 +208,9 @@ cdef list page_check(const uint8_t* p, uint32_t expect_id):
         spans.append((off, off + ln, i))
         live += ln
     spans.sort()
-    for (a0, a1, ai), (b0, b1, bi) in zip(spans, spans[1:]):
-        if b0 < a1:
-            problems.append(f"{where}: slots {ai} and {bi} overlap")
+    for a, b in zip(spans, spans[1:]):
+        if b[0] < a[1]:
+            problems.append(f"{where}: slots {a[2]} and {b[2]} overlap")
     if live + pg_frag(p) != PAGE_SIZE - hi:
         problems.append(f"{where}: live bytes {live} + fragmented {pg_frag(p)} != record area {PAGE_SIZE - hi}")
     if ptype == PT_OVERFLOW and (ns != 0 or pg_aux(p) > OVERFLOW_PAYLOAD):

@@ -51,7 +51,8 @@
 #      page_count, and every page below it is reachable exactly once (`oor
 #      check`, by the tree walk);
 #   7. every page on the free chain is PT_FREE, the chain has free_count pages
-#      and no cycle (checked by _check()).
+#      and no cycle (checked by SpaceManager._check(), space.pxd, the one owner
+#      of the free list).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 

@@ -20,6 +20,10 @@ class Pager:
         """Verified copy of a page; raises CorruptPageError (checksum, page id, beyond EOF)."""
     def write(self, page_id: int, data: Union[bytes, bytearray]) -> None:
         """Seal (checksum) and write a 4096-byte page at page_id * 4096."""
+    def clean_end(self) -> int:
+        """The clean-close mark of page 0 on disk (0: none)."""
+    def set_clean_end(self, lsn: int) -> None:
+        """Write the clean-close mark into page 0 on disk (the caller syncs)."""
     def read_raw(self, page_id: int) -> bytes:
         """Unverified bytes of a page (zero-filled past the end)."""
     def file_size(self) -> int: ...
@@ -29,4 +33,5 @@ class Pager:
     def closed(self) -> bool: ...
 
 def new_file_header() -> bytes: ...
+def header_bounds(header: bytes) -> Optional[str]: ...   # why page 0's references disagree with its page count
 def fsync_directory(dirpath: str) -> None: ...

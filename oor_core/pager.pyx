@@ -3,9 +3,10 @@
 #
 # The pager knows pages only as 4096-byte buffers: it seals (checksums) each
 # page it writes and verifies each page it reads (invariant 1).  Allocation and
-# the free list live one layer up, in the buffer pool, so that every change to
-# the header page and to free pages goes through a write guard and can be
-# logged like any other page change (invariant 5).
+# the free list live one layer up, in the space manager (space.pyx, over the
+# buffer pool), so that every change to the header page and to free pages goes
+# through a write guard and can be logged like any other page change
+# (invariant 5).
 import os
 
 from libc.errno cimport errno, EINTR

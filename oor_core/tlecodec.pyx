@@ -34,8 +34,7 @@ cdef extern from "Python.h":
     char* PyBytes_AS_STRING(object)
     Py_ssize_t PyBytes_GET_SIZE(object)
 
-# Layout of ElementSet._v (mirrored in oor/codec/elements.py, which asserts it).
-DEF V_LEN = 23
+# Layout of ElementSet._v (23 values, oor/codec/elements.py, which asserts it).
 DEF N_COMPARED = 20     # values and raw epoch year/day
 DEF MAX_TLE_LINE = 255  # the record stores each line's length in one byte (oor/codec/record.py)
 
@@ -76,6 +75,7 @@ cdef inline int64_t days_before_year(int64_t y):
 
 
 cdef inline bint is_leap(int64_t y):
+    """Gregorian leap year.  Caller: the OMM epoch check (valid day of month)."""
     return (y % 4 == 0 and y % 100 != 0) or y % 400 == 0
 
 
@@ -312,7 +312,7 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
     """Parse and validate one line pair into the ElementSet value tuple; raise TLEParseError."""
     cdef const unsigned char* a
     cdef const unsigned char* b
-    cdef int64_t id1, id2, yy, dint, units, eph, elnum, rev, year, ecc_int, epoch_us
+    cdef int64_t id1, id2, yy, units, eph, elnum, rev, year, ecc_int, epoch_us
     cdef int64_t m
     cdef int nf, i
     cdef bint neg

@@ -144,13 +144,12 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                 if kind == K_IMAGE or kind == K_NEW:
                     if q + PAGE_SIZE > end:
                         raise CorruptPageError(pid, f"log record at LSN {lsn} is malformed")
-                    f = pool._lookup(pid)
-                    f = pool.pin(pid, f < 0)
+                    f = pool.pin_image(pid)
                     p = pool.fdata(f)
                     memcpy(p, d + q, PAGE_SIZE)
                     pg_set_id(p, pid)
                     pg_set_lsn(p, lsn)
-                    pool.meta[f].dirty = 1
+                    pool.mark_dirty(f)
                     pool.unpin(f)
                     q += PAGE_SIZE
                     changes += 1
@@ -169,7 +168,7 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                         memcpy(p + off, d + q + RANGE_HEADER + rl, rl)     # the new bytes
                         q += rg_size(d + q, kind)
                     pg_set_lsn(p, lsn)
-                    pool.meta[f].dirty = 1
+                    pool.mark_dirty(f)
                     changes += 1
                 else:
                     q += ranges_size(d + q, kind, nranges)

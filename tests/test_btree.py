@@ -27,7 +27,7 @@ from sortedcontainers import SortedDict
 
 from conftest import soak, strict
 from oor_core import BufferPool, OorError, Pager
-from oor_core.btree import BTree, _free_pages
+from oor_core.btree import BTree
 
 USABLE = 4056            # btree.pxd: bytes for records and slots in a node page
 MAX_LEAF_REC = 1000      # btree.pxd: larger leaf records move their value to overflow
@@ -133,7 +133,7 @@ def check_balanced(t):
 
 def account(pool, trees, ctx=""):
     """Every page is page 0, a page of exactly one tree, or on the free list."""
-    free = _free_pages(pool)
+    free = pool.space.free_pages()
     assert len(free) == len(set(free)) == pool.free_count, ctx
     owned = [set(t.pages()) for t in trees]
     total = sum(len(s) for s in owned) + len(free) + 1
@@ -687,6 +687,33 @@ def test_cursor_second_handle_changes(db):
         assert len(out) < 5000
     assert out == [k4(i) for i in range(2000, 3000, 2)]
     check(t, "second handle")
+
+
+def test_a_write_in_one_database_leaves_another_databases_cursors_alone(tmp_path):
+    """The change counter that makes cursors re-seek belongs to one pool (one database): a write to
+    database A bumps A's counter only, so B's cursors keep stepping without re-seeking."""
+    a = BufferPool(Pager(tmp_path / "a.oor"), 64)
+    b = BufferPool(Pager(tmp_path / "b.oor"), 64)
+    try:
+        ta, tb = BTree.create(a, "t"), BTree.create(b, "t")
+        for i in range(200):
+            tb.insert(k4(i), b"b")
+        c = tb.cursor()
+        assert c.seek(k4(10))[0] == k4(10)
+        before_a, before_b = a.change_count, b.change_count
+        for i in range(50):
+            ta.insert(k4(i), b"a")
+        assert a.change_count > before_a
+        assert b.change_count == before_b
+        assert [c.next()[0] for _ in range(3)] == [k4(11), k4(12), k4(13)]
+        tb.insert(k4(1000), b"b")            # a write to B itself: B's counter moves
+        assert b.change_count > before_b
+        assert c.next()[0] == k4(14)          # and the cursor re-seeks past its last key
+        check(ta, "a")
+        check(tb, "b")
+    finally:
+        a.close()
+        b.close()
 
 
 # ---- values, keys ---------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ import struct
 import pytest
 
 from oor_core import (MAX_INLINE, PAGE_SIZE, BufferPool, BufferPoolFullError, OorError, PageFullError,
-                      PT_FREE, Pager, ReadPageGuard, WritePageGuard)
-from oor_core.bufpool import PageGuard
+                      PoolMode, PT_FREE, Pager, ReadPageGuard, WritePageGuard)
+from oor_core.guards import PageGuard
 
 
 def tle_records(data, n):
@@ -619,7 +619,7 @@ def test_closed_pool(tmp_path):
         pool.read(2)                            # not cached: needs the (closed) file
 
 
-@pytest.mark.parametrize("modname", ["checksum", "pager", "bufpool"])
+@pytest.mark.parametrize("modname", ["checksum", "pager", "bufpool", "guards", "space", "capture"])
 def test_pyi_stub_covers_compiled_api(modname):
     """The .pyi stub names every public function, class and member of the compiled module."""
     import ast
@@ -646,7 +646,8 @@ def test_pyi_stub_covers_compiled_api(modname):
         assert name in stubbed, f"{modname}.pyi lacks {name}"
         if isinstance(obj, type):
             inherited = set().union(*(stubbed.get(b.__name__) or set() for b in obj.__mro__[1:]))
-            public = {n for n in vars(obj) if not n.startswith("__") and n not in ("_release", "_live")}
+            public = {n for n in vars(obj) if not n.startswith("__") and n not in ("_release", "_live")
+                      and not (n.startswith("_") and n.endswith("_"))}     # enum internals
             missing = public - stubbed[name] - inherited
             assert not missing, f"{modname}.pyi: {name} lacks {sorted(missing)}"
 
@@ -662,3 +663,111 @@ def test_closed_pool_refuses_cached_pages_and_free_type_allocation(tmp_path):
         pool.write(pid)                    # cached, but the pool is closed: no silent lost write
     with pytest.raises(OorError):
         pool.read(pid)
+
+
+# ---- the pool's mode (bufpool.pxd; diagram in docs/architecture.md) ----------------------------
+
+def test_mode_follows_the_diagram_and_refuses_other_changes(tmp_path):
+    pool = BufferPool(Pager(tmp_path / "m.oor"), 8)
+    assert pool.mode == PoolMode.DIRECT
+    with pool.allocate() as g:                       # no log attached: writes need no capture
+        g.insert(b"x")
+    for bad in (PoolMode.IDLE, PoolMode.CAPTURING, PoolMode.BULK, PoolMode.READ_ONLY):
+        with pytest.raises(AssertionError, match="invalid mode change DIRECT -> "):
+            pool.set_mode(bad)
+    assert pool.mode == PoolMode.DIRECT              # a refused change changes nothing
+    # the path a database takes: recovery, then transactions, one with a bulk build
+    for m in (PoolMode.RECOVERING, PoolMode.CAPTURING, PoolMode.RECOVERING, PoolMode.IDLE,
+              PoolMode.CAPTURING, PoolMode.BULK, PoolMode.CAPTURING, PoolMode.IDLE):
+        pool.set_mode(m)
+        assert pool.mode == m
+    with pytest.raises(AssertionError, match="IDLE -> RECOVERING"):
+        pool.set_mode(PoolMode.RECOVERING)
+    pool.close()
+    assert pool.mode == PoolMode.CLOSED and pool.closed
+    pool.close()                                     # idempotent: CLOSED -> CLOSED
+    with pytest.raises(AssertionError):
+        pool.set_mode(PoolMode.IDLE)
+
+
+def test_write_pins_follow_the_mode(tmp_path):
+    """IDLE (a log attached, no transaction): a write pin is refused; CAPTURING: the first write pin
+    saves a before-image and a pin; BULK: new pages are listed as unlogged instead."""
+    pool = BufferPool(Pager(tmp_path / "w.oor"), 16)
+    with pool.allocate() as g:
+        pid = g.page_id
+    pool.set_mode(PoolMode.RECOVERING)
+    pool.set_mode(PoolMode.IDLE)
+    with pytest.raises(OorError, match="outside a transaction"):
+        pool.write(pid)
+    with pytest.raises(OorError, match="page 0 changed outside a transaction"):
+        pool.allocate()
+    assert pool.pinned_pages() == {} and pool._check() == []
+    pool.read(pid).release()                         # reads are fine
+    pool.set_mode(PoolMode.CAPTURING)
+    with pool.write(pid) as g:
+        g.insert(b"y")
+    assert pool.pin_count(pid) == 1                  # the capture pin
+    [(cpid, before, after, ranges)] = pool.captured_changes()
+    assert cpid == pid and before is not None and ranges
+    assert pool._check() == []
+    pool.release_captured(7)
+    assert pool.pin_count(pid) == 0 and pool.read(pid).lsn == 7
+    pool.set_mode(PoolMode.BULK)
+    with pool.allocate() as g:
+        new = g.page_id
+    assert pool.unlogged_count() == 1 and pool.take_unlogged_new() == [new]
+    assert pool.captured_changes()[0][0] == 0        # page 0 (the page count) is captured as usual
+    assert pool._check() == []
+    pool.release_captured(8)
+    pool.flush_unlogged()
+    assert not pool.is_dirty(new) and pool.unlogged_count() == 0
+    pool.set_mode(PoolMode.CAPTURING)
+    pool.set_mode(PoolMode.IDLE)
+    pool.close()
+
+
+def test_read_only_pool_refuses_write_pins(tmp_path):
+    path = make_file(tmp_path / "r.oor", 2)
+    pg = Pager(path, create=False, read_only=True)
+    pool = BufferPool(pg, 4)
+    assert pool.mode == PoolMode.READ_ONLY
+    with pytest.raises(OorError, match="read-only"):
+        pool.write(1)
+    assert pool.read(1).get(0) == b"page 1"
+    with pytest.raises(AssertionError):
+        pool.set_mode(PoolMode.RECOVERING)
+    pool.close()
+    pg.close()
+
+
+def test_guard_check_and_space_check(tmp_path):
+    pool = BufferPool(Pager(tmp_path / "g.oor"), 8)
+    with pool.allocate() as g:
+        pid = g.page_id
+        assert g._check() == []
+    assert g._check() == []                          # a released guard has nothing to check
+    other = pool.allocate().page_id
+    pool.free(other)
+    assert pool.space.free_pages() == [other] and pool.space._check() == []
+    with pool.write(0) as h:                         # corrupt the header's free count
+        h.write_bytes(60, struct.pack("<I", 5))
+    assert pool.space._check() == ["free list: 1 pages linked, header says 5"]
+    assert "free list: 1 pages linked, header says 5" in pool._check()
+    pool.abandon()
+
+
+def test_close_gives_the_frames_back_unless_a_guard_is_alive(tmp_path):
+    """close() unmaps the frames when nothing is pinned (pool.space and pool.capture hold the pool,
+    so waiting for the collector would keep them); a live guard keeps them readable."""
+    pool = BufferPool(Pager(tmp_path / "f.oor"), 8)
+    with pool.allocate() as g:
+        g.insert(b"kept")
+        pid = g.page_id
+    pool.close()
+    assert pool.cached_pages() == []
+    pool2 = BufferPool(Pager(tmp_path / "f.oor", create=False), 8)
+    g = pool2.read(pid)
+    pool2.abandon()                                  # pinned: the frames stay
+    assert g.get(0) == b"kept"
+    g.release()

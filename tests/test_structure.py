@@ -31,11 +31,6 @@ ALLOWED_EVERYWHERE = {"_check"}
 # Uses that other branches of issue 10 remove (each names its owner).  An entry that
 # no longer matches a use is reported too, so the list only shrinks.
 KNOWN = {
-    # branch pool (issue 10 items 1 and 4: guards, space manager): the guard's C-level
-    # release, the page-table probe redo uses, and the free-list walk
-    ("oor_core/btree.pyx", "_release"),
-    ("oor_core/walscan.pyx", "_lookup"),
-    ("oor/storage.py", "_free_pages"),
     # branch codec: ElementSet's value tuple, which tlecodec.pyx and tle.py read directly
     # (the layout is shared by design, "mirrored in oor/codec/elements.py")
     ("oor/codec/tle.py", "_v"),

@@ -600,7 +600,7 @@ def test_group_commit_slow_disk_database(tmp_path):
 
 def test_encode_changes_round_trips():
     """The logger's encoder (logformat.encode_changes) and the decoder undo uses agree, kind by kind."""
-    from oor_core.bufpool import page_diff
+    from oor_core.capture import page_diff
     for trial in range(200):
         rng = random.Random(trial)
         changes, want, imaged = [], [], set(rng.sample(range(1, 60), 20))
