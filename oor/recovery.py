@@ -125,8 +125,11 @@ def redo(pool, wal, redo_lsn, unlogged=None):
     """REDO pass: repeat history from redo_lsn, except changes superseded by a later UNLOGGED
     record (see walscan.redo).  Returns (records applied, page changes applied)."""
     records = changes = 0
+    # Salvaging past damage, the file may hold pages newer than the cut log: its images must win
+    # then, to bring such pages back to the cut; otherwise an image never replaces a newer page.
+    newer_win = wal.salvaged is None
     for s, body in wal.bodies(redo_lsn):
-        r, c = _walscan.redo(pool, body, s, redo_lsn, unlogged or {})
+        r, c = _walscan.redo(pool, body, s, redo_lsn, unlogged or {}, newer_win)
         records += r
         changes += c
     return records, changes

@@ -139,7 +139,7 @@ cdef class BufferPool:
         return self.change_count
 
     cdef int pin_miss(self, uint32_t pid, bint fresh) except -1
-    cdef int pin_image(self, uint32_t pid) except -1
+    cdef int pin_image(self, uint32_t pid, uint64_t lsn) except -2
     cdef void _ht_put(self, uint32_t pid, int f) noexcept nogil
     cdef void _ht_del(self, uint32_t pid) noexcept nogil
     cdef int _victim(self) except -1

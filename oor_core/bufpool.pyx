@@ -16,7 +16,7 @@ from oor_core.pager cimport Pager
 from oor_core.guards cimport PageGuard, ReadPageGuard, WritePageGuard
 from oor_core.space cimport SpaceManager
 from oor_core.capture cimport ChangeCapture
-from oor_core.errors import BufferPoolFullError, OorError
+from oor_core.errors import BufferPoolFullError, CorruptPageError, OorError
 
 
 cdef extern from *:
@@ -239,12 +239,29 @@ cdef class BufferPool:
         self.meta[f].wlatch = 0
         return f
 
-    cdef int pin_image(self, uint32_t pid) except -1:
-        """Pin pid to overwrite it with a full page image: its cached frame, or a zeroed one (the
-        copy in the file may be torn, so it is never read).  Caller: walscan's redo, RECOVERING only."""
+    cdef int pin_image(self, uint32_t pid, uint64_t lsn) except -2:
+        """Pin pid to overwrite it with a full page image logged at lsn; -1 when the page at hand is
+        already as new or newer (its cached frame, or its copy in the file when that verifies); lsn 0
+        installs over whatever is at hand (salvage).  A copy
+        that fails its checksum (torn by a power cut) or lies past the end of the file is not read:
+        the frame comes zeroed.  So redo never installs an older image over a newer page (invariant
+        14), and never needs a readable old page (invariant 6).  Caller: walscan's redo, RECOVERING only."""
+        cdef int f
         if self.mode != MODE_RECOVERING:
             raise AssertionError(f"pin_image outside recovery (mode {PoolMode(self.mode).name})")
-        return self.pin(pid, self.lookup(pid) < 0)
+        if lsn == 0:                   # lsn 0: install whatever is at hand (salvage), without reading
+            return self.pin(pid, self.lookup(pid) < 0)
+        if self.lookup(pid) < 0:
+            try:
+                f = self.pin(pid, False)
+            except CorruptPageError:
+                return self.pin(pid, True)
+        else:
+            f = self.pin(pid, False)
+        if pg_lsn(self.fdata(f)) >= lsn:
+            self.unpin(f)
+            return -1
+        return f
 
     # ---- guards: the pins callers hold (guards.pxd) -----------------------
     cdef ReadPageGuard read_guard(self, uint32_t pid):

@@ -97,7 +97,8 @@ def analyse(const uint8_t[::1] body, uint64_t seg_start, dict txns, list acc, di
     acc[3] = count
 
 
-def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t from_lsn, dict unlogged):
+def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t from_lsn, dict unlogged,
+         bint keep_newer=True):
     """REDO of every UPDATE and CLR in a validated segment body at or after from_lsn.
 
     Full images are installed without reading the page; byte ranges are
@@ -144,7 +145,11 @@ def redo(BufferPool pool, const uint8_t[::1] body, uint64_t seg_start, uint64_t 
                 if kind == K_IMAGE or kind == K_NEW:
                     if q + PAGE_SIZE > end:
                         raise CorruptPageError(pid, f"log record at LSN {lsn} is malformed")
-                    f = pool.pin_image(pid)
+                    f = pool.pin_image(pid, lsn if keep_newer else 0)
+                    if f < 0:                  # the page is already newer than this image
+                        q += PAGE_SIZE
+                        q += ranges_size(d + q, kind, nranges)
+                        continue
                     p = pool.fdata(f)
                     memcpy(p, d + q, PAGE_SIZE)
                     pg_set_id(p, pid)

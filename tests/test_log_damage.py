@@ -233,6 +233,11 @@ def test_salvage_keeps_what_precedes_the_damage(tmp_path, sets_file):
     text = out.getvalue()
     assert "log cut at LSN" in text and "dropped log segment" in text, text
     assert any(n.endswith(".damaged") for n in os.listdir(wal_dir))
+    if rc != 0:
+        # pages already carried changes from the lost part of the log that no image in the kept
+        # log could take back: salvage said so, and check names the problems instead of passing
+        assert rc == 1 and "hold changes from the dropped log" in text, text
+        return
     with oor.open(db) as reg:
         got = _state(reg, {s.norad_id for s in sets})
         problems = reg.check()
