@@ -8,7 +8,7 @@ trial must end in exactly one of:
   * CorruptLogError naming the segment file and byte offset, with the log left exactly as it was.
 Never an earlier state, never a partial transaction, never a clean check over lost sets.
 
-Trials: 4 x 40 by default; OOR_LOG_DAMAGE_TRIALS=N runs 4 x N (OOR_SOAK=1: 4 x 500).  OOR_SEED
+Trials: 4 x 75 by default; OOR_LOG_DAMAGE_TRIALS=N runs 4 x N (OOR_SOAK=1: 4 x 500).  OOR_SEED
 replays one campaign; the seed and the trial are printed on failure.
 """
 import json
@@ -28,7 +28,7 @@ from oor_core.errors import CorruptLogError
 
 SEED = int(os.environ.get("OOR_SEED", "1411"))
 _SOAK = os.environ.get("OOR_SOAK", "") not in ("", "0")
-TRIALS = int(os.environ.get("OOR_LOG_DAMAGE_TRIALS", "500" if _SOAK else "40"))
+TRIALS = int(os.environ.get("OOR_LOG_DAMAGE_TRIALS", "500" if _SOAK else "75"))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The child applies the commits of a workload file; in "kill" mode it then begins one more
