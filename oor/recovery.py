@@ -32,6 +32,7 @@ import time
 
 from oor_core import logformat as LF
 from oor_core import PoolMode
+from oor_core.errors import CorruptLogError
 from oor_core import walscan as _walscan
 
 __all__ = ["RecoveryTarget", "recover", "analyse", "needs_recovery", "redo", "undo_transaction", "TxInfo"]
@@ -105,7 +106,35 @@ def analyse(wal):
         t.state = _STATES[state]
         t.undo_next = undo_next
     redo_lsn = acc[0] if acc[0] is not None else wal.first_lsn
+    if not wal.salvage:
+        _check_reach(wal, acc[1], redo_lsn, txns)
     return Analysis(txns, redo_lsn, acc[2], acc[3], acc[1], wal.next_lsn, unlogged)
+
+
+def _check_reach(wal, ckpt_end, redo_lsn, txns):
+    """The kept log must reach back to everything recovery needs (invariant 14), else CorruptLogError.
+
+    A writable open always writes a checkpoint before any change, and a checkpoint's
+    segments are kept until a later one, so a log holding changes but no complete
+    checkpoint, a redo point before the oldest kept segment, or a loser whose undo
+    chain leads below it, has lost a segment (PostgreSQL refuses to start for the same).
+    """
+    first = wal.first_lsn
+    where = wal.segment_path(first) if wal.segments else wal.dir
+    if ckpt_end is None:
+        if any(r.type != LF.CKPT_BEGIN for r in wal.scan()):
+            raise CorruptLogError(where, 0, first, "the log holds changes but no complete checkpoint "
+                                                   "(a segment before it is missing)")
+        return
+    if redo_lsn < first:
+        raise CorruptLogError(where, 0, first, f"the checkpoint's redo point LSN {redo_lsn} lies before the "
+                                               f"oldest kept segment (a segment is missing)")
+    for t in txns.values():
+        if t.state in ("active", "aborting"):
+            prev = wal.read(t.first_lsn).prev_lsn
+            if prev and prev < first:
+                raise CorruptLogError(where, 0, first, f"transaction {t.txid} began at LSN {prev}, before the "
+                                                       f"oldest kept segment (a segment is missing)")
 
 
 def needs_recovery(wal):

@@ -71,6 +71,10 @@ class WAL:
         self.salvage = False        # open(): cut at the first damage instead of refusing (oor recover --salvage)
 
     # ---- opening and scanning ------------------------------------------------------
+    def segment_path(self, start):
+        """The file of the segment starting at LSN start (for messages)."""
+        return self._path(start)
+
     def _path(self, start):
         return os.path.join(self.dir, _seg_name(start))
 

@@ -200,6 +200,8 @@ def test_log_damage_campaign(tmp_path, sets_file, mode, seg):
             assert _snapshot(wal_dir) == before, f"{where}: the log was changed after refusing it"
             counts["clear error"] += 1
             continue
+        except Exception as e:                      # noqa: BLE001
+            raise AssertionError(f"{where}: neither the last state nor a clear log error: {e!r}") from e
         with reg:
             got = _state(reg, norads)
             assert got == expected, (f"{where}: opened in another state: {len(set(got) ^ set(expected))} "
