@@ -215,7 +215,8 @@ class Registry:
     def transaction(self):
         """A write transaction (context manager): commit on success, abort (undo everything) on exception.
 
-        Nested calls join the running transaction.
+        Nested calls are savepoints: an exception leaving the inner block, or its abort(), undoes exactly
+        the inner work, and the outer transaction goes on (docs/durability.md).
         """
         return _RegistryTx(self)
 
