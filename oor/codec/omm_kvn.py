@@ -23,6 +23,8 @@ of the sets alone.
 """
 from oor_core.errors import TLEParseError
 
+from oor_core.tlecodec import kvn_run
+from oor.codec import omm
 from oor.codec.lines import Unreadable
 from oor.codec.omm import KEYWORDS, from_omm, to_omm
 
@@ -62,8 +64,13 @@ def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
             collect.append(err)
             return None
 
+    use_fast = omm.FAST_PATH
+    out = []
     for lines in chunks:
-        for text in lines:
+        i, n = 0, len(lines)
+        while i < n:
+            text = lines[i]
+            i += 1
             lineno += 1
             if text.__class__ is Unreadable:
                 err = TLEParseError(text.reason, file, lineno, text.column)
@@ -84,6 +91,15 @@ def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
                     es = finish()
                     if es is not None:
                         yield es
+                    record = None
+                if use_fast:
+                    j = kvn_run(lines, i - 1, source, out)
+                    if j > i - 1:              # whole plain messages converted in C
+                        yield from out
+                        out.clear()
+                        lineno += j - i
+                        i = j
+                        continue
                 record, positions, start, broken = {}, {}, lineno, None
                 continue
             if record is None:
