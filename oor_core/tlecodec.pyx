@@ -1497,6 +1497,17 @@ DEF XML_BAIL = 2        # outside the subset at pos (a token or segment start): 
 DEF XML_END = 3         # final, and the document is complete
 
 
+# byte classes: TEXT_PLAIN[c] for character data needing no further check (printable ASCII but < & ] >),
+# NAME_CH[c] for [A-Za-z0-9._:-]
+cdef unsigned char TEXT_PLAIN[256]
+cdef unsigned char NAME_CH[256]
+for _k in range(256):
+    TEXT_PLAIN[_k] = 1 if (32 <= _k < 128 and _k != 60 and _k != 38 and _k != 93 and _k != 62) or _k == 9 or _k == 10 \
+        or _k == 13 else 0
+    NAME_CH[_k] = 1 if (65 <= _k <= 90 or 97 <= _k <= 122 or 48 <= _k <= 57 or _k == 95 or _k == 46
+                        or _k == 45 or _k == 58) else 0
+
+
 cdef class XmlScan:
     """State of xml_run between buffers: the open elements and whether the root element was seen."""
     cdef int depth
@@ -1566,7 +1577,7 @@ cdef Py_ssize_t _xname_end(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, P
         return -2
     if not _xname_start(p[i]):
         return -1
-    while i < n and _xname(p[i]):
+    while i < n and NAME_CH[p[i]]:
         if p[i] == 58:
             if colon[0] >= 0 or i == a:
                 return -1
@@ -1658,6 +1669,11 @@ def xml_run(XmlScan st, bytes buf, Py_ssize_t pos, bint final, source, list out)
             # character data up to the next '<'
             t = i
             while i < n:
+                if st.depth > 0:
+                    while i < n and TEXT_PLAIN[p[i]]:    # the common bytes in one tight loop
+                        i += 1
+                    if i >= n:
+                        break
                 c = p[i]
                 if c == 60:
                     break
@@ -1707,19 +1723,23 @@ def xml_run(XmlScan st, bytes buf, Py_ssize_t pos, bint final, source, list out)
         t = i
         if i + 1 >= n:
             e = -2
-        elif p[i + 1] == 47:                          # end tag
-            e = _xname_end(p, i + 2, n, &colon)
-            if e >= 0:
-                an = e - (i + 2)
-                while e < n and _xs(p[e]):
-                    e += 1
+        elif p[i + 1] == 47:                          # end tag: the open element's name, S?, '>'
+            if st.depth == 0:
+                e = -1
+            else:
+                k = st.depth - 1
+                an = st.nlen[k]
+                e = i + 2 + an
                 if e >= n:
-                    e = -2
-                elif p[e] != 62 or st.depth == 0:
+                    e = -2                            # more data decides
+                elif memcmp(st.names[k], p + i + 2, an) != 0 or NAME_CH[p[e]]:
                     e = -1
                 else:
-                    k = st.depth - 1
-                    if st.nlen[k] != an or memcmp(st.names[k], p + i + 2, an) != 0:
+                    while e < n and _xs(p[e]):
+                        e += 1
+                    if e >= n:
+                        e = -2
+                    elif p[e] != 62:
                         e = -1
                     else:
                         st.depth = k

@@ -15,6 +15,10 @@ records).  Errors name the keyword's line and the column where its value
 starts; a message with a bad line is one rejected set (FILE:LINE of the
 line), and reading goes on with the next message.
 
+Speed: at each CCSDS_OMM_VERS line the plain messages from there on are
+converted by ``tlecodec.kvn_run`` (C; see docs/codec.md); the first message
+it does not take, and every error, is read by the loop here.
+
 The writer gives one message per set, a blank line between messages,
 keywords in CCSDS order with the metadata CelesTrak writes (CENTER_NAME
 EARTH, REF_FRAME TEME, TIME_SYSTEM UTC, MEAN_ELEMENT_THEORY SGP4);

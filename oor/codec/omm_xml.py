@@ -76,7 +76,7 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
         return
     scan = XmlScan()
     buf, pos, base_line, final = first, prolog.end(), 1, False
-    xline = 1                 # line of buf[0] as expat counts lines (a CR alone ends one too)
+    lone_cr = 0               # CRs alone before buf: expat counts them as line ends too
     out = []
     while True:
         code, pos, a, b = xml_run(scan, buf, pos, final, source, out)
@@ -97,7 +97,7 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
             checker = xml.parsers.expat.ParserCreate()
             checker.Parse(head, False)
             cut = max(buf.rfind(b"\n", 0, pos), buf.rfind(b"\r", 0, pos)) + 1
-            line = xline + _expat_lines(buf, cut)       # expat's line and column of pos
+            line = base_line + lone_cr + _expat_lines(buf, cut)      # expat's line and column of pos
             col = len(buf[cut:pos].decode("utf-8", "replace"))
             cut = buf.rfind(b"\n", 0, pos) + 1
             if cut < pos - 4096:
@@ -117,7 +117,8 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
             cut = _cut(buf, pos) if scan.root_seen else 0
             if cut:
                 base_line += buf.count(b"\n", 0, cut)
-                xline += _expat_lines(buf, cut)
+                if buf.find(b"\r", 0, cut) >= 0:
+                    lone_cr += _expat_lines(buf, cut) - buf.count(b"\n", 0, cut)
                 buf, pos = buf[cut:], pos - cut
             chunk = next(it, None)
             if chunk is None:
