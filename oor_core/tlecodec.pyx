@@ -1887,3 +1887,13 @@ def xml_run(XmlScan st, bytes buf, Py_ssize_t pos, bint final, source, list out)
                 return (XML_BAIL, seg_start, 0, 0)
             return (XML_BAIL, t, 0, 0)
         i = e
+
+
+def longest(list lines):
+    """Length of the longest str in ``lines`` (io._line_chunks' over-long-line check, without a Python loop)."""
+    cdef Py_ssize_t best = 0, n
+    for x in lines:
+        n = PyUnicode_GET_LENGTH(x) if type(x) is str else len(x)
+        if n > best:
+            best = n
+    return best
