@@ -161,6 +161,20 @@ def test_same_sets_in_every_omm_format_give_equal_records():
     assert list(read_elements(io.StringIO(strings))) == sets
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_xml_end_tags_with_white_space_and_overflowing_numbers(fast, monkeypatch):
+    monkeypatch.setattr(oor.codec.omm, "FAST_PATH", fast)
+    sets = list(read_elements(io.StringIO(f"ISS\n{ISS1}\n{ISS2}\n0 VANGUARD 1\n{L1}\n{L2}\n")))
+    xml = format_elements(sets, "xml")
+    assert list(read_elements(io.BytesIO(xml.replace("</omm>", "</omm\n >").encode()))) == sets
+    for fmt in ("xml", "csv", "kvn", "json"):
+        text = format_elements(sets, fmt, json_strings=True) if fmt == "json" else format_elements(sets, fmt)
+        text = text.replace("0.0006703", "1e400").encode()
+        got, reader = collect(io.BytesIO(text))
+        assert got == sets[1:], fmt
+        assert len(reader.errors) == 1 and "ECCENTRICITY" in str(reader.errors[0]), fmt
+
+
 # ---- item 5: canonical zero exponent -------------------------------------------------------------
 def test_zero_exponent_fields_are_written_as_the_providers_do():
     [es] = read_elements(io.StringIO(KVN))

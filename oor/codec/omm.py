@@ -23,7 +23,12 @@ Speed: ``from_omm`` first tries ``oor_core.tlecodec.omm_fast`` (C), which
 converts the common form (plain values, canonical OBJECT_ID, calendar EPOCH
 with up to 6 decimals) and returns None for anything else, which then goes
 through the Python rules below: same values, and every error message comes
-from the Python path.
+from the Python path.  The readers hand whole records to the C scanners of
+``oor_core.tlecodec`` (``csv_run``, ``kvn_run``, ``json_run``, ``xml_run``),
+which build the sets of the records they recognise in full with the same
+conversion and leave every other record to the Python reader.  ``FAST_PATH =
+False`` turns all of it off (the tests compare both paths on every real file
+and the fuzz corpus).
 
 Writing: ``to_omm`` gives the text of each keyword (floats in their shortest
 round-trip form, so reading back gives the same floats; the epoch with 6
@@ -33,11 +38,13 @@ import datetime as _dt
 import re
 
 from oor_core.errors import TLEParseError
-from oor_core.tlecodec import omm_fast_dict as _omm_fast_dict
+from oor_core.tlecodec import omm_keywords as _c_keywords, omm_fast_dict as _omm_fast_dict
 
 from oor.codec.elements import ElementSet, EPOCH_1950
 
-__all__ = ["KEYWORDS", "from_omm", "to_omm", "parse_epoch", "format_epoch"]
+__all__ = ["KEYWORDS", "FAST_PATH", "from_omm", "to_omm", "parse_epoch", "format_epoch"]
+
+FAST_PATH = True           # False: every record through the Python rules (for tests; same results, slower)
 
 KEYWORDS = ("OBJECT_NAME", "OBJECT_ID", "EPOCH", "MEAN_MOTION", "ECCENTRICITY", "INCLINATION",
             "RA_OF_ASC_NODE", "ARG_OF_PERICENTER", "MEAN_ANOMALY", "EPHEMERIS_TYPE",
@@ -45,6 +52,7 @@ KEYWORDS = ("OBJECT_NAME", "OBJECT_ID", "EPOCH", "MEAN_MOTION", "ECCENTRICITY", 
             "MEAN_MOTION_DOT", "MEAN_MOTION_DDOT")
 REQUIRED = ("EPOCH", "MEAN_MOTION", "ECCENTRICITY", "INCLINATION", "RA_OF_ASC_NODE",
             "ARG_OF_PERICENTER", "MEAN_ANOMALY", "NORAD_CAT_ID")
+assert _c_keywords() == KEYWORDS, "oor_core/tlecodec.pyx KEYNAMES must list KEYWORDS in order"
 INT_KEYWORDS = frozenset(("EPHEMERIS_TYPE", "NORAD_CAT_ID", "ELEMENT_SET_NO", "REV_AT_EPOCH"))
 # keyword -> ElementSet keyword argument
 _FLOATS = (("MEAN_MOTION", "mean_motion"), ("ECCENTRICITY", "eccentricity"), ("INCLINATION", "inclination"),
@@ -124,7 +132,7 @@ def from_omm(record, *, file=None, line=None, column=None, positions=None, sourc
     located at ``file``/``line``/``column`` where the record starts, or, when
     ``positions`` maps the keyword to (line, column) (XML), where its element starts.
     """
-    if record.__class__ is dict:
+    if record.__class__ is dict and FAST_PATH:
         es = _omm_fast_dict(record, KEYWORDS, source)
         if es is not None:
             return es

@@ -12,43 +12,75 @@ import csv
 
 from oor_core.errors import TLEParseError
 
-from oor_core.tlecodec import omm_fast_row as fast
+from oor_core.tlecodec import csv_run, omm_fast_row as fast
+from oor.codec import omm
 from oor.codec.lines import Unreadable
 from oor.codec.omm import KEYWORDS, REQUIRED, from_omm, to_omm
 
 __all__ = ["iter_omm_csv", "write_omm_csv"]
 
 
-def _lines(chunks, bad):
-    for lines in chunks:
-        for line in lines:
-            if line.__class__ is Unreadable:
-                bad.append(line)
-                line = ""
-            yield line
-
-
 def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
     """Yield ElementSets from CSV given as lists of lines.
 
     Who may call: oor.codec.io.  Bad rows raise TLEParseError or, when
-    ``collect`` is a list, are appended to it.
+    ``collect`` is a list, are appended to it.  Once the header is read, runs
+    of plain rows go to ``tlecodec.csv_run`` (C: the rows csv.reader would
+    split as ``line.split(',')`` and whose values the fast conversion takes);
+    every other row, including quoted ones running over several lines, goes
+    through csv.reader and ``from_omm``.
     """
     unreadable = []
-    reader = csv.reader(_lines(chunks, unreadable), strict=True)
+    chunk_iter = iter(chunks)
+    cur = [[], 0]              # the list of lines being read, the index of its next line
+
+    def lines():
+        while True:
+            block, i = cur
+            if i >= len(block):
+                block = next(chunk_iter, None)
+                if block is None:
+                    return
+                cur[0], cur[1] = block, 0
+                continue
+            line = block[i]
+            cur[1] = i + 1
+            if line.__class__ is Unreadable:
+                unreadable.append(line)
+                line = ""
+            yield line
+
+    reader = csv.reader(lines(), strict=True)
     header = None
+    fast_lines = 0             # lines taken by csv_run (reader.line_num counts only the others)
+    use_fast = omm.FAST_PATH
+    out = []
     while True:
+        if header is not None and use_fast:
+            block, i = cur
+            if i >= len(block):
+                block = next(chunk_iter, None)
+                if block is None:
+                    return
+                cur[0], cur[1], i = block, 0, 0
+            j = csv_run(block, i, order, len(header), source, out)
+            if j > i:
+                cur[1] = j
+                fast_lines += j - i
+                yield from out
+                out.clear()
+                continue
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            err = TLEParseError(f"malformed CSV: {exc}", file, reader.line_num)
+            err = TLEParseError(f"malformed CSV: {exc}", file, reader.line_num + fast_lines)
             if collect is None:
                 raise err from None
             collect.append(err)
             return
-        line = reader.line_num
+        line = reader.line_num + fast_lines
         if unreadable:
             err = TLEParseError(unreadable[0].reason, file, line, unreadable[0].column)
             unreadable.clear()
@@ -75,7 +107,7 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
         if len(row) != len(header):
             err = TLEParseError(f"row has {len(row)} fields, the header has {len(header)}", file, line)
         else:
-            es = fast(row, order, source)
+            es = fast(row, order, source) if use_fast else None
             if es is not None:
                 yield es
                 continue

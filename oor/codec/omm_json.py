@@ -7,13 +7,17 @@ Accepted layouts: a JSON array of OMM objects (CelesTrak, Space-Track), a
 single object, or a sequence of objects separated by whitespace / newlines
 (JSON Lines).  The reader decodes one object at a time from a sliding buffer
 (``json.JSONDecoder.raw_decode``), so memory is bounded by the largest object
-plus one chunk.  Errors carry the line (and column, for malformed JSON) where
+plus one chunk.  Runs of flat objects (string, number and null values, no
+escapes) are converted by ``tlecodec.json_run`` in C instead (same sets);
+any other object, and every error, goes through the JSON decoder here.  Errors carry the line (and column, for malformed JSON) where
 the object starts.  Malformed JSON ends the stream.
 """
 import json
 
 from oor_core.errors import TLEParseError
 
+from oor_core.tlecodec import json_run
+from oor.codec import omm
 from oor.codec.omm import INT_KEYWORDS, KEYWORDS, from_omm, to_omm
 
 __all__ = ["iter_omm_json", "write_omm_json"]
@@ -37,6 +41,8 @@ def iter_omm_json(chunks, *, file=None, source=None, collect=None, max_record=1 
     in_array = None        # None until the first token is seen
 
     mark = [0, 1]          # [position in buf, its line]: where() counts newlines from here, not from 0
+    use_fast = omm.FAST_PATH
+    out = []
 
     def refill():
         nonlocal buf, pos, line_base, eof
@@ -86,6 +92,13 @@ def iter_omm_json(chunks, *, file=None, source=None, collect=None, max_record=1 
         if in_array and ch == ",":
             pos += 1
             continue
+        if ch == "{" and use_fast:
+            end = json_run(buf, pos, in_array, source, out)
+            if end != pos:             # flat objects converted in C (same sets as below)
+                yield from out
+                out.clear()
+                pos = end
+                continue
         if (ch == "{" or ch == "[") and _too_deep(buf, pos, max_depth - 1):
             err = malformed(f"nested deeper than {max_depth} levels (an OMM file is an array of flat objects)",
                             pos)

@@ -15,6 +15,10 @@ records).  Errors name the keyword's line and the column where its value
 starts; a message with a bad line is one rejected set (FILE:LINE of the
 line), and reading goes on with the next message.
 
+Speed: at each CCSDS_OMM_VERS line the plain messages from there on are
+converted by ``tlecodec.kvn_run`` (C; see docs/codec.md); the first message
+it does not take, and every error, is read by the loop here.
+
 The writer gives one message per set, a blank line between messages,
 keywords in CCSDS order with the metadata CelesTrak writes (CENTER_NAME
 EARTH, REF_FRAME TEME, TIME_SYSTEM UTC, MEAN_ELEMENT_THEORY SGP4);
@@ -23,6 +27,8 @@ of the sets alone.
 """
 from oor_core.errors import TLEParseError
 
+from oor_core.tlecodec import kvn_run
+from oor.codec import omm
 from oor.codec.lines import Unreadable
 from oor.codec.omm import KEYWORDS, from_omm, to_omm
 
@@ -62,8 +68,13 @@ def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
             collect.append(err)
             return None
 
+    use_fast = omm.FAST_PATH
+    out = []
     for lines in chunks:
-        for text in lines:
+        i, n = 0, len(lines)
+        while i < n:
+            text = lines[i]
+            i += 1
             lineno += 1
             if text.__class__ is Unreadable:
                 err = TLEParseError(text.reason, file, lineno, text.column)
@@ -84,6 +95,15 @@ def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
                     es = finish()
                     if es is not None:
                         yield es
+                    record = None
+                if use_fast:
+                    j = kvn_run(lines, i - 1, source, out)
+                    if j > i - 1:              # whole plain messages converted in C
+                        yield from out
+                        out.clear()
+                        lineno += j - i
+                        i = j
+                        continue
                 record, positions, start, broken = {}, {}, lineno, None
                 continue
             if record is None:

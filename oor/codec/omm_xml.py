@@ -18,7 +18,8 @@ from xml.sax.saxutils import escape
 
 from oor_core.errors import TLEParseError
 
-from oor_core.tlecodec import omm_fast_dict as _omm_fast_dict
+from oor_core.tlecodec import XmlScan, omm_fast_dict as _omm_fast_dict, xml_run
+from oor.codec import omm
 from oor.codec.omm import KEYWORDS, from_omm, to_omm
 
 __all__ = ["iter_omm_xml", "write_omm_xml"]
@@ -31,23 +32,32 @@ _TLE = ("EPHEMERIS_TYPE", "CLASSIFICATION_TYPE", "NORAD_CAT_ID", "ELEMENT_SET_NO
         "MEAN_MOTION_DOT", "MEAN_MOTION_DDOT")
 
 
-_SEGMENT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?omm[\s>/].*?</(?:[A-Za-z_][\w.-]*:)?omm\s*>", re.S)
 _START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?omm[\s>/]")
+_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?omm\s*>")
 _LEAF = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?([A-Z_]+)\s*/?>([^<]*)")
 _INDEX = {k: i for i, k in enumerate(KEYWORDS)}
+# the prologs the C scanner starts after: an XML declaration (UTF-8 or none) and white space, then an element
+_PROLOG = re.compile(rb"""(?:<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:"1\.0"|'1\.0')"""
+                     rb"""(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:"(?:UTF|utf)-8"|'(?:UTF|utf)-8'))?"""
+                     rb"""[ \t\r\n]*\?>)?[ \t\r\n]*(?=<[A-Za-z_])""")
+XML_MORE, XML_SLOW, XML_BAIL, XML_END = range(4)     # xml_run's codes (oor_core/tlecodec.pyx)
 _ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([^"']*)["']""")
 
 
 def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 << 20):
-    """Yield ElementSets from XML bytes given as chunks: the fast path (see below), else ``_iter_expat``.
+    """Yield ElementSets from XML bytes given as chunks: the C scanner, else expat (see below).
 
-    Who may call: oor.codec.io.  Fast path (why: expat with Python callbacks
-    reads 2.7k sets/s, sgp4's ElementTree reader 6-14k/s on this machine):
-    expat checks the whole document with no Python callbacks (C speed; it
-    raises on anything malformed), and two regular expressions pick the
-    ``<omm>`` segments and their leaf keywords out of the same bytes.  A
-    segment holding a comment, CDATA, a processing instruction or an entity
-    reference goes through a per-segment expat parse with callbacks; a
+    Who may call: oor.codec.io.  Fast path (why: expat alone reads 24-36 MB/s
+    here, i.e. at most 36k sets/s; with Python callbacks 2.7k sets/s; sgp4's
+    ElementTree reader 5-14k/s): ``tlecodec.xml_run`` checks the document
+    (a subset of XML; see there) and converts the plain ``<omm>`` segments in
+    C; a segment it cannot convert goes through ``_segment``; at anything
+    outside its subset (comments, references, errors, ...) the rest of the
+    document goes to ``_iter_checked``, with expat primed with the open
+    elements, so a malformed document gets expat's message and position.
+    ``_iter_checked`` alone (``FAST_PATH = False``, or a prolog other than an
+    XML declaration) lets expat check the whole document with no Python
+    callbacks and picks the ``<omm>`` segments out by regular expressions.  A
     document not in UTF-8, or given as str, goes through ``_iter_expat``.
     """
     it = iter(chunks)
@@ -59,12 +69,87 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
     if m and m.group(1).upper().replace(b"-", b"") not in (b"UTF8", b"ASCII", b"USASCII"):
         yield from _iter_expat(_chain(first, it), file=file, source=source, collect=collect)
         return
-    checker = xml.parsers.expat.ParserCreate()
-    buf = b""
-    base = 0                  # file offset of buf[0]
-    base_line = 1             # line of buf[0]
-    chunk = first
-    final = False
+    kw = {"file": file, "source": source, "collect": collect, "max_record": max_record}
+    prolog = _PROLOG.match(first) if omm.FAST_PATH else None
+    if prolog is None:
+        yield from _iter_checked(xml.parsers.expat.ParserCreate(), first, it, b"", 0, 1, (0, 0), **kw)
+        return
+    scan = XmlScan()
+    buf, pos, base_line, final = first, prolog.end(), 1, False
+    lone_cr = 0               # CRs alone before buf: expat counts them as line ends too
+    out = []
+    while True:
+        code, pos, a, b = xml_run(scan, buf, pos, final, source, out)
+        if out:
+            yield from out
+            out.clear()
+        if code == XML_SLOW:
+            yield from _segment(buf, a, b, base_line, source, file, collect)
+        elif code == XML_END:
+            return
+        elif code == XML_BAIL:
+            if not scan.root_seen:           # at the root element: buf is the document from its start
+                yield from _iter_checked(xml.parsers.expat.ParserCreate(), buf, it, b"", 0, 1, (0, 0),
+                                         final=final, **kw)
+                return
+            # expat takes the rest, as if it had read everything before pos itself
+            head = scan.prefix()
+            checker = xml.parsers.expat.ParserCreate()
+            checker.Parse(head, False)
+            cut = max(buf.rfind(b"\n", 0, pos), buf.rfind(b"\r", 0, pos)) + 1
+            line = base_line + lone_cr + _expat_lines(buf, cut)      # expat's line and column of pos
+            col = len(buf[cut:pos].decode("utf-8", "replace"))
+            cut = buf.rfind(b"\n", 0, pos) + 1
+            if cut < pos - 4096:
+                cut = pos
+            yield from _iter_checked(checker, buf[pos:], it, buf[cut:pos], len(head) - (pos - cut),
+                                     base_line + buf.count(b"\n", 0, cut), (line - 1, col - len(head)),
+                                     final=final, **kw)
+            return
+        else:                                   # XML_MORE
+            if len(buf) - pos > max_record + (1 << 20):
+                err = TLEParseError(f"an <omm> element is longer than {max_record:,} bytes (the limit)", file,
+                                    base_line + buf.count(b"\n", 0, pos))
+                if collect is None:
+                    raise err
+                collect.append(err)
+                return
+            cut = _cut(buf, pos) if scan.root_seen else 0
+            if cut:
+                base_line += buf.count(b"\n", 0, cut)
+                if buf.find(b"\r", 0, cut) >= 0:
+                    lone_cr += _expat_lines(buf, cut) - buf.count(b"\n", 0, cut)
+                buf, pos = buf[cut:], pos - cut
+            chunk = next(it, None)
+            if chunk is None:
+                final = True
+            else:
+                buf += chunk
+
+
+def _expat_lines(buf, end):
+    """Line ends in buf[:end] as expat counts them: LF, CRLF and CR alone."""
+    return buf.count(b"\n", 0, end) + buf.count(b"\r", 0, end) - buf.count(b"\r\n", 0, end)
+
+
+def _cut(buf, pos):
+    """Where to cut a buffer whose bytes before pos are done: the start of pos's line (so _where's columns
+    count from the line start), unless that line is long."""
+    cut = buf.rfind(b"\n", 0, pos) + 1
+    return cut if pos - cut <= 4096 else pos
+
+
+def _iter_checked(checker, chunk, it, buf, base, base_line, adjust, *, file, source, collect, max_record,
+                  final=False):
+    """ElementSets of the rest of a document checked by expat (no callbacks), segments by regex.
+
+    Who may call: iter_omm_xml.  ``checker`` has read everything before
+    ``chunk``; ``buf`` holds the bytes of chunk's first line before chunk
+    (searched from its end); ``base`` is the checker's offset of buf[0],
+    ``base_line`` its line; ``adjust`` = (lines, columns on the checker's
+    first line) to add to expat's error positions.
+    """
+    pos = len(buf)
     while True:
         error = None
         try:
@@ -73,37 +158,34 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
             error = exc
         buf += chunk
         limit = len(buf) if error is None else checker.ErrorByteIndex - base
-        pos = 0
         while True:
-            # the end tag '</omm>' (or '</p:omm>') by find, its start tag by a short regex: C speed
-            end = buf.find(b"omm>", pos, limit)
-            if end < 0:
+            # the end tag '</omm>' (also '</p:omm>', '</omm >') and its start tag by short regexes: C speed
+            end = _END.search(buf, pos, limit)
+            if end is None:
                 break
-            lt = buf.rfind(b"<", pos, end)
-            start = _START.search(buf, pos, end)
-            if lt < 0 or buf[lt + 1:lt + 2] != b"/" or start is None:
-                seg = _SEGMENT.search(buf, pos, limit)            # unusual spelling: the general pattern
-                if seg is None:
-                    break
-                a, pos = seg.start(), seg.end()
-            else:
-                a, pos = start.start(), end + 4
+            start = _START.search(buf, pos, end.start())
+            if start is None:
+                pos = end.end()       # an end tag without its start: expat has already refused it
+                continue
+            a, pos = start.start(), end.end()
             for es in _segment(buf, a, pos, base_line, source, file, collect):
                 yield es
         if error is not None:
+            col = error.offset + 1 + (adjust[1] if error.lineno == 1 else 0)
             err = TLEParseError(f"malformed XML: {xml.parsers.expat.ErrorString(error.code)}", file,
-                                error.lineno, error.offset + 1)
+                                error.lineno + adjust[0], col)
             if collect is None:
                 raise err
             collect.append(err)
             return
-        if pos:
-            base_line += buf.count(b"\n", 0, pos)
-            base += pos
-            buf = buf[pos:]
-        if len(buf) > max_record + (1 << 20):
-            line = base_line
-            err = TLEParseError(f"an <omm> element is longer than {max_record:,} bytes (the limit)", file, line)
+        cut = _cut(buf, pos)
+        if cut:
+            base_line += buf.count(b"\n", 0, cut)
+            base += cut
+            buf, pos = buf[cut:], pos - cut
+        if len(buf) - pos > max_record + (1 << 20):
+            err = TLEParseError(f"an <omm> element is longer than {max_record:,} bytes (the limit)", file,
+                                base_line + buf.count(b"\n", 0, pos))
             if collect is None:
                 raise err
             collect.append(err)
@@ -120,9 +202,17 @@ def _chain(first, it):
     yield from it
 
 
+_MARK = [None, 0, 0]      # [buffer, offset, newlines before it]: _where counts on from here (one reader at a time)
+
+
 def _where(buf, offset, base_line):
-    line = base_line + buf.count(b"\n", 0, offset)
-    return line, offset - (buf.rfind(b"\n", 0, offset) + 1) + 1
+    """(line, 1-based byte column) of buf[offset]; counts newlines on from the last offset asked in buf."""
+    mark = _MARK
+    if mark[0] is not buf or offset < mark[1]:
+        mark[0], mark[1], mark[2] = buf, 0, 0
+    mark[2] += buf.count(b"\n", mark[1], offset)
+    mark[1] = offset
+    return base_line + mark[2], offset - (buf.rfind(b"\n", 0, offset) + 1) + 1
 
 
 def _segment(buf, a, b, base_line, source, file, collect):
@@ -135,7 +225,7 @@ def _segment(buf, a, b, base_line, source, file, collect):
                                col_offset=col - 1)
         return
     record = dict(_LEAF.findall(text))
-    es = _omm_fast_dict(record, KEYWORDS, source)
+    es = _omm_fast_dict(record, KEYWORDS, source) if omm.FAST_PATH else None
     if es is not None:
         yield es
         return
@@ -218,6 +308,14 @@ def _iter_expat(chunks, *, file=None, source=None, collect=None, line_offset=0, 
         yield from drain()
         err = TLEParseError(f"malformed XML: {xml.parsers.expat.ErrorString(exc.code)}", file,
                             exc.lineno + line_offset, exc.offset + 1)
+        if collect is None:
+            raise err from None
+        collect.append(err)
+        return
+    except LookupError as exc:          # the declared encoding is unknown (expat asks Python's codecs)
+        yield from drain()
+        err = TLEParseError(f"malformed XML: the declared encoding is not known ({exc}); "
+                            f"re-encode the file as UTF-8", file, 1, 1)
         if collect is None:
             raise err from None
         collect.append(err)
