@@ -466,6 +466,10 @@ class WAL:
                     self._file(seg).fsync()
                     self.fsyncs += 1
                     ok = True
+                    if self.on_durable is not None:
+                        # outside the log's lock (one leader at a time keeps the hint rising):
+                        # appenders never wait for the lock file's write
+                        self.on_durable(target)
                 except BaseException as e:
                     self.failed = e
                     if isinstance(e, OSError):
@@ -478,8 +482,6 @@ class WAL:
                         del self.buf[:n]
                         self.buf_lsn = target
                         self.durable_lsn = target
-                        if self.on_durable is not None:
-                            self.on_durable(target)
                     self.cond.notify_all()
 
     def write_out(self):
