@@ -1,4 +1,4 @@
-"""Issue 14: the C record scanners (``tlecodec.csv_run``, ``kvn_run``, ``json_run``, ``xml_run``) give exactly what the
+"""Issue 14: the C record scanners (``ommcodec.csv_run``, ``kvn_run``, ``json_run``, ``xml_run``) give exactly what the
 Python readers give (``oor.codec.omm.FAST_PATH = False``): the same sets, value for value (floats by repr, so a -0.0
 or an ulp shows), the same rejections with the same FILE:LINE:COLUMN and message, the same strict error.  On every
 real file of ../shared/data written out in every OMM form (and in unusual spellings the scanners leave to Python),

@@ -19,12 +19,12 @@ ARG_OF_PERICENTER, MEAN_ANOMALY, NORAD_CAT_ID.  Optional (default): OBJECT_NAME
 ELEMENT_SET_NO (999), REV_AT_EPOCH (0), BSTAR, MEAN_MOTION_DOT,
 MEAN_MOTION_DDOT (0).  Other keywords are ignored.
 
-Speed: ``from_omm`` first tries ``oor_core.tlecodec.omm_fast`` (C), which
+Speed: ``from_omm`` first tries ``oor_core.ommcodec.omm_fast`` (C), which
 converts the common form (plain values, canonical OBJECT_ID, calendar EPOCH
 with up to 6 decimals) and returns None for anything else, which then goes
 through the Python rules below: same values, and every error message comes
 from the Python path.  The readers hand whole records to the C scanners of
-``oor_core.tlecodec`` (``csv_run``, ``kvn_run``, ``json_run``, ``xml_run``),
+``oor_core.ommcodec`` (``csv_run``, ``kvn_run``, ``json_run``, ``xml_run``),
 which build the sets of the records they recognise in full with the same
 conversion and leave every other record to the Python reader.  ``FAST_PATH =
 False`` turns all of it off (the tests compare both paths on every real file
@@ -38,7 +38,7 @@ import datetime as _dt
 import re
 
 from oor_core.errors import TLEParseError
-from oor_core.tlecodec import omm_keywords as _c_keywords, omm_fast_dict as _omm_fast_dict
+from oor_core.ommcodec import omm_keywords as _c_keywords, omm_fast_dict as _omm_fast_dict
 
 from oor.codec.elements import ElementSet, EPOCH_1950
 
@@ -52,7 +52,7 @@ KEYWORDS = ("OBJECT_NAME", "OBJECT_ID", "EPOCH", "MEAN_MOTION", "ECCENTRICITY", 
             "MEAN_MOTION_DOT", "MEAN_MOTION_DDOT")
 REQUIRED = ("EPOCH", "MEAN_MOTION", "ECCENTRICITY", "INCLINATION", "RA_OF_ASC_NODE",
             "ARG_OF_PERICENTER", "MEAN_ANOMALY", "NORAD_CAT_ID")
-assert _c_keywords() == KEYWORDS, "oor_core/tlecodec.pyx KEYNAMES must list KEYWORDS in order"
+assert _c_keywords() == KEYWORDS, "oor_core/ommcodec.pyx KEYNAMES must list KEYWORDS in order"
 INT_KEYWORDS = frozenset(("EPHEMERIS_TYPE", "NORAD_CAT_ID", "ELEMENT_SET_NO", "REV_AT_EPOCH"))
 # keyword -> ElementSet keyword argument
 _FLOATS = (("MEAN_MOTION", "mean_motion"), ("ECCENTRICITY", "eccentricity"), ("INCLINATION", "inclination"),

@@ -8,7 +8,7 @@ single object, or a sequence of objects separated by whitespace / newlines
 (JSON Lines).  The reader decodes one object at a time from a sliding buffer
 (``json.JSONDecoder.raw_decode``), so memory is bounded by the largest object
 plus one chunk.  Runs of flat objects (string, number and null values, no
-escapes) are converted by ``tlecodec.json_run`` in C instead (same sets);
+escapes) are converted by ``ommcodec.json_run`` in C instead (same sets);
 any other object, and every error, goes through the JSON decoder here.  Errors carry the line (and column, for malformed JSON) where
 the object starts.  Malformed JSON ends the stream.
 """
@@ -16,7 +16,7 @@ import json
 
 from oor_core.errors import TLEParseError
 
-from oor_core.tlecodec import json_run
+from oor_core.ommcodec import json_run
 from oor.codec import omm
 from oor.codec.omm import INT_KEYWORDS, KEYWORDS, from_omm, to_omm
 

@@ -16,7 +16,7 @@ starts; a message with a bad line is one rejected set (FILE:LINE of the
 line), and reading goes on with the next message.
 
 Speed: at each CCSDS_OMM_VERS line the plain messages from there on are
-converted by ``tlecodec.kvn_run`` (C; see docs/codec.md); the first message
+converted by ``ommcodec.kvn_run`` (C; see docs/codec.md); the first message
 it does not take, and every error, is read by the loop here.
 
 The writer gives one message per set, a blank line between messages,
@@ -27,7 +27,7 @@ of the sets alone.
 """
 from oor_core.errors import TLEParseError
 
-from oor_core.tlecodec import kvn_run
+from oor_core.ommcodec import kvn_run
 from oor.codec import omm
 from oor.codec.lines import Unreadable
 from oor.codec.omm import KEYWORDS, from_omm, to_omm

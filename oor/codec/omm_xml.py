@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from oor_core.errors import TLEParseError
 
-from oor_core.tlecodec import XmlScan, omm_fast_dict as _omm_fast_dict, xml_run
+from oor_core.ommcodec import XmlScan, omm_fast_dict as _omm_fast_dict, xml_run
 from oor.codec import omm
 from oor.codec.omm import KEYWORDS, from_omm, to_omm
 
@@ -40,7 +40,7 @@ _INDEX = {k: i for i, k in enumerate(KEYWORDS)}
 _PROLOG = re.compile(rb"""(?:<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:"1\.0"|'1\.0')"""
                      rb"""(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:"(?:UTF|utf)-8"|'(?:UTF|utf)-8'))?"""
                      rb"""[ \t\r\n]*\?>)?[ \t\r\n]*(?=<[A-Za-z_])""")
-XML_MORE, XML_SLOW, XML_BAIL, XML_END = range(4)     # xml_run's codes (oor_core/tlecodec.pyx)
+XML_MORE, XML_SLOW, XML_BAIL, XML_END = range(4)     # xml_run's codes (oor_core/ommcodec.pyx)
 _ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([^"']*)["']""")
 
 
@@ -49,7 +49,7 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
 
     Who may call: oor.codec.io.  Fast path (why: expat alone reads 24-36 MB/s
     here, i.e. at most 36k sets/s; with Python callbacks 2.7k sets/s; sgp4's
-    ElementTree reader 5-14k/s): ``tlecodec.xml_run`` checks the document
+    ElementTree reader 5-14k/s): ``ommcodec.xml_run`` checks the document
     (a subset of XML; see there) and converts the plain ``<omm>`` segments in
     C; a segment it cannot convert goes through ``_segment``; at anything
     outside its subset (comments, references, errors, ...) the rest of the
