@@ -57,7 +57,7 @@ cdef object _new = object.__new__
 cdef str _V = "_v"
 
 
-def _set_element_class(cls):
+def set_element_class(cls):
     """Register ElementSet so the parser can build instances; called once by oor.codec.elements."""
     global _element_class
     _element_class = cls

@@ -33,6 +33,7 @@ compares the 16 element fields only; ``same_text`` also requires identical TLE
 lines (text identity).
 """
 import datetime as _dt
+import operator
 import math
 import re
 
@@ -375,4 +376,8 @@ def _rebuild(v):
     return ElementSet._from_values(v)
 
 
-_tlecodec._set_element_class(ElementSet)
+_tlecodec.set_element_class(ElementSet)
+
+#: The value tuple of an ElementSet (layout above), for the codec's writers and the query layer's
+#: field getters: one C-level attribute fetch, no property call.
+element_values = operator.attrgetter("_v")

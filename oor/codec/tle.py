@@ -50,10 +50,13 @@ any other non-blank line shorter than 30 columns is a name; a longer line
 starting with '1' or '2' that does not pair up is an error.  Blank lines are
 skipped.
 """
+import datetime as _datetime
+
 from oor_core import tlecodec as _tlecodec
 from oor_core.errors import TLEParseError
 
 from oor.codec import elements as _el
+from oor.codec.elements import element_values
 from oor.codec.lines import Unreadable
 
 __all__ = ["parse_tle", "format_lines", "alpha5_encode", "alpha5_decode", "iter_tle", "tle_checksum",
@@ -263,11 +266,11 @@ def format_lines(es):
     naming the field when a value cannot be written as a TLE (catalog number
     above 339999, mean motion >= 100, revolution number above 99999, ...).
     """
-    v = es._v
+    v = element_values(es)
     sid = alpha5_encode(v[_el.NORAD_ID])
     epoch_us = v[_el.EPOCH_US]
     year = _tlecodec.epoch_year_day(epoch_us)[0]
-    start = _el.epoch_to_us(_el._dt.datetime(year, 1, 1, tzinfo=_el._dt.timezone.utc))
+    start = _el.epoch_to_us(_datetime.datetime(year, 1, 1, tzinfo=_datetime.timezone.utc))
     units = ((epoch_us - start) * 2 + 864) // 1728           # 1e-8 day, rounded half up
     days_in_year = 366 if (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 else 365
     if units >= days_in_year * 100_000_000:
@@ -304,7 +307,7 @@ def format_tle(es, *, names=True, name_prefix=None, newline="\n"):
     set was read with ('0 ' or none); sets without text get '0 '.  A set
     without a name gets no name line.
     """
-    v = es._v
+    v = element_values(es)
     out = ""
     if names and v[_el.NAME] is not None:
         if name_prefix is None:

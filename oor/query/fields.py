@@ -20,7 +20,7 @@ with, owned by ``oor.codec.elements``):
 import datetime as _dt
 import math
 
-from oor.codec.elements import EARTH_RADIUS_KM, MU_KM3_S2, tle_to_cospar, us_to_epoch
+from oor.codec.elements import EARTH_RADIUS_KM, MU_KM3_S2, element_values as _values, tle_to_cospar, us_to_epoch
 
 __all__ = ["Field", "FIELDS", "ALIASES", "field", "REGIMES", "regime_code"]
 
@@ -81,24 +81,24 @@ class Field:
 
 
 def _v(i):
-    return lambda es, ctx: es._v[i]
+    return lambda es, ctx: _values(es)[i]
 
 
 def _age(es, ctx):
-    return (ctx.now_us - es._v[3]) / 86400e6
+    return (ctx.now_us - _values(es)[3]) / 86400e6
 
 
 def _apogee(es, ctx):
-    return sma_km(es._v[4]) * (1.0 + es._v[12]) - EARTH_RADIUS_KM
+    return sma_km(_values(es)[4]) * (1.0 + _values(es)[12]) - EARTH_RADIUS_KM
 
 
 def _perigee(es, ctx):
-    return sma_km(es._v[4]) * (1.0 - es._v[12]) - EARTH_RADIUS_KM
+    return sma_km(_values(es)[4]) * (1.0 - _values(es)[12]) - EARTH_RADIUS_KM
 
 
 def _regime(es, ctx):
-    a = sma_km(es._v[4])
-    e = es._v[12]
+    a = sma_km(_values(es)[4])
+    e = _values(es)[12]
     return regime_code(a * (1.0 + e) - EARTH_RADIUS_KM, a * (1.0 - e) - EARTH_RADIUS_KM, e)
 
 
@@ -122,20 +122,20 @@ _F = [
     Field("rev_number", "num", "", "revolution number at epoch", _v(15), column="rev_number"),
     Field("element_set_no", "num", "", "element set number", _v(9), column="elset_no"),
     Field("ephemeris_type", "num", "", "ephemeris type", _v(8), column="ephemeris"),
-    Field("period_min", "num", "min", "orbital period, 1440 / mean motion", lambda es, ctx: 1440.0 / es._v[4],
+    Field("period_min", "num", "min", "orbital period, 1440 / mean motion", lambda es, ctx: 1440.0 / _values(es)[4],
           derive="period"),
-    Field("sma_km", "num", "km", "semi-major axis", lambda es, ctx: sma_km(es._v[4]), derive="sma"),
+    Field("sma_km", "num", "km", "semi-major axis", lambda es, ctx: sma_km(_values(es)[4]), derive="sma"),
     Field("apogee_km", "num", "km", "apogee altitude above the equatorial radius", _apogee, derive="apogee"),
     Field("perigee_km", "num", "km", "perigee altitude above the equatorial radius", _perigee, derive="perigee"),
     Field("regime", "code", "", "LEO / MEO / GEO / HEO / OTHER (definitions above)", _regime, derive="regime",
           to_py=lambda c: REGIMES[int(c)]),
-    Field("classification", "code", "", "U, C or S", lambda es, ctx: ord(es._v[1]), column="classification",
+    Field("classification", "code", "", "U, C or S", lambda es, ctx: ord(_values(es)[1]), column="classification",
           to_py=chr),
-    Field("name", "text", "", "object name (3LE line 0 / OBJECT_NAME)", lambda es, ctx: es._v[16]),
-    Field("cospar", "text", "", "COSPAR id, 1998-067A", lambda es, ctx: tle_to_cospar(es._v[2])),
+    Field("name", "text", "", "object name (3LE line 0 / OBJECT_NAME)", lambda es, ctx: _values(es)[16]),
+    Field("cospar", "text", "", "COSPAR id, 1998-067A", lambda es, ctx: tle_to_cospar(_values(es)[2])),
     Field("launch_year", "num", "", "launch year from the COSPAR id (0 internally when none)",
-          lambda es, ctx: launch_year(es._v[2]) or 0, derive="launch_year", to_py=lambda y: int(y) or None),
-    Field("source", "text", "", "source the set was loaded from", lambda es, ctx: es._v[17]),
+          lambda es, ctx: launch_year(_values(es)[2]) or 0, derive="launch_year", to_py=lambda y: int(y) or None),
+    Field("source", "text", "", "source the set was loaded from", lambda es, ctx: _values(es)[17]),
 ]
 FIELDS = {f.name: f for f in _F}
 ALIASES = {"norad": "norad_id", "id": "norad_id", "epoch_us": "epoch", "epoch_age": "age_days", "age": "age_days",
