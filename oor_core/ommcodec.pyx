@@ -10,7 +10,11 @@ from libc.string cimport memcmp, memcpy
 from libc.stdint cimport int64_t, uint64_t
 from libc.math cimport isfinite
 
-from oor_core.tlecodec cimport days_before_year, epoch_year_day, is_leap, make_element, year_of
+from oor_core.tlecodec cimport (PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE,
+                                PyObject_GenericSetAttr, PyUnicode_AsUTF8AndSize, PyUnicode_DATA,
+                                PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8, PyUnicode_GET_LENGTH,
+                                PyUnicode_IS_ASCII, days_before_year, epoch_year_day, is_leap,
+                                make_element, year_of)
 
 cdef double POW10[23]     # exact powers of ten for the decimal fast path
 cdef int _k
@@ -20,17 +24,6 @@ for _k in range(1, 23):
 
 cdef int64_t US_PER_DAY = 86400000000
 
-cdef extern from "Python.h":
-    bint PyUnicode_IS_ASCII(object)
-    void* PyUnicode_DATA(object)
-    Py_ssize_t PyUnicode_GET_LENGTH(object)
-    object PyUnicode_DecodeASCII(const char*, Py_ssize_t, const char*)
-    object PyUnicode_DecodeUTF8(const char*, Py_ssize_t, const char*)
-    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
-    int PyObject_GenericSetAttr(object, object, object) except -1
-    object PyBytes_FromStringAndSize(const char*, Py_ssize_t)
-    char* PyBytes_AS_STRING(object)
-    Py_ssize_t PyBytes_GET_SIZE(object)
 
 # ---------------------------------------------------------------------------------------------
 # OMM values -> ElementSet, fast path (rules in oor/codec/omm.py).  Returns None for anything

@@ -6,6 +6,19 @@
 # arithmetic only).  Who may cimport: oor_core/ommcodec.pyx.
 from libc.stdint cimport int64_t
 
+# CPython's C API calls the codec's fast paths use (string data without copies, raw attribute set)
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object)
+    void* PyUnicode_DATA(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+    object PyUnicode_DecodeASCII(const char*, Py_ssize_t, const char*)
+    object PyUnicode_DecodeUTF8(const char*, Py_ssize_t, const char*)
+    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+    int PyObject_GenericSetAttr(object, object, object) except -1
+    object PyBytes_FromStringAndSize(const char*, Py_ssize_t)
+    char* PyBytes_AS_STRING(object)
+    Py_ssize_t PyBytes_GET_SIZE(object)
+
 cdef inline int64_t days_before_year(int64_t y):
     """Days from 1950-01-01 to y-01-01 (y >= 1)."""
     cdef int64_t p = y - 1

@@ -26,17 +26,6 @@ from libc.math cimport isfinite
 
 from oor_core.errors import TLEParseError
 
-cdef extern from "Python.h":
-    bint PyUnicode_IS_ASCII(object)
-    void* PyUnicode_DATA(object)
-    Py_ssize_t PyUnicode_GET_LENGTH(object)
-    object PyUnicode_DecodeASCII(const char*, Py_ssize_t, const char*)
-    object PyUnicode_DecodeUTF8(const char*, Py_ssize_t, const char*)
-    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
-    int PyObject_GenericSetAttr(object, object, object) except -1
-    object PyBytes_FromStringAndSize(const char*, Py_ssize_t)
-    char* PyBytes_AS_STRING(object)
-    Py_ssize_t PyBytes_GET_SIZE(object)
 
 # Layout of ElementSet._v (23 values, oor/codec/elements.py, which asserts it).
 DEF N_COMPARED = 20     # values and raw epoch year/day
