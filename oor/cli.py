@@ -405,9 +405,24 @@ def _query_command(name):
 COMMANDS.update({name: _query_command(name) for name in ("query", "merge", "screen")})
 
 
+def _glue_descending_sort(argv):
+    """``--sort -epoch`` as users write it (argparse would take ``-epoch`` for an option): ``--sort=-epoch``."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--sort" and i + 1 < len(argv) and argv[i + 1].startswith("-") and len(argv[i + 1]) > 1 \
+                and not argv[i + 1].startswith("--"):
+            out.append("--sort=" + argv[i + 1])
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv=None):
     """Run one ``oor`` command; returns the exit code (0, 1 or 2).  Who may call: the entry points, tests."""
     parser = build_parser()
+    argv = _glue_descending_sort(list(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:            # argparse: --help / --version (0) or a usage error (2)

@@ -272,6 +272,10 @@ def test_cli_query_merge_screen(data, tmp_path, capsys):
                  "norad,name,epoch", "--sort=-epoch", "--limit", "3", "--format", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "norad_id,name,epoch" and len(out) == 4
+    # the spelling users type: --sort -epoch (a separate argument), same rows
+    assert main(["query", "--db", db, "--where", "inclination > 80 and perigee_km < 600", "--fields",
+                 "norad,name,epoch", "--sort", "-epoch", "--limit", "3", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == out
     assert main(["query", "--db", db, "--where", "inclination >> 80"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("oor: --where: column 14: ") and err.count("\n") == 1
