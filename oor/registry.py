@@ -48,7 +48,7 @@ from oor.keys import (
     split_index_key,
     unpack_u16,
 )
-from oor.storage import Database
+from oor.storage import Database, batched_items
 from oor.times import to_epoch_us, us_to_iso
 
 __all__ = ["Registry", "LoadReport", "open", "to_epoch_us", "INSERTED", "REPLACED", "UNCHANGED"]
@@ -370,19 +370,7 @@ class Registry:
 
     def _range(self, tree, lo, hi, batch=1024):
         """(key, value) pairs with lo <= key < hi, read in batches under the lock (none held across yield)."""
-        if tree is None:
-            return
-        while True:
-            with self.db.reading():
-                chunk = []
-                for kv in tree.items(lo, hi):
-                    chunk.append(kv)
-                    if len(chunk) >= batch:
-                        break
-            yield from chunk
-            if len(chunk) < batch:
-                return
-            lo = chunk[-1][0] + b"\x00"
+        return batched_items(self.db.reading, tree, lo, hi, batch)
 
     def objects(self, first_id=None, last_id=None):
         """Iterator of the NORAD ids stored, ascending, within [first_id, last_id].  One seek per object."""

@@ -33,7 +33,7 @@ from oor_core.btree import BTree, invalidate_cursors
 from oor_core.errors import CorruptPageError, ForeignProcessError, NotAnOorFileError, OorError, TxClosedError
 
 
-__all__ = ["Database", "DatabaseRecoveryTarget", "Transaction", "open_database", "SYNC_MODES"]
+__all__ = ["Database", "DatabaseRecoveryTarget", "Transaction", "batched_items", "open_database", "SYNC_MODES"]
 
 SYNC_MODES = ("full", "normal")
 
@@ -753,6 +753,25 @@ class Savepoint:
         self._require_open()
         self.closed, self.state = True, "rolled back"
         self.db.rollback_to(self.tx, self.mark)
+
+
+def batched_items(reading, tree, lo, hi, batch=1024):
+    """(key, value) pairs of tree with lo <= key < hi, read batch by batch, each batch under
+    ``reading()`` (the database's read lock) and none held across a yield, so a slow consumer never
+    holds a writer up.  Callers: Registry's range reads and the query layer's Reader."""
+    if tree is None:
+        return
+    while True:
+        with reading():
+            chunk = []
+            for kv in tree.items(lo, hi):
+                chunk.append(kv)
+                if len(chunk) >= batch:
+                    break
+        yield from chunk
+        if len(chunk) < batch:
+            return
+        lo = chunk[-1][0] + b"\x00"
 
 
 def open_database(path, **kw):

@@ -44,6 +44,14 @@ XML_MORE, XML_SLOW, XML_BAIL, XML_END = range(4)     # xml_run's codes (oor_core
 _ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([^"']*)["']""")
 
 
+
+def _too_long(max_record, file, line, collect):
+    """An <omm> element over the record limit: one error naming FILE:LINE (raised, or collected)."""
+    err = TLEParseError(f"an <omm> element is longer than {max_record:,} bytes (the limit)", file, line)
+    if collect is None:
+        raise err
+    collect.append(err)
+
 def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 << 20):
     """Yield ElementSets from XML bytes given as chunks: the C scanner, else expat (see below).
 
@@ -108,11 +116,7 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
             return
         else:                                   # XML_MORE
             if len(buf) - pos > max_record + (1 << 20):
-                err = TLEParseError(f"an <omm> element is longer than {max_record:,} bytes (the limit)", file,
-                                    base_line + buf.count(b"\n", 0, pos))
-                if collect is None:
-                    raise err
-                collect.append(err)
+                _too_long(max_record, file, base_line + buf.count(b"\n", 0, pos), collect)
                 return
             cut = _cut(buf, pos) if scan.root_seen else 0
             if cut:
@@ -184,11 +188,7 @@ def _iter_checked(checker, chunk, it, buf, base, base_line, adjust, *, file, sou
             base += cut
             buf, pos = buf[cut:], pos - cut
         if len(buf) - pos > max_record + (1 << 20):
-            err = TLEParseError(f"an <omm> element is longer than {max_record:,} bytes (the limit)", file,
-                                base_line + buf.count(b"\n", 0, pos))
-            if collect is None:
-                raise err
-            collect.append(err)
+            _too_long(max_record, file, base_line + buf.count(b"\n", 0, pos), collect)
             return
         if final:
             return

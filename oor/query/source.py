@@ -8,6 +8,7 @@ run at a snapshot, the Registry hands out a Reader whose trees and
 ``reading`` are the snapshot's, and no operator changes.
 """
 from oor.codec import decode_record
+from oor.storage import batched_items
 
 __all__ = ["Reader"]
 
@@ -45,16 +46,4 @@ class Reader:
     def items(self, tree, lo, hi, batch=1024):
         """(key, value) pairs of tree with lo <= key < hi, read in batches under reading() (none held across
         a yield)."""
-        if tree is None:
-            return
-        while True:
-            with self.reading():
-                chunk = []
-                for kv in tree.items(lo, hi):
-                    chunk.append(kv)
-                    if len(chunk) >= batch:
-                        break
-            yield from chunk
-            if len(chunk) < batch:
-                return
-            lo = chunk[-1][0] + b"\x00"
+        return batched_items(self.reading, tree, lo, hi, batch)
