@@ -1,6 +1,7 @@
 """OOR, the Orbital Object Registry: an embedded storage engine for satellite element sets."""
 from oor_core.errors import (  # noqa: F401
     BufferPoolFullError,
+    ConflictError,
     CorruptLogError,
     CorruptPageError,
     DatabaseLockedError,
@@ -8,6 +9,7 @@ from oor_core.errors import (  # noqa: F401
     NotAnOorFileError,
     OorError,
     PageFullError,
+    SnapshotTooOldError,
     TLEParseError,
     TxClosedError,
     VersionMismatchError,

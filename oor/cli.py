@@ -85,6 +85,7 @@ def build_parser():
     def cmd(name, help_):
         s = sub.add_parser(name, help=help_, description=help_)
         s.add_argument("--db", required=True, metavar="DB", help="the registry file")
+        _access_options(s)
         return s
 
     s = cmd("load", "store the element sets of TLE/3LE/OMM files ('-' reads stdin)")
@@ -134,8 +135,19 @@ def build_parser():
 
     # ---- query subcommands (query, merge, screen): parsing and handlers in oor/query/cli.py
     from oor.query import cli as _query_cli
-    _query_cli.register(sub, lambda s: s.add_argument("--db", required=True, metavar="DB", help="the registry file"))
+    def db_option(s):
+        s.add_argument("--db", required=True, metavar="DB", help="the registry file")
+        _access_options(s)
+    _query_cli.register(sub, db_option)
     return p
+
+
+def _access_options(s):
+    """--wait and --immutable, on every command (docs/concurrency.md)."""
+    s.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="a writing command waits up to SECONDS for another writer to finish (default: refuse at once)")
+    s.add_argument("--immutable", action="store_true",
+                   help="read a file on read-only media without any lock file (you promise nobody writes it)")
 
 
 # ---- output helpers ---------------------------------------------------------------------------
@@ -202,11 +214,15 @@ def _reject_line(err):
 
 # ---- commands ---------------------------------------------------------------------------------
 def _open(args, write):
+    """The registry for a command: a writer (waiting --wait seconds for another writer), or a reader at
+    snapshots, which never waits for a writer (--immutable: no lock file at all)."""
     if write:
-        return Registry(args.db, create=True)
+        if getattr(args, "immutable", False):
+            raise _Fatal(f"{args.db}: --immutable is for reading; this command writes")
+        return Registry(args.db, create=True, timeout=getattr(args, "wait", 0.0))
     if not os.path.exists(args.db):
         raise _Fatal(f"{args.db}: no such database (create one with: oor load FILE --db {args.db})")
-    return Registry(args.db, create=False, read_only=True)
+    return Registry(args.db, create=False, read_only=True, immutable=getattr(args, "immutable", False))
 
 
 def _cmd_load(args, out, err):

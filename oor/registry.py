@@ -26,8 +26,9 @@ Iterators (``scan``, ``iter_sets``) take the lock per step, never across a
 import os
 import time
 from collections import Counter
+from contextlib import nullcontext
 
-from oor_core.errors import OorError
+from oor_core.errors import ConflictError, OorError
 
 from oor import index_counts
 from oor.codec import ElementSet, decode_record, encode_record, read_elements, write_elements
@@ -51,9 +52,20 @@ from oor.keys import (
 from oor.storage import Database, batched_items
 from oor.times import to_epoch_us, us_to_iso
 
-__all__ = ["Registry", "LoadReport", "open", "to_epoch_us", "INSERTED", "REPLACED", "UNCHANGED"]
+__all__ = ["Registry", "RegistrySnapshot", "RegistryTransaction", "LoadReport", "open", "to_epoch_us", "INSERTED", "REPLACED", "UNCHANGED"]
 
 INSERTED, REPLACED, UNCHANGED = "inserted", "replaced", "unchanged"
+_NO_LOCK = nullcontext()       # a snapshot's reads need no lock: its trees never change
+
+
+class _Released:
+    """Stands for the trees of a released snapshot: any use is an OorError."""
+
+    def __getattr__(self, name):
+        raise OorError("this snapshot was released; take a new one with reg.snapshot()")
+
+
+_RELEASED = _Released()
 TREES = ("elsets", "sources", "names", "cospar")
 MAX_NORAD_ID = 999_999_999
 MAX_SOURCE_ID = 0xFFFF
@@ -136,194 +148,32 @@ class LoadReport:
 
 
 # ---- transactions ---------------------------------------------------------------------------
-class _RegistryTx:
-    """A registry transaction: the Database's, plus dropping the registry's caches on abort."""
-
-    def __init__(self, reg):
-        self._reg = reg
-        self._tx = reg.db.transaction()
-
-    def __enter__(self):
-        self._tx.__enter__()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self._reg._forget()
-        return self._tx.__exit__(exc_type, exc, tb)
-
-    def commit(self):
-        self._tx.commit()
-
-    def abort(self):
-        self._reg._forget()
-        self._tx.abort()
+def _latest_in(elsets, norad_id):
+    """The newest set of norad_id in the elsets tree (None when absent).  One seek."""
+    if elsets is None:
+        return None
+    item = elsets.cursor().seek(object_hi(norad_id), "<=")
+    if item is None or item[0][:4] != object_lo(norad_id):
+        return None
+    return decode_record(item[1])
 
 
 # ---- the registry ---------------------------------------------------------------------------
-class Registry:
-    """An open registry file.  Use ``oor.open(path)``; a context manager.
+class _Reads:
+    """The read methods, over the four trees of one consistent state.
 
-    Who may call: anyone.  All lookups are O(log n) seeks: ``latest`` and
-    ``at`` are one seek each; ``history`` one seek plus the sets returned.
+    Subclasses give ``path``, the trees ``_elsets``, ``_sources``, ``_names``,
+    ``_cospar`` (None when absent) and ``_reading()``: the context each read runs
+    in (nothing for a snapshot, whose trees never change; the writer's lock for a
+    transaction).  Registry runs each call on a fresh snapshot.
     """
-
-    def __init__(self, path, *, create=True, read_only=False, pool_pages=2048, sync="full", **storage):
-        self.path = os.fspath(path)
-        self.read_only = read_only
-        self.db = Database(self.path, create=create, read_only=read_only, pool_pages=pool_pages, sync=sync,
-                           **storage)
-        self._src_id = {}        # source name -> id  (cache of the sources tree)
-        self._src_name = {0: None}
-        self._next_src = None
-        self._counts = None      # IndexCounts over the names and cospar trees
-        try:
-            self._open_trees()
-        except BaseException:
-            self.db.close()
-            raise
-
-    def _open_trees(self):
-        names = set(self.db.tree_names())
-        if not self.read_only and not names.issuperset(TREES):
-            with self.db.transaction():
-                for name in TREES:
-                    self.db.tree(name, create=True)
-        have = set(self.db.tree_names())
-        self._elsets, self._sources, self._names, self._cospar = (
-            self.db.tree(n) if n in have else None for n in TREES)
-        self._counts = IndexCounts(self._names, self._cospar)
-
-    # ---- life cycle --------------------------------------------------------------------------
-    def close(self):
-        """Checkpoint and close the file (idempotent)."""
-        self.db.close()
-
-    @property
-    def closed(self):
-        return self.db.closed
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __repr__(self):
-        return f"<oor.Registry {self.path!r}{' read-only' if self.read_only else ''}{' closed' if self.closed else ''}>"
-
-    def transaction(self):
-        """A write transaction (context manager): commit on success, abort (undo everything) on exception.
-
-        Nested calls are savepoints: an exception leaving the inner block, or its abort(), undoes exactly
-        the inner work, and the outer transaction goes on (docs/durability.md).
-        """
-        return _RegistryTx(self)
-
-    def checkpoint(self):
-        """Make every committed change durable in the data file (and let the WAL shrink)."""
-        self.db.checkpoint()
-
-    def _forget(self):
-        """Drop caches that an abort could make stale."""
-        self._src_id = {}
-        self._src_name = {0: None}
-        self._next_src = None
-
-    # ---- sources -----------------------------------------------------------------------------
-    def _source_id(self, name, create):
-        """u16 id of a source name (0 for None); None when unknown and not create.  Caller holds the lock."""
-        if name is None:
-            return 0
-        sid = self._src_id.get(name)
-        if sid is not None:
-            return sid
-        if self._sources is None:
-            return None
-        b = self._sources.get(b"n" + name.encode("utf-8"))
-        if b is not None:
-            sid = unpack_u16(b)
-        elif not create:
-            return None
-        else:
-            if self._next_src is None:
-                last = self._sources.cursor().seek(b"j", "<")
-                self._next_src = unpack_u16(last[0][1:3]) + 1 if last and last[0][:1] == b"i" else 1
-            sid = self._next_src
-            if sid > MAX_SOURCE_ID:
-                raise OorError(f"{self.path}: too many distinct sources (at most {MAX_SOURCE_ID})")
-            self._sources.insert(b"n" + name.encode("utf-8"), pack_u16(sid))
-            self._sources.insert(b"i" + pack_u16(sid), name.encode("utf-8"))
-            self._next_src = sid + 1
-        self._src_id[name] = sid
-        self._src_name[sid] = name
-        return sid
 
     def sources(self):
         """{source name: id} of every source ever stored (None, id 0, not listed)."""
-        with self.db.reading():
+        with self._reading():
             if self._sources is None:
                 return {}
             return {k[1:].decode("utf-8"): unpack_u16(v) for k, v in self._sources.items(b"n", b"o")}
-
-    # ---- changes -----------------------------------------------------------------------------
-    def put(self, element_set):
-        """Store one ElementSet; returns "inserted", "replaced" or "unchanged".  O(log n).
-
-        The key is (norad_id, epoch, source): a set with the same key as a
-        stored one replaces it unless its record is identical.
-        """
-        if not isinstance(element_set, ElementSet):
-            raise TypeError(f"put() takes an ElementSet, not {type(element_set).__name__}")
-        with self.transaction():
-            return self._put(element_set)
-
-    def _put(self, es):
-        """put() inside a running transaction."""
-        sid = self._source_id(es.source, True)
-        key = elset_key(es.norad_id, es.epoch_us, sid)
-        rec = encode_record(es)
-        elsets = self._elsets
-        try:
-            elsets.insert(key, rec)          # one descent for the common case, a new set
-        except KeyError:
-            old = elsets.get(key)
-        else:
-            self._counts.add(es)
-            return INSERTED
-        if old == rec:
-            return UNCHANGED
-        elsets.upsert(key, rec)
-        self._counts.replace(decode_record(old), es)
-        return REPLACED
-
-    def delete(self, norad_id, epoch=None, *, source=_ANY):
-        """Delete the sets of an object: all of them, or those at one epoch (of one source if given).
-
-        Returns the number of sets deleted (0 when there were none).  O(k log n).
-        """
-        _check_norad(norad_id)
-        with self.transaction():
-            if self._elsets is None:
-                return 0
-            if epoch is None:
-                lo, hi = object_lo(norad_id), object_lo(norad_id + 1)
-            else:
-                us = _clamp(to_epoch_us(epoch))
-                if source is not _ANY:
-                    sid = self._source_id(source, False)
-                    if sid is None:
-                        return 0
-                    lo = elset_key(norad_id, us, sid)
-                    hi = lo + b"\x00"
-                else:
-                    lo = elset_key(norad_id, us, 0)
-                    hi = elset_key(norad_id, us, MAX_SOURCE_ID) + b"\x00"
-            doomed = list(self._elsets.items(lo, hi))
-            for key, rec in doomed:
-                self._elsets.delete(key)
-                self._counts.remove(decode_record(rec))
-            return len(doomed)
 
     # ---- lookups -----------------------------------------------------------------------------
     def latest(self, norad_id):
@@ -332,19 +182,14 @@ class Registry:
         At equal epochs the source with the highest id (the one registered last) wins.
         """
         _check_norad(norad_id)
-        with self.db.reading():
-            if self._elsets is None:
-                return None
-            item = self._elsets.cursor().seek(object_hi(norad_id), "<=")
-        if item is None or item[0][:4] != object_lo(norad_id):
-            return None
-        return decode_record(item[1])
+        with self._reading():
+            return _latest_in(self._elsets, norad_id)
 
     def at(self, norad_id, when):
         """The newest set of an object with epoch <= when (datetime, date or ISO string), or None.  One seek."""
         _check_norad(norad_id)
         us = _clamp(to_epoch_us(when))
-        with self.db.reading():
+        with self._reading():
             if self._elsets is None:
                 return None
             item = self._elsets.cursor().seek(elset_key(norad_id, us, MAX_SOURCE_ID), "<=")
@@ -370,14 +215,14 @@ class Registry:
 
     def _range(self, tree, lo, hi, batch=1024):
         """(key, value) pairs with lo <= key < hi, read in batches under the lock (none held across yield)."""
-        return batched_items(self.db.reading, tree, lo, hi, batch)
+        return batched_items(self._reading, tree, lo, hi, batch)
 
     def objects(self, first_id=None, last_id=None):
         """Iterator of the NORAD ids stored, ascending, within [first_id, last_id].  One seek per object."""
         nid = 0 if first_id is None else _check_norad(first_id)
         last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
         while nid <= last:
-            with self.db.reading():
+            with self._reading():
                 if self._elsets is None:
                     return
                 item = self._elsets.cursor().seek(object_lo(nid), ">=")
@@ -397,7 +242,7 @@ class Registry:
         nid = 0 if first_id is None else _check_norad(first_id)
         last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
         while nid <= last:
-            with self.db.reading():
+            with self._reading():
                 if self._elsets is None:
                     return
                 c = self._elsets.cursor()
@@ -455,7 +300,7 @@ class Registry:
     def reader(self):
         """What the query layer reads through (oor.query.Reader): trees, a read guard, the source table."""
         from oor.query.source import Reader
-        return Reader(self.db.reading, self._elsets, self._names, self._cospar, self.sources(), self.path)
+        return Reader(self._reading, self._elsets, self._names, self._cospar, self.sources(), self.path, hold=self)
 
     def query(self, *, now=None):
         """A Query over this registry: ``reg.query().where(inclination__gt=80).select(...)`` (oor.query.Query)."""
@@ -474,6 +319,400 @@ class Registry:
         (oor.query.ScreenResult)."""
         from oor.query.screen import screen
         return screen(self.reader(), _check_norad(norad_id), pad_km, geometry)
+
+    def export(self, dest, *, format="3le", latest=True, at=None, first_id=None, last_id=None,
+               skip_unrepresentable=False):
+        """Write sets to a path ('-' = stdout, '.gz' compresses) or open file; returns the count written.
+
+        ``latest=True``: the newest set of each object; ``latest=False``: every
+        set (id, epoch order); ``at=t``: for each object the set valid at t
+        (objects with none before t are left out).  ``format``: 3le, tle,
+        omm-xml, omm-json, omm-csv (or xml/json/csv).  Sets read from TLE text
+        are written as their exact lines.  A path is replaced atomically; a set
+        the format cannot hold raises UnrepresentableError, or is left out and
+        counted in the result's ``.skipped`` with ``skip_unrepresentable=True``.
+        """
+        fmt = FORMAT_ALIASES.get(format)
+        if fmt is None or fmt == "auto":
+            raise ValueError(f"unknown export format {format!r}")
+        if at is not None:
+            when = at
+            sets = (es for es in (self.at(n, when) for n in self.objects(first_id, last_id)) if es is not None)
+        elif latest:
+            sets = self.scan(first_id, last_id)
+        else:
+            sets = self.iter_sets(first_id, last_id)
+        return write_elements(sets, dest, fmt, skip_unrepresentable=skip_unrepresentable)
+
+    def stats(self):
+        """Counts (objects, sets, sources, index entries, epoch range), all at one snapshot."""
+        objects = sets = 0
+        per_source = Counter()
+        prev = None
+        oldest = newest = None
+        for k, _ in self._range(self._elsets, None, None, 4096):
+            norad, us, sid = split_elset_key(k)
+            sets += 1
+            per_source[sid] += 1
+            if norad != prev:
+                objects += 1
+                prev = norad
+            oldest = us if oldest is None or us < oldest else oldest
+            newest = us if newest is None or us > newest else newest
+        with self._reading():
+            names = {v: k for k, v in self.sources().items()}
+            n_names = sum(1 for _ in self._names.keys()) if self._names is not None else 0
+            n_cospar = sum(1 for _ in self._cospar.keys()) if self._cospar is not None else 0
+        return {"path": self.path, "objects": objects, "element_sets": sets,
+                "sources": {("(none)" if sid == 0 else names.get(sid, f"#{sid}")): n
+                            for sid, n in sorted(per_source.items())},
+                "name_entries": n_names, "cospar_entries": n_cospar,
+                "oldest_epoch": us_to_iso(oldest), "newest_epoch": us_to_iso(newest)}
+
+    def _check_trees(self):
+        """Problems found, as strings naming the page, tree or index entry; empty when clean.
+
+        In order: the Database's checks (pages, trees and page ownership, the
+        log: ``Database.check``); the sources tree maps both ways
+        (``_check_sources``); every primary key is 14 bytes and agrees with its
+        valid record (codec conditions 1-9, ``_check_primary``); each index
+        holds exactly the entries and counts the primary tree implies
+        (``_check_index``, the rule of ``oor.index_counts``).
+        """
+        missing = [n for n, t in zip(TREES, (self._elsets, self._sources, self._names, self._cospar)) if t is None]
+        if missing:
+            if all(t is None for t in (self._elsets, self._sources, self._names, self._cospar)):
+                return []
+            return [f"tree {n}: missing" for n in missing]
+        src, problems = self._check_sources()
+        want = index_counts.new_expectation()
+        problems += self._check_primary(src, want)
+        for label, tree in zip(index_counts.INDEXES, (self._names, self._cospar)):
+            problems += self._check_index(label, tree, want[label])
+        return problems
+
+    def _check_sources(self):
+        """({source id: name}, problems): the sources tree maps names to ids and back, one to one."""
+        problems = []
+        src = {}
+        with self._reading():
+            for k, v in self._sources.items():
+                if k[:1] == b"n":
+                    src_id = unpack_u16(v)
+                    back = self._sources.get(b"i" + v)
+                    if back != k[1:]:
+                        problems.append(f"tree sources: name {k[1:]!r} -> id {src_id}, but id {src_id} -> {back!r}")
+                    src[src_id] = k[1:].decode("utf-8", "replace")
+                elif k[:1] == b"i":
+                    if len(k) != 3 or self._sources.get(b"n" + v) != k[1:]:
+                        problems.append(f"tree sources: id entry {k!r} -> {v!r} has no matching name entry")
+                else:
+                    problems.append(f"tree sources: unexpected key {k!r}")
+        src[0] = None
+        return src, problems
+
+    def _check_primary(self, src, want):
+        """Problems of the elsets tree: key size, record validity, key = record, known source.
+
+        Fills want (``index_counts.new_expectation()``) with the index entries the valid records imply.
+        """
+        problems = []
+        for k, v in self._range(self._elsets, None, None, 4096):
+            if len(k) != KEY_SIZE:
+                problems.append(f"tree elsets: key {k.hex()} is {len(k)} bytes, not {KEY_SIZE}")
+                continue
+            norad, us, sid = split_elset_key(k)
+            try:
+                es = check_record(v)
+            except ValueError as exc:
+                problems.append(f"tree elsets: record of key {k.hex()} (NORAD {norad}): {exc}")
+                continue
+            if es.norad_id != norad or es.epoch_us != us:
+                problems.append(f"tree elsets: key {k.hex()} says NORAD {norad} epoch_us {us}, record holds "
+                                f"{es.norad_id} / {es.epoch_us}")
+            if sid not in src:
+                problems.append(f"tree elsets: key {k.hex()} names unknown source id {sid}")
+            elif src[sid] != es.source:
+                problems.append(f"tree elsets: key {k.hex()} has source id {sid} ({src[sid]!r}), record says "
+                                f"{es.source!r}")
+            index_counts.expect(want, es, norad)
+        return problems
+
+    def _check_index(self, label, tree, want):
+        """Problems of one index against the primary tree: malformed, stale, missing, miscounted entries."""
+        return index_counts.compare(label, self._range(tree, None, None, 4096), want)
+
+
+
+class Registry(_Reads):
+    """An open registry file.  Use ``oor.open(path)``; a context manager.
+
+    Who may call: anyone.  All lookups are O(log n) seeks: ``latest`` and
+    ``at`` are one seek each; ``history`` one seek plus the sets returned.
+    """
+
+    def __init__(self, path, *, create=True, read_only=False, pool_pages=2048, sync="full", **storage):
+        self.path = os.fspath(path)
+        self.read_only = read_only
+        self.db = Database(self.path, create=create, read_only=read_only, pool_pages=pool_pages, sync=sync,
+                           **storage)
+        self._src_id = {}        # source name -> id  (cache of the sources tree)
+        self._src_name = {0: None}
+        self._next_src = None
+        self._counts = None      # IndexCounts over the names and cospar trees
+        self._tracking = None    # keys written by a snapshot-based transaction (conflict check)
+        self._elsets = self._sources = self._names = self._cospar = None
+        try:
+            self._open_trees()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open_trees(self):
+        if self.read_only:
+            return                # every read runs at a snapshot; the writer's trees are not needed
+        names = set(self.db.tree_names())
+        if not self.read_only and not names.issuperset(TREES):
+            with self.db.transaction():
+                for name in TREES:
+                    self.db.tree(name, create=True)
+        have = set(self.db.tree_names())
+        self._elsets, self._sources, self._names, self._cospar = (
+            self.db.tree(n) if n in have else None for n in TREES)
+        self._counts = IndexCounts(self._names, self._cospar)
+
+    # ---- life cycle --------------------------------------------------------------------------
+    def close(self):
+        """Checkpoint and close the file (idempotent)."""
+        self.db.close()
+
+    @property
+    def closed(self):
+        return self.db.closed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<oor.Registry {self.path!r}{' read-only' if self.read_only else ''}{' closed' if self.closed else ''}>"
+
+    def transaction(self, snapshot=None):
+        """A write transaction (context manager; a RegistryTransaction): commit on success, abort (undo
+        everything) on exception.  It offers the read methods too and reads its own writes.
+
+        Nested calls are savepoints: an exception leaving the inner block, or its abort(), undoes exactly
+        the inner work, and the outer transaction goes on (docs/durability.md).  snapshot: base it on a
+        RegistrySnapshot; its commit then fails with ConflictError if a key it writes changed since.
+        """
+        return RegistryTransaction(self, snapshot)
+
+    def checkpoint(self):
+        """Make every committed change durable in the data file (and let the WAL shrink)."""
+        self.db.checkpoint()
+
+    def _forget(self):
+        """Drop caches that an abort could make stale."""
+        self._src_id = {}
+        self._src_name = {0: None}
+        self._next_src = None
+
+    # ---- sources -----------------------------------------------------------------------------
+    def _source_id(self, name, create):
+        """u16 id of a source name (0 for None); None when unknown and not create.  Caller holds the lock."""
+        if name is None:
+            return 0
+        sid = self._src_id.get(name)
+        if sid is not None:
+            return sid
+        if self._sources is None:
+            return None
+        b = self._sources.get(b"n" + name.encode("utf-8"))
+        if b is not None:
+            sid = unpack_u16(b)
+        elif not create:
+            return None
+        else:
+            if self._next_src is None:
+                last = self._sources.cursor().seek(b"j", "<")
+                self._next_src = unpack_u16(last[0][1:3]) + 1 if last and last[0][:1] == b"i" else 1
+            sid = self._next_src
+            if sid > MAX_SOURCE_ID:
+                raise OorError(f"{self.path}: too many distinct sources (at most {MAX_SOURCE_ID})")
+            self._sources.insert(b"n" + name.encode("utf-8"), pack_u16(sid))
+            self._sources.insert(b"i" + pack_u16(sid), name.encode("utf-8"))
+            self._next_src = sid + 1
+        self._src_id[name] = sid
+        self._src_name[sid] = name
+        return sid
+
+    # ---- changes -----------------------------------------------------------------------------
+    def put(self, element_set):
+        """Store one ElementSet; returns "inserted", "replaced" or "unchanged".  O(log n).
+
+        The key is (norad_id, epoch, source): a set with the same key as a
+        stored one replaces it unless its record is identical.
+        """
+        if not isinstance(element_set, ElementSet):
+            raise TypeError(f"put() takes an ElementSet, not {type(element_set).__name__}")
+        with self.transaction():
+            return self._put(element_set)
+
+    def _put(self, es):
+        """put() inside a running transaction."""
+        sid = self._source_id(es.source, True)
+        key = elset_key(es.norad_id, es.epoch_us, sid)
+        if self._tracking is not None:
+            self._tracking.add(key)
+        rec = encode_record(es)
+        elsets = self._elsets
+        try:
+            elsets.insert(key, rec)          # one descent for the common case, a new set
+        except KeyError:
+            old = elsets.get(key)
+        else:
+            self._counts.add(es)
+            return INSERTED
+        if old == rec:
+            return UNCHANGED
+        elsets.upsert(key, rec)
+        self._counts.replace(decode_record(old), es)
+        return REPLACED
+
+    def delete(self, norad_id, epoch=None, *, source=_ANY):
+        """Delete the sets of an object: all of them, or those at one epoch (of one source if given).
+
+        Returns the number of sets deleted (0 when there were none).  O(k log n).
+        """
+        _check_norad(norad_id)
+        with self.transaction():
+            if self._elsets is None:
+                return 0
+            if epoch is None:
+                lo, hi = object_lo(norad_id), object_lo(norad_id + 1)
+            else:
+                us = _clamp(to_epoch_us(epoch))
+                if source is not _ANY:
+                    sid = self._source_id(source, False)
+                    if sid is None:
+                        return 0
+                    lo = elset_key(norad_id, us, sid)
+                    hi = lo + b"\x00"
+                else:
+                    lo = elset_key(norad_id, us, 0)
+                    hi = elset_key(norad_id, us, MAX_SOURCE_ID) + b"\x00"
+            doomed = list(self._elsets.items(lo, hi))
+            if self._tracking is not None:
+                self._tracking.update(k for k, _ in doomed)
+            for key, rec in doomed:
+                self._elsets.delete(key)
+                self._counts.remove(decode_record(rec))
+            return len(doomed)
+
+
+    # ---- reads: each call at one snapshot (docs/concurrency.md) ------------------------------
+    def snapshot(self):
+        """A read-only view frozen at the last commit, for as long as it is held (a context manager
+        offering every read method); the writer goes on committing meanwhile and never waits for it."""
+        self._require_reads()
+        return RegistrySnapshot(self, self.db.snapshot())
+
+    def _require_reads(self):
+        if self.db.closed:
+            raise OorError(f"{self.path}: registry is closed")
+
+    def latest(self, norad_id):
+        """The newest set of an object (any source), or None.  One seek.
+
+        At equal epochs the source with the highest id (the one registered last) wins.
+        """
+        _check_norad(norad_id)
+        snap = self.db.snapshot()
+        try:
+            return _latest_in(snap.tree("elsets"), norad_id)
+        finally:
+            snap.release()
+
+    def at(self, norad_id, when):
+        """The newest set of an object with epoch <= when (datetime, date or ISO string), or None.  One seek."""
+        with self.snapshot() as v:
+            return v.at(norad_id, when)
+
+    def history(self, norad_id, since=None, until=None):
+        """The sets of an object with since <= epoch <= until (both optional), ascending epoch, as a list."""
+        with self.snapshot() as v:
+            return v.history(norad_id, since, until)
+
+    def __contains__(self, norad_id):
+        return self.latest(norad_id) is not None
+
+    def objects(self, first_id=None, last_id=None):
+        """Iterator of the NORAD ids stored, ascending, within [first_id, last_id] (one snapshot throughout)."""
+        with self.snapshot() as v:
+            yield from v.objects(first_id, last_id)
+
+    def scan(self, first_id=None, last_id=None):
+        """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id.
+
+        Constant memory; two seeks per object; one snapshot however long it is consumed.
+        """
+        with self.snapshot() as v:
+            yield from v.scan(first_id, last_id)
+
+    def iter_sets(self, first_id=None, last_id=None):
+        """Iterator of every stored set in key order (id, epoch, source), at one snapshot."""
+        with self.snapshot() as v:
+            yield from v.iter_sets(first_id, last_id)
+
+    def find(self, text):
+        """Latest sets of the objects matching text (see RegistrySnapshot.find), at one snapshot."""
+        with self.snapshot() as v:
+            return v.find(text)
+
+    def sources(self):
+        """{source name: id} of every source ever stored (None, id 0, not listed)."""
+        with self.snapshot() as v:
+            return v.sources()
+
+    def reader(self):
+        """What the query layer reads through (oor.query.Reader): the trees of one snapshot, held as long
+        as the reader (and the query built on it) lives."""
+        return self.snapshot().reader()
+
+    def export(self, dest, **kw):
+        """Write sets to a path or open file, all from one snapshot (see RegistrySnapshot.export)."""
+        with self.snapshot() as v:
+            return v.export(dest, **kw)
+
+    def stats(self):
+        """Counts (objects, sets, sources, index entries, epoch range) at one snapshot, the Database's
+        file statistics, and the snapshot watermark."""
+        with self.snapshot() as v:
+            out = v.stats()
+            out["snapshot_lsn"] = v.lsn
+        db = self.db.stats()
+        out.update({k: db[k] for k in ("file_bytes", "page_count", "free_pages", "trees", "pool")})
+        out["watermark"] = db["watermark"]
+        out["snapshots"] = db["snapshots"]
+        return out
+
+    def check(self):
+        """Problems found, as strings naming the page, tree or index entry; empty when clean.
+
+        In order: the Database's checks (pages, trees and page ownership, the
+        log: ``Database.check``); then, at one snapshot, the sources tree maps
+        both ways (``_check_sources``); every primary key is 14 bytes and agrees
+        with its valid record (codec conditions 1-9, ``_check_primary``); each
+        index holds exactly the entries and counts the primary tree implies
+        (``_check_index``, the rule of ``oor.index_counts``).
+        """
+        problems = list(self.db.check())
+        if problems:
+            return problems       # trees are not trustworthy; index checks would only add noise
+        with self.snapshot() as v:
+            return v._check_trees()
 
     # ---- load and export ---------------------------------------------------------------------
     def load(self, source, *, format="auto", source_name=None, strict=False, batch=10_000, progress=None):
@@ -544,135 +783,161 @@ class Registry:
             counter.end_batch()
         return _fill(report, counts, reader, t0)
 
-    def export(self, dest, *, format="3le", latest=True, at=None, first_id=None, last_id=None,
-               skip_unrepresentable=False):
-        """Write sets to a path ('-' = stdout, '.gz' compresses) or open file; returns the count written.
 
-        ``latest=True``: the newest set of each object; ``latest=False``: every
-        set (id, epoch order); ``at=t``: for each object the set valid at t
-        (objects with none before t are left out).  ``format``: 3le, tle,
-        omm-xml, omm-json, omm-csv (or xml/json/csv).  Sets read from TLE text
-        are written as their exact lines.  A path is replaced atomically; a set
-        the format cannot hold raises UnrepresentableError, or is left out and
-        counted in the result's ``.skipped`` with ``skip_unrepresentable=True``.
-        """
-        fmt = FORMAT_ALIASES.get(format)
-        if fmt is None or fmt == "auto":
-            raise ValueError(f"unknown export format {format!r}")
-        if at is not None:
-            when = at
-            sets = (es for es in (self.at(n, when) for n in self.objects(first_id, last_id)) if es is not None)
-        elif latest:
-            sets = self.scan(first_id, last_id)
-        else:
-            sets = self.iter_sets(first_id, last_id)
-        return write_elements(sets, dest, fmt, skip_unrepresentable=skip_unrepresentable)
+class RegistryTransaction(_Reads):
+    """``reg.transaction()``: a write transaction with the read methods, reading its own writes.
 
-    # ---- maintenance -------------------------------------------------------------------------
-    def stats(self):
-        """Counts (objects, sets, sources, index entries, epoch range) plus the Database's file statistics."""
-        objects = sets = 0
-        per_source = Counter()
-        prev = None
-        oldest = newest = None
-        for k, _ in self._range(self._elsets, None, None, 4096):
-            norad, us, sid = split_elset_key(k)
-            sets += 1
-            per_source[sid] += 1
-            if norad != prev:
-                objects += 1
-                prev = norad
-            oldest = us if oldest is None or us < oldest else oldest
-            newest = us if newest is None or us > newest else newest
-        with self.db.reading():
-            names = {v: k for k, v in self.sources().items()}
-            n_names = sum(1 for _ in self._names.keys()) if self._names is not None else 0
-            n_cospar = sum(1 for _ in self._cospar.keys()) if self._cospar is not None else 0
-            db = self.db.stats()
-        return {"path": self.path, "objects": objects, "element_sets": sets,
-                "sources": {("(none)" if sid == 0 else names.get(sid, f"#{sid}")): n
-                            for sid, n in sorted(per_source.items())},
-                "name_entries": n_names, "cospar_entries": n_cospar,
-                "oldest_epoch": us_to_iso(oldest), "newest_epoch": us_to_iso(newest),
-                "file_bytes": db["file_bytes"], "page_count": db["page_count"], "free_pages": db["free_pages"],
-                "trees": db["trees"], "pool": db["pool"]}
+    Invisible to every other reader until its COMMIT is durable.  Based on a snapshot
+    (``snap.transaction()`` or ``reg.transaction(snapshot=snap)``), its commit fails
+    with ConflictError and stores nothing when a key it wrote -- or read with
+    ``latest(id, for_update=True)`` -- was changed by a commit after that snapshot.
+    Nested ``with reg.transaction():`` blocks are savepoints (docs/durability.md).
+    """
 
-    # ---- check: composed of one function per thing checked --------------------------------
-    def check(self):
-        """Problems found, as strings naming the page, tree or index entry; empty when clean.
+    def __init__(self, reg, snapshot=None):
+        self.registry = reg
+        self.path = reg.path
+        self._tx = reg.db.transaction()
+        self._outer = reg._tracking is None
+        self._base = snapshot
+        if self._outer:
+            reg._tracking = set() if snapshot is not None else None
+        self._elsets, self._sources, self._names, self._cospar = (
+            reg._elsets, reg._sources, reg._names, reg._cospar)
 
-        In order: the Database's checks (pages, trees and page ownership, the
-        log: ``Database.check``); the sources tree maps both ways
-        (``_check_sources``); every primary key is 14 bytes and agrees with its
-        valid record (codec conditions 1-9, ``_check_primary``); each index
-        holds exactly the entries and counts the primary tree implies
-        (``_check_index``, the rule of ``oor.index_counts``).
-        """
-        problems = list(self.db.check())
-        if problems:
-            return problems       # trees are not trustworthy; index checks would only add noise
-        missing = [n for n, t in zip(TREES, (self._elsets, self._sources, self._names, self._cospar)) if t is None]
-        if missing:
-            if not self.db.tree_names():
-                return []
-            return [f"tree {n}: missing" for n in missing]
-        src, problems = self._check_sources()
-        want = index_counts.new_expectation()
-        problems += self._check_primary(src, want)
-        for label, tree in zip(index_counts.INDEXES, (self._names, self._cospar)):
-            problems += self._check_index(label, tree, want[label])
-        return problems
+    def _reading(self):
+        return self.registry.db.reading()
 
-    def _check_sources(self):
-        """({source id: name}, problems): the sources tree maps names to ids and back, one to one."""
-        problems = []
-        src = {}
-        with self.db.reading():
-            for k, v in self._sources.items():
-                if k[:1] == b"n":
-                    src_id = unpack_u16(v)
-                    back = self._sources.get(b"i" + v)
-                    if back != k[1:]:
-                        problems.append(f"tree sources: name {k[1:]!r} -> id {src_id}, but id {src_id} -> {back!r}")
-                    src[src_id] = k[1:].decode("utf-8", "replace")
-                elif k[:1] == b"i":
-                    if len(k) != 3 or self._sources.get(b"n" + v) != k[1:]:
-                        problems.append(f"tree sources: id entry {k!r} -> {v!r} has no matching name entry")
-                else:
-                    problems.append(f"tree sources: unexpected key {k!r}")
-        src[0] = None
-        return src, problems
+    def __enter__(self):
+        self._tx.__enter__()
+        return self
 
-    def _check_primary(self, src, want):
-        """Problems of the elsets tree: key size, record validity, key = record, known source.
-
-        Fills want (``index_counts.new_expectation()``) with the index entries the valid records imply.
-        """
-        problems = []
-        for k, v in self._range(self._elsets, None, None, 4096):
-            if len(k) != KEY_SIZE:
-                problems.append(f"tree elsets: key {k.hex()} is {len(k)} bytes, not {KEY_SIZE}")
-                continue
-            norad, us, sid = split_elset_key(k)
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None and not self._tx.closed:
             try:
-                es = check_record(v)
-            except ValueError as exc:
-                problems.append(f"tree elsets: record of key {k.hex()} (NORAD {norad}): {exc}")
-                continue
-            if es.norad_id != norad or es.epoch_us != us:
-                problems.append(f"tree elsets: key {k.hex()} says NORAD {norad} epoch_us {us}, record holds "
-                                f"{es.norad_id} / {es.epoch_us}")
-            if sid not in src:
-                problems.append(f"tree elsets: key {k.hex()} names unknown source id {sid}")
-            elif src[sid] != es.source:
-                problems.append(f"tree elsets: key {k.hex()} has source id {sid} ({src[sid]!r}), record says "
-                                f"{es.source!r}")
-            index_counts.expect(want, es, norad)
-        return problems
+                self._check_conflicts()
+            except BaseException:
+                self._close_tracking()
+                self.registry._forget()
+                self._tx.abort()
+                raise
+        if exc_type is not None:
+            self.registry._forget()
+        try:
+            return self._tx.__exit__(exc_type, exc, tb)
+        finally:
+            self._close_tracking()
 
-    def _check_index(self, label, tree, want):
-        """Problems of one index against the primary tree: malformed, stale, missing, miscounted entries."""
-        return index_counts.compare(label, self._range(tree, None, None, 4096), want)
+    def _close_tracking(self):
+        if self._outer:
+            self.registry._tracking = None
+
+    def commit(self):
+        try:
+            self._check_conflicts()
+        except BaseException:
+            self.abort()
+            raise
+        self._tx.commit()
+        self._close_tracking()
+
+    def abort(self):
+        self.registry._forget()
+        self._close_tracking()
+        self._tx.abort()
+
+    # ---- writes (inside this transaction) ----
+    def put(self, element_set):
+        """Store one ElementSet in this transaction; returns "inserted", "replaced" or "unchanged"."""
+        if not isinstance(element_set, ElementSet):
+            raise TypeError(f"put() takes an ElementSet, not {type(element_set).__name__}")
+        return self.registry._put(element_set)
+
+    def delete(self, norad_id, epoch=None, *, source=_ANY):
+        return self.registry.delete(norad_id, epoch, source=source)
+
+    def load(self, source, **kw):
+        return self.registry.load(source, **kw)
+
+    def latest(self, norad_id, *, for_update=False):
+        """The newest set of an object as this transaction sees it; for_update: the commit fails with
+        ConflictError if another transaction changed the object after this one's snapshot."""
+        _check_norad(norad_id)
+        if for_update and self.registry._tracking is not None:
+            self.registry._tracking.add((object_lo(norad_id), object_lo(norad_id + 1)))
+        return super().latest(norad_id)
+
+    def _check_conflicts(self):
+        """First committer wins: every key this transaction wrote (or read for update) must be as its
+        base snapshot saw it in the state just before this transaction (nobody else writes meanwhile)."""
+        base = self._base
+        keys = self.registry._tracking
+        if not self._outer or base is None or not keys:
+            return
+        now = self.registry.db.snapshot()     # the state before this transaction's own writes
+        try:
+            if now.lsn == base.lsn:
+                return
+            then_t, now_t = base._elsets, now.tree("elsets")
+            for k in sorted(keys, key=lambda x: x if isinstance(x, bytes) else x[0]):
+                if isinstance(k, tuple):
+                    a = list(then_t.items(*k)) if then_t is not None else []
+                    b = list(now_t.items(*k)) if now_t is not None else []
+                    key = k[0]
+                else:
+                    a = then_t.get(k) if then_t is not None else None
+                    b = now_t.get(k) if now_t is not None else None
+                    key = k
+                if a != b:
+                    norad = split_elset_key(key)[0] if len(key) == KEY_SIZE else int.from_bytes(key[:4], "big")
+                    raise ConflictError(f"{self.path}: NORAD {norad} was changed by a commit after this "
+                                        f"transaction's snapshot (LSN {base.lsn}); nothing was stored -- "
+                                        f"read it again and retry")
+        finally:
+            now.release()
+
+
+class RegistrySnapshot(_Reads):
+    """``reg.snapshot()``: every read method, frozen at one commit while held.  A context manager.
+
+    ``lsn`` is the snapshot's LSN.  Reads never wait for a writer, in this process
+    or another; ``release()`` (or leaving the ``with`` block) lets the writer drop
+    the log it kept for this snapshot.  ``transaction()`` begins a write transaction
+    based on this snapshot: a key it writes that changed after the snapshot makes
+    its commit fail with ConflictError (first committer wins).
+    """
+
+    def __init__(self, reg, snap):
+        self.path = reg.path
+        self.registry = reg
+        self._snap = snap
+        self.lsn = snap.lsn
+        self._elsets, self._sources, self._names, self._cospar = (snap.tree(n) for n in TREES)
+
+    def _reading(self):
+        return _NO_LOCK
+
+    def release(self):
+        """Let the snapshot go (idempotent); its read methods raise OorError afterwards."""
+        self._snap.release()
+        self._elsets = self._sources = self._names = self._cospar = _RELEASED
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __repr__(self):
+        return f"<oor.RegistrySnapshot {self.path!r} at LSN {self.lsn}>"
+
+    def check(self):
+        """The tree and index checks of Registry.check, at this snapshot."""
+        return self._check_trees()
+
+    def transaction(self):
+        """A write transaction based on this snapshot (conflict-checked at commit)."""
+        return self.registry.transaction(snapshot=self)
 
 
 def _fill(report, counts, reader, t0):

@@ -4,12 +4,14 @@ Who may import: the registry (``oor.registry``), tests, benchmarks.  The
 registry never touches pages; it asks this module for named B+ trees and
 runs its changes inside ``Database.transaction()``.
 
-Concurrency: one writer process at a time (an exclusive lock on
+Concurrency (docs/concurrency.md): one writer at a time (an exclusive lock on
 ``<path>-lock``, which records the writer's PID, taken through the vfs
-whichever vfs is given); inside the process one
-transaction at a time (an RLock).  Readers in the same process take the same
-lock, so they never see an uncommitted change (invariant 10) and simply wait
-for a running writer.
+whichever vfs is given; ``timeout=`` waits for it); inside the process one
+transaction at a time (an RLock).  Readers never take that lock: every read
+runs at a snapshot (``Database.snapshot()``, oor.snapshots), in the writer's
+process as in any number of reader processes opened with ``read_only=True``
+(each holding a slot of the reader table in the lock file), and the writer
+keeps the log a live snapshot needs (the watermark) and never waits for one.
 
 Durability and atomicity come from the write-ahead log (``oor.wal``) and
 ARIES recovery (``oor.recovery``, which sees the database only through the
@@ -22,6 +24,7 @@ import threading
 import time
 
 from oor import verify
+from oor.snapshots import FileSource, PageLog, Snapshots, WriterSource, file_copy
 from oor.recovery import RecoveryTarget, needs_recovery, recover, undo_transaction
 from oor.vfs import OS_VFS
 from oor.wal import WAL
@@ -30,10 +33,12 @@ from oor_core import logformat as LF
 from oor_core.logformat import ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE
 from oor_core.pager import header_bounds, new_file_header
 from oor_core.btree import BTree, invalidate_cursors
-from oor_core.errors import CorruptPageError, ForeignProcessError, NotAnOorFileError, OorError, TxClosedError
+from oor_core.errors import (CorruptPageError, DatabaseLockedError, ForeignProcessError, NotAnOorFileError,
+                             OorError, TxClosedError)
 
 
-__all__ = ["Database", "DatabaseRecoveryTarget", "Transaction", "batched_items", "open_database", "SYNC_MODES"]
+__all__ = ["Database", "DatabaseRecoveryTarget", "Snapshot", "Transaction", "batched_items", "open_database",
+           "SYNC_MODES"]
 
 SYNC_MODES = ("full", "normal")
 
@@ -90,22 +95,31 @@ class Database:
     commit returns when durable; "normal": durable within ``sync_interval``
     seconds or at the next checkpoint), ``checkpoint_bytes`` (log growth that
     triggers a checkpoint at commit), ``segment_bytes`` (log segment size),
-    ``vfs`` (file layer; tests pass a power-loss simulator).
+    ``vfs`` (file layer; tests pass a power-loss simulator), ``timeout`` (seconds a writer
+    waits for another writer's lock; 0 refuses at once), ``immutable`` (with read_only: no
+    lock file, no reader slot; the caller promises nobody writes), ``max_snapshot_age``
+    (seconds a snapshot holds the log back; an older one may get SnapshotTooOldError).
     """
 
     def __init__(self, path, *, create=True, read_only=False, pool_pages=2048, sync="full",
                  vfs=None, checkpoint_bytes=64 << 20, segment_bytes=16 << 20, sync_interval=1.0,
-                 checkpoint_seconds=300.0, salvage=False):
+                 checkpoint_seconds=300.0, salvage=False, timeout=0.0, immutable=False,
+                 max_snapshot_age=3600.0):
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
         self.vfs = vfs if vfs is not None else OS_VFS
         self.path = self.vfs.canonical(os.fspath(path))   # one name per file: its log and lock follow it
+        if immutable and not read_only:
+            raise ValueError("immutable=True needs read_only=True")
         self.read_only = read_only
+        self.immutable = immutable
+        self.max_snapshot_age = max_snapshot_age
         self.sync = sync
         self.salvage = salvage        # `oor recover --salvage`: cut the log at the damage (docs/durability.md)
         self.checkpoint_bytes = checkpoint_bytes
         self.checkpoint_seconds = checkpoint_seconds
         self._lock = threading.RLock()
+        self._pub_lock = threading.Lock()
         self._tx = None
         self._next_txid = 1
         self._trees = {}
@@ -118,6 +132,12 @@ class Database:
         self.owner_pid = os.getpid()  # invariant 15: an engine object used in another process refuses
         self._ckpt_lsn = 0
         self._ckpt_time = time.monotonic()
+        self.pagelog = PageLog()
+        self.visible_lsn = 0          # the newest snapshot readers may take (a COMMIT or END LSN)
+        self._snaps = None
+        self._readers = None          # read-only: this process's reader table slot (lock file)
+        self._slot = None
+        self._published = 0
         self._target = DatabaseRecoveryTarget(self)
         self._verifier = verify.CommitVerifier() if verify.enabled() else None   # strict mode (oor.verify)
         if self.vfs.isdir(self.path):
@@ -125,8 +145,14 @@ class Database:
         if not create and not self.vfs.exists(self.path):
             raise FileNotFoundError(errno.ENOENT, "no such database", self.path)
         # The writer lock goes through the vfs like every other I/O: a test's simulator
-        # or a custom vfs is locked exactly as the OS files are.
-        self._flock = self.vfs.lock(self.path, exclusive=not read_only)
+        # or a custom vfs is locked exactly as the OS files are.  Readers take no writer
+        # lock: a reader slot in the lock file (or nothing at all when immutable).
+        if read_only:
+            self._flock = None
+            if not immutable:
+                self._readers = self.vfs.readers(self.path, create=True)
+        else:
+            self._flock = self.vfs.lock(self.path, True, timeout) if timeout else self.vfs.lock(self.path, True)
         self.pager = self.pool = self.wal = None
         try:
             self._open(create, pool_pages, segment_bytes)
@@ -145,13 +171,15 @@ class Database:
         self.wal = WAL(wal_dir, self.vfs, segment_bytes=segment_bytes, read_only=self.read_only)
         if create and not self.read_only and self._is_new_file():
             self._create_file()
+        if self.read_only:
+            self._open_reader(pool_pages)
+            return
         if self.vfs.exists(self.path):
             self._flock.cover(self.path)         # every other name of this file meets the same lock
         # invariant 14: what proves how far the log was durable (docs/durability.md)
         self.wal.durable_floor = self._flock.durable_hint()
         self.wal.salvage = self.salvage
-        if not self.read_only:
-            self.wal.on_durable = self._flock.record_durable
+        self.wal.on_durable = self._flock.record_durable
         has_log = any(n.endswith(".wal") for n in self.vfs.listdir(wal_dir))
 
         def make_pager(check_header):
@@ -167,19 +195,14 @@ class Database:
                 raise
             self.pager = make_pager(False)
         clean_end = self.pager.clean_end()     # a clean close: the data file alone holds everything
-        if clean_end and not self.read_only:
-            self.wal.discard_all()             # the log below the mark is not needed, whatever its state
+        if clean_end and self._readers_floor() is None:
+            # the log below the mark is not needed, whatever its state -- unless a reader
+            # still reads at a snapshot (it may need it to roll pages back)
+            self.wal.discard_all()
             has_log = False
         self.pool = BufferPool(self.pager, pool_pages)
         self.pool.wal_flush_hook = self._wal_flush_hook
         self.pool.op_hook = self._log_changes
-        if self.read_only:
-            if not clean_end and needs_recovery(self.wal):
-                raise OorError(f"{self.path}: the database was not closed cleanly and needs recovery; "
-                               f"open it once for writing (any oor write command does it)")
-            self._verify_header()
-            self._verify_file_size()
-            return
         if not has_log and not self.pager.created:
             # The log is gone, never existed, or is not needed after a clean close: continue
             # numbering above every page's LSN.
@@ -204,6 +227,138 @@ class Database:
             self.pager.sync()
             self.pool.discard_page(0)
         self.pool.set_mode(PoolMode.IDLE)       # recovered: every change from now on is logged
+        self.pagelog = PageLog(self.wal.next_lsn - 1)
+        self.visible_lsn = self.wal.next_lsn - 1
+        self._snaps = Snapshots(WriterSource(self.wal, self.pagelog, self.path, self.pool, self.pager),
+                                self.pager, pool_pages, self.pagelog, self._visible, self.path)
+        self._snaps.max_age = self.max_snapshot_age
+
+    def _visible(self):
+        return self.visible_lsn
+
+    def _readers_floor(self):
+        """Oldest snapshot LSN of a live reader process (None: none), slots older than max_snapshot_age ignored."""
+        table = getattr(self.vfs, "readers", None)
+        if table is None or self._flock is None:
+            return None
+        if self._readers is None:
+            self._readers = table(self.path, create=True)
+        return self._readers.oldest(max_age=self.max_snapshot_age)
+
+    def watermark(self):
+        """The oldest snapshot any reader (this process or another) may still read at; the log above
+        it and the records the page index lists above it are kept (invariant 18)."""
+        marks = [self.visible_lsn]
+        if self._snaps is not None:
+            mine = self._snaps.oldest()
+            if mine is not None:
+                marks.append(mine)
+        if not self.read_only:
+            theirs = self._readers_floor()
+            if theirs is not None:
+                marks.append(theirs)
+        return min(marks)
+
+    # ---- reader processes ---------------------------------------------------------
+    def _open_reader(self, pool_pages):
+        """A read-only open: nothing is written, no recovery is needed (docs/concurrency.md).
+
+        The log is followed as it grows; a snapshot is the newest COMMIT or END the
+        log holds up to the point it is known durable (the writer's hint in the lock
+        file), or, with no writer running, the newest in the valid log.
+        """
+        if self._readers is not None:
+            self.wal.durable_floor = self._readers.durable_hint()
+        self.wal.open()
+
+        def make_pager(check_header):
+            file = self.vfs.open(self.path, create=False, read_only=True) if self.vfs is not OS_VFS else None
+            return Pager(self.path, create=False, read_only=True, file=file, check_header=check_header)
+        try:
+            self.pager = make_pager(True)     # NotAnOorFileError / VersionMismatchError for a foreign file
+        except CorruptPageError as e:
+            if e.page_id != 0:
+                raise
+            self.pager = make_pager(False)    # page 0 torn (mid-write or a crash): the log rebuilds it
+        self.pagelog = PageLog(self.wal.first_lsn - 1)
+        self._follow_end = self.wal.first_lsn
+        self._follow(None)
+        self._snaps = Snapshots(FileSource(self.wal, self.pagelog, self.path, self.pager),
+                                self.pager, pool_pages, self.pagelog, self._reader_visible, self.path)
+        if self._readers is not None and self._readers.writable:
+            self._slot = self._readers.claim()
+            self._slot_lock = threading.Lock()
+            self._keeper = threading.Thread(target=self._keep_slot, name="oor-reader-slot", daemon=True)
+            self._keeper.start()
+        with self.snapshot() as snap:
+            problem = header_bounds(snap.page(0))
+        if problem is not None:
+            raise CorruptPageError(0, problem, self.path)
+
+    def _durable_point(self):
+        """How far a reader may read the log: the writer's durable hint, or everything when no writer runs."""
+        if self._readers is None or not self._readers.writer_alive():
+            return None
+        return self._readers.durable_hint()
+
+    def _follow(self, upto):
+        """Index the log records appended since the last look, up to upto (None: the valid end)."""
+        for rec in self.wal.follow(self._follow_end, upto):
+            t = rec.type
+            if t == UPDATE or t == CLR:
+                self.pagelog.add(rec.lsn, LF.page_ids(rec.payload, 8 if t == CLR else 0))
+            elif t == UNLOGGED:
+                self.pagelog.add(rec.lsn, tuple(LF.decode_unlogged(rec.payload)))
+            elif t == COMMIT or t == END:
+                self.visible_lsn = rec.lsn
+            self._follow_end = rec.lsn + rec.length
+        if not self.visible_lsn:
+            self.visible_lsn = self._follow_end - 1
+        first = self.wal.first_lsn
+        if first - 1 > self.pagelog.floor and self._snaps is not None and self._snaps.oldest() is None:
+            self.pagelog.prune(first - 1)       # the writer removed old segments: the file holds them
+
+    def _reader_visible(self):
+        """Refresh from the log and publish this process's oldest snapshot in its reader slot."""
+        upto = self._durable_point()
+        if upto is None or upto > self._follow_end:
+            self._follow(upto)
+        lsn = self.visible_lsn
+        if self._slot is not None:
+            mine = self._snaps.oldest(respect_age=False) if self._snaps is not None else None
+            want = lsn if mine is None else min(mine, lsn)
+            if want != self._published and want:
+                self._readers.publish(self._slot, want)
+                self._published = want
+                floor = self._readers.floor()
+                if floor and floor > want + 1:
+                    # the writer dropped log this snapshot needs before it saw the slot: a newer one
+                    self._follow(self._durable_point())
+                    lsn = self.visible_lsn
+                    self._readers.publish(self._slot, lsn)
+                    self._published = lsn
+        return lsn
+
+    def _keep_slot(self):
+        """A reader process's idle slot is cleared within a quarter second, so an idle reader holds
+        no log back (the slot is published again by the next snapshot)."""
+        while not self._stop.wait(0.25):
+            with self._slot_lock:
+                if self._published and self._snaps.oldest(respect_age=False) is None:
+                    try:
+                        self._readers.publish(self._slot, 0)
+                    except (OSError, ValueError):
+                        return
+                    self._published = 0
+
+    def snapshot(self):
+        """A read view at the newest visible commit (docs/concurrency.md): a Snapshot, released by
+        ``release()`` or at the end of a ``with`` block.  Never waits for a writer."""
+        self._require_open()
+        if self._slot is not None:
+            with self._slot_lock:        # publishing and taking the view are one step for the keeper
+                return Snapshot(self._snaps, self._snaps.acquire())
+        return Snapshot(self._snaps, self._snaps.acquire())
 
     def _verify_header(self):
         """Page 0 verified (checksum) and its references within its page count (pager.pxd condition 5)."""
@@ -314,12 +469,15 @@ class Database:
         if not tx.first_lsn:
             tx.first_lsn = lsn
         tx.last_lsn = lsn
+        # indexed before the frames carry the new LSN: a reader meeting that LSN finds the record
+        self.pagelog.add(lsn, [c[0] for c in changes])
         pool.release_captured(lsn)
         return lsn
 
     def _log_unlogged(self, tx, pids):
         """Name the pages a bulk build wrote without logging them (after their logged changes so far)."""
         lsn, _end = self.wal.append(UNLOGGED, tx.txid, tx.last_lsn, LF.encode_unlogged(pids))
+        self.pagelog.add(lsn, list(pids))
         if not tx.first_lsn:
             tx.first_lsn = lsn
         tx.last_lsn = lsn
@@ -347,6 +505,9 @@ class Database:
             return t
 
     def tree_names(self):
+        if self.read_only:
+            with self.snapshot() as snap:
+                return snap.tree_names()
         with self._lock:
             return sorted(BTree.trees(self.pool))
 
@@ -379,8 +540,11 @@ class Database:
         return tx
 
     def reading(self):
-        """Context manager for a read: waits for a running write transaction (same process)."""
+        """The writer's lock, for reads of the writer's own trees (a transaction's reads, which see its
+        own writes).  Every other read runs at a snapshot (``snapshot()``) and takes no lock."""
         self._require_open()
+        if self.read_only:
+            raise OorError(f"{self.path}: opened read-only: read at a snapshot (Database.snapshot())")
         return self._lock
 
     def savepoint_mark(self, tx):
@@ -448,7 +612,14 @@ class Database:
                 self.wal.flush(end)
             else:
                 self.wal.write_out()
+            self._publish(tx.last_lsn)     # readers see it now: durable (full), or written (normal)
             self._maybe_checkpoint()
+
+    def _publish(self, lsn):
+        """Make the state as of a COMMIT or END record the one new snapshots see (invariant 16)."""
+        with self._pub_lock:
+            if lsn > self.visible_lsn:
+                self.visible_lsn = lsn
 
     def _abort(self, tx):
         try:
@@ -460,6 +631,7 @@ class Database:
                 undo_transaction(self._target, tx.txid, undo_from)
                 lsn, _ = self.wal.append(END, tx.txid, tx.last_lsn)
                 tx.last_lsn = lsn
+                self._publish(lsn)           # the state after END equals the state before the transaction
             self.pool.forget_unlogged()
             invalidate_cursors(self.pool)
             # A tree created inside the aborted transaction is gone from the header:
@@ -528,10 +700,25 @@ class Database:
             keep = min(keep, self._tx.first_lsn)
         _lsn, end = wal.append(CKPT_END, 0, 0, LF.encode_ckpt_end(begin, active))
         wal.flush(end)
+        if self._snaps is not None:
+            # invariant 18: keep every record above the watermark (a live snapshot may roll back along it)
+            keep = min(keep, self._retention_floor(keep))
         removed = wal.remove_before(keep)
         self._ckpt_lsn = wal.next_lsn
         self._ckpt_time = time.monotonic()
         return removed
+
+    def _retention_floor(self, candidate):
+        """The LSN below which the log may go: the candidate, lowered to just above the watermark.
+
+        The candidate is published in the reader table first, then the slots are read: a
+        reader that publishes its snapshot after that read sees the published floor and
+        takes a newer snapshot (oor/lockfile.py, the retention protocol)."""
+        if self._readers is not None and self._readers.writable:
+            self._readers.set_floor(candidate)
+        mark = self.watermark()
+        self.pagelog.prune(mark)
+        return min(candidate, mark + 1)
 
     def check(self):
         """Problems found in the file, as strings naming the page, tree or log (empty when clean).
@@ -543,6 +730,8 @@ class Database:
         read from the file; the log.
         """
         self._require_open()
+        if self.read_only:
+            return self._check_snapshot()
         problems = []
         with self._lock:
             if not self.read_only:
@@ -583,18 +772,56 @@ class Database:
                 problems.extend(self.wal.check())
         return problems
 
+    def _check_snapshot(self):
+        """check() in a reader process: the trees and free list at one snapshot, every page's checksum
+        in the file (re-read when a concurrent write tore it), and the log as far as followed."""
+        problems = []
+        with self.snapshot() as snap:
+            pool = snap.pool
+            free = set(pool.space.free_pages())
+            owner = {0: "the file header"}
+            for name, tid in sorted(BTree.trees(pool).items()):
+                pages = set()
+                problems.extend(f"tree {name}: {p}" for p in BTree(pool, tid)._check(free, pages))
+                for pid in sorted(pages & owner.keys()):
+                    problems.append(f"page {pid}: used by tree {name} and by {owner[pid]}")
+                for pid in pages:
+                    owner.setdefault(pid, f"tree {name}")
+            for pid in sorted(free & owner.keys()):
+                problems.append(f"page {pid}: on the free list but in use")
+            count = pool.page_count
+            lost = set(range(count)) - owner.keys() - free
+            if lost:
+                problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
+            on_file = min(count, self.pager.file_size() // 4096)
+            for pid in range(on_file):
+                try:
+                    file_copy(self.pager, pid)
+                except OorError as e:
+                    if not self.pagelog.between(pid, 0, 1 << 62):   # the log can rebuild a page it holds
+                        problems.append(str(e))
+        return problems
+
     def stats(self):
         self._require_open()
+        if self.read_only:
+            with self.snapshot() as snap:
+                return self._stats(snap.pool)
         with self._lock:
-            st = {"path": self.path, "page_count": self.pool.page_count, "free_pages": self.pool.free_count,
-                  "file_bytes": self.pager.file_size(), "pool": self.pool.stats(), "trees": {},
-                  "wal": {"bytes": self.wal.size_bytes(), "segments": len(self.wal.segments),
-                          "next_lsn": self.wal.next_lsn, "durable_lsn": self.wal.durable_lsn,
-                          "fsyncs": self.wal.fsyncs},
-                  "sync": self.sync}
-            for name, tid in sorted(BTree.trees(self.pool).items()):
-                st["trees"][name] = BTree(self.pool, tid).stats()
-            return st
+            return self._stats(self.pool)
+
+    def _stats(self, pool):
+        st = {"path": self.path, "page_count": pool.page_count, "free_pages": pool.free_count,
+              "file_bytes": self.pager.file_size(), "pool": pool.stats(), "trees": {},
+              "wal": {"bytes": self.wal.size_bytes(), "segments": len(self.wal.segments),
+                      "next_lsn": self.wal.next_lsn, "durable_lsn": self.wal.durable_lsn,
+                      "fsyncs": self.wal.fsyncs},
+              "sync": self.sync, "snapshot_lsn": self.visible_lsn,
+              "watermark": self.watermark(), "snapshots": self._snaps.held() if self._snaps else [],
+              "page_index_entries": len(self.pagelog)}
+        for name, tid in sorted(BTree.trees(pool).items()):
+            st["trees"][name] = BTree(pool, tid).stats()
+        return st
 
     def close(self):
         """Abort an open transaction, checkpoint, and close (idempotent).
@@ -645,6 +872,8 @@ class Database:
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(timeout=5)
+        if self._snaps is not None:
+            self._snaps.close()
         try:
             if self.pool is not None and not self.pool.closed:
                 if flush and not self.read_only and self._failed is None and \
@@ -663,6 +892,9 @@ class Database:
         finally:
             if self.wal is not None:
                 self.wal.close()
+            if self._readers is not None:
+                self._readers.close()
+                self._readers = None
             if self._flock is not None:
                 self._flock.release(remove=remove_lock)
                 self._flock = None
@@ -753,6 +985,58 @@ class Savepoint:
         self._require_open()
         self.closed, self.state = True, "rolled back"
         self.db.rollback_to(self.tx, self.mark)
+
+
+class Snapshot:
+    """A read view of the database frozen at one committed LSN (docs/concurrency.md).
+
+    Made by ``Database.snapshot()``; ``tree(name)`` gives the B+ trees as of that
+    LSN (None for a tree that did not exist then).  Held until ``release()``, the
+    end of its ``with`` block, or garbage collection; the writer never waits for it.
+    """
+
+    __slots__ = ("_snaps", "_view", "lsn", "__weakref__")
+
+    def __init__(self, snaps, view):
+        self._snaps = snaps
+        self._view = view
+        self.lsn = view.lsn
+
+    def _live(self):
+        v = self._view
+        if v is None:
+            raise OorError("this snapshot was released")
+        return v
+
+    def tree(self, name):
+        return self._live().tree(name)
+
+    def tree_names(self):
+        return self._live().tree_names()
+
+    def page(self, pid):
+        """Page pid's bytes as of the snapshot (tests, the header check)."""
+        with self._live().pool.read(pid) as g:
+            return bytes(g.data)
+
+    @property
+    def pool(self):
+        return self._live().pool
+
+    def release(self):
+        v, self._view = self._view, None
+        if v is not None:
+            self._snaps.release(v)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __del__(self):
+        if self._view is not None:
+            self.release()
 
 
 def batched_items(reading, tree, lo, hi, batch=1024):

@@ -308,6 +308,54 @@ class WAL:
             raise WalError(f"{self.dir}: {problem}")
         return LF.read_record(data)
 
+    def follow(self, start, upto=None):
+        """Read-only (a reader process): yield the valid records from LSN start on, up to upto
+        (None: as far as they are valid), picking up the segments created since the last call.
+
+        Stops at the first record that is not (yet) valid: the writer may be writing it.
+        Afterwards read() finds every record yielded.  Caller: oor.storage (reader processes).
+        """
+        assert self.read_only, "follow() is for read-only logs"
+        segs = self._list()
+        with self.lock:
+            for s in list(self.files):
+                if s not in segs:
+                    self.files.pop(s).close()
+            self.segments = segs
+        pos = start
+        for j, s in enumerate(segs):
+            nxt = segs[j + 1] if j + 1 < len(segs) else None
+            if nxt is not None and nxt <= pos:
+                continue
+            if pos < s:
+                break                          # a gap: the segment holding pos is gone
+            f = self._file(s)
+            if s == pos and LF.segment_start(f.pread(SEG_HEADER, 0), self._path(s)) != s:
+                break                          # a segment still being created
+            limit = f.size() - SEG_HEADER
+            if nxt is not None:
+                limit = min(limit, nxt - s)
+            if upto is not None:
+                limit = min(limit, upto - s)
+            off = pos - s
+            if limit <= off:
+                if nxt is not None and limit == nxt - s:
+                    continue
+                break
+            body = f.pread(limit - off, SEG_HEADER + off)
+            valid = _walscan.valid_length(body, pos)
+            mv = memoryview(body)
+            p = 0
+            while p < valid:
+                rec = LF.read_record(mv, p)
+                yield rec
+                p += rec.length
+            pos += valid
+            with self.lock:
+                self.next_lsn = self.buf_lsn = self.durable_lsn = max(self.next_lsn, pos)
+            if valid < limit - off or nxt is None or pos != nxt:
+                break
+
     def check(self):
         """Problems of the kept log as strings naming the file, offset and LSN (empty when clean).
 

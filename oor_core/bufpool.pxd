@@ -28,12 +28,13 @@ cdef enum:
 
 # The pool's mode (BufferPool.mode; PoolMode is the Python enum).  Transitions
 # (set_mode; anything else is an AssertionError), drawn in docs/architecture.md:
-#   DIRECT     -> RECOVERING, CLOSED     no log attached (tests, tools): writes need no capture
-#   READ_ONLY  -> CLOSED                 the pager is read-only: no write pin at all
+#   DIRECT     -> RECOVERING, SNAPSHOT, CLOSED     no log attached (tests, tools): writes need no capture
+#   READ_ONLY  -> SNAPSHOT, CLOSED               the pager is read-only: no write pin at all
 #   RECOVERING -> CAPTURING, IDLE, CLOSED  redo writes frames without capture; undo of a loser captures
 #   IDLE       -> CAPTURING, CLOSED      log attached, no transaction: a write pin is a bug
 #   CAPTURING  -> IDLE, BULK, RECOVERING, CLOSED   a transaction: first write pins save before-images
 #   BULK       -> CAPTURING, CLOSED      a bulk build inside a transaction: new pages unlogged
+#   SNAPSHOT   -> CLOSED                 a reader's pool at one snapshot: misses come from page_source
 #   CLOSED     -> CLOSED                 every pin raises
 cdef enum:                 # the modes (PoolMode in Python)
     MODE_DIRECT = 0
@@ -43,7 +44,8 @@ cdef enum:                 # the modes (PoolMode in Python)
     MODE_CAPTURING = 4
     MODE_BULK = 5
     MODE_CLOSED = 6
-    MODE_COUNT = 7
+    MODE_SNAPSHOT = 7
+    MODE_COUNT = 8
 
 # Per-frame state in one 16-byte record, so a pin touches one cache line.
 ctypedef struct FrameMeta:
@@ -76,6 +78,7 @@ cdef class BufferPool:
     cdef uint32_t ht_mask
     cdef int ht_shift
     cdef public object wal_flush_hook
+    cdef public object page_source     # SNAPSHOT: page_source(pid) -> the page's 4096 bytes at the pool's snapshot
     cdef readonly int mode             # a MODE_* value; changed only by set_mode()
     cdef readonly SpaceManager space
     cdef readonly ChangeCapture capture

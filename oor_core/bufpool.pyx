@@ -9,7 +9,8 @@ import enum
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from oor_core.page cimport PAGE_SIZE, PT_FREE, PT_MAX, PT_FILE_HEADER, PT_SLOTTED, pg_id, pg_lsn
 from oor_core.pager cimport Pager
@@ -62,12 +63,14 @@ class PoolMode(enum.IntEnum):
     CAPTURING = MODE_CAPTURING
     BULK = MODE_BULK
     CLOSED = MODE_CLOSED
+    SNAPSHOT = MODE_SNAPSHOT
 
 
 # mode -> modes it may change to (who triggers each: docs/architecture.md)
 _TRANSITIONS = {
-    MODE_DIRECT: (MODE_RECOVERING, MODE_CLOSED),
-    MODE_READ_ONLY: (MODE_CLOSED,),
+    MODE_DIRECT: (MODE_RECOVERING, MODE_SNAPSHOT, MODE_CLOSED),
+    MODE_READ_ONLY: (MODE_SNAPSHOT, MODE_CLOSED),
+    MODE_SNAPSHOT: (MODE_CLOSED,),
     MODE_RECOVERING: (MODE_CAPTURING, MODE_IDLE, MODE_CLOSED),
     MODE_IDLE: (MODE_CAPTURING, MODE_CLOSED),
     MODE_CAPTURING: (MODE_IDLE, MODE_BULK, MODE_RECOVERING, MODE_CLOSED),
@@ -226,8 +229,17 @@ cdef class BufferPool:
         if pid == NO_PAGE:
             raise ValueError("invalid page id")
         cdef int f = self._victim()
+        cdef const uint8_t[::1] version
         if fresh:
             memset(self.fdata(f), 0, PAGE_SIZE)
+        elif self.mode == MODE_SNAPSHOT:
+            # a reader's pool: the page as of its snapshot, built by the snapshot layer
+            # (oor/snapshots.py: the writer's frame or the file, rolled along the log)
+            self.misses += 1
+            version = self.page_source(pid)
+            if version.shape[0] != PAGE_SIZE:
+                raise AssertionError(f"page source gave {version.shape[0]} bytes for page {pid}")
+            memcpy(self.fdata(f), &version[0], PAGE_SIZE)
         else:
             self.misses += 1
             self.pager.read_page(pid, self.fdata(f))   # raises CorruptPageError; frame stays unmapped
@@ -308,7 +320,7 @@ cdef class BufferPool:
             if fresh:
                 raise OorError(f"page {pid} allocated outside a transaction")
             raise OorError(f"page {pid} changed outside a transaction (every change must be logged)")
-        elif m == MODE_READ_ONLY:
+        elif m == MODE_READ_ONLY or m == MODE_SNAPSHOT:
             g.unpin_now()
             raise OorError(f"{self.pager.path}: opened read-only; page {pid} cannot change")
         return g
@@ -370,6 +382,39 @@ cdef class BufferPool:
         self.meta[f].dirty = 0
         self.meta[f].ref = 0
         return True
+
+    def committed_copy(self, uint32_t page_id):
+        """The cached page as of its last logged change, or None when it is not cached.
+
+        A page changed since the last log record (captured) gives its before-image --
+        b"" when it is new at the end of the file -- else the frame's bytes.  One C
+        call under the GIL, so the writer cannot change the frame meanwhile.
+        Caller: the snapshot layer (oor/snapshots.py), the writer's own process."""
+        cdef int f = self.lookup(page_id)
+        if f < 0:
+            return None
+        if self.capture.is_captured(page_id):
+            before = self.capture.before_image(page_id)
+            return b"" if before is None else before
+        return PyBytes_FromStringAndSize(<const char*>self.fdata(f), PAGE_SIZE)
+
+    def discard_clean(self, pages=None):
+        """Drop the unpinned clean frames of the given page ids (all when None).  Returns how many.
+
+        Caller: the snapshot layer, moving a reader's pool to a newer snapshot."""
+        cdef int f, n = 0
+        cdef uint32_t pid
+        if pages is None:
+            pages = [self.meta[f].pid for f in range(self.nframes) if self.meta[f].pid != NO_PAGE]
+        for pid in pages:
+            f = self.lookup(pid)
+            if f < 0 or self.meta[f].pins or self.meta[f].dirty:
+                continue
+            self._ht_del(pid)
+            self.meta[f].pid = NO_PAGE
+            self.meta[f].ref = 0
+            n += 1
+        return n
 
     # ---- Python API --------------------------------------------------------
     def read(self, uint32_t page_id):

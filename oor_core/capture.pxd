@@ -33,6 +33,7 @@ cdef class ChangeCapture:
     cdef int capture(self, uint32_t pid, int f, bint fresh) except -1
     cdef int add_unlogged(self, uint32_t pid) except -1
     cdef bint is_captured(self, uint32_t pid)
+    cdef object before_image(self, uint32_t pid)
     cdef int end_op(self) except -1
 
 

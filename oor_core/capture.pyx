@@ -83,6 +83,10 @@ cdef class ChangeCapture:
     cdef bint is_captured(self, uint32_t pid):
         return pid in self.captured
 
+    cdef object before_image(self, uint32_t pid):
+        """The page as of its last logged change (None: new at the end of the file).  Caller: the pool."""
+        return self.captured[pid]
+
     cdef int end_op(self) except -1:
         """A tree operation (or a safe point inside a long one) is complete: let the WAL log it.
 

@@ -69,6 +69,15 @@ class ForeignProcessError(OorError):
             f"open it again in this process (multiprocessing: open the registry inside each worker)")
 
 
+class SnapshotTooOldError(OorError):
+    """A snapshot outlived the log it needs (held past max_snapshot_age): start the read again."""
+
+
+class ConflictError(OorError):
+    """A transaction begun on an older snapshot wrote a key that another transaction changed
+    after that snapshot; the first committer wins and this transaction stored nothing."""
+
+
 class TxClosedError(OorError):
     """An operation was attempted on a committed or aborted transaction."""
 

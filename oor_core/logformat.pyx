@@ -101,7 +101,7 @@ from oor_core.errors import WalError
 __all__ = ["Record", "PageChange", "FIRST_LSN", "SEG_HEADER", "REC_HEADER", "SEG_MAGIC", "VERSION",
            "UPDATE", "COMMIT", "ABORT", "END", "CLR", "CKPT_BEGIN", "CKPT_END", "UNLOGGED", "TYPE_NAMES",
            "segment_header", "segment_start", "frame", "read_record", "record_length", "record_problem",
-           "encode_changes", "decode_pages", "encode_clr", "decode_clr", "encode_unlogged",
+           "encode_changes", "decode_pages", "page_ids", "encode_clr", "decode_clr", "encode_unlogged",
            "decode_unlogged", "encode_ckpt_end", "decode_ckpt_end", "payload_problem", "EMPTY_PAGE_LIST"]
 
 FIRST_LSN = 4096
@@ -354,6 +354,39 @@ def decode_pages(payload, Py_ssize_t start=0):
 def encode_clr(uint64_t undo_next, page_list):
     """A CLR payload: the undo-next LSN, then a page list (encode_changes, or EMPTY_PAGE_LIST)."""
     return (<bytes>PyBytes_FromStringAndSize(<const char*>&undo_next, 8)) + page_list
+
+
+def page_ids(payload, Py_ssize_t start=0):
+    """The page ids of the page list at payload[start:], in order (no bytes copied).
+
+    Caller: a reader process indexing the log it follows (oor.storage, oor/snapshots.py).
+    Raises ValueError when the list does not fit the payload (condition 4)."""
+    cdef const uint8_t[::1] mv = payload
+    cdef Py_ssize_t n = mv.shape[0], pos = start + PL_HEADER
+    if start < 0 or pos > n:
+        raise ValueError("truncated page list")
+    cdef const uint8_t* d = &mv[0]
+    cdef int count = pl_count(d + start), nr
+    cdef uint8_t kind
+    cdef list out = []
+    while count > 0:
+        count -= 1
+        if pos + PE_HEADER > n:
+            raise ValueError("truncated page entry")
+        out.append(pe_page_id(d + pos))
+        kind = pe_kind(d + pos)
+        nr = pe_nranges(d + pos)
+        pos += PE_HEADER
+        if kind == K_IMAGE or kind == K_NEW:
+            pos += PAGE_SIZE
+        while nr > 0:
+            nr -= 1
+            if pos + RANGE_HEADER > n:
+                raise ValueError("truncated range")
+            pos += rg_size(d + pos, kind)
+        if pos > n:
+            raise ValueError("truncated page entry")
+    return out
 
 
 def decode_clr(payload, bint pages=True):

@@ -3,9 +3,9 @@
 Who may import: ``oor.registry`` (builds one in ``Registry.reader()``) and the
 rest of ``oor.query``.  Operators never touch the Registry or the Database:
 they take a ``Reader`` and call ``reading()`` around each step (a batch fill,
-a seek).  Today ``reading`` is the Database's in-process read lock; when reads
-run at a snapshot, the Registry hands out a Reader whose trees and
-``reading`` are the snapshot's, and no operator changes.
+a seek).  The Registry hands out a Reader whose trees are one snapshot's
+(held by ``hold`` while the Reader lives) and whose ``reading`` is then a
+no-op; inside a transaction, the writer's trees and its lock.
 """
 from oor.codec import decode_record
 from oor.storage import batched_items
@@ -21,9 +21,10 @@ class Reader:
     (None when the file has none yet).  ``source_ids``: {source name: id}.
     """
 
-    __slots__ = ("reading", "elsets", "names", "cospar", "source_ids", "path")
+    __slots__ = ("reading", "elsets", "names", "cospar", "source_ids", "path", "hold")
 
-    def __init__(self, reading, elsets, names, cospar, source_ids, path=""):
+    def __init__(self, reading, elsets, names, cospar, source_ids, path="", hold=None):
+        self.hold = hold          # what keeps the trees readable (the snapshot), for as long as this lives
         self.reading = reading
         self.elsets = elsets
         self.names = names

@@ -1,0 +1,360 @@
+"""Snapshot reads: every page as of one committed LSN, beside the one writer (docs/concurrency.md).
+
+Owns: the page-log index (which log records touched which page), PageAt (a
+page's bytes as of a snapshot LSN S, rolled forward or back along the log from
+whatever copy is at hand), and the snapshot views: per distinct S one small
+buffer pool in SNAPSHOT mode whose misses come from PageAt, shared by every
+reader at that S, moved forward to the newest commit when nobody holds it.
+
+Who may import: oor.storage (one ``Snapshots`` per open Database), tests.
+
+A snapshot S is the LSN of a COMMIT or END record (or the end of a recovered
+log); a read at S sees every record <= S and none > S (invariant 16).  Two
+sources of a page's bytes:
+
+* the writer's own process (``WriterSource``): the writer's frame as of its
+  last logged change (``BufferPool.committed_copy``), else the data file.
+  That copy is the newest version, so it is only ever rolled *back*, with the
+  before-bytes of the records for the page in (S, L];
+* a reader process (``FileSource``): the data file's copy, which may be older
+  than S (changes still in the writer's pool) or newer (written back since,
+  possibly by a transaction that is still running or died), so it is rolled
+  forward with the after-bytes of (L, S] or back with the before-bytes of
+  (S, L].  A copy that fails its checksum (torn by a concurrent write or a
+  crash) is read again, then rebuilt from the newest full image at or below S.
+
+Every record applied is read through the WAL, which verifies its CRC32C; a
+record that is needed but no longer kept raises SnapshotTooOldError
+(invariant 17).
+"""
+import bisect
+import threading
+import time
+
+from oor_core import BufferPool, PoolMode
+from oor_core import logformat as LF
+from oor_core.btree import BTree
+from oor_core.errors import CorruptPageError, OorError, SnapshotTooOldError, WalError
+
+__all__ = ["PageLog", "Snapshots", "SnapshotView", "WriterSource", "FileSource", "file_copy", "page_lsn"]
+
+PAGE_SIZE = 4096
+ZERO_PAGE = bytes(PAGE_SIZE)
+READ_RETRIES = 5            # a page torn by a concurrent write-back is read again this often
+
+
+def page_lsn(page):
+    return int.from_bytes(page[8:16], "little")
+
+
+class PageLog:
+    """The records that touched each page, above ``floor`` (older ones are forgotten).
+
+    Appended in LSN order: by the writer as it logs (storage), or by a reader
+    process as it follows the log.  ``between`` answers PageAt, ``changed``
+    answers which cached pages a view must drop to move to a newer snapshot.
+    """
+
+    def __init__(self, floor=0):
+        self.by_page = {}       # page id -> [LSN ascending]
+        self.lsns = []          # every record noted, ascending
+        self.pages = []         # parallel: the page ids of that record
+        self.floor = floor      # records at or below are not listed
+
+    def add(self, lsn, pids):
+        by_page = self.by_page
+        for p in pids:
+            lst = by_page.get(p)
+            if lst is None:
+                by_page[p] = [lsn]
+            else:
+                lst.append(lsn)
+        self.lsns.append(lsn)
+        self.pages.append(pids)
+
+    def between(self, pid, lo, hi):
+        """LSNs of the records for pid with lo < LSN <= hi, ascending."""
+        lst = self.by_page.get(pid)
+        if not lst:
+            return []
+        return lst[bisect.bisect_right(lst, lo):bisect.bisect_right(lst, hi)]
+
+    def changed(self, lo, hi):
+        """Page ids touched by a record with lo < LSN <= hi."""
+        out = set()
+        for pids in self.pages[bisect.bisect_right(self.lsns, lo):bisect.bisect_right(self.lsns, hi)]:
+            out.update(pids)
+        return out
+
+    def prune(self, floor):
+        """Forget the records at or below floor (no snapshot at or above floor needs them)."""
+        if floor <= self.floor:
+            return
+        i = bisect.bisect_right(self.lsns, floor)
+        if i:
+            del self.lsns[:i]
+            del self.pages[:i]
+            for pid in list(self.by_page):
+                lst = self.by_page[pid]
+                k = bisect.bisect_right(lst, floor)
+                if k == len(lst):
+                    del self.by_page[pid]
+                elif k:
+                    del lst[:k]
+        self.floor = floor
+
+    def __len__(self):
+        return len(self.lsns)
+
+    def _check(self):
+        problems = []
+        if self.lsns != sorted(self.lsns):
+            problems.append("page log: records out of LSN order")
+        for pid, lst in self.by_page.items():
+            if lst != sorted(lst) or (lst and lst[0] <= self.floor):
+                problems.append(f"page log: page {pid}: LSNs out of order or at/below the floor {self.floor}")
+        return problems
+
+
+def _change_of(rec, pid):
+    """The PageChange of page pid in record rec, or None (UNLOGGED: no bytes logged for it)."""
+    if rec.type == LF.UPDATE:
+        pages = LF.decode_pages(rec.payload)
+    elif rec.type == LF.CLR:
+        pages = LF.decode_clr(rec.payload)[1]
+    else:
+        return None
+    for pc in pages:
+        if pc.page_id == pid:
+            return pc
+    raise OorError(f"log: LSN {rec.lsn}: the page index lists page {pid} but the record does not hold it")
+
+
+class _Roller:
+    """Rolls a page copy along the log: the shared half of both sources."""
+
+    def __init__(self, wal, pagelog, path):
+        self.wal = wal
+        self.log = pagelog
+        self.path = path
+
+    def _read(self, lsn, snapshot):
+        try:
+            return self.wal.read(lsn)
+        except WalError as e:
+            raise SnapshotTooOldError(f"{self.path}: snapshot at LSN {snapshot} is too old: the log record "
+                                      f"at LSN {lsn} it needs is no longer kept ({e})") from None
+
+    def roll(self, page, pid, frm, to):
+        """page (a bytearray holding pid as of LSN frm) -> pid as of LSN to."""
+        if frm < to:
+            for lsn in self.log.between(pid, frm, to):
+                pc = _change_of(self._read(lsn, to), pid)
+                if pc is None:
+                    continue
+                if pc.image is not None:
+                    page[:] = pc.image
+                else:
+                    for off, _old, new in pc.ranges:
+                        page[off:off + len(new)] = new
+        elif frm > to:
+            if to < self.log.floor:
+                raise SnapshotTooOldError(f"{self.path}: snapshot at LSN {to} is too old: page {pid} changed "
+                                          f"since, and the log of that change is no longer kept")
+            for lsn in reversed(self.log.between(pid, to, frm)):
+                pc = _change_of(self._read(lsn, to), pid)
+                if pc is None:
+                    continue
+                for off, old, _new in pc.ranges:
+                    page[off:off + len(old)] = old
+        page[8:16] = to.to_bytes(8, "little")
+        return page
+
+
+class WriterSource(_Roller):
+    """PageAt in the writer's process: the writer's frame (or the file) rolled back to S."""
+
+    def __init__(self, wal, pagelog, path, pool, pager):
+        super().__init__(wal, pagelog, path)
+        self.pool = pool
+        self.pager = pager
+
+    def page_at(self, pid, snapshot):
+        base = self.pool.committed_copy(pid)
+        if base is None:
+            base = file_copy(self.pager, pid)
+        elif not base:
+            return ZERO_PAGE                # new since the last record: not part of any snapshot
+        lsn = page_lsn(base)
+        if lsn <= snapshot:
+            return base                     # the newest version is old enough
+        return self.roll(bytearray(base), pid, lsn, snapshot)
+
+
+class FileSource(_Roller):
+    """PageAt in a reader process: the data file's copy rolled forward or back to S."""
+
+    def __init__(self, wal, pagelog, path, pager):
+        super().__init__(wal, pagelog, path)
+        self.pager = pager
+
+    def page_at(self, pid, snapshot):
+        for attempt in range(3):
+            base = file_copy(self.pager, pid, missing_ok=True)
+            if base is None:
+                base = self._image_at(pid, snapshot)
+            lsn = page_lsn(base)
+            try:
+                return self.roll(bytearray(base), pid, lsn, snapshot)
+            except SnapshotTooOldError:
+                # a record between the file's copy and S was removed after the copy was read
+                # (the writer wrote the page back and checkpointed meanwhile): read it again
+                if attempt == 2 or lsn > snapshot:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _image_at(self, pid, snapshot):
+        """The newest full image of pid at or below S (the file's copy is torn or missing)."""
+        for lsn in reversed(self.log.between(pid, 0, snapshot)):
+            pc = _change_of(self._read(lsn, snapshot), pid)
+            if pc is not None and pc.image is not None:
+                page = bytearray(pc.image)
+                page[8:16] = lsn.to_bytes(8, "little")
+                return page
+        raise CorruptPageError(pid, "unreadable in the data file and no full image of it is in the log",
+                               self.path)
+
+
+def file_copy(pager, pid, missing_ok=False):
+    """The data file's verified copy of pid; re-read when torn by a concurrent write."""
+    for attempt in range(READ_RETRIES):
+        try:
+            return pager.read(pid)
+        except CorruptPageError:
+            if attempt == READ_RETRIES - 1:
+                if missing_ok:
+                    return None
+                raise
+            time.sleep(0.0002 * (attempt + 1))
+
+
+class SnapshotView:
+    """One snapshot LSN with its buffer pool of pages as of that LSN; shared by its readers."""
+
+    def __init__(self, owner, pager, nframes):
+        self.owner = owner
+        self.lsn = 0
+        self.refs = 0
+        self.since = 0.0                # time.monotonic() when this LSN was first handed out
+        self.pool = BufferPool(pager, nframes)
+        self.pool.set_mode(PoolMode.SNAPSHOT)
+        self.pool.page_source = self._page
+        self._trees = {}
+
+    def _page(self, pid):
+        return self.owner.source.page_at(pid, self.lsn)
+
+    def move_to(self, lsn, pagelog):
+        """Point the idle view at a newer snapshot, dropping only the pages changed in between."""
+        if lsn == self.lsn:
+            return
+        if self.lsn < pagelog.floor or lsn < self.lsn:
+            self.pool.discard_clean()
+        else:
+            self.pool.discard_clean(sorted(pagelog.changed(self.lsn, lsn)))
+        self.lsn = lsn
+        self._trees = {}
+        self.since = time.monotonic()
+
+    def tree(self, name):
+        """The B+ tree called name as of this snapshot, or None when it did not exist then."""
+        t = self._trees.get(name, False)
+        if t is False:
+            ids = BTree.trees(self.pool)
+            t = BTree(self.pool, ids[name]) if name in ids else None
+            self._trees[name] = t
+        return t
+
+    def tree_names(self):
+        return sorted(BTree.trees(self.pool))
+
+    def close(self):
+        if not self.pool.closed:
+            self.pool.set_mode(PoolMode.CLOSED)
+
+
+class Snapshots:
+    """The snapshot views of one open Database and the in-process half of the watermark.
+
+    ``acquire()`` hands out the view at the newest visible commit (creating or
+    moving one); ``release(view)`` gives it back.  Thread-safe.
+    """
+
+    SPARES = 2                          # idle views kept for reuse beside the current one
+
+    def __init__(self, source, pager, nframes, pagelog, visible, path):
+        self.source = source
+        self.pager = pager
+        self.nframes = nframes
+        self.log = pagelog
+        self.visible = visible          # callable: the newest snapshot LSN readers may take
+        self.path = path
+        self.lock = threading.Lock()
+        self.current = None
+        self.views = []                 # every open view (the current one included)
+        self.closed = False
+        self.max_age = None             # seconds: older views do not hold the watermark
+
+    def acquire(self):
+        lsn = self.visible()
+        with self.lock:
+            if self.closed:
+                raise OorError(f"{self.path}: the database is closed")
+            v = self.current
+            if v is not None and v.lsn == lsn:
+                v.refs += 1
+                return v
+            if v is None or v.refs:
+                v = next((w for w in self.views if w.refs == 0), None)
+                if v is None:
+                    v = SnapshotView(self, self.pager, self.nframes)
+                    self.views.append(v)
+            v.move_to(lsn, self.log)
+            v.refs = 1
+            self.current = v
+            return v
+
+    def release(self, v):
+        with self.lock:
+            v.refs -= 1
+            if v.refs == 0 and v is not self.current:
+                idle = [w for w in self.views if w.refs == 0 and w is not self.current]
+                if len(idle) > self.SPARES:
+                    v.close()
+                    self.views.remove(v)
+
+    def oldest(self, respect_age=True):
+        """Smallest snapshot LSN held in this process (None when none); with respect_age, views held
+        longer than max_age do not count (they hold the log back no more)."""
+        now = time.monotonic()
+        best = None
+        limit = self.max_age if respect_age else None
+        with self.lock:
+            for v in self.views:
+                if v.refs and (limit is None or now - v.since <= limit):
+                    best = v.lsn if best is None else min(best, v.lsn)
+        return best
+
+    def held(self):
+        """[(snapshot LSN, readers, seconds held)] of the views in use (stats())."""
+        now = time.monotonic()
+        with self.lock:
+            return sorted((v.lsn, v.refs, round(now - v.since, 3)) for v in self.views if v.refs)
+
+    def close(self):
+        with self.lock:
+            self.closed = True
+            for v in self.views:
+                v.close()
+            self.views = []
+            self.current = None

@@ -1,0 +1,271 @@
+"""Snapshot reads across processes (issue 12): readers beside a writer in another process, a killed
+writer, a killed reader, the CLI from a second shell, --immutable.  docs/concurrency.md.
+"""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import oor
+
+from conftest import ROOT, data_dir
+
+CATALOG = "catalogs/catalog-2022-07.3le"
+
+
+def _data():
+    folder = data_dir()
+    if folder is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("real data folder not found")
+        pytest.skip("real data folder not found")
+    return folder
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _spawn(code, *args):
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path, proc, timeout=60):
+    t0 = time.monotonic()
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise AssertionError(f"helper process ended early: {proc.stderr.read()}")
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out waiting for {path}")
+        time.sleep(0.01)
+
+
+def _oor(*args, check=True):
+    r = subprocess.run([sys.executable, "-m", "oor", *map(str, args)], env=_env(), capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"oor {' '.join(map(str, args))} exited {r.returncode}: {r.stderr}")
+    return r
+
+
+def _load(path, n=10_000):
+    from oor.codec import read_elements
+    sets = []
+    for es in read_elements(str(_data() / CATALOG)):
+        sets.append(es)
+        if len(sets) >= n:
+            break
+    with oor.open(path) as reg:
+        reg.load(sets)
+    return sets
+
+
+WRITER = """
+import os, sys, time
+import oor
+path, go, done = sys.argv[1], sys.argv[2], sys.argv[3]
+ids = [int(x) for x in sys.argv[4].split(",")]
+reg = oor.open(path)
+open(done + ".ready", "w").close()
+while not os.path.exists(go):
+    time.sleep(0.005)
+with reg.transaction() as tx:
+    for n in ids:
+        es = reg.latest(n)
+        tx.put(es.replace(mean_motion=es.mean_motion + 0.001))
+open(done, "w").close()
+time.sleep(float(sys.argv[5]) if len(sys.argv) > 5 else 0)
+reg.close()
+"""
+
+
+def test_conjunction_screening_sees_only_the_pre_update_sets(tmp_path):
+    """Load 10,000 real sets; a screening query over 100 objects runs at a snapshot in this (reader)
+    process while another process updates 50 of them mid-query: the query sees only the old sets."""
+    path = tmp_path / "conj.oor"
+    sets = _load(path)
+    ids = sorted({e.norad_id for e in sets})[:100]
+    moved = ids[::2]
+    go, done = tmp_path / "go", tmp_path / "done"
+    writer = _spawn(WRITER, path, go, done, ",".join(map(str, moved)), 2)
+    reader = oor.open(path, read_only=True)
+    try:
+        _wait_for(str(done) + ".ready", writer)
+        with reader.snapshot() as snap:
+            first = {n: snap.latest(n) for n in ids[:50]}
+            open(go, "w").close()
+            _wait_for(done, writer)
+            rest = {n: snap.latest(n) for n in ids[50:]}
+            again = {n: snap.latest(n) for n in ids[:50]}
+        seen = {**first, **rest}
+        assert again == first
+        fresh = {n: reader.latest(n) for n in ids}
+        for n in ids:
+            if n in moved:
+                assert fresh[n].mean_motion == pytest.approx(seen[n].mean_motion + 0.001), n
+            else:
+                assert fresh[n] == seen[n]
+        assert writer.wait(30) == 0, writer.stderr.read()
+    finally:
+        reader.close()
+        if writer.poll() is None:
+            writer.kill()
+
+
+KILLED_WRITER = """
+import os, sys, time
+import oor
+from oor.codec import read_elements
+path, ready = sys.argv[1], sys.argv[2]
+sets = []
+for es in read_elements(sys.argv[3]):
+    sets.append(es)
+    if len(sets) >= 6000:
+        break
+reg = oor.open(path, pool_pages=16)       # a small pool: uncommitted pages are written to the file (steal)
+reg.load(sets[:3000])
+print(sum(1 for _ in reg.iter_sets()), flush=True)
+tx = reg.transaction()
+for es in sets[3000:]:
+    tx.put(es)
+for es in sets[:3000]:
+    tx.put(es.replace(mean_motion=es.mean_motion + 0.5))
+reg.db.checkpoint()                       # every page, the loser's included, is now in the data file
+open(ready, "w").close()
+time.sleep(60)
+"""
+
+
+def test_killed_writer_leaves_the_last_commit_readable_without_writing(tmp_path):
+    path = tmp_path / "crash.oor"
+    ready = tmp_path / "ready"
+    w = _spawn(KILLED_WRITER, path, ready, _data() / CATALOG)
+    from oor.codec import read_elements
+    committed = set()
+    for es in read_elements(str(_data() / CATALOG)):
+        committed.add((es.norad_id, es.epoch_us, es.mean_motion))
+        if len(committed) >= 3000:
+            break
+    try:
+        count = int(w.stdout.readline())
+        _wait_for(ready, w, timeout=120)
+        reader = oor.open(path, read_only=True)       # the writer still runs: its open transaction is unseen
+        try:
+            mid = sum(1 for _ in reader.iter_sets())
+        finally:
+            reader.close()
+    finally:
+        w.send_signal(signal.SIGKILL)
+        w.wait()
+    before = {p: os.stat(tmp_path / p).st_mtime_ns for p in os.listdir(tmp_path)}
+    wal = sorted(os.listdir(str(path) + "-wal"))
+    with oor.open(path, read_only=True) as reader:
+        seen = {(e.norad_id, e.epoch_us, e.mean_motion) for e in reader.iter_sets()}
+        assert reader.check() == []
+    n = len(seen)
+    assert n == mid == count
+    assert seen <= committed, "a reader saw the killed writer's uncommitted changes"
+    assert {p: os.stat(tmp_path / p).st_mtime_ns for p in os.listdir(tmp_path)} == before
+    assert sorted(os.listdir(str(path) + "-wal")) == wal, "a reader changed the log"
+    r = _oor("check", "--db", path)
+    assert r.returncode == 0
+    with oor.open(path) as reg:                      # a writer recovers as before
+        assert sum(1 for _ in reg.iter_sets()) == n
+
+
+def test_cli_reads_from_a_second_shell_during_load(tmp_path):
+    path = tmp_path / "cli.oor"
+    catalog = _data() / CATALOG
+    _oor("load", "-q", "--db", path, _data() / "history" / "CryoSat-2.tle")
+    loader = subprocess.Popen([sys.executable, "-m", "oor", "load", "-q", "--db", str(path), str(catalog)],
+                              env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ok = 0
+        while loader.poll() is None and ok < 4:
+            g = _oor("get", "36508", "--db", path)
+            assert "36508" in g.stdout
+            c = _oor("check", "--db", path)
+            assert c.returncode == 0, c.stdout + c.stderr
+            ok += 1
+        assert ok >= 1, "the load finished before any read ran"
+    finally:
+        if loader.poll() is None:
+            loader.send_signal(signal.SIGKILL)
+        loader.wait()
+    # after a kill -9 of the loader: reads still work and change nothing on disk
+    before = sorted((p, os.stat(tmp_path / p).st_size) for p in os.listdir(tmp_path))
+    assert "36508" in _oor("get", "36508", "--db", path).stdout
+    assert _oor("check", "--db", path).returncode == 0
+    after = sorted((p, os.stat(tmp_path / p).st_size) for p in os.listdir(tmp_path))
+    assert before == after
+
+
+def test_immutable_open_creates_no_file(tmp_path):
+    path = tmp_path / "ro.oor"
+    _load(path, 200)
+    os.remove(str(path) + "-lock")
+    listing = sorted(os.listdir(tmp_path))
+    r = _oor("get", "--immutable", "--db", path, "5")
+    assert r.returncode in (0, 1)
+    with oor.open(path, read_only=True, immutable=True) as reg:
+        assert sum(1 for _ in reg.scan()) > 0
+    assert sorted(os.listdir(tmp_path)) == listing
+
+
+HOLDING_READER = """
+import sys, time
+import oor
+reg = oor.open(sys.argv[1], read_only=True)
+snap = reg.snapshot()
+print(snap.lsn, flush=True)
+time.sleep(60)
+"""
+
+
+def test_killed_reader_releases_its_hold(tmp_path):
+    path = tmp_path / "hold.oor"
+    sets = _load(path, 2000)
+    reg = oor.open(path, checkpoint_bytes=1 << 18, segment_bytes=1 << 18)
+    try:
+        r = _spawn(HOLDING_READER, path)
+        lsn = int(r.stdout.readline())
+        for k in range(3):
+            reg.load([e.replace(mean_motion=e.mean_motion + 1e-4 * (k + 1)) for e in sets])
+            reg.checkpoint()
+        assert reg.stats()["watermark"] == lsn
+        kept = reg.db.wal.first_lsn
+        assert kept <= lsn + 1
+        r.send_signal(signal.SIGKILL)
+        r.wait()
+        reg.load([e.replace(mean_motion=e.mean_motion + 0.01) for e in sets])
+        reg.checkpoint()
+        assert reg.stats()["watermark"] > lsn
+        assert reg.db.wal.first_lsn > kept
+    finally:
+        reg.close()
+
+
+def test_writer_waits_for_the_lock_with_timeout(tmp_path):
+    path = tmp_path / "wait.oor"
+    _load(path, 10)
+    holder = _spawn("""
+import sys, time, oor
+reg = oor.open(sys.argv[1])
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+reg.close()
+""", path, 0.8)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(oor.DatabaseLockedError, match=str(holder.pid)):
+        oor.open(path)
+    t0 = time.monotonic()
+    with oor.open(path, timeout=30) as reg:
+        assert time.monotonic() - t0 < 20
+        assert sum(1 for _ in reg.scan()) > 0
+    assert holder.wait(10) == 0

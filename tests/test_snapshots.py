@@ -1,0 +1,323 @@
+"""Snapshot reads beside one writer (issue 12, docs/concurrency.md): the acceptance list in this process.
+
+Every randomized test is deterministic from its seed and prints it on failure.
+Cross-process readers are in tests/test_snapshot_processes.py.
+"""
+import datetime
+import os
+import random
+import threading
+import time
+
+import pytest
+
+import oor
+from oor import ConflictError, OorError
+from oor.codec import ElementSet, read_elements
+
+from conftest import data_dir
+
+_CACHE = []
+
+
+def _sets(n):
+    """The first n sets of a real catalog (../shared/data; a failure under CI when it is missing)."""
+    if not _CACHE:
+        folder = data_dir()
+        if folder is None:
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail("real data folder not found")
+            pytest.skip("real data folder not found")
+        for es in read_elements(str(folder / "catalogs" / "catalog-2022-07.3le")):
+            _CACHE.append(es)
+            if len(_CACHE) >= 3000:
+                break
+    return _CACHE[:n]
+
+
+def _bump(es, k):
+    """The same object and epoch with different elements (a replaced set)."""
+    return es.replace(mean_motion=es.mean_motion + 1e-6 * (k + 1))
+
+
+@pytest.fixture
+def reg(tmp_path):
+    r = oor.open(tmp_path / "snap.oor", checkpoint_bytes=1 << 20, segment_bytes=1 << 20)
+    yield r
+    r.close()
+
+
+def test_three_versions_each_snapshot_sees_its_own(reg):
+    es = _sets(1)[0]
+    snaps = []
+    for k in range(3):
+        reg.put(_bump(es, k))
+        snaps.append((k, reg.snapshot()))
+    for k, s in snaps:
+        assert s.latest(es.norad_id).mean_motion == pytest.approx(es.mean_motion + 1e-6 * (k + 1), abs=1e-12)
+        assert len(s.history(es.norad_id)) == 1
+    for _, s in snaps:
+        s.release()
+    assert reg.check() == []
+
+
+def test_delete_is_invisible_to_older_snapshots(reg):
+    sets = _sets(50)
+    reg.load(sets)
+    before = reg.snapshot()
+    victim = sets[7].norad_id
+    assert reg.delete(victim) >= 1
+    after = reg.snapshot()
+    assert before.latest(victim) is not None
+    assert after.latest(victim) is None and reg.latest(victim) is None
+    assert victim in [e.norad_id for e in before.scan()]
+    assert victim not in [e.norad_id for e in after.scan()]
+    before.release()
+    after.release()
+
+
+def test_uncommitted_writes_are_invisible_and_read_by_their_transaction(reg):
+    sets = _sets(200)
+    reg.load(sets[:100])
+    with reg.transaction() as tx:
+        tx.load(sets[100:])
+        assert sum(1 for _ in tx.scan()) == len({e.norad_id for e in sets})
+        assert sum(1 for _ in reg.scan()) == len({e.norad_id for e in sets[:100]})
+        # a reader in another thread does not wait for the running transaction
+        got = []
+        t = threading.Thread(target=lambda: got.append(reg.latest(sets[150].norad_id)))
+        t0 = time.perf_counter()
+        t.start()
+        t.join(5)
+        assert not t.is_alive() and time.perf_counter() - t0 < 2
+        assert got == [None] or got[0].norad_id in {e.norad_id for e in sets[:100]}
+    assert reg.latest(sets[150].norad_id) is not None
+
+
+def test_10000_reads_at_one_snapshot_while_1000_writes_commit(reg):
+    seed = 12
+    rng = random.Random(seed)
+    sets = _sets(300)
+    reg.load(sets)
+    ids = sorted({e.norad_id for e in sets})
+    snap = reg.snapshot()
+    want = {n: snap.latest(n) for n in ids}
+    stop = threading.Event()
+    errors = []
+
+    def writer():
+        try:
+            for k in range(1000):
+                es = sets[k % len(sets)]
+                reg.put(_bump(es, k + 10))
+                if k % 250 == 0:
+                    reg.checkpoint()
+        except BaseException as e:       # reported by the main thread
+            errors.append(e)
+        finally:
+            stop.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    worst = 0.0
+    try:
+        for i in range(10_000):
+            n = ids[rng.randrange(len(ids))]
+            t0 = time.perf_counter()
+            got = snap.latest(n)
+            worst = max(worst, time.perf_counter() - t0)
+            assert got == want[n], f"seed {seed}: read {i} of {n} differs from its snapshot"
+    finally:
+        t.join()
+        snap.release()
+    assert not errors, errors
+    assert worst < 0.5, f"a snapshot read took {worst:.3f} s"
+    for n in ids[:20]:
+        assert reg.latest(n) != want[n] or all(e.norad_id != n for e in sets[:1000 % len(sets)])
+    assert reg.check() == []
+
+
+def test_history_never_mixes_two_commits(reg):
+    """A history() call while a writer rewrites the object returns one commit's list (the issue's 53/165)."""
+    es = _sets(1)[0]
+    epochs = [es.replace(epoch=es.epoch + datetime.timedelta(microseconds=k)) for k in range(40)]
+    reg.load(epochs)
+    stop = threading.Event()
+
+    def writer():
+        k = 0
+        while not stop.is_set():
+            with reg.transaction() as tx:
+                for e in epochs:
+                    tx.put(_bump(e, k))
+            k += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(60):
+            h = reg.history(es.norad_id)
+            assert len(h) == 40
+            assert len({round(x.mean_motion, 9) for x in h}) == 1, "history mixes two commits"
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_first_committer_wins(reg):
+    es = _sets(1)[0]
+    reg.put(es)
+    s1 = reg.snapshot()
+    s2 = reg.snapshot()
+    with s1.transaction() as t1:
+        t1.put(_bump(es, 1))
+    with pytest.raises(ConflictError, match=str(es.norad_id)):
+        with s2.transaction() as t2:
+            t2.put(_bump(es, 2))
+    assert reg.latest(es.norad_id) == _bump(es, 1)
+    # read for update: a changed object fails the commit too, an untouched one does not
+    s3 = reg.snapshot()
+    reg.put(_bump(es, 3))
+    with pytest.raises(ConflictError):
+        with s3.transaction() as t3:
+            t3.latest(es.norad_id, for_update=True)
+            t3.put(_bump(_sets(2)[1], 0))
+    assert reg.latest(_sets(2)[1].norad_id) is None       # nothing stored
+    s4 = reg.snapshot()
+    with s4.transaction() as t4:
+        t4.put(_bump(_sets(2)[1], 0))
+    for s in (s1, s2, s3, s4):
+        s.release()
+
+
+def test_retention_keeps_what_a_snapshot_needs_and_releases_it(tmp_path):
+    reg = oor.open(tmp_path / "ret.oor", checkpoint_bytes=1 << 18, segment_bytes=1 << 18)
+    try:
+        sets = _sets(3000)
+        reg.load(sets[:500])
+        old = reg.snapshot()
+        want = {e.norad_id: old.latest(e.norad_id) for e in sets[:500]}
+        for k in range(4):
+            reg.load([_bump(e, k) for e in sets[:500]])
+            reg.checkpoint()
+        st = reg.stats()
+        assert st["watermark"] == old.lsn
+        kept = reg.db.wal.first_lsn
+        assert kept <= old.lsn + 1, "the log a live snapshot needs was removed"
+        assert all(old.latest(n) == w for n, w in want.items())
+        old.release()
+        reg.load([_bump(e, 9) for e in sets[:500]])
+        reg.checkpoint()
+        assert reg.stats()["watermark"] > old.lsn
+        assert reg.db.wal.first_lsn > kept, "the log was not released after the snapshot ended"
+    finally:
+        reg.close()
+
+
+def test_snapshot_too_old(tmp_path):
+    reg = oor.open(tmp_path / "old.oor", checkpoint_bytes=1 << 18, segment_bytes=1 << 18, max_snapshot_age=0.05)
+    try:
+        sets = _sets(800)
+        reg.load(sets)
+        old = reg.snapshot()
+        time.sleep(0.1)
+        for k in range(3):
+            reg.load([_bump(e, k) for e in sets])
+            reg.checkpoint()
+        with pytest.raises(oor.SnapshotTooOldError):
+            for e in sets:
+                old.latest(e.norad_id)
+        old.release()
+    finally:
+        reg.close()
+
+
+def test_model_interleaving_threads(tmp_path):
+    """Random commits, aborts, savepoints and checkpoints with reader threads taking snapshots at random
+    moments: every read equals the model's committed state at that snapshot."""
+    seed = int(os.environ.get("OOR_SEED", "2026"))
+    rng = random.Random(seed)
+    sets = _sets(120)
+    reg = oor.open(tmp_path / "model.oor", checkpoint_bytes=1 << 18, segment_bytes=1 << 18, pool_pages=64)
+    history = []                 # (snapshot lsn, {norad: mean_motion}) of each committed state
+    state = {}
+    lock = threading.Lock()
+    failures = []
+    stop = threading.Event()
+
+    def record():
+        with reg.snapshot() as s:
+            with lock:
+                history.append((s.lsn, dict(state)))
+
+    record()
+
+    def reader(rseed):
+        r = random.Random(rseed)
+        while not stop.is_set():
+            with reg.snapshot() as s:
+                with lock:
+                    expect = next((st for lsn, st in reversed(history) if lsn <= s.lsn), None)
+                ids = r.sample(range(len(sets)), 10)
+                for i in ids:
+                    n = sets[i].norad_id
+                    got = s.latest(n)
+                    if expect is not None and (s.lsn in {h[0] for h in history}):
+                        want = expect.get(n)
+                        if (got is None) != (want is None) or (got is not None and
+                                                               abs(got.mean_motion - want) > 1e-12):
+                            failures.append(f"seed {seed}: snapshot {s.lsn}: NORAD {n}: {got} != {want}")
+                            return
+
+    threads = [threading.Thread(target=reader, args=(seed + i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for step in range(150):
+            op = rng.random()
+            picks = rng.sample(range(len(sets)), rng.randint(1, 12))
+            if op < 0.6:
+                with lock:
+                    with reg.transaction() as tx:
+                        for i in picks:
+                            es = _bump(sets[i], rng.randrange(1000))
+                            tx.put(es)
+                            state[es.norad_id] = es.mean_motion
+                record()
+            elif op < 0.75:
+                try:
+                    with reg.transaction() as tx:
+                        for i in picks:
+                            tx.put(_bump(sets[i], 5000 + step))
+                        raise KeyError("abort")
+                except KeyError:
+                    pass
+            elif op < 0.85:
+                with lock:
+                    with reg.transaction() as tx:
+                        for i in picks:
+                            n = sets[i].norad_id
+                            tx.delete(n)
+                            state.pop(n, None)
+                record()
+            else:
+                reg.checkpoint()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not failures, failures[0]
+    assert reg.check() == [], f"seed {seed}"
+    reg.close()
+
+
+def test_readme_style_snapshot_block(reg):
+    sets = _sets(20)
+    reg.load(sets)
+    with reg.snapshot() as s:
+        n = len(list(s.scan()))
+        reg.load([_bump(e, 1) for e in sets])
+        assert len(list(s.scan())) == n
+        assert s.stats()["element_sets"] == len({(e.norad_id, e.epoch) for e in sets})
+    with pytest.raises(OorError):
+        s.latest(sets[0].norad_id)
