@@ -16,7 +16,14 @@ Model of a disk:
   out and said so in docs/durability.md);
 - the writer lock is held in memory (``lock``): the engine takes it through
   the vfs as it does on real files, so a second writer is refused; a crash
-  image or a clone starts unlocked (the processes that held it are gone).
+  image or a clone starts unlocked (the processes that held it are gone);
+- the reader table (``readers``) is in memory too, one per database path,
+  with oor/lockfile.py's ReaderTable semantics: a slot is live from ``claim``
+  until ``release``/``close``, or until its table ``die()``s (a reader killed
+  with kill -9: its slot bytes stay, its liveness goes); a crash image or a
+  clone starts with every slot free (its readers died with the power) and the
+  floor kept;
+- a file opened ``read_only`` is a view of the same file that refuses writes.
 
 ``crash_at=k`` makes the k-th I/O operation (pwrite, fsync, truncate; counted
 from 1) raise SimCrash before it happens; every later operation raises too,
@@ -24,10 +31,13 @@ so the engine cannot write anything after the "power cut".
 """
 import os
 import random
+import threading
+import time
 
-from oor_core.errors import DatabaseLockedError
+from oor_core.errors import DatabaseLockedError, OorError
 
 SECTOR = 512
+READER_SLOTS = 126
 
 
 class SimCrash(BaseException):
@@ -117,6 +127,155 @@ class SimFile:
         return img
 
 
+class SimReadOnlyFile:
+    """A read-only view of a SimFile (``SimVfs.open(..., read_only=True)``)."""
+
+    def __init__(self, f):
+        self.file = f
+        self.path = f.path
+
+    def pread(self, n, offset):
+        return self.file.pread(n, offset)
+
+    def size(self):
+        return self.file.size()
+
+    def fsync(self):
+        """Nothing of ours to make durable (an fsync of a read-only descriptor writes nothing)."""
+
+    def pwrite(self, data, offset):
+        raise OorError(f"{self.path}: cannot write: the file was opened read-only")
+
+    def truncate(self, n):
+        raise OorError(f"{self.path}: cannot truncate: the file was opened read-only")
+
+    def close(self):
+        pass
+
+
+class SimReaderState:
+    """One database's reader table in a SimVfs: slot contents, owners, the floor."""
+
+    def __init__(self):
+        self.slots = [(0, 0, 0.0)] * READER_SLOTS     # (pid, lsn, started), like the file's bytes
+        self.owner = [None] * READER_SLOTS             # the SimReaderTable holding the slot's lock, or None
+        self.floor = 0
+        self.mutex = threading.Lock()
+
+
+class SimReaderTable:
+    """oor/lockfile.py's ReaderTable over a SimReaderState (same methods and semantics)."""
+
+    def __init__(self, vfs, db_path):
+        self.vfs = vfs
+        self.db_path = db_path
+        self.path = db_path + "-lock"
+        self.state = vfs.reader_states.setdefault(db_path, SimReaderState())
+        self.writable = True
+        self.open = True
+        self._mine = set()
+
+    def _usable(self):
+        if not self.open:
+            raise OorError(f"{self.path}: the reader table is closed")
+
+    def _own(self, slot):
+        if slot not in self._mine:
+            raise ValueError(f"reader slot {slot} is not claimed by this table")
+
+    def claim(self):
+        st = self.state
+        with st.mutex:
+            self._usable()
+            for slot in range(READER_SLOTS):
+                if st.owner[slot] is None:
+                    st.owner[slot] = self
+                    st.slots[slot] = (os.getpid(), 0, 0.0)
+                    self._mine.add(slot)
+                    return slot
+        raise OorError(f"{self.path}: all {READER_SLOTS} reader slots are in use ({READER_SLOTS} read-only "
+                       f"opens of this database at once); close some readers and retry")
+
+    def publish(self, slot, lsn):
+        st = self.state
+        with st.mutex:
+            self._usable()
+            self._own(slot)
+            st.slots[slot] = (st.slots[slot][0], lsn, time.time() if lsn else 0.0)
+
+    def release(self, slot):
+        st = self.state
+        with st.mutex:
+            self._usable()
+            self._own(slot)
+            st.slots[slot] = (0, 0, 0.0)
+            st.owner[slot] = None
+            self._mine.discard(slot)
+
+    def close(self):
+        if not self.open:
+            return
+        for slot in sorted(self._mine):
+            self.release(slot)
+        self.open = False
+
+    def die(self):
+        """A kill -9 of this reader: its locks go, its slot bytes stay (test helper)."""
+        st = self.state
+        with st.mutex:
+            for slot in self._mine:
+                st.owner[slot] = None
+            self._mine.clear()
+            self.open = False
+
+    forsake = die
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def slots(self):
+        return sorted(self._mine)
+
+    def live(self):
+        st = self.state
+        with st.mutex:
+            self._usable()
+            return [(i, pid, lsn, started) for i, (pid, lsn, started) in enumerate(st.slots)
+                    if lsn and st.owner[i] is not None]
+
+    def oldest(self, max_age=None, now=None):
+        if max_age is not None and now is None:
+            now = time.time()
+        lsns = [lsn for _, _, lsn, started in self.live() if max_age is None or started >= now - max_age]
+        return min(lsns) if lsns else None
+
+    def set_floor(self, lsn):
+        with self.state.mutex:
+            self._usable()
+            self.state.floor = lsn
+
+    def floor(self):
+        with self.state.mutex:
+            self._usable()
+            return self.state.floor
+
+    def writer_alive(self):
+        return bool(self.vfs.locks.get(self.db_path, [0, 0])[0])
+
+    def writer_pid(self):
+        return os.getpid() if self.writer_alive() else None     # every simulated process is this one
+
+    def _check(self):
+        problems = []
+        for slot in self._mine:
+            if self.state.owner[slot] is not self:
+                problems.append(f"{self.path}: slot {slot} is listed as ours but not held by us")
+        return problems
+
+
 class SimLock:
     """A held writer (exclusive) or reader lock of a SimVfs."""
 
@@ -158,6 +317,7 @@ class SimVfs:
         self.crashed = False
         self.locks = {}            # db path -> [writers, readers] holding its lock
         self.hints = {}            # db path -> durable-LSN hint (kept across a power cut: written after fsyncs)
+        self.reader_states = {}    # db path -> SimReaderState (its reader table)
 
     def _tick(self, what):
         self.ops += 1
@@ -166,16 +326,16 @@ class SimVfs:
             raise SimCrash(f"power cut at I/O operation {self.ops} ({what})")
 
     # vfs protocol
-    def open(self, path, create=True):
+    def open(self, path, create=True, read_only=False):
         f = self.files.get(path)
         if f is None:
-            if not create:
+            if not create or read_only:
                 raise FileNotFoundError(2, "No such file", path)
             if self.crashed:
                 raise SimCrash("power cut (open)")
             f = self.files[path] = SimFile(self, path)
         f.closed = False
-        return f
+        return SimReadOnlyFile(f) if read_only else f
 
     def exists(self, path):
         return path in self.files or path in self.dirs
@@ -186,12 +346,21 @@ class SimVfs:
     def canonical(self, path):
         return path
 
-    def lock(self, db_path, exclusive):
+    def lock(self, db_path, exclusive, timeout=0.0):
+        """The writer lock; a refused opener polls every 10 ms for ``timeout`` seconds (another thread
+        of the test may release it)."""
         held = self.locks.setdefault(db_path, [0, 0])
-        if held[0] or (exclusive and held[1]):
-            raise DatabaseLockedError(db_path)
+        deadline = time.monotonic() + timeout
+        while held[0] or (exclusive and held[1]):
+            if time.monotonic() >= deadline:
+                raise DatabaseLockedError(db_path)
+            time.sleep(0.01)
         held[0 if exclusive else 1] += 1
         return SimLock(self, db_path, exclusive)
+
+    def readers(self, db_path, create=True):
+        """The in-memory reader table of a database (see the module doc)."""
+        return SimReaderTable(self, db_path)
 
     def listdir(self, path):
         prefix = path.rstrip("/") + "/"
@@ -226,6 +395,13 @@ class SimVfs:
             out.files[path] = nf
         # the lock file's durable-LSN hint is written without fsync: it survives or not
         out.hints = {k: v for k, v in self.hints.items() if rng.random() < 0.5}
+        for k, st in self.reader_states.items():
+            # Every slot free (its readers died with the power).  The floor is written without fsync, so
+            # a real disk may lose it; keeping it is one allowed outcome and draws nothing from rng (the
+            # crash streams of existing seeds stay as they were).  A lost floor is harmless: no reader
+            # survives a power cut, and the writer sets the floor again before it next removes log.
+            out.reader_states[k] = SimReaderState()
+            out.reader_states[k].floor = st.floor
         out.stats = stats
         return out
 
@@ -239,6 +415,9 @@ class SimVfs:
             nf.durable = bytearray(f.data)
             out.files[path] = nf
         out.hints = dict(self.hints)
+        for k, st in self.reader_states.items():     # the slots' readers are not cloned: every slot free
+            out.reader_states[k] = SimReaderState()
+            out.reader_states[k].floor = st.floor
         return out
 
 
