@@ -547,6 +547,13 @@ class ReaderTable:
             raw = os.pread(self.fd, 8, FLOOR_OFFSET)
         return _U64.unpack(raw)[0] if len(raw) == 8 else 0
 
+    def durable_hint(self):
+        """The writer's durable-LSN hint (bytes 64..79), or 0: how far a reader may follow the log."""
+        with self._mutex:
+            self._usable()
+            raw = os.pread(self.fd, HINT_SIZE, HINT_OFFSET)
+        return decode_hint(raw)
+
     def writer_alive(self):
         """True when the writer flock on the lock file is held (by another process, or by this
         process's own writer): a shared flock, tried on a fresh descriptor and dropped at once."""

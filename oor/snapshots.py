@@ -194,9 +194,10 @@ class WriterSource(_Roller):
 class FileSource(_Roller):
     """PageAt in a reader process: the data file's copy rolled forward or back to S."""
 
-    def __init__(self, wal, pagelog, path, pager):
+    def __init__(self, wal, pagelog, path, pager, catch_up):
         super().__init__(wal, pagelog, path)
         self.pager = pager
+        self.catch_up = catch_up        # catch_up(lsn): index the log at least up to lsn
 
     def page_at(self, pid, snapshot):
         for attempt in range(3):
@@ -204,6 +205,10 @@ class FileSource(_Roller):
             if base is None:
                 base = self._image_at(pid, snapshot)
             lsn = page_lsn(base)
+            if lsn > snapshot:
+                # written back after records this process has not indexed yet (the writer makes the
+                # log durable before it writes a page, so they are there to read)
+                self.catch_up(lsn)
             try:
                 return self.roll(bytearray(base), pid, lsn, snapshot)
             except SnapshotTooOldError:

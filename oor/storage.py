@@ -138,6 +138,7 @@ class Database:
         self._readers = None          # read-only: this process's reader table slot (lock file)
         self._slot = None
         self._published = 0
+        self._alive, self._alive_at = True, -1.0   # reader: is a writer running (asked every 50 ms)
         self._target = DatabaseRecoveryTarget(self)
         self._verifier = verify.CommitVerifier() if verify.enabled() else None   # strict mode (oor.verify)
         if self.vfs.isdir(self.path):
@@ -267,7 +268,9 @@ class Database:
         log holds up to the point it is known durable (the writer's hint in the lock
         file), or, with no writer running, the newest in the valid log.
         """
-        if self._readers is not None:
+        if self._readers is not None and not self._readers.writer_alive():
+            # no writer: the hint proves how far the log was durable (a shorter log is damage); with
+            # a writer running, the writer judges its own log (it may be starting a fresh one)
             self.wal.durable_floor = self._readers.durable_hint()
         self.wal.open()
 
@@ -282,36 +285,69 @@ class Database:
             self.pager = make_pager(False)    # page 0 torn (mid-write or a crash): the log rebuilds it
         self.pagelog = PageLog(self.wal.first_lsn - 1)
         self._follow_end = self.wal.first_lsn
+        self._follow_lock = threading.RLock()
+        self._unseen = []                  # (LSN, end) of COMMIT/END records indexed, not yet durable
+        self._last_upto = self._followed_at = -1
         self._follow(None)
-        self._snaps = Snapshots(FileSource(self.wal, self.pagelog, self.path, self.pager),
+        self._snaps = Snapshots(FileSource(self.wal, self.pagelog, self.path, self.pager, self._catch_up),
                                 self.pager, pool_pages, self.pagelog, self._reader_visible, self.path)
         if self._readers is not None and self._readers.writable:
             self._slot = self._readers.claim()
             self._slot_lock = threading.Lock()
             self._keeper = threading.Thread(target=self._keep_slot, name="oor-reader-slot", daemon=True)
             self._keeper.start()
-        with self.snapshot() as snap:
+        with Snapshot(self._snaps, self._snaps.acquire()) as snap:
             problem = header_bounds(snap.page(0))
         if problem is not None:
             raise CorruptPageError(0, problem, self.path)
 
     def _durable_point(self):
-        """How far a reader may read the log: the writer's durable hint, or everything when no writer runs."""
-        if self._readers is None or not self._readers.writer_alive():
+        """How far a reader may read the log: the writer's durable hint, or everything when no writer runs.
+
+        Whether a writer runs is asked at most every 50 ms (three system calls); a writer that
+        died is noticed that late, and until then its last durable commit is the newest seen."""
+        if self._readers is None:
             return None
-        return self._readers.durable_hint()
+        now = time.monotonic()
+        if now - self._alive_at > 0.05:
+            self._alive = self._readers.writer_alive()
+            self._alive_at = now
+        return self._readers.durable_hint() if self._alive else None
+
+    def _catch_up(self, lsn):
+        """Index the log at least up to the record at lsn (a page in the file carries that LSN)."""
+        if lsn >= self._follow_end:
+            self._follow(None)
+            if lsn >= self._follow_end:
+                raise CorruptPageError(0, f"a page carries LSN {lsn}, past the end of the log "
+                                          f"({self._follow_end})", self.path)
 
     def _follow(self, upto):
-        """Index the log records appended since the last look, up to upto (None: the valid end)."""
-        for rec in self.wal.follow(self._follow_end, upto):
+        """Index the log records appended since the last look, up to upto (None: the valid end).
+
+        Records past the durable point are indexed (for rolling back pages written after them) but
+        never become visible: visible_lsn moves only to a COMMIT/END at or below upto."""
+        with self._follow_lock:
+            self._follow_locked(upto)
+
+    def _follow_locked(self, upto):
+        for rec in self.wal.follow(self._follow_end, None):
             t = rec.type
             if t == UPDATE or t == CLR:
                 self.pagelog.add(rec.lsn, LF.page_ids(rec.payload, 8 if t == CLR else 0))
             elif t == UNLOGGED:
                 self.pagelog.add(rec.lsn, tuple(LF.decode_unlogged(rec.payload)))
             elif t == COMMIT or t == END:
-                self.visible_lsn = rec.lsn
+                self._unseen.append((rec.lsn, rec.lsn + rec.length))
             self._follow_end = rec.lsn + rec.length
+        # visible: the newest COMMIT/END that is durable (all of them when no writer runs)
+        unseen = self._unseen
+        k = 0
+        while k < len(unseen) and (upto is None or unseen[k][1] <= upto):
+            k += 1
+        if k:
+            self.visible_lsn = max(self.visible_lsn, unseen[k - 1][0])
+            del unseen[:k]
         if not self.visible_lsn:
             self.visible_lsn = self._follow_end - 1
         first = self.wal.first_lsn
@@ -321,8 +357,10 @@ class Database:
     def _reader_visible(self):
         """Refresh from the log and publish this process's oldest snapshot in its reader slot."""
         upto = self._durable_point()
-        if upto is None or upto > self._follow_end:
+        if upto != self._last_upto or (upto is None and self._alive_at != self._followed_at):
+            # the writer made more log durable (or, with no writer, at most every 50 ms)
             self._follow(upto)
+            self._last_upto, self._followed_at = upto, self._alive_at
         lsn = self.visible_lsn
         if self._slot is not None:
             mine = self._snaps.oldest(respect_age=False) if self._snaps is not None else None

@@ -323,6 +323,10 @@ class WAL:
                     self.files.pop(s).close()
             self.segments = segs
         pos = start
+        if segs and pos < segs[0]:
+            # the segments holding pos are gone: the writer removed them after a checkpoint or a
+            # clean close, so the data file holds their changes (it keeps what live readers need)
+            pos = segs[0]
         for j, s in enumerate(segs):
             nxt = segs[j + 1] if j + 1 < len(segs) else None
             if nxt is not None and nxt <= pos:

@@ -196,6 +196,9 @@ class SimReaderTable:
         raise OorError(f"{self.path}: all {READER_SLOTS} reader slots are in use ({READER_SLOTS} read-only "
                        f"opens of this database at once); close some readers and retry")
 
+    def durable_hint(self):
+        return self.vfs.hints.get(self.db_path, 0)
+
     def publish(self, slot, lsn):
         st = self.state
         with st.mutex:
