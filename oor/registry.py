@@ -629,11 +629,12 @@ class Registry(_Reads):
         At equal epochs the source with the highest id (the one registered last) wins.
         """
         _check_norad(norad_id)
-        snap = self.db.snapshot()
+        db = self.db
+        view = db.acquire_view()
         try:
-            return _latest_in(snap.tree("elsets"), norad_id)
+            return _latest_in(view.tree("elsets"), norad_id)
         finally:
-            snap.release()
+            db.release_view(view)
 
     def at(self, norad_id, when):
         """The newest set of an object with epoch <= when (datetime, date or ISO string), or None.  One seek."""

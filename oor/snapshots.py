@@ -209,6 +209,8 @@ class FileSource(_Roller):
                 # written back after records this process has not indexed yet (the writer makes the
                 # log durable before it writes a page, so they are there to read)
                 self.catch_up(lsn)
+            elif not self.log.between(pid, lsn, snapshot):
+                return base                 # the common case: the file's copy is the version at S
             try:
                 return self.roll(bytearray(base), pid, lsn, snapshot)
             except SnapshotTooOldError:

@@ -362,7 +362,7 @@ class Database:
             self._follow(upto)
             self._last_upto, self._followed_at = upto, self._alive_at
         lsn = self.visible_lsn
-        if self._slot is not None:
+        if self._slot is not None and lsn != self._published:
             mine = self._snaps.oldest(respect_age=False) if self._snaps is not None else None
             want = lsn if mine is None else min(mine, lsn)
             if want != self._published and want:
@@ -392,11 +392,20 @@ class Database:
     def snapshot(self):
         """A read view at the newest visible commit (docs/concurrency.md): a Snapshot, released by
         ``release()`` or at the end of a ``with`` block.  Never waits for a writer."""
-        self._require_open()
+        return Snapshot(self._snaps, self.acquire_view())
+
+    def acquire_view(self):
+        """The SnapshotView at the newest visible commit, for one short read; give it back with
+        ``release_view``.  (Snapshot wraps the pair; Registry.latest uses it bare: one lookup's cost.)"""
+        if self.closed or self.owner_pid != os.getpid():
+            self._require_open()
         if self._slot is not None:
             with self._slot_lock:        # publishing and taking the view are one step for the keeper
-                return Snapshot(self._snaps, self._snaps.acquire())
-        return Snapshot(self._snaps, self._snaps.acquire())
+                return self._snaps.acquire()
+        return self._snaps.acquire()
+
+    def release_view(self, view):
+        self._snaps.release(view)
 
     def _verify_header(self):
         """Page 0 verified (checksum) and its references within its page count (pager.pxd condition 5)."""

@@ -8,7 +8,10 @@ delay spread over the load, then reopens and requires: every printed
 transaction wholly present, at most the one after it present (its commit may
 have returned just before the kill, unprinted), and then wholly; nothing later;
 every tree's _check() and db.check() clean; and a reload of the whole workload
-works.
+works.  Readers are attached (issue 12): a read-only Database opened beside the
+child holds a snapshot taken mid-load across the kill -- it stays readable and
+unchanged -- and a reader opened after the kill, before any writer, sees a
+whole number of transactions, at least every printed one, without recovery.
 
 Default: 20 trials of a 20,000-record load (about 30 s).  OOR_SOAK=1: 50
 trials of 100,000 records.  The seed is printed; OOR_KILL_SEED=<n> replays one.
@@ -95,6 +98,38 @@ def wait_open(p, out_path, timeout=60):
     return time.monotonic()
 
 
+def whole_transactions(got, seed_note):
+    """How many whole transactions the sorted records got are (AssertionError when not a whole number)."""
+    n_tx = (N_RECORDS + TX_SIZE - 1) // TX_SIZE
+    expected = []
+    committed = 0
+    for n in range(n_tx):
+        if len(expected) >= len(got):
+            break
+        expected.extend(tx_records(n))
+        committed = n + 1
+    assert sorted(expected) == got, f"{seed_note}: a reader saw {len(got)} records, not whole transactions"
+    return committed
+
+
+def snapshot_records(db):
+    with db.snapshot() as s:
+        t = s.tree("elements")
+        return [] if t is None else list(t.items())
+
+
+def verify_reader(path, last_printed, seed_note):
+    """A reader after the kill, before any writer: the last commit, no recovery, the trees clean."""
+    db = open_database(path, read_only=True, pool_pages=256)
+    try:
+        got = snapshot_records(db)
+        committed = whole_transactions(got, seed_note)
+        assert last_printed <= committed - 1 <= last_printed + 1, f"{seed_note}: reader saw {committed} tx"
+        assert db.check() == [], seed_note
+    finally:
+        db.close()
+
+
 def verify(path, last_printed, seed_note):
     """Reopen after the kill and check everything the module docstring promises.  Returns committed count."""
     n_tx = (N_RECORDS + TX_SIZE - 1) // TX_SIZE
@@ -164,15 +199,33 @@ def test_kill9_during_large_load(tmp_path):
         path = str(tmp_path / f"t{trial}.db")
         out = str(tmp_path / f"t{trial}.out")
         p = start_child(path, out)
+        reader = held = None
         try:
             t_open = wait_open(p, out)
-            time.sleep(delay)
+            if trial % 2 == 0:
+                # a reader attached beside the writer, holding a snapshot across the kill
+                time.sleep(delay / 2)
+                reader = open_database(path, read_only=True, pool_pages=64)
+                held = reader.snapshot()
+                tree = held.tree("elements")
+                seen = [] if tree is None else list(tree.items())
+                whole_transactions(seen, note)
+                time.sleep(delay / 2)
+            else:
+                time.sleep(delay)
             p.send_signal(signal.SIGKILL)
             rc = p.wait(60)
+            if held is not None:
+                tree = held.tree("elements")
+                assert ([] if tree is None else list(tree.items())) == seen, f"{note}: a held snapshot changed"
+                held.release()
+                whole_transactions(snapshot_records(reader), note)
         finally:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            if reader is not None:
+                reader.close()
         p.stderr.close()
         if rc == 0:
             load_s = min(load_s, time.monotonic() - t_open)
@@ -180,6 +233,7 @@ def test_kill9_during_large_load(tmp_path):
         printed = [int(x) for x in lines if x.isdigit()]
         assert printed == list(range(len(printed))), note
         last = printed[-1] if printed else -1
+        verify_reader(path, last, note)
         committed = verify(path, last, note)
         outcomes.append((delay, rc, last, committed))
         for suffix in ("", "-lock"):
