@@ -257,7 +257,8 @@ class OsLock:
             return
         fd = os.open(data_path, os.O_RDONLY | _CLOEXEC)
         try:
-            taken = _flock_wait(fd, fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH, self.timeout)
+            # at least 20 ms: a reader's probe (OsVfs.data_file_locked) holds a shared flock for microseconds
+            taken = _flock_wait(fd, fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH, max(self.timeout, 0.02))
         except BaseException:
             os.close(fd)
             raise

@@ -62,6 +62,8 @@ class _Released:
     """Stands for the trees of a released snapshot: any use is an OorError."""
 
     def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)        # introspection (doctest, copy) is not a use
         raise OorError("this snapshot was released; take a new one with reg.snapshot()")
 
 
@@ -623,6 +625,13 @@ class Registry(_Reads):
         if self.db.closed:
             raise OorError(f"{self.path}: registry is closed")
 
+    def _reads(self):
+        """What one read call runs on: a fresh snapshot -- or, in the thread running a transaction,
+        that transaction's own view (its writes included), as inside ``with reg.transaction():``."""
+        if self.db.in_own_transaction():
+            return _OwnReads(self)
+        return self.snapshot()
+
     def latest(self, norad_id):
         """The newest set of an object (any source), or None.  One seek.
 
@@ -630,6 +639,9 @@ class Registry(_Reads):
         """
         _check_norad(norad_id)
         db = self.db
+        if db.in_own_transaction():
+            with db.reading():
+                return _latest_in(self._elsets, norad_id)
         view = db.acquire_view()
         try:
             return _latest_in(view.tree("elsets"), norad_id)
@@ -638,12 +650,12 @@ class Registry(_Reads):
 
     def at(self, norad_id, when):
         """The newest set of an object with epoch <= when (datetime, date or ISO string), or None.  One seek."""
-        with self.snapshot() as v:
+        with self._reads() as v:
             return v.at(norad_id, when)
 
     def history(self, norad_id, since=None, until=None):
         """The sets of an object with since <= epoch <= until (both optional), ascending epoch, as a list."""
-        with self.snapshot() as v:
+        with self._reads() as v:
             return v.history(norad_id, since, until)
 
     def __contains__(self, norad_id):
@@ -651,7 +663,7 @@ class Registry(_Reads):
 
     def objects(self, first_id=None, last_id=None):
         """Iterator of the NORAD ids stored, ascending, within [first_id, last_id] (one snapshot throughout)."""
-        with self.snapshot() as v:
+        with self._reads() as v:
             yield from v.objects(first_id, last_id)
 
     def scan(self, first_id=None, last_id=None):
@@ -659,38 +671,38 @@ class Registry(_Reads):
 
         Constant memory; two seeks per object; one snapshot however long it is consumed.
         """
-        with self.snapshot() as v:
+        with self._reads() as v:
             yield from v.scan(first_id, last_id)
 
     def iter_sets(self, first_id=None, last_id=None):
         """Iterator of every stored set in key order (id, epoch, source), at one snapshot."""
-        with self.snapshot() as v:
+        with self._reads() as v:
             yield from v.iter_sets(first_id, last_id)
 
     def find(self, text):
         """Latest sets of the objects matching text (see RegistrySnapshot.find), at one snapshot."""
-        with self.snapshot() as v:
+        with self._reads() as v:
             return v.find(text)
 
     def sources(self):
         """{source name: id} of every source ever stored (None, id 0, not listed)."""
-        with self.snapshot() as v:
+        with self._reads() as v:
             return v.sources()
 
     def reader(self):
         """What the query layer reads through (oor.query.Reader): the trees of one snapshot, held as long
         as the reader (and the query built on it) lives."""
-        return self.snapshot().reader()
+        return self._reads().reader()
 
     def export(self, dest, **kw):
         """Write sets to a path or open file, all from one snapshot (see RegistrySnapshot.export)."""
-        with self.snapshot() as v:
+        with self._reads() as v:
             return v.export(dest, **kw)
 
     def stats(self):
         """Counts (objects, sets, sources, index entries, epoch range) at one snapshot, the Database's
         file statistics, and the snapshot watermark."""
-        with self.snapshot() as v:
+        with self._reads() as v:
             out = v.stats()
             out["snapshot_lsn"] = v.lsn
         db = self.db.stats()
@@ -712,7 +724,7 @@ class Registry(_Reads):
         problems = list(self.db.check())
         if problems:
             return problems       # trees are not trustworthy; index checks would only add noise
-        with self.snapshot() as v:
+        with self._reads() as v:
             return v._check_trees()
 
     # ---- load and export ---------------------------------------------------------------------
@@ -896,6 +908,29 @@ class RegistryTransaction(_Reads):
                                         f"read it again and retry")
         finally:
             now.release()
+
+
+class _OwnReads(_Reads):
+    """The read methods over the writer's trees, for the thread running the transaction (own writes seen)."""
+
+    def __init__(self, reg):
+        self.path = reg.path
+        self._db = reg.db
+        self._elsets, self._sources, self._names, self._cospar = (
+            reg._elsets, reg._sources, reg._names, reg._cospar)
+        self.lsn = reg.db.visible_lsn
+
+    def _reading(self):
+        return self._db.reading()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def release(self):
+        return None
 
 
 class RegistrySnapshot(_Reads):

@@ -55,6 +55,7 @@ class Transaction:
         self.txid = txid
         self.closed = False
         self.state = "active"
+        self.thread = None            # the thread that began it (Database.in_own_transaction)
 
     def _require_open(self):
         if self.closed:
@@ -149,9 +150,7 @@ class Database:
         # or a custom vfs is locked exactly as the OS files are.  Readers take no writer
         # lock: a reader slot in the lock file (or nothing at all when immutable).
         if read_only:
-            self._flock = None
-            if not immutable:
-                self._readers = self.vfs.readers(self.path, create=True)
+            self._flock = None          # a reader takes its slot in _open_reader, once the file is an OOR file
         else:
             self._flock = self.vfs.lock(self.path, True, timeout) if timeout else self.vfs.lock(self.path, True)
         self.pager = self.pool = self.wal = None
@@ -268,12 +267,6 @@ class Database:
         log holds up to the point it is known durable (the writer's hint in the lock
         file), or, with no writer running, the newest in the valid log.
         """
-        if self._readers is not None and not self._readers.writer_alive():
-            # no writer: the hint proves how far the log was durable (a shorter log is damage); with
-            # a writer running, the writer judges its own log (it may be starting a fresh one)
-            self.wal.durable_floor = self._readers.durable_hint()
-        self.wal.open()
-
         def make_pager(check_header):
             file = self.vfs.open(self.path, create=False, read_only=True) if self.vfs is not OS_VFS else None
             return Pager(self.path, create=False, read_only=True, file=file, check_header=check_header)
@@ -283,6 +276,19 @@ class Database:
             if e.page_id != 0:
                 raise
             self.pager = make_pager(False)    # page 0 torn (mid-write or a crash): the log rebuilds it
+        if not self.immutable:
+            self._readers = self.vfs.readers(self.path, create=True)
+            if not self._readers.writer_alive():
+                if getattr(self.vfs, "data_file_locked", lambda p: False)(self.path):
+                    # a writer holds the file through a name whose log we cannot see (a hard link
+                    # in another directory): its log is elsewhere, so this name cannot read it
+                    raise DatabaseLockedError(
+                        self.path, None, who="by a writer through another name of the same file (a hard "
+                                             "link in another directory); read it through that name")
+                # no writer: the hint proves how far the log was durable (a shorter log is damage);
+                # with a writer running, the writer judges its own log (it may be starting a fresh one)
+                self.wal.durable_floor = self._readers.durable_hint()
+        self.wal.open()
         self.pagelog = PageLog(self.wal.first_lsn - 1)
         self._follow_end = self.wal.first_lsn
         self._follow_lock = threading.RLock()
@@ -534,6 +540,9 @@ class Database:
     def tree(self, name, create=False):
         """The B+ tree called name; created (inside the current transaction) when create is true."""
         self._require_open()
+        if self.read_only:
+            raise OorError(f"{self.path}: opened read-only: read tree {name!r} at a snapshot, "
+                           f"db.snapshot().tree({name!r}) (hold the snapshot while you read)")
         t = self._trees.get(name)
         if t is not None:
             return t
@@ -580,11 +589,17 @@ class Database:
         tx = Transaction(self, self._next_txid)
         tx.first_lsn = 0
         tx.last_lsn = 0
+        tx.thread = threading.get_ident()
         self._next_txid += 1
         self._tx = tx
         self.pool.set_mode(PoolMode.CAPTURING)
         self.pool.batch_pages = max(1, min(64, self.pool.nframes // 8))
         return tx
+
+    def in_own_transaction(self):
+        """True in the thread running this database's write transaction (its reads see its writes)."""
+        tx = self._tx
+        return tx is not None and tx.thread == threading.get_ident()
 
     def reading(self):
         """The writer's lock, for reads of the writer's own trees (a transaction's reads, which see its
@@ -841,11 +856,15 @@ class Database:
             if lost:
                 problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
             on_file = min(count, self.pager.file_size() // 4096)
+            writer = self._readers is not None and self._readers.writer_alive()
             for pid in range(on_file):
                 try:
                     file_copy(self.pager, pid)
                 except OorError as e:
-                    if not self.pagelog.between(pid, 0, 1 << 62):   # the log can rebuild a page it holds
+                    # not damage: a page the log holds that a writer has yet to write (all zeros in the
+                    # file, or any state while the writer runs); anything else is reported
+                    logged = bool(self.pagelog.between(pid, 0, 1 << 62))
+                    if not (logged and (writer or not any(self.pager.read_raw(pid)))):
                         problems.append(str(e))
         return problems
 

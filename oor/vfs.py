@@ -20,6 +20,8 @@ file offers ``pread(n, offset)``, ``pwrite(data, offset)``, ``fsync()``,
 ``file=`` argument expects -- and, optionally, ``map()`` (a read-only buffer of
 the whole file).  A file opened ``read_only`` refuses pwrite and truncate.
 """
+import errno
+import fcntl
 import mmap
 import os
 
@@ -127,6 +129,25 @@ class OsVfs:
     def readers(self, db_path, create=True):
         """The reader table of ``<db_path>-lock`` (oor/lockfile.py), through a descriptor of its own."""
         return ReaderTable(lock_path(db_path), create)
+
+    def data_file_locked(self, db_path):
+        """True when a writer holds the data file's own lock (OsLock.cover) -- perhaps through another
+        name.  A shared flock tried and dropped at once (a writer's cover() allows for it)."""
+        try:
+            fd = os.open(db_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    return True
+                raise
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
 
     def exists(self, path):
         return os.path.exists(path)

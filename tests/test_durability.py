@@ -504,7 +504,10 @@ def test_read_only_open_of_clean_database(tmp_path):
     wal_files = sorted(os.listdir(path + "-wal"))
     size = os.path.getsize(path)
     ro = open_database(path, read_only=True)
-    t = ro.tree("t")
+    with pytest.raises(OorError, match="snapshot"):
+        ro.tree("t")                                # a reader reads at a snapshot
+    snap = ro.snapshot()
+    t = snap.tree("t")
     assert list(t.keys()) == [key(i) for i in range(1000)]
     assert t._check() == [] and ro.check() == []
     with pytest.raises(OorError):
@@ -515,8 +518,10 @@ def test_read_only_open_of_clean_database(tmp_path):
         ro.checkpoint() if False else ro.transaction()
     # two readers at once are fine
     ro2 = open_database(path, read_only=True)
-    assert len(ro2.tree("t")) == 1000
+    with ro2.snapshot() as s2:
+        assert len(s2.tree("t")) == 1000
     ro2.close()
+    snap.release()
     ro.close()
     assert sorted(os.listdir(path + "-wal")) == wal_files and os.path.getsize(path) == size
 
@@ -533,18 +538,24 @@ os._exit(0)
 """
 
 
-def test_read_only_open_of_crashed_database_needs_recovery(tmp_path):
+def test_read_only_open_of_crashed_database_reads_without_recovery(tmp_path):
     path = str(tmp_path / "db")
     run_child(CRASH_SMALL, path, check_rc=0)
     wal_files = {n: os.path.getsize(os.path.join(path + "-wal", n)) for n in os.listdir(path + "-wal")}
-    with pytest.raises(OorError, match="needs recovery"):
-        open_database(path, read_only=True)
-    # the refused read-only open changed nothing
+    size = os.path.getsize(path)
+    ro = open_database(path, read_only=True)         # the last commit, rebuilt from the log in memory
+    with ro.snapshot() as s:
+        assert list(s.tree("t").keys()) == [key(i) for i in range(500)]
+    assert ro.check() == []
+    ro.close()
+    # the read-only open changed neither the log nor the data file
     assert {n: os.path.getsize(os.path.join(path + "-wal", n)) for n in os.listdir(path + "-wal")} == wal_files
+    assert os.path.getsize(path) == size
     db = open_database(path)          # a writable open recovers
     db.close()
     ro = open_database(path, read_only=True)
-    assert len(ro.tree("t")) == 500
+    with ro.snapshot() as s:
+        assert len(s.tree("t")) == 500
     ro.close()
 
 
@@ -571,8 +582,10 @@ def test_second_writer_gets_locked_error_naming_pid(tmp_path):
             open_database(path)
         assert ei.value.pid == pid
         assert str(pid) in str(ei.value)
-        with pytest.raises(DatabaseLockedError):
-            open_database(path, read_only=True)     # a reader waits for no writer: it is refused too
+        ro = open_database(path, read_only=True)     # a reader beside the writer (docs/concurrency.md)
+        with ro.snapshot() as s:
+            assert s.tree("t") is not None
+        ro.close()
         p.stdin.write("\n")
         p.stdin.flush()
         assert p.stdout.readline().strip() == "closed"
@@ -592,9 +605,9 @@ class _CountingVfs(OsVfs):
     def __init__(self):
         self.opened = 0
 
-    def open(self, path, create=True):
+    def open(self, path, create=True, read_only=False):
         self.opened += 1
-        return super().open(path, create)
+        return super().open(path, create, read_only)
 
 
 def test_second_writer_refused_whatever_the_vfs(tmp_path):
@@ -609,8 +622,7 @@ def test_second_writer_refused_whatever_the_vfs(tmp_path):
         for vfs in (None, _CountingVfs(), custom):
             with pytest.raises(DatabaseLockedError):
                 open_database(path, vfs=vfs)
-        with pytest.raises(DatabaseLockedError):
-            open_database(path, vfs=custom, read_only=True)
+        open_database(path, vfs=custom, read_only=True).close()     # readers are admitted beside it
     finally:
         db.close()
     open_database(path, vfs=_CountingVfs()).close()       # released at close
@@ -622,8 +634,10 @@ def test_second_writer_refused_whatever_the_vfs(tmp_path):
     db.close()
     ro = open_database(DB_PATH, vfs=sim, read_only=True, pool_pages=16)
     ro2 = open_database(DB_PATH, vfs=sim, read_only=True, pool_pages=16)    # readers share it
+    w = open_database(DB_PATH, vfs=sim, pool_pages=16)     # and a writer opens beside them
     with pytest.raises(DatabaseLockedError):
         open_database(DB_PATH, vfs=sim, pool_pages=16)
+    w.close()
     ro.close()
     ro2.close()
     open_database(DB_PATH, vfs=sim, pool_pages=16).close()

@@ -82,7 +82,16 @@ def test_uncommitted_writes_are_invisible_and_read_by_their_transaction(reg):
     with reg.transaction() as tx:
         tx.load(sets[100:])
         assert sum(1 for _ in tx.scan()) == len({e.norad_id for e in sets})
-        assert sum(1 for _ in reg.scan()) == len({e.norad_id for e in sets[:100]})
+        # in the transaction's own thread reg's reads see its writes (as before snapshots); a snapshot,
+        # or any other thread, sees the committed state only
+        assert sum(1 for _ in reg.scan()) == len({e.norad_id for e in sets})
+        with reg.snapshot() as committed:
+            assert sum(1 for _ in committed.scan()) == len({e.norad_id for e in sets[:100]})
+        other = []
+        t = threading.Thread(target=lambda: other.append(sum(1 for _ in reg.scan())))
+        t.start()
+        t.join(10)
+        assert other == [len({e.norad_id for e in sets[:100]})]
         # a reader in another thread does not wait for the running transaction
         got = []
         t = threading.Thread(target=lambda: got.append(reg.latest(sets[150].norad_id)))
