@@ -60,6 +60,22 @@ class PageLog:
         self.lsns = []          # every record noted, ascending
         self.pages = []         # parallel: the page ids of that record
         self.floor = floor      # records at or below are not listed
+        self.unlogged = {}      # page id -> [LSN of each UNLOGGED record naming it]
+
+    def add_unlogged(self, lsn, pids):
+        """An UNLOGGED record: a bulk build wrote these pages to the data file, not to the log, so a copy
+        read from the file already holds what every earlier record for them did (and more)."""
+        for p in pids:
+            self.unlogged.setdefault(p, []).append(lsn)
+        self.add(lsn, pids)
+
+    def last_unlogged(self, pid, hi):
+        """LSN of the newest UNLOGGED record for pid at or below hi, or 0."""
+        lst = self.unlogged.get(pid)
+        if not lst:
+            return 0
+        i = bisect.bisect_right(lst, hi)
+        return lst[i - 1] if i else 0
 
     def add(self, lsn, pids):
         by_page = self.by_page
@@ -94,13 +110,14 @@ class PageLog:
         if i:
             del self.lsns[:i]
             del self.pages[:i]
-            for pid in list(self.by_page):
-                lst = self.by_page[pid]
-                k = bisect.bisect_right(lst, floor)
-                if k == len(lst):
-                    del self.by_page[pid]
-                elif k:
-                    del lst[:k]
+            for table in (self.by_page, self.unlogged):
+                for pid in list(table):
+                    lst = table[pid]
+                    k = bisect.bisect_right(lst, floor)
+                    if k == len(lst):
+                        del table[pid]
+                    elif k:
+                        del lst[:k]
         self.floor = floor
 
     def __len__(self):
@@ -148,6 +165,8 @@ class _Roller:
     def roll(self, page, pid, frm, to):
         """page (a bytearray holding pid as of LSN frm) -> pid as of LSN to."""
         if frm < to:
+            # a bulk build's copy in the file supersedes every record before its UNLOGGED record
+            frm = max(frm, self.log.last_unlogged(pid, to))
             for lsn in self.log.between(pid, frm, to):
                 pc = _change_of(self._read(lsn, to), pid)
                 if pc is None:
@@ -203,13 +222,13 @@ class FileSource(_Roller):
         for attempt in range(3):
             base = file_copy(self.pager, pid, missing_ok=True)
             if base is None:
-                base = self._image_at(pid, snapshot)
+                base = self.image_at(pid, snapshot)
             lsn = page_lsn(base)
             if lsn > snapshot:
                 # written back after records this process has not indexed yet (the writer makes the
                 # log durable before it writes a page, so they are there to read)
                 self.catch_up(lsn)
-            elif not self.log.between(pid, lsn, snapshot):
+            elif not self.log.between(pid, max(lsn, self.log.last_unlogged(pid, snapshot)), snapshot):
                 return base                 # the common case: the file's copy is the version at S
             try:
                 return self.roll(bytearray(base), pid, lsn, snapshot)
@@ -220,16 +239,26 @@ class FileSource(_Roller):
                     raise
         raise AssertionError("unreachable")
 
-    def _image_at(self, pid, snapshot):
-        """The newest full image of pid at or below S (the file's copy is torn or missing)."""
+    def image_at(self, pid, snapshot):
+        """A full image of pid to start from when the file's copy is torn or missing: the newest at or
+        below S (rolled forward), else the oldest above S (rolled back: its record keeps the old bytes
+        of what it changed).  A torn write is always of a page whose image the log holds (invariant 6)."""
         for lsn in reversed(self.log.between(pid, 0, snapshot)):
             pc = _change_of(self._read(lsn, snapshot), pid)
             if pc is not None and pc.image is not None:
-                page = bytearray(pc.image)
-                page[8:16] = lsn.to_bytes(8, "little")
-                return page
+                return _stamped(pc.image, lsn)
+        for lsn in self.log.between(pid, snapshot, 1 << 62):
+            pc = _change_of(self._read(lsn, snapshot), pid)
+            if pc is not None and pc.image is not None:
+                return _stamped(pc.image, lsn)
         raise CorruptPageError(pid, "unreadable in the data file and no full image of it is in the log",
                                self.path)
+
+
+def _stamped(image, lsn):
+    page = bytearray(image)
+    page[8:16] = lsn.to_bytes(8, "little")
+    return page
 
 
 def file_copy(pager, pid, missing_ok=False):

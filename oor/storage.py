@@ -342,7 +342,7 @@ class Database:
             if t == UPDATE or t == CLR:
                 self.pagelog.add(rec.lsn, LF.page_ids(rec.payload, 8 if t == CLR else 0))
             elif t == UNLOGGED:
-                self.pagelog.add(rec.lsn, tuple(LF.decode_unlogged(rec.payload)))
+                self.pagelog.add_unlogged(rec.lsn, tuple(LF.decode_unlogged(rec.payload)))
             elif t == COMMIT or t == END:
                 self._unseen.append((rec.lsn, rec.lsn + rec.length))
             self._follow_end = rec.lsn + rec.length
@@ -523,14 +523,14 @@ class Database:
             tx.first_lsn = lsn
         tx.last_lsn = lsn
         # indexed before the frames carry the new LSN: a reader meeting that LSN finds the record
-        self.pagelog.add(lsn, [c[0] for c in changes])
+        self.pagelog.add(lsn, LF.page_ids(payload, 8 if rtype == CLR else 0))   # exactly the pages it holds
         pool.release_captured(lsn)
         return lsn
 
     def _log_unlogged(self, tx, pids):
         """Name the pages a bulk build wrote without logging them (after their logged changes so far)."""
         lsn, _end = self.wal.append(UNLOGGED, tx.txid, tx.last_lsn, LF.encode_unlogged(pids))
-        self.pagelog.add(lsn, list(pids))
+        self.pagelog.add_unlogged(lsn, list(pids))
         if not tx.first_lsn:
             tx.first_lsn = lsn
         tx.last_lsn = lsn
@@ -834,6 +834,20 @@ class Database:
                 problems.extend(self.wal.check())
         return problems
 
+    def _rebuildable(self, pid, lsn, writer):
+        """A page unreadable in the file that is not damage to report: one the log holds and a running
+        writer has yet to write, or one the log has a full image of (torn by a power cut; the next
+        writer's recovery repairs it, and readers rebuild it meanwhile)."""
+        if not self.pagelog.between(pid, 0, 1 << 62):
+            return False
+        if writer or not any(self.pager.read_raw(pid)):
+            return True
+        try:
+            self._snaps.source.image_at(pid, lsn)
+            return True
+        except OorError:
+            return False
+
     def _check_snapshot(self):
         """check() in a reader process: the trees and free list at one snapshot, every page's checksum
         in the file (re-read when a concurrent write tore it), and the log as far as followed."""
@@ -863,8 +877,7 @@ class Database:
                 except OorError as e:
                     # not damage: a page the log holds that a writer has yet to write (all zeros in the
                     # file, or any state while the writer runs); anything else is reported
-                    logged = bool(self.pagelog.between(pid, 0, 1 << 62))
-                    if not (logged and (writer or not any(self.pager.read_raw(pid)))):
+                    if not self._rebuildable(pid, snap.lsn, writer):
                         problems.append(str(e))
         return problems
 

@@ -10,6 +10,9 @@ possibly the one transaction whose commit was in flight, wholly; every tree
 and the whole file must check clean; the database must accept writes.  Some
 recoveries are themselves cut and recovered again.
 
+Every third crash point also opens a reader first (read_only, before any writer):
+it must read the same state without recovery (docs/concurrency.md).
+
 Default run: 6 seeds, every I/O operation of each (>= 1,000 crash points in
 all, about 15 s).  OOR_SOAK=1: 48 seeds (>= 10,000).  A failure
 names the seed and crash point; replay with OOR_POWERLOSS="seed:k".
@@ -114,6 +117,27 @@ def count_ops(seed):
     return vfs.ops
 
 
+def verify_reader(vfs, model, where):
+    """A reader attached after the cut, before any writer (issue 12): it reads the acknowledged commits
+    (plus possibly the one in flight) with no recovery, and checks clean."""
+    if not vfs.exists(DB_PATH):
+        assert not model.acked, f"{where}: the database file is gone"
+        return                              # cut before the file was created: nothing to read
+    db = open_database(DB_PATH, vfs=vfs, read_only=True, pool_pages=16)
+    try:
+        state = {}
+        with db.snapshot() as snap:
+            for name in snap.tree_names():
+                state.update(((name, k), v) for k, v in snap.tree(name).items())
+        alt = model.with_pending() if model.pending is not None else None
+        assert state == model.acked or state == alt, f"{where}: a reader saw {len(state)} keys, " \
+                                                      f"not the acknowledged {len(model.acked)}"
+        problems = db.check()
+        assert problems == [], f"{where}: a reader's check() found {problems[:5]}"
+    finally:
+        db.close()
+
+
 def verify(vfs, model, where):
     db = open_database(DB_PATH, vfs=vfs, **OPTS)
     try:
@@ -169,6 +193,8 @@ def crash_once(seed, k, interrupt_recovery):
             where += f" recovery_cut_at={j}"
         else:
             image.crash_at = None
+    if k % 3 == 0:
+        verify_reader(image, model, where)
     verify(image, model, where)
 
 

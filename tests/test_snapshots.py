@@ -252,6 +252,7 @@ def test_model_interleaving_threads(tmp_path):
     state = {}
     lock = threading.Lock()
     failures = []
+    checked = [0]
     stop = threading.Event()
 
     def record():
@@ -262,21 +263,30 @@ def test_model_interleaving_threads(tmp_path):
     record()
 
     def reader(rseed):
+        try:
+            read_loop(rseed)
+        except BaseException as e:           # reported by the main thread, with the seed
+            failures.append(f"seed {seed}: reader {rseed}: {e!r}")
+
+    def read_loop(rseed):
         r = random.Random(rseed)
         while not stop.is_set():
             with reg.snapshot() as s:
                 with lock:
-                    expect = next((st for lsn, st in reversed(history) if lsn <= s.lsn), None)
+                    # the state recorded at exactly this snapshot's commit (None: an abort's END, or a
+                    # commit not recorded yet -- nothing to compare)
+                    expect = next((st for lsn, st in reversed(history) if lsn == s.lsn), None)
+                if expect is None:
+                    continue
                 ids = r.sample(range(len(sets)), 10)
                 for i in ids:
                     n = sets[i].norad_id
                     got = s.latest(n)
-                    if expect is not None and (s.lsn in {h[0] for h in history}):
-                        want = expect.get(n)
-                        if (got is None) != (want is None) or (got is not None and
-                                                               abs(got.mean_motion - want) > 1e-12):
-                            failures.append(f"seed {seed}: snapshot {s.lsn}: NORAD {n}: {got} != {want}")
-                            return
+                    want = expect.get(n)
+                    if (got is None) != (want is None) or (got is not None and abs(got.mean_motion - want) > 1e-12):
+                        failures.append(f"seed {seed}: snapshot {s.lsn}: NORAD {n}: {got} != {want}")
+                        return
+                checked[0] += 1
 
     threads = [threading.Thread(target=reader, args=(seed + i,)) for i in range(3)]
     for t in threads:
@@ -316,6 +326,7 @@ def test_model_interleaving_threads(tmp_path):
         for t in threads:
             t.join()
     assert not failures, failures[0]
+    assert checked[0] > 20, f"seed {seed}: only {checked[0]} snapshots were compared"
     assert reg.check() == [], f"seed {seed}"
     reg.close()
 
