@@ -98,9 +98,12 @@ def test_every_command_of_the_tour_runs(scratch):
 def test_python_snippet_runs(scratch):
     if not os.path.exists(scratch / "catalog.oor"):
         test_quick_start_prints_what_the_readme_shows(scratch)
-    code = _blocks("python")[0]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.run([sys.executable, "-c", code], cwd=scratch, capture_output=True, text=True, env=env,
-                       timeout=300)
-    assert p.returncode == 0, p.stderr
-    assert "None" not in p.stdout, f"an example that prints None shows nothing: {p.stdout}"
+    blocks = _blocks("python")
+    assert len(blocks) >= 2
+    for code in blocks:                       # every Python block, in order
+        p = subprocess.run([sys.executable, "-c", code], cwd=scratch, capture_output=True, text=True, env=env,
+                           timeout=300)
+        assert p.returncode == 0, (code, p.stderr)
+        assert "None" not in p.stdout, f"an example that prints None shows nothing: {p.stdout}"
+        assert "False" not in p.stdout, f"an example's check failed: {p.stdout}"
