@@ -41,6 +41,7 @@ __all__ = ["Database", "DatabaseRecoveryTarget", "Snapshot", "Transaction", "bat
            "SYNC_MODES"]
 
 SYNC_MODES = ("full", "normal")
+PAGELOG_PRUNE = 20_000     # page-index records kept before a commit prunes it to the watermark
 
 
 class Transaction:
@@ -134,6 +135,7 @@ class Database:
         self._ckpt_lsn = 0
         self._ckpt_time = time.monotonic()
         self.pagelog = PageLog()
+        self._prune_next = PAGELOG_PRUNE
         self.visible_lsn = 0          # the newest snapshot readers may take (a COMMIT or END LSN)
         self._snaps = None
         self._readers = None          # read-only: this process's reader table slot (lock file)
@@ -682,6 +684,11 @@ class Database:
         with self._pub_lock:
             if lsn > self.visible_lsn:
                 self.visible_lsn = lsn
+        if len(self.pagelog) > self._prune_next:
+            # keep the index small between checkpoints: what no live snapshot can need goes
+            # (a long snapshot holds it; then the next try waits for as many records again)
+            self.pagelog.prune(self.watermark())
+            self._prune_next = len(self.pagelog) + PAGELOG_PRUNE
 
     def _abort(self, tx):
         try:
