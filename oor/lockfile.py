@@ -328,6 +328,24 @@ def _cannot_create(path, e):
         f"(CLI --immutable); otherwise give this user write access to the directory")
 
 
+def exclusively_locked(path):
+    """True when another open file holds an exclusive flock on path: a shared flock, tried on a fresh
+    read-only descriptor and dropped at once (a writer allows for such a probe: _flock_wait's grace).
+    Callers: ReaderTable.writer_alive (the lock file), OsVfs.data_file_locked (the data file)."""
+    fd = os.open(path, os.O_RDONLY | _CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in _BUSY:
+                return True
+            raise
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 class ReaderTable:
     """The reader slots of one database's lock file, seen through one open file description.
 
@@ -560,18 +578,7 @@ class ReaderTable:
         process's own writer): a shared flock, tried on a fresh descriptor and dropped at once."""
         with self._mutex:
             self._usable()
-        fd = os.open(self.path, os.O_RDONLY | _CLOEXEC)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno in _BUSY:
-                    return True
-                raise
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        finally:
-            os.close(fd)
+        return exclusively_locked(self.path)
 
     def writer_pid(self):
         """The writer's PID (condition 1) while a writer holds the lock, else None."""

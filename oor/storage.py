@@ -25,7 +25,7 @@ import time
 
 from oor import verify
 from oor.snapshots import FileSource, PageLog, Snapshots, WriterSource, file_copy
-from oor.recovery import RecoveryTarget, needs_recovery, recover, undo_transaction
+from oor.recovery import RecoveryTarget, recover, undo_transaction
 from oor.vfs import OS_VFS
 from oor.wal import WAL
 from oor_core import BufferPool, Pager, PoolMode
@@ -812,18 +812,7 @@ class Database:
                     self._log_changes()
                 self.pool.flush_all()
             problems.extend(self.pool._check())
-            free = set(self.pool.space.free_pages())
-            owner = {0: "the file header"}
-            for name, tid in sorted(BTree.trees(self.pool).items()):
-                pages = set()
-                problems.extend(f"tree {name}: {p}" for p in BTree(self.pool, tid)._check(free, pages))
-                for pid in sorted(pages & owner.keys()):
-                    problems.append(f"page {pid}: used by tree {name} and by {owner[pid]}")
-                for pid in pages:
-                    owner.setdefault(pid, f"tree {name}")
-            for pid in sorted(free & owner.keys()):
-                problems.append(f"page {pid}: on the free list but in use")
-            count = self.pool.page_count
+            owner, free, count = _check_ownership(self.pool, problems)
             for pid in range(count):
                 try:
                     self.pager.read(pid)
@@ -832,9 +821,6 @@ class Database:
             for pid in sorted(p for p in owner.keys() | free if p >= count)[:10]:
                 problems.append(f"page {pid}: reachable but not below the header's page count {count} "
                                 f"(page 0 is corrupt; the next allocation would overwrite it)")
-            lost = set(range(count)) - owner.keys() - free
-            if lost:
-                problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
             if self.wal.failed is not None:
                 problems.append(f"log: failed ({self.wal.failed})")
             else:
@@ -860,22 +846,7 @@ class Database:
         in the file (re-read when a concurrent write tore it), and the log as far as followed."""
         problems = []
         with self.snapshot() as snap:
-            pool = snap.pool
-            free = set(pool.space.free_pages())
-            owner = {0: "the file header"}
-            for name, tid in sorted(BTree.trees(pool).items()):
-                pages = set()
-                problems.extend(f"tree {name}: {p}" for p in BTree(pool, tid)._check(free, pages))
-                for pid in sorted(pages & owner.keys()):
-                    problems.append(f"page {pid}: used by tree {name} and by {owner[pid]}")
-                for pid in pages:
-                    owner.setdefault(pid, f"tree {name}")
-            for pid in sorted(free & owner.keys()):
-                problems.append(f"page {pid}: on the free list but in use")
-            count = pool.page_count
-            lost = set(range(count)) - owner.keys() - free
-            if lost:
-                problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
+            _owner, _free, count = _check_ownership(snap.pool, problems)
             on_file = min(count, self.pager.file_size() // 4096)
             writer = self._readers is not None and self._readers.writer_alive()
             for pid in range(on_file):
@@ -1071,6 +1042,28 @@ class Savepoint:
         self._require_open()
         self.closed, self.state = True, "rolled back"
         self.db.rollback_to(self.tx, self.mark)
+
+
+def _check_ownership(pool, problems):
+    """The page-ownership half of check(), on a writer's pool or a snapshot's: every tree's structure
+    (one walk each), each page the header, a page of one tree, or on the free list.  Appends to problems;
+    returns (owner by page id, free pages, the header's page count)."""
+    free = set(pool.space.free_pages())
+    owner = {0: "the file header"}
+    for name, tid in sorted(BTree.trees(pool).items()):
+        pages = set()
+        problems.extend(f"tree {name}: {p}" for p in BTree(pool, tid)._check(free, pages))
+        for pid in sorted(pages & owner.keys()):
+            problems.append(f"page {pid}: used by tree {name} and by {owner[pid]}")
+        for pid in pages:
+            owner.setdefault(pid, f"tree {name}")
+    for pid in sorted(free & owner.keys()):
+        problems.append(f"page {pid}: on the free list but in use")
+    count = pool.page_count
+    lost = set(range(count)) - owner.keys() - free
+    if lost:
+        problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
+    return owner, free, count
 
 
 class Snapshot:

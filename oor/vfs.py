@@ -20,12 +20,10 @@ file offers ``pread(n, offset)``, ``pwrite(data, offset)``, ``fsync()``,
 ``file=`` argument expects -- and, optionally, ``map()`` (a read-only buffer of
 the whole file).  A file opened ``read_only`` refuses pwrite and truncate.
 """
-import errno
-import fcntl
 import mmap
 import os
 
-from oor.lockfile import OsLock, ReaderTable, lock_path
+from oor.lockfile import OsLock, ReaderTable, exclusively_locked, lock_path
 from oor_core.errors import OorError
 from oor_core.pager import fsync_directory
 
@@ -134,20 +132,9 @@ class OsVfs:
         """True when a writer holds the data file's own lock (OsLock.cover) -- perhaps through another
         name.  A shared flock tried and dropped at once (a writer's cover() allows for it)."""
         try:
-            fd = os.open(db_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except OSError:
+            return exclusively_locked(db_path)
+        except FileNotFoundError:
             return False
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    return True
-                raise
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        finally:
-            os.close(fd)
 
     def exists(self, path):
         return os.path.exists(path)

@@ -111,6 +111,21 @@ class WAL:
         """
         if self.opened:
             return self.next_lsn
+        if self.read_only:
+            # a reader beside a running writer: a checkpoint may remove the oldest segments while
+            # they are being listed and read; start again (they go from the front only)
+            for attempt in range(20):
+                try:
+                    return self._open(cache, durable, salvage)
+                except FileNotFoundError:
+                    self.drop_cache()
+                    for f in self.files.values():
+                        f.close()
+                    self.files.clear()
+            raise WalError(f"{self.dir}: the log keeps changing under this reader; try again")
+        return self._open(cache, durable, salvage)
+
+    def _open(self, cache, durable, salvage):
         durable = max(durable, self.durable_floor)
         salvage = self.salvage if salvage is None else salvage
         if not self.read_only:
@@ -298,7 +313,10 @@ class WAL:
             if i < 0:
                 raise WalError(f"LSN {lsn} lies before the oldest kept log segment")
             s = self.segments[i]
-            f = self._file(s)
+            try:
+                f = self._file(s)
+            except FileNotFoundError:
+                raise WalError(f"{self.dir}: the segment holding LSN {lsn} was removed") from None
             data = f.pread(REC_HEADER, SEG_HEADER + lsn - s)
             length = LF.record_length(data)
             if length > REC_HEADER:
@@ -333,7 +351,10 @@ class WAL:
                 continue
             if pos < s:
                 break                          # a gap: the segment holding pos is gone
-            f = self._file(s)
+            try:
+                f = self._file(s)
+            except FileNotFoundError:
+                continue                       # removed by a checkpoint since it was listed
             if s == pos and LF.segment_start(f.pread(SEG_HEADER, 0), self._path(s)) != s:
                 break                          # a segment still being created
             limit = f.size() - SEG_HEADER

@@ -143,15 +143,7 @@ def verify(path, last_printed, seed_note):
             t = db.tree("elements")
             got = list(t.items())
         # the largest prefix of whole transactions that matches what is in the tree
-        expected = []
-        committed = 0
-        for n in range(n_tx):
-            if len(expected) >= len(got):
-                break
-            expected.extend(tx_records(n))
-            committed = n + 1
-        assert sorted(expected) == got, f"{seed_note}: the tree is not a whole number of transactions " \
-                                        f"({len(got)} records, {committed} transactions tried)"
+        committed = whole_transactions(got, seed_note)
         assert committed - 1 >= last_printed, f"{seed_note}: printed transaction {last_printed} lost " \
                                               f"(only {committed} present)"
         assert committed - 1 <= last_printed + 1, f"{seed_note}: transaction {committed - 1} present " \

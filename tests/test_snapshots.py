@@ -13,7 +13,7 @@ import pytest
 
 import oor
 from oor import ConflictError, OorError
-from oor.codec import ElementSet, read_elements
+from oor.codec import read_elements
 
 from conftest import data_dir
 
