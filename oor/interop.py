@@ -37,7 +37,10 @@ __all__ = ["to_satrec", "to_skyfield", "from_omm", "as_element_set", "COLUMNS", 
            "to_pandas", "write_parquet"]
 
 _US_PER_DAY = 86_400_000_000
-_DEG = 3.141592653589793 / 180.0
+_PI = 3.141592653589793
+_DEG = _PI / 180.0
+_NDOT_UNITS = 1036800.0 / _PI               # rev/day^2 -> rad/min^2, as sgp4.omm writes it
+_NDDOT_UNITS = 2985984000.0 / 2.0 / _PI     # rev/day^3 -> rad/min^3
 COLUMNS = ("norad_id", "name", "cospar_id", "epoch", "mean_motion", "eccentricity", "inclination", "raan",
            "arg_perigee", "mean_anomaly", "bstar", "mean_motion_dot", "mean_motion_ddot", "classification",
            "ephemeris_type", "element_set_no", "rev_number", "source")
@@ -55,14 +58,14 @@ def to_satrec(es, placeholder=0):
     if not 0 <= placeholder <= MAX_TLE_NORAD_ID:
         raise ValueError(f"placeholder {placeholder} is outside 0..{MAX_TLE_NORAD_ID} (sgp4's range)")
     satnum = es.norad_id if es.norad_id <= MAX_TLE_NORAD_ID else placeholder
-    xpdotp = 1440.0 / (2.0 * 3.141592653589793)
-    # days since 1949-12-31 00:00 exactly as sgp4.omm.initialize computes them (total_seconds() / 86400)
+    # The arithmetic of sgp4.omm.initialize, operation for operation, so that both give the same Satrec to the
+    # last bit (tests/test_interop.py): days since 1949-12-31 00:00 as total_seconds() / 86400, the rate units
+    # as its constants (1440 / 2pi * 1440 written another way differs in the last bit).
     epoch = ((es.epoch_us + _US_PER_DAY) / 10 ** 6) / 86400.0
     sat = Satrec()
-    sat.sgp4init(WGS72, "i", satnum, epoch, es.bstar,
-                 es.mean_motion_dot / (xpdotp * 1440.0), es.mean_motion_ddot / (xpdotp * 1440.0 * 1440.0),
-                 es.eccentricity, es.arg_perigee * _DEG, es.inclination * _DEG, es.mean_anomaly * _DEG,
-                 es.mean_motion / xpdotp, es.raan * _DEG)
+    sat.sgp4init(WGS72, "i", satnum, epoch, es.bstar, es.mean_motion_dot / _NDOT_UNITS,
+                 es.mean_motion_ddot / _NDDOT_UNITS, es.eccentricity, es.arg_perigee * _DEG,
+                 es.inclination * _DEG, es.mean_anomaly * _DEG, es.mean_motion / 720.0 * _PI, es.raan * _DEG)
     sat.classification = es.classification
     sat.intldesg = es.intl_designator
     sat.ephtype = es.ephemeris_type

@@ -2,7 +2,8 @@
 
 Who may import: ``oor.cli`` (``oor load``), tests.  Draws on a stream that is a
 terminal (the CLI checks ``isatty``); nothing is written before the load has
-run for ``delay`` seconds, nor more often than every ``interval`` seconds.
+run for ``delay`` seconds (1; ``OOR_PROGRESS_DELAY`` overrides it, tests set 0),
+nor more often than every ``interval`` seconds.
 
   catalog-2022-07.3le [########........]  47%  11,342 sets  21,873 sets/s  ETA 0:01
   [2/3] .../catalogs/catalog-2022-07.3le  [#####...]  61%  38,015 sets  20,118 sets/s  ETA 0:02
@@ -11,9 +12,10 @@ Fit: every draw asks the terminal its width (so a resize is followed) and
 writes ``\\r`` + a line of at most width - 1 characters + ``ESC [K``; the line
 never reaches the last column, so no terminal wraps it, and each redraw
 overwrites the last -- no debris whatever the width or the path length.  The
-numbers come first in priority: the file label is shortened in the middle
-(``.../catalogs/catalog-2022-07.3le``), then the bar shrinks, then goes; at
-under 40 columns only the counts are shown.
+numbers come first: the bar is drawn only where the label keeps 28 columns
+beside it, the label (``[2/3]`` and the path) is shortened in the middle
+(``/tmp/...catalog-2022-07.3le``), and where even that does not fit only the
+counts are shown.
 
 Position: bytes read of all files (``Counting`` wraps each input; reads are
 capped at 256 KiB so the count moves smoothly) over their total size.  The
@@ -89,10 +91,12 @@ class LoadProgress:
     file, and ``finish()`` at the end (clears the line).
     """
 
-    def __init__(self, stream, files, *, delay=1.0, interval=0.1, clock=time.monotonic, columns=None):
+    def __init__(self, stream, files, *, delay=None, interval=0.1, clock=time.monotonic, columns=None):
         self.stream = stream
         self.files = list(files)
         self.total = None if any(size is None for _, size in self.files) else sum(s for _, s in self.files)
+        if delay is None:           # OOR_PROGRESS_DELAY: seconds before the first draw (tests set 0)
+            delay = float(os.environ.get("OOR_PROGRESS_DELAY", "1.0"))
         self.delay = delay
         self.interval = interval
         self.clock = clock
@@ -137,29 +141,32 @@ class LoadProgress:
         """The text of the progress line for a terminal width (at most width - 1 characters)."""
         elapsed = max(now - self.t0, 1e-9)
         room = width - 1
-        stats = f"{self.sets:,} sets  {self.sets / elapsed:,.0f} sets/s"
+        pieces = [f"{self.sets:,} sets", f"{self.sets / elapsed:,.0f} sets/s"]
         frac = None
         if self.total:
             done = self.bytes_before + (self.counting.consumed if self.counting is not None else 0)
             frac = min(done / self.total, 0.99)
+            pieces.insert(0, f"{frac * 100:3.0f}%")
             if done > 0:
-                stats += f"  ETA {_clock(elapsed * (self.total - done) / done)}"
-            stats = f"{frac * 100:3.0f}%  " + stats
+                pieces.append(f"ETA {_clock(elapsed * (self.total - done) / done)}")
+        while len(pieces) > 1 and len("  ".join(pieces)) >= room:
+            pieces.pop()                             # narrow: ETA goes first, then the rate
+        stats = "  ".join(pieces)
         if len(stats) >= room:
             return stats[:room]
         label, _ = self.files[self.index] if self.files else ("<stdin>", None)
-        if len(self.files) > 1:
-            label = f"[{self.index + 1}/{len(self.files)}] {label}"
+        prefix = f"[{self.index + 1}/{len(self.files)}] " if len(self.files) > 1 else ""
         free = room - len(stats) - 2                 # two blanks between the parts
         bar = ""
-        if frac is not None and free >= 20:
-            cells = max(8, min(30, free - 20 - 2))   # the label keeps at least 20 columns before the bar grows
+        label_min = min(len(prefix) + len(label), 28)  # room for "[2/3] catalog-2022-07.3le" before any bar
+        if frac is not None and free - label_min - 2 >= 10:
+            cells = min(30, free - label_min - 4)
             filled = int(frac * cells)
             bar = "[" + "#" * filled + "." * (cells - filled) + "]"
             free -= len(bar) + 2
-        if free < 8:
+        if free < len(prefix) + 8:
             return stats
-        parts = [fit_label(label, free)] + ([bar] if bar else []) + [stats]
+        parts = [prefix + fit_label(label, free - len(prefix))] + ([bar] if bar else []) + [stats]
         return "  ".join(parts)
 
     def draw(self, now=None):

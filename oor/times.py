@@ -68,7 +68,7 @@ _ZONE = re.compile(r"\s*(?:(?P<z>Z|UTC|GMT)|(?P<sign>[+-])(?P<zh>\d{2})(?::?(?P<
 _TLE_EPOCH = re.compile(r"(?P<yy>\d{2})(?P<ddd>\d{3})(?:\.(?P<f>\d*))?")
 _UNIX = re.compile(r"@\s*(?P<n>[+-]?\d+(?:\.\d*)?)|(?P<big>\d{9,}(?:\.\d*)?)")
 _NOW = re.compile(r"now(?:\s*(?P<sign>[+-])\s*(?P<d>.+))?")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(w|weeks?|d|days?|h|hours?|m|mins?|minutes?|s|secs?|seconds?)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(weeks?|w|days?|d|hours?|h|minutes?|mins?|m|seconds?|secs?|s)")
 _ISO_DURATION = re.compile(r"P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
                            r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?")
 _UNIT_US = {"w": 7 * _DAY_US, "d": _DAY_US, "h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000}
