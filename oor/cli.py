@@ -44,13 +44,14 @@ import argparse
 import datetime as _dt
 import json
 import os
+import re
 import signal
 import sys
 import threading
 
 from oor_core.errors import LoadInterrupted, OorError, TLEParseError
 
-from oor.codec import write_elements
+from oor.codec import cospar, write_elements
 from oor.codec.formats import ALIASES, FORMATS, READ_FORMATS, canonical, resolve
 from oor.codec.tle import alpha5_decode
 from oor.progress import Counting, LoadProgress
@@ -250,7 +251,7 @@ def _write_sets(sets, args, default, out, err, reg=None):
     else:
         n = write_elements(sets, out if dest == "-" else dest, fmt)
     if dest != "-":
-        err.write(f"oor: wrote {n:,} element sets to {dest}\n")
+        err.write(f"oor: wrote {_sets(n)} to {dest}\n")
     return n
 
 
@@ -476,11 +477,22 @@ def _cmd_find(args, out, err):
                 found.setdefault(es.norad_id, es)
         if not found:
             what = " or ".join(repr(t) for t in args.text)
+            names = not args.contains and any(not _designator_like(t) for t in args.text)
             err.write(f"oor: nothing in {args.db} matches {what}"
-                      f"{'' if args.contains else ' (a name prefix; --contains finds it anywhere in a name)'}\n")
+                      f"{' (as a name prefix; --contains finds it anywhere in a name)' if names else ''}\n")
             return EXIT_REJECTED
         _write_sets([found[k] for k in sorted(found)], args, "table", out, err, reg)
     return EXIT_OK
+
+
+def _designator_like(text):
+    """True when find reads text as a COSPAR id, launch or catalog number rather than a name."""
+    t = text.strip()
+    return cospar.normalize(t) is not None or bool(re.fullmatch(r"[0-9]{4}-[0-9]{0,2}|[0-9]{1,9}", t))
+
+
+def _sets(n):
+    return f"{n:,} element set{'' if n == 1 else 's'}"
 
 
 def _cmd_export(args, out, err):
@@ -495,7 +507,7 @@ def _cmd_export(args, out, err):
         n = reg.export(dest, format=fmt, latest=not args.all, at=at, mode=mode, max_age=max_age,
                        skip_unrepresentable=args.skip_unrepresentable)
     if args.output != "-":
-        err.write(f"oor: wrote {n:,} element sets to {args.output}\n")
+        err.write(f"oor: wrote {_sets(n)} to {args.output}\n")
     if getattr(n, "skipped", ()):
         err.write(f"oor: skipped {len(n.skipped):,} element sets that {fmt} cannot hold "
                   f"(objects {', '.join(map(str, n.skipped[:5]))}{', ...' if len(n.skipped) > 5 else ''})\n")

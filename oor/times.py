@@ -2,10 +2,11 @@
 
 Who may import: anyone (``oor.registry`` re-exports ``to_epoch_us``; the CLI,
 ``oor.codec.elements``, ``oor.lookups`` and ``oor.query`` parse with it).
-Pure functions over the standard library only -- no ``datetime.fromisoformat``,
-whose accepted forms differ between Python 3.9, 3.10 and 3.11 -- so every
-supported Python reads the same text as the same instant (tests/test_times.py
-runs its table on the oldest Python it finds).
+Pure functions over the standard library only, with an own grammar -- not
+``datetime.fromisoformat``, whose accepted forms differ between Python 3.9,
+3.10 and 3.11 (it reads only the strict subset all versions read alike, as a
+fast path) -- so every supported Python reads the same text as the same
+instant (tests/test_times.py runs its table on the oldest Python it finds).
 
 The instant scale is the codec's ``epoch_us``: microseconds since
 1950-01-01T00:00:00Z, an int (``oor.codec.elements``).  UTC throughout; leap
@@ -61,6 +62,11 @@ _DATE = re.compile(                             # each form must end where the d
     r"|(?P<doy2>\d{3})(?!\d)"                     # 2022196
     r"|-?W(?P<w>\d{2})(?:-?(?P<wd>\d))?(?!\d)"   # 2022-W28-5, 2022W285, 2022-W28
     r")?(?!\d)")
+# The common extended forms, which datetime.fromisoformat reads alike on every Python >= 3.9 (3.9's grammar:
+# YYYY-MM-DD[*HH:MM[:SS[.fff[fff]]]], no "Z"): parsed by it, 1.5 us instead of 8 in the general grammar
+# below (at(id, "2022-07-01T00:00:00Z") spent 8 of its 22 us parsing).  Anything else, and any ValueError
+# here, goes to the general grammar, which gives the error message.
+_FAST = re.compile(r"\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{3}(?:\d{3})?)?)?(?P<z>Z)?)?")
 _TIME = re.compile(
     r"(?P<hh>\d{2})(?:(?P<c>:?)(?P<mm>\d{2})(?:(?P=c)(?P<ss>\d{2}))?)?"
     r"(?:[.,](?P<f>\d+))?")
@@ -240,6 +246,15 @@ def to_epoch_us(when: Any, *, now: Optional[Any] = None) -> int:
     """
     if isinstance(when, str):
         text = when.strip()
+        m = _FAST.fullmatch(text)
+        if m is not None:
+            try:
+                if len(text) == 10:
+                    return (_dt.date.fromisoformat(text).toordinal() - _ORD_1950) * _DAY_US
+                t = _dt.datetime.fromisoformat(text[:-1] if m.group("z") else text)
+                return (t.replace(tzinfo=_dt.timezone.utc) - EPOCH_1950) // _US
+            except ValueError:
+                pass
         low = text.lower()
         if low.startswith("now"):
             m = _NOW.fullmatch(low)
