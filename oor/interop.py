@@ -29,7 +29,7 @@ classification, ephemeris_type, element_set_no, rev_number, source.
 from array import array
 
 from oor.codec import ElementSet, parse_tle
-from oor.codec.elements import MAX_TLE_NORAD_ID, tle_to_cospar
+from oor.codec.elements import MAX_TLE_NORAD_ID
 from oor.codec.omm import from_omm as _omm_record
 from oor.times import UNIX_EPOCH_US
 

@@ -15,8 +15,10 @@ of that object carries that name / designator, and its value counts those
 sets.  One class owns it, ``oor.index_counts.IndexCounts``: put/replace/
 delete/load adjust the counts through it in the same transaction as the
 primary change; ``check()`` recomputes them from the primary tree with the
-same module.  Times are parsed by ``oor.times``, COSPAR designators
-normalised by ``oor.codec.cospar``.
+same module.  Times are parsed by ``oor.times``; ``at`` with a mode and
+``find``'s matching (COSPAR forms by ``oor.codec.cospar``) are functions of
+``oor.lookups`` over the trees; the format names are ``oor.codec.formats``';
+``to_arrow`` / ``to_pandas`` and the other interop doors are ``oor.interop``.
 
 Concurrency: one writer process (the Database's file lock); in-process, every
 read runs under ``Database.reading()`` and every change inside a transaction.
@@ -41,7 +43,6 @@ from oor_core.errors import LoadInterrupted, OorError, TLEParseError
 
 from oor import index_counts
 from oor.codec import ElementSet, WriteCount, decode_record, encode_record, read_elements, write_elements
-from oor.codec import cospar
 from oor.codec.formats import READ_FORMATS, WRITE_FORMATS, canonical as canonical_format, resolve as resolve_format
 from oor.codec.record import check_record
 from oor.index_counts import IndexCounts
@@ -50,13 +51,10 @@ from oor.keys import (
     MAX_EPOCH_US,
     MIN_EPOCH_US,
     elset_key,
-    name_text,
     object_hi,
     object_lo,
     pack_u16,
-    prefix_end,
     split_elset_key,
-    split_index_key,
     unpack_u16,
 )
 from oor.lookups import at_item, check_mode, find_ids

@@ -7,7 +7,6 @@ loaded once through the API.  Commands run in-process (``oor.cli.main``).
 """
 import datetime as dt
 import io
-import json
 import os
 import re
 import sys
