@@ -141,13 +141,15 @@ def build_parser():
     """The argparse parser of every subcommand.  Who may call: main, tests, docs."""
     p = argparse.ArgumentParser(
         prog="oor", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Orbital Object Registry: store every element set (TLE, 3LE, OMM XML/JSON/CSV/KVN) of every "
-                    "object by epoch and source in one crash-safe file, and get them back.",
+        description="Orbital Object Registry: store every element set (TLE, 3LE, OMM XML/JSON/CSV/KVN) of\n"
+                    "every object, by epoch and source, in one crash-safe file, and get them back.",
         epilog="examples:\n  oor load ../shared/data/catalogs/catalog-2022-07.3le --db catalog.oor\n"
                "  export OOR_DB=catalog.oor; oor get 25544; oor find iss; oor export -o latest.xml\n\n"
-               "Every command takes --db DB (default: $OOR_DB).  Formats: " + ", ".join(WRITE_FORMATS) +
-               ".  Times: 2022-07-15, 2022-07-15T12:00:00Z, 2022-196, 22196.51021208, now-30d, @1657886400.\n"
-               "Exit codes: 0 ok, 1 some input rejected or nothing found, 2 usage or fatal error, "
+               "Every command takes --db DB (default: $OOR_DB).\n"
+               "Formats: " + ", ".join(WRITE_FORMATS) + " (aliases xml, json, csv, kvn).\n"
+               "Times: 2022-07-15, 2022-07-15T12:00:00Z, 2022-196, 22196.51021208 (TLE epoch), now-30d,\n"
+               "       @1657886400 (Unix seconds).\n"
+               "Exit codes: 0 ok, 1 some input rejected or nothing found, 2 usage or fatal error,\n"
                "130 interrupted.  'oor COMMAND --help' for each command.")
     from oor import __version__
     p.add_argument("--version", action="version", version=f"oor {__version__}")
@@ -170,7 +172,8 @@ def build_parser():
                        help="write to FILE (atomically; .gz compresses) instead of stdout")
 
     def at_args(s, what):
-        s.add_argument("--at", type=_time, metavar="TIME", help=f"{what} valid at TIME (newest with epoch <= TIME)")
+        s.add_argument("--at", type=_time, metavar="TIME", help=f"{what} valid at TIME (newest with epoch <= TIME); "
+                                                               "TIME: 2022-07-15T12:00Z, 2022-196, 22196.51, now-30d")
         g = s.add_mutually_exclusive_group()
         g.add_argument("--nearest", action="store_const", dest="mode", const="nearest", default="before",
                        help="with --at: the set whose epoch is nearest TIME, before or after")
