@@ -3,50 +3,67 @@
 Who may import: the console-script entry point, ``oor.__main__`` and tests
 (``main(argv)`` returns the exit code instead of exiting).
 
-  oor load FILE... --db DB [--format F] [--source NAME] [--strict] [--quiet]
-  oor get NORAD --db DB [--at TIME] [--format 3le|tle|json]
-  oor history NORAD --db DB [--since T] [--until T] [--format table|3le|tle|json]
-  oor scan [FIRST [LAST]] --db DB [--format table|3le|tle|json]
-  oor find TEXT --db DB [--format table|3le|tle|json]
-  oor export --db DB [--format 3le|tle|omm-xml|omm-json|omm-csv|omm-kvn] [--all] [--at TIME] [-o FILE]
-             [--skip-unrepresentable]
-  oor stats --db DB [--json]
-  oor check --db DB
-  oor checkpoint --db DB
-  oor recover --db DB [--salvage]
+  oor load FILE... [--format F] [--source NAME] [--strict] [--quiet]
+  oor get ID... [--ids FILE|-] [--at T [--nearest|--after]] [--max-age D] [--format F] [-o FILE]
+  oor history ID... [--ids FILE|-] [--since T] [--until T] [--format F] [-o FILE]
+  oor scan [FIRST [LAST]] [--format F] [-o FILE]
+  oor find TEXT... [--contains] [--format F] [-o FILE]
+  oor export [--all | --at T [--nearest|--after] [--max-age D]] [--format F] [-o FILE] [--skip-unrepresentable]
+  oor stats [--json] | check | checkpoint | recover [--salvage]
   oor query|merge|screen ...   (oor/query/cli.py, docs/query.md)
+
+Every command takes ``--db DB``; its default is the environment variable
+``OOR_DB``.  (Hooks for issue 13, revisions: ``--source`` / ``--as-of`` on the
+reading commands belong in ``_add_selection``.)
+
+Formats: one vocabulary (``oor.codec.formats``) on every command: table, tle,
+3le, omm-xml, omm-json, omm-csv, omm-kvn, jsonl (aliases xml, json, csv,
+kvn), and parquet with ``-o FILE`` when pyarrow is installed.  Without
+``--format`` the format follows ``-o``'s extension (``-o latest.xml`` writes
+OMM XML), else the command's default: ``get`` and ``export`` 3le,
+``history``, ``scan`` and ``find`` table on stdout (3le into a file).  A
+``--format`` that the extension contradicts is an error.
+
+Times (``--at``, ``--since``, ``--until``): every form ``oor.times`` reads --
+``2022-07-15``, ``2022-07-15T12:00:00Z``, ``2022-196``, ``22196.51021208`` (a
+TLE epoch), ``now``, ``now-30d``, ``@1657886400``.  ``--max-age 14d``: only a
+set that close to the time asked (to now, without ``--at``).
 
 Exit codes: 0 all good; 1 some input rejected (good sets kept), an object
 not found, or ``check`` found problems; 2 usage or fatal error (with
-``--strict``, nothing stored).  Fatal errors are one line on stderr,
-``oor: <what>: <why>``, never a traceback.  Times are ISO 8601
-(``2022-07-15``, ``2022-07-15T12:00:00Z``; no offset means UTC), read by
-``oor.times``.
+``--strict``, nothing stored); 130 interrupted (Ctrl-C: one line says what was
+committed; the file is left clean).  Fatal errors are one line on stderr,
+``oor: <what>: <why>``, never a traceback.
 
 ``load`` prints rejected sets as ``FILE:LINE: reason`` on stderr, a progress
-bar on stderr when stderr is a terminal and the load runs over a second, and
-a one-line summary on stdout; ``--quiet`` silences the bar and the summary
-(rejections are still listed).
+line on stderr when stderr is a terminal and the load runs over a second
+(``oor.progress``), and a one-line summary on stdout; ``--quiet`` silences the
+progress line and the summary (rejections are still listed).
 """
 import argparse
+import datetime as _dt
 import json
 import os
+import re
+import signal
 import sys
-import time
+import threading
 
-from oor_core.errors import OorError, TLEParseError
+from oor_core.errors import LoadInterrupted, OorError, TLEParseError
 
-from oor.codec import write_elements
+from oor.codec import cospar, write_elements
+from oor.codec.formats import ALIASES, FORMATS, READ_FORMATS, canonical, resolve
 from oor.codec.tle import alpha5_decode
+from oor.progress import Counting, LoadProgress
 from oor.registry import Registry
-from oor.times import iso_z, to_epoch_us
+from oor.times import parse_duration, to_datetime
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_REJECTED, EXIT_FATAL = 0, 1, 2
-LOAD_FORMATS = ("auto", "3le", "tle", "omm-xml", "omm-json", "omm-csv", "omm-kvn", "xml", "json", "csv", "kvn")
-SHOW_FORMATS = ("table", "3le", "tle", "json")
-EXPORT_FORMATS = ("3le", "tle", "omm-xml", "omm-json", "omm-csv", "omm-kvn")
+EXIT_OK, EXIT_REJECTED, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 130
+WRITE_FORMATS = FORMATS + ("parquet",)
+FORMAT_HELP = (f"{', '.join(WRITE_FORMATS)} (aliases {', '.join(ALIASES)}); default: from -o's extension, "
+               f"else %(default_text)s")
 
 
 class _Fatal(Exception):
@@ -57,69 +74,155 @@ class _Fatal(Exception):
 def norad_arg(text):
     """NORAD id from '25544', '5' or alpha-5 'T0288'."""
     t = text.strip()
-    if t.isdigit():
+    if t.isdigit() and t.isascii():
         return int(t)
     try:
-        return alpha5_decode(t.rjust(5))
+        return alpha5_decode(t.upper().rjust(5))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a NORAD catalog number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a NORAD catalog number: {text!r} (e.g. 25544 or T0288)") from None
 
 
 def _time(text):
+    """A time argument as an aware UTC datetime (``now`` read once, when the command starts)."""
     try:
-        to_epoch_us(text)
+        return to_datetime(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+
+
+class _Duration(_dt.timedelta):
+    """A --max-age value: a timedelta that prints as the user wrote it."""
+
+    text = ""
+
+    def __str__(self):
+        return self.text
+
+
+def _duration(text):
+    try:
+        us = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    d = _Duration(microseconds=us)
+    d.text = text
+    return d
+
+
+def _format(allowed):
+    def parse(text):
+        try:
+            return canonical(text, allowed)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = "format"
+    return parse
+
+
+EXAMPLES = {
+    "load": "oor load ../shared/data/catalogs/catalog-2022-07.3le --db catalog.oor\n"
+            "  curl -s 'https://celestrak.org/NORAD/elements/gp.php?GROUP=stations&FORMAT=xml' | oor load -",
+    "get": "oor get 25544 --db catalog.oor\n  oor get 25544 25575 T0288 --format omm-json\n"
+           "  oor get 25544 --at 2022-196 --nearest --max-age 14d",
+    "history": "oor history 25544 --since now-90d\n  oor history 25544 -o iss.csv      # OMM CSV, from the extension",
+    "scan": "oor scan 25000 26000 --db catalog.oor\n  oor scan -o latest.jsonl",
+    "find": "oor find iss       # name prefix\n  oor find zarya --contains\n  oor find 1998-067   "
+            "# every piece of a launch\n  oor find 2022-     # every object launched in 2022\n  oor find T0288",
+    "export": "oor export -o latest.xml             # OMM XML (from the extension)\n"
+              "  oor export --all --format 3le -o all.3le.gz\n  oor export --at 2022-07-01 -o july.parquet",
+    "stats": "oor stats --db catalog.oor --json",
+    "check": "oor check --db catalog.oor",
+    "checkpoint": "oor checkpoint --db catalog.oor",
+    "recover": "oor recover --db catalog.oor --salvage",
+}
 
 
 def build_parser():
     """The argparse parser of every subcommand.  Who may call: main, tests, docs."""
-    p = argparse.ArgumentParser(prog="oor", description="Orbital Object Registry: store and query satellite "
-                                "element sets (TLE, 3LE, OMM).")
+    p = argparse.ArgumentParser(
+        prog="oor", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Orbital Object Registry: store every element set (TLE, 3LE, OMM XML/JSON/CSV/KVN) of\n"
+                    "every object, by epoch and source, in one crash-safe file, and get them back.",
+        epilog="examples:\n  oor load ../shared/data/catalogs/catalog-2022-07.3le --db catalog.oor\n"
+               "  export OOR_DB=catalog.oor; oor get 25544; oor find iss; oor export -o latest.xml\n\n"
+               "Every command takes --db DB (default: $OOR_DB).\n"
+               "Formats: " + ", ".join(WRITE_FORMATS) + " (aliases xml, json, csv, kvn).\n"
+               "Times: 2022-07-15, 2022-07-15T12:00:00Z, 2022-196, 22196.51021208 (TLE epoch), now-30d,\n"
+               "       @1657886400 (Unix seconds).\n"
+               "Exit codes: 0 ok, 1 some input rejected or nothing found, 2 usage or fatal error,\n"
+               "130 interrupted.  'oor COMMAND --help' for each command.")
     from oor import __version__
     p.add_argument("--version", action="version", version=f"oor {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    def cmd(name, help_):
-        s = sub.add_parser(name, help=help_, description=help_)
-        s.add_argument("--db", required=True, metavar="DB", help="the registry file")
+    def db_arg(s):
+        s.add_argument("--db", default=None, metavar="DB", help="the registry file (default: $OOR_DB)")
         _access_options(s)
+
+    def cmd(name, help_):
+        s = sub.add_parser(name, help=help_, description=help_, epilog="example:\n  " + EXAMPLES[name],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        db_arg(s)
         return s
+
+    def out_args(s, default_text, allowed=WRITE_FORMATS):
+        s.add_argument("--format", "-f", type=_format(allowed), default=None, metavar="F",
+                       help=FORMAT_HELP % {"default_text": default_text})
+        s.add_argument("-o", "--output", default="-", metavar="FILE",
+                       help="write to FILE (atomically; .gz compresses) instead of stdout")
+
+    def at_args(s, what):
+        s.add_argument("--at", type=_time, metavar="TIME", help=f"{what} valid at TIME (newest with epoch <= TIME); "
+                                                               "TIME: 2022-07-15T12:00Z, 2022-196, 22196.51, now-30d")
+        g = s.add_mutually_exclusive_group()
+        g.add_argument("--nearest", action="store_const", dest="mode", const="nearest", default="before",
+                       help="with --at: the set whose epoch is nearest TIME, before or after")
+        g.add_argument("--after", action="store_const", dest="mode", const="after",
+                       help="with --at: the oldest set with epoch >= TIME")
+        s.add_argument("--max-age", type=_duration, metavar="D",
+                       help="only a set within D of TIME (of now without --at): 14d, 6h, 90m, P14D")
+
+    def ids_args(s):
+        s.add_argument("norad", type=norad_arg, nargs="*", metavar="ID", help="NORAD ids (25544, alpha-5 T0288)")
+        s.add_argument("--ids", metavar="FILE", help="read more ids from FILE ('-' = stdin), blank or comma "
+                                                     "separated")
 
     s = cmd("load", "store the element sets of TLE/3LE/OMM files ('-' reads stdin)")
     s.add_argument("files", nargs="+", metavar="FILE")
-    s.add_argument("--format", default="auto", choices=LOAD_FORMATS, help="input format (default: detect)")
+    s.add_argument("--format", "-f", default="auto", type=_format(READ_FORMATS + ("auto",)), metavar="F",
+                   help=f"input format: auto (default: detect), {', '.join(READ_FORMATS)}, or an alias")
     s.add_argument("--source", default=None, metavar="NAME", help="source name stored with every set")
     s.add_argument("--strict", action="store_true", help="all or nothing: the first bad set stores nothing")
-    s.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    s.add_argument("--quiet", "-q", action="store_true", help="no progress line and no summary")
 
-    s = cmd("get", "the newest element set of an object (or the one valid at --at)")
-    s.add_argument("norad", type=norad_arg, metavar="NORAD")
-    s.add_argument("--at", type=_time, metavar="TIME", help="newest set with epoch <= TIME")
-    s.add_argument("--format", default="3le", choices=("3le", "tle", "json"))
+    s = cmd("get", "the newest element set of objects (or the one valid at --at)")
+    ids_args(s)
+    at_args(s, "the set")
+    out_args(s, "3le")
 
-    s = cmd("history", "every element set of an object, ascending epoch")
-    s.add_argument("norad", type=norad_arg, metavar="NORAD")
-    s.add_argument("--since", type=_time, metavar="T")
-    s.add_argument("--until", type=_time, metavar="T")
-    s.add_argument("--format", default="table", choices=SHOW_FORMATS)
+    s = cmd("history", "every element set of objects, ascending epoch")
+    ids_args(s)
+    s.add_argument("--since", type=_time, metavar="T", help="only sets with epoch >= T")
+    s.add_argument("--until", type=_time, metavar="T", help="only sets with epoch <= T")
+    out_args(s, "table (3le into a file)")
 
     s = cmd("scan", "the newest element set of every object in an id range")
     s.add_argument("first", type=norad_arg, nargs="?", metavar="FIRST")
     s.add_argument("last", type=norad_arg, nargs="?", metavar="LAST")
-    s.add_argument("--format", default="table", choices=SHOW_FORMATS)
+    out_args(s, "table (3le into a file)")
 
-    s = cmd("find", "objects by name prefix (case-insensitive) or COSPAR id (1998-067A)")
-    s.add_argument("text", metavar="TEXT")
-    s.add_argument("--format", default="table", choices=SHOW_FORMATS)
+    s = cmd("find", "objects by name, COSPAR id or catalog number (CelesTrak's NAME=, INTDES=, CATNR=)")
+    s.add_argument("text", nargs="+", metavar="TEXT",
+                   help="name prefix (case-insensitive), COSPAR id 1998-067A, launch 1998-067, launch year "
+                        "2022-, catalog number 25544 or T0288")
+    s.add_argument("--contains", action="store_true", help="names containing TEXT anywhere (not only a prefix)")
+    out_args(s, "table (3le into a file)")
 
     s = cmd("export", "write element sets (newest of each object by default)")
-    s.add_argument("--format", default="3le", choices=EXPORT_FORMATS)
     s.add_argument("--all", action="store_true", help="every stored set, not only the newest")
-    s.add_argument("--at", type=_time, metavar="TIME", help="the set valid at TIME for each object")
-    s.add_argument("-o", "--output", default="-", metavar="FILE", help="output file (default stdout; .gz compresses)")
+    at_args(s, "for each object the set")
+    out_args(s, "3le")
     s.add_argument("--skip-unrepresentable", action="store_true",
                    help="leave out (and count) sets the format cannot hold, instead of stopping")
 
@@ -135,10 +238,7 @@ def build_parser():
 
     # ---- query subcommands (query, merge, screen): parsing and handlers in oor/query/cli.py
     from oor.query import cli as _query_cli
-    def db_option(s):
-        s.add_argument("--db", required=True, metavar="DB", help="the registry file")
-        _access_options(s)
-    _query_cli.register(sub, db_option)
+    _query_cli.register(sub, db_arg)
     return p
 
 
@@ -151,58 +251,20 @@ def _access_options(s):
 
 
 # ---- output helpers ---------------------------------------------------------------------------
-def _table_line(es):
-    return f"{es.norad_id:>9}  {iso_z(es.epoch)}  {es.cospar_id or '-':<11}  {es.name or ''}".rstrip()
-
-
-def _show(sets, fmt, out):
-    if fmt == "table":
-        n = 0
-        for es in sets:
-            out.write(_table_line(es) + "\n")
-            n += 1
-        return n
-    return write_elements(sets, out, fmt)
-
-
-class _Progress:
-    """A one-line progress bar on stderr, drawn only after the load has run for a second."""
-
-    def __init__(self, stream, label, fileobj=None, size=None, started=None):
-        self.stream = stream
-        self.label = label
-        self.fileobj = fileobj
-        self.size = size
-        self.t0 = time.perf_counter()
-        self.started = self.t0 if started is None else started     # when the whole command started
-        self.drawn = False
-
-    def __call__(self, report):
-        now = time.perf_counter()
-        if now - min(self.t0, self.started) < 1.0:
-            return
-        n = report.stored
-        rate = n / (now - self.t0)
-        if self.size and self.fileobj is not None:
-            try:
-                frac = min(1.0, self.fileobj.tell() / self.size)
-            except (OSError, ValueError):
-                frac = None
-        else:
-            frac = None
-        if frac is not None:
-            filled = int(frac * 30)
-            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {frac * 100:3.0f}%  "
-        else:
-            bar = ""
-        self.stream.write(f"\r{self.label}: {bar}{n:,} sets  {rate:,.0f} sets/s  ")
-        self.stream.flush()
-        self.drawn = True
-
-    def done(self):
-        if self.drawn:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+def _write_sets(sets, args, default, out, err, reg=None):
+    """Write sets in the format args ask for (module doc); returns the count.  Parquet goes through Arrow."""
+    dest = args.output
+    fmt = resolve(args.format, None if dest == "-" else dest, default if dest == "-" else "3le", WRITE_FORMATS)
+    if fmt == "parquet":
+        if dest == "-":
+            raise _Fatal("parquet is a binary format: give -o FILE.parquet")
+        from oor.interop import sets_to_arrow, write_parquet
+        n = write_parquet(sets_to_arrow(sets, reg.sources() if reg is not None else None), dest)
+    else:
+        n = write_elements(sets, out if dest == "-" else dest, fmt)
+    if dest != "-":
+        err.write(f"oor: wrote {_sets(n)} to {dest}\n")
+    return n
 
 
 def _reject_line(err):
@@ -210,6 +272,27 @@ def _reject_line(err):
     line = err.line if err.line is not None else "?"
     col = f" (column {err.column})" if err.column is not None and f"column {err.column}" not in err.reason else ""
     return f"{where}:{line}: {err.reason}{col}"
+
+
+def _ids(args):
+    """The ids of a get/history call: the positional ones, then those of --ids (a file or stdin)."""
+    ids = list(args.norad)
+    if args.ids is not None:
+        try:
+            text = sys.stdin.read() if args.ids == "-" else open(args.ids, encoding="utf-8").read()
+        except OSError as exc:
+            raise _Fatal(f"{args.ids}: {exc.strerror or exc}") from None
+        for lineno, line in enumerate(text.splitlines(), 1):
+            for tok in line.replace(",", " ").split():
+                if tok.startswith("#"):
+                    break
+                try:
+                    ids.append(norad_arg(tok))
+                except argparse.ArgumentTypeError as exc:
+                    raise _Fatal(f"{'<stdin>' if args.ids == '-' else args.ids}:{lineno}: {exc}") from None
+    if not ids:
+        raise _Fatal(f"{args.command}: no NORAD id given (e.g. oor {args.command} 25544, or --ids -)")
+    return ids
 
 
 # ---- commands ---------------------------------------------------------------------------------
@@ -225,6 +308,34 @@ def _open(args, write):
     return Registry(args.db, create=False, read_only=True, immutable=getattr(args, "immutable", False))
 
 
+class _Interrupt:
+    """Ctrl-C during a load: the first one asks the load to stop at its next safe point (the progress hook,
+    inside the open transaction, so the batch is rolled back and exactly the committed sets stay); a second one
+    interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self.old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+
+
 def _cmd_load(args, out, err):
     for f in args.files:
         if f == "-":
@@ -236,37 +347,46 @@ def _cmd_load(args, out, err):
         if not os.access(f, os.R_OK):
             raise _Fatal(f"{f}: permission denied")
     show_progress = not args.quiet and err.isatty()
-    started = time.perf_counter()
+    sizes = [None if f == "-" else os.path.getsize(f) for f in args.files]
+    display = LoadProgress(err, [("<stdin>" if f == "-" else f, size) for f, size in zip(args.files, sizes)]) \
+        if show_progress else None
     total = None
-    with _open(args, True) as reg:
+    done_files = []                    # (file, sets stored) of the files loaded in full
+    with _Interrupt() as stop, _open(args, True) as reg:
+        def hook(report):
+            stop.check()
+            if display is not None:
+                display(report)
+
         if args.strict:
             tx = reg.transaction()
             tx.__enter__()
         try:
-            for f in args.files:
-                fileobj = sys.stdin.buffer if f == "-" else open(f, "rb")
+            for i, f in enumerate(args.files):
+                raw = sys.stdin.buffer if f == "-" else open(f, "rb")
+                fileobj = Counting(raw) if display is not None else raw
+                if display is not None:
+                    display.begin(i, fileobj)
                 try:
-                    size = None if f == "-" else os.fstat(fileobj.fileno()).st_size
-                    prog = (_Progress(err, "<stdin>" if f == "-" else f, fileobj, size, started)
-                            if show_progress else None)
-                    try:
-                        rep = reg.load(fileobj, format=args.format, source_name=args.source, strict=args.strict,
-                                       progress=prog)
-                    finally:
-                        if prog is not None:
-                            prog.done()
+                    rep = reg.load(fileobj, format=args.format, source_name=args.source, strict=args.strict,
+                                   progress=hook)
                 finally:
                     if f != "-":
-                        fileobj.close()
+                        raw.close()
+                if display is not None:
+                    display.file_done(rep.stored)
                 for e in rep.rejected:
                     err.write(_reject_line(e) + "\n")
                 if rep.stored == 0 and not rep.rejected:
                     err.write(f"oor: {f}: warning: no element sets found\n")
+                done_files.append((f, rep.stored))
                 if total is None:
                     total = rep
                 else:
                     total += rep
         except TLEParseError as exc:
+            if display is not None:
+                display.finish()
             if args.strict:
                 try:
                     tx.__exit__(type(exc), exc, exc.__traceback__)
@@ -275,13 +395,33 @@ def _cmd_load(args, out, err):
                         from None
                 raise _Fatal(f"{_reject_line(exc)} (--strict: nothing stored)") from None
             raise
+        except LoadInterrupted as exc:
+            if display is not None:
+                display.finish()
+            if args.strict:
+                tx.__exit__(type(exc), exc, exc.__traceback__)
+                err.write(f"oor: interrupted: nothing stored (--strict); {args.db} is unchanged\n")
+                return EXIT_INTERRUPTED
+            for e in exc.report.rejected:
+                err.write(_reject_line(e) + "\n")
+            stored = sum(n for _, n in done_files) + exc.report.stored
+            current = args.files[len(done_files)]
+            parts = [f"{os.path.basename(f)}: all {n:,}" for f, n in done_files]
+            parts.append(f"{os.path.basename(current)}: {exc.report.stored:,} before the interruption")
+            err.write(f"oor: interrupted: {stored:,} element sets committed ({'; '.join(parts)}); the rest was "
+                      f"not stored, {args.db} is consistent -- load the same files again to finish\n")
+            return EXIT_INTERRUPTED
         except BaseException as exc:
+            if display is not None:
+                display.finish()
             if args.strict:
                 tx.__exit__(type(exc), exc, exc.__traceback__)
             raise
         else:
             if args.strict:
                 tx.__exit__(None, None, None)
+            if display is not None:
+                display.finish()
     if not args.quiet:
         nfiles = len(args.files)
         label = args.files[0] if nfiles == 1 else f"{nfiles} files"
@@ -289,52 +429,103 @@ def _cmd_load(args, out, err):
     return EXIT_REJECTED if total.rejected else EXIT_OK
 
 
+def _when(args):
+    """(time, mode, max_age) of --at/--nearest/--after/--max-age; --max-age without --at is relative to now."""
+    if args.at is None and args.mode != "before":
+        raise _Fatal(f"--{args.mode} needs --at TIME")
+    at = args.at
+    if at is None and args.max_age is not None:
+        at = to_datetime("now")
+    return at, args.mode, args.max_age
+
+
 def _cmd_get(args, out, err):
+    ids = _ids(args)
+    at, mode, max_age = _when(args)
+    missing = []
     with _open(args, False) as reg:
-        es = reg.latest(args.norad) if args.at is None else reg.at(args.norad, args.at)
-        if es is None:
-            when = f" at or before {args.at}" if args.at else ""
-            err.write(f"oor: {args.norad}: no element set{when} in {args.db}\n")
-            return EXIT_REJECTED
-        write_elements([es], out, args.format)
-    return EXIT_OK
+        def sets():
+            for norad in ids:
+                es = reg.latest(norad) if at is None else reg.at(norad, at, mode, max_age)
+                if es is None:
+                    missing.append(norad)
+                else:
+                    yield es
+        _write_sets(sets(), args, "3le", out, err, reg)
+    for norad in missing:
+        if at is None:
+            why = "no element set"
+        else:
+            rel = {"before": "at or before", "after": "at or after", "nearest": "near"}[mode]
+            age = f" within {args.max_age}" if max_age is not None else ""
+            why = f"no element set {rel} {at.isoformat().replace('+00:00', 'Z')}{age}"
+        err.write(f"oor: {norad}: {why} in {args.db}\n")
+    return EXIT_REJECTED if missing else EXIT_OK
 
 
 def _cmd_history(args, out, err):
+    ids = _ids(args)
+    missing = []
     with _open(args, False) as reg:
-        sets = reg.history(args.norad, since=args.since, until=args.until)
-        if not sets:
-            err.write(f"oor: {args.norad}: no element sets in that range in {args.db}\n")
-            return EXIT_REJECTED
-        _show(sets, args.format, out)
-    return EXIT_OK
+        def sets():
+            for norad in ids:
+                h = reg.history(norad, since=args.since, until=args.until)
+                if not h:
+                    missing.append(norad)
+                yield from h
+        _write_sets(sets(), args, "table", out, err, reg)
+    for norad in missing:
+        err.write(f"oor: {norad}: no element sets in that range in {args.db}\n")
+    return EXIT_REJECTED if missing else EXIT_OK
 
 
 def _cmd_scan(args, out, err):
     with _open(args, False) as reg:
-        _show(reg.scan(args.first, args.last), args.format, out)
+        _write_sets(reg.scan(args.first, args.last), args, "table", out, err, reg)
     return EXIT_OK
 
 
 def _cmd_find(args, out, err):
     with _open(args, False) as reg:
-        sets = reg.find(args.text)
-        if not sets:
-            err.write(f"oor: nothing matches {args.text!r}\n")
+        found = {}
+        for text in args.text:
+            for es in reg.find(text, contains=args.contains):
+                found.setdefault(es.norad_id, es)
+        if not found:
+            what = " or ".join(repr(t) for t in args.text)
+            names = not args.contains and any(not _designator_like(t) for t in args.text)
+            err.write(f"oor: nothing in {args.db} matches {what}"
+                      f"{' (as a name prefix; --contains finds it anywhere in a name)' if names else ''}\n")
             return EXIT_REJECTED
-        _show(sets, args.format, out)
+        _write_sets([found[k] for k in sorted(found)], args, "table", out, err, reg)
     return EXIT_OK
 
 
+def _designator_like(text):
+    """True when find reads text as a COSPAR id, launch or catalog number rather than a name."""
+    t = text.strip()
+    return cospar.normalize(t) is not None or bool(re.fullmatch(r"[0-9]{4}-[0-9]{0,2}|[0-9]{1,9}", t))
+
+
+def _sets(n):
+    return f"{n:,} element set{'' if n == 1 else 's'}"
+
+
 def _cmd_export(args, out, err):
+    if args.all and (args.at is not None or args.max_age is not None):
+        raise _Fatal("--all and --at/--max-age do not go together: --all writes every set")
+    at, mode, max_age = _when(args)
     dest = out if args.output == "-" else args.output
+    fmt = resolve(args.format, None if args.output == "-" else args.output, "3le", WRITE_FORMATS)
+    if fmt == "parquet" and args.output == "-":
+        raise _Fatal("parquet is a binary format: give -o FILE.parquet")
     with _open(args, False) as reg:
-        n = reg.export(dest, format=args.format, latest=not args.all, at=args.at,
+        n = reg.export(dest, format=fmt, latest=not args.all, at=at, mode=mode, max_age=max_age,
                        skip_unrepresentable=args.skip_unrepresentable)
     if args.output != "-":
-        err.write(f"oor: wrote {n:,} element sets to {args.output}\n")
+        err.write(f"oor: wrote {_sets(n)} to {args.output}\n")
     if getattr(n, "skipped", ()):
-        err.write(f"oor: skipped {len(n.skipped):,} element sets that {args.format} cannot hold "
+        err.write(f"oor: skipped {len(n.skipped):,} element sets that {fmt} cannot hold "
                   f"(objects {', '.join(map(str, n.skipped[:5]))}{', ...' if len(n.skipped) > 5 else ''})\n")
     return EXIT_OK
 
@@ -406,8 +597,9 @@ def _cmd_recover(args, out, err):
     return EXIT_OK
 
 
-COMMANDS = {"recover": _cmd_recover, "load": _cmd_load, "get": _cmd_get, "history": _cmd_history, "scan": _cmd_scan, "find": _cmd_find,
-            "export": _cmd_export, "stats": _cmd_stats, "check": _cmd_check, "checkpoint": _cmd_checkpoint}
+COMMANDS = {"recover": _cmd_recover, "load": _cmd_load, "get": _cmd_get, "history": _cmd_history,
+            "scan": _cmd_scan, "find": _cmd_find, "export": _cmd_export, "stats": _cmd_stats, "check": _cmd_check,
+            "checkpoint": _cmd_checkpoint}
 
 
 # ---- query subcommands (oor/query/cli.py) -------------------------------------------------------
@@ -436,7 +628,7 @@ def _glue_descending_sort(argv):
 
 
 def main(argv=None):
-    """Run one ``oor`` command; returns the exit code (0, 1 or 2).  Who may call: the entry points, tests."""
+    """Run one ``oor`` command; returns the exit code (0, 1, 2 or 130).  Who may call: the entry points, tests."""
     parser = build_parser()
     argv = _glue_descending_sort(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -444,6 +636,11 @@ def main(argv=None):
     except SystemExit as exc:            # argparse: --help / --version (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_FATAL
     out, err = sys.stdout, sys.stderr
+    if hasattr(args, "db") and args.db is None:
+        args.db = os.environ.get("OOR_DB") or None
+        if args.db is None:
+            err.write(f"oor {args.command}: no registry given: add --db FILE or set OOR_DB=FILE\n")
+            return EXIT_FATAL
     try:
         return COMMANDS[args.command](args, out, err)
     except _Fatal as exc:
@@ -461,9 +658,12 @@ def main(argv=None):
             return EXIT_OK
         where = exc.filename if exc.filename is not None else "error"
         err.write(f"oor: {where}: {exc.strerror or exc}\n")
+    except ImportError as exc:
+        err.write(f"oor: {exc}\n")
     except (ValueError, TypeError) as exc:
         err.write(f"oor: {exc}\n")
     except KeyboardInterrupt:
         err.write("oor: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_FATAL
+

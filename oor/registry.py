@@ -15,24 +15,36 @@ of that object carries that name / designator, and its value counts those
 sets.  One class owns it, ``oor.index_counts.IndexCounts``: put/replace/
 delete/load adjust the counts through it in the same transaction as the
 primary change; ``check()`` recomputes them from the primary tree with the
-same module.  Times are parsed by ``oor.times``, COSPAR designators
-normalised by ``oor.codec.cospar``.
+same module.  Times are parsed by ``oor.times``; ``at`` with a mode and
+``find``'s matching (COSPAR forms by ``oor.codec.cospar``) are functions of
+``oor.lookups`` over the trees; the format names are ``oor.codec.formats``';
+``to_arrow`` / ``to_pandas`` and the other interop doors are ``oor.interop``.
 
 Concurrency: one writer process (the Database's file lock); in-process, every
 read runs under ``Database.reading()`` and every change inside a transaction.
 Iterators (``scan``, ``iter_sets``) take the lock per step, never across a
 ``yield``, and re-seek, so a change made while iterating is safe.
 """
+from __future__ import annotations
+
 import os
 import time
 from collections import Counter
 from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
-from oor_core.errors import ConflictError, OorError
+if TYPE_CHECKING:
+    from oor.query.merge import MergeResult
+    from oor.query.query import Query
+    from oor.query.screen import ScreenResult
+    from oor.query.source import Reader
+    from oor.typing import DurationLike, PathLike, TimeLike
+
+from oor_core.errors import ConflictError, LoadInterrupted, OorError, TLEParseError
 
 from oor import index_counts
-from oor.codec import ElementSet, decode_record, encode_record, read_elements, write_elements
-from oor.codec import cospar
+from oor.codec import ElementSet, WriteCount, decode_record, encode_record, read_elements, write_elements
+from oor.codec.formats import READ_FORMATS, WRITE_FORMATS, canonical as canonical_format, resolve as resolve_format
 from oor.codec.record import check_record
 from oor.index_counts import IndexCounts
 from oor.keys import (
@@ -40,17 +52,15 @@ from oor.keys import (
     MAX_EPOCH_US,
     MIN_EPOCH_US,
     elset_key,
-    name_text,
     object_hi,
     object_lo,
     pack_u16,
-    prefix_end,
     split_elset_key,
-    split_index_key,
     unpack_u16,
 )
+from oor.lookups import at_item, check_mode, find_ids
 from oor.storage import Database, batched_items
-from oor.times import to_epoch_us, us_to_iso
+from oor.times import parse_duration, to_epoch_us, us_to_iso
 
 __all__ = ["Registry", "RegistrySnapshot", "RegistryTransaction", "LoadReport", "open", "to_epoch_us", "INSERTED", "REPLACED", "UNCHANGED"]
 
@@ -105,7 +115,8 @@ class LoadReport:
 
     __slots__ = ("inserted", "replaced", "unchanged", "rejected", "skipped", "seconds")
 
-    def __init__(self, inserted=0, replaced=0, unchanged=0, rejected=None, seconds=0.0, skipped=0):
+    def __init__(self, inserted: int = 0, replaced: int = 0, unchanged: int = 0,
+                 rejected: Optional[List[TLEParseError]] = None, seconds: float = 0.0, skipped: int = 0) -> None:
         self.inserted = inserted
         self.replaced = replaced
         self.unchanged = unchanged
@@ -114,16 +125,16 @@ class LoadReport:
         self.seconds = seconds
 
     @property
-    def stored(self):
+    def stored(self) -> int:
         """Sets read and accepted (inserted + replaced + unchanged)."""
         return self.inserted + self.replaced + self.unchanged
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return not self.rejected
 
     @property
-    def rate(self):
+    def rate(self) -> float:
         """Accepted sets per second."""
         return self.stored / self.seconds if self.seconds > 0 else 0.0
 
@@ -136,7 +147,7 @@ class LoadReport:
         self.seconds += other.seconds
         return self
 
-    def summary(self):
+    def summary(self) -> str:
         """One line: counts and rate."""
         return (f"{self.inserted:,} inserted, {self.replaced:,} replaced, {self.unchanged:,} unchanged, "
                 f"{len(self.rejected):,} rejected in {self.seconds:.2f} s ({self.rate:,.0f} sets/s)"
@@ -150,6 +161,8 @@ class LoadReport:
 
 
 # ---- transactions ---------------------------------------------------------------------------
+
+
 def _latest_in(elsets, norad_id):
     """The newest set of norad_id in the elsets tree (None when absent).  One seek."""
     if elsets is None:
@@ -187,17 +200,21 @@ class _Reads:
         with self._reading():
             return _latest_in(self._elsets, norad_id)
 
-    def at(self, norad_id, when):
-        """The newest set of an object with epoch <= when (datetime, date or ISO string), or None.  One seek."""
+    def at(self, norad_id: int, when: TimeLike, mode: str = "before",
+           max_age: Optional[DurationLike] = None) -> Optional[ElementSet]:
+        """The set of an object at a time, or None.  One to three seeks (``oor.lookups.at_item``).
+
+        ``when``: any time ``oor.times`` reads (datetime, date, ISO 8601 text, TLE epoch, ``now-30d``, Unix
+        seconds).  ``mode``: "before" (default: the newest set with epoch <= when, the one valid then),
+        "after" (the oldest with epoch >= when) or "nearest".  ``max_age`` (``14d``, a timedelta, seconds):
+        None unless the set found lies within that much of when.
+        """
         _check_norad(norad_id)
+        check_mode(mode)
         us = _clamp(to_epoch_us(when))
-        with self._reading():
-            if self._elsets is None:
-                return None
-            item = self._elsets.cursor().seek(elset_key(norad_id, us, MAX_SOURCE_ID), "<=")
-        if item is None or item[0][:4] != object_lo(norad_id):
-            return None
-        return decode_record(item[1])
+        age = None if max_age is None else parse_duration(max_age)
+        item = at_item(self._reading, self._elsets, norad_id, us, mode, age)
+        return None if item is None else decode_record(item[1])
 
     def history(self, norad_id, since=None, until=None):
         """The sets of an object with since <= epoch <= until (both optional), ascending epoch, as a list."""
@@ -265,32 +282,18 @@ class _Reads:
         for _, v in self._range(self._elsets, lo, hi):
             yield decode_record(v)
 
-    def find(self, text):
-        """Latest sets of the objects matching text, ascending id, as a list.
+    def find(self, text: str, *, contains: bool = False) -> List[ElementSet]:
+        """Latest sets of the objects matching text, ascending id, as a list (``oor.lookups.find_ids``).
 
         text is a COSPAR id (``1998-067A``; ``1998-067`` gives every piece of
-        the launch; the TLE form ``98067A`` works too), or a name prefix,
-        case-insensitive (``iss`` finds ``ISS (ZARYA)``).  All digits also
-        matches that NORAD id.
+        the launch; the TLE form ``98067A`` works too; ``2022-`` every object
+        launched in 2022), a catalog number (``25544``, alpha-5 ``T0288``),
+        or a name prefix, case-insensitive (``iss`` finds ``ISS (ZARYA)``);
+        ``contains=True``: names containing text anywhere (CelesTrak's ``NAME=``).
         """
         if not isinstance(text, str):
             raise TypeError("find() takes a str")
-        t = text.strip()
-        if not t:
-            return []
-        ids = set()
-        designator = cospar.normalize(t)
-        if designator is not None:
-            # one piece: its exact text (key text | 0x00); a launch: every piece (text prefix)
-            prefix = designator.encode("ascii") + (b"\x00" if cospar.piece(designator) else b"")
-            for k, _ in self._range(self._cospar, prefix, prefix_end(prefix)):
-                ids.add(split_index_key(k)[1])
-        else:
-            prefix = name_text(t)
-            for k, _ in self._range(self._names, prefix, prefix_end(prefix)):
-                ids.add(split_index_key(k)[1])
-            if t.isdigit() and len(t) <= 9 and int(t) in self:
-                ids.add(int(t))
+        ids = find_ids(self._range, self._names, self._cospar, self.__contains__, text, contains)
         out = []
         for norad in sorted(ids):
             es = self.latest(norad)
@@ -304,47 +307,85 @@ class _Reads:
         from oor.query.source import Reader
         return Reader(self._reading, self._elsets, self._names, self._cospar, self.sources(), self.path, hold=self)
 
-    def query(self, *, now=None):
+    def query(self, *, now: Optional[TimeLike] = None) -> Query:
         """A Query over this registry: ``reg.query().where(inclination__gt=80).select(...)`` (oor.query.Query)."""
         from oor.query.query import Query
         return Query(self.reader(), now=now)
 
-    def merge(self, sources=None, policy="newest"):
+    def merge(self, sources: Optional[List[str]] = None, policy: Any = "newest") -> MergeResult:
         """One winner per object across stored sources, with a conflict report (oor.query.MergeResult).
 
         policy: "newest" or a list of source names in priority order."""
         from oor.query.merge import merge_stored
         return merge_stored(self.reader(), sources, policy)
 
-    def screen(self, norad_id, pad_km=10.0, geometry=True):
+    def screen(self, norad_id: int, pad_km: float = 10.0, geometry: bool = True) -> ScreenResult:
         """Conjunction screening prefilter: objects that may come within pad_km of norad_id
         (oor.query.ScreenResult)."""
         from oor.query.screen import screen
         return screen(self.reader(), _check_norad(norad_id), pad_km, geometry)
 
-    def export(self, dest, *, format="3le", latest=True, at=None, first_id=None, last_id=None,
-               skip_unrepresentable=False):
+    def export(self, dest: Any, *, format: Optional[str] = None, latest: bool = True, at: Optional[TimeLike] = None, mode: str = "before",
+               max_age: Optional[DurationLike] = None, first_id: Optional[int] = None, last_id: Optional[int] = None,
+               skip_unrepresentable: bool = False) -> int:
         """Write sets to a path ('-' = stdout, '.gz' compresses) or open file; returns the count written.
 
         ``latest=True``: the newest set of each object; ``latest=False``: every
-        set (id, epoch order); ``at=t``: for each object the set valid at t
-        (objects with none before t are left out).  ``format``: 3le, tle,
-        omm-xml, omm-json, omm-csv (or xml/json/csv).  Sets read from TLE text
+        set (id, epoch order); ``at=t``: for each object the set ``at(id, t,
+        mode, max_age)`` returns (objects with none are left out).  ``format``:
+        a name of ``oor.codec.formats`` or "parquet" (pyarrow); default: the
+        extension of a path (``latest.xml`` -> omm-xml), else 3le; a format the
+        extension contradicts is a ValueError.  Sets read from TLE text
         are written as their exact lines.  A path is replaced atomically; a set
         the format cannot hold raises UnrepresentableError, or is left out and
         counted in the result's ``.skipped`` with ``skip_unrepresentable=True``.
         """
-        fmt = FORMAT_ALIASES.get(format)
-        if fmt is None or fmt == "auto":
-            raise ValueError(f"unknown export format {format!r}")
+        path = dest if isinstance(dest, (str, os.PathLike)) else None
+        fmt = resolve_format(format, path, "3le", WRITE_FORMATS + ("parquet",))
         if at is not None:
-            when = at
-            sets = (es for es in (self.at(n, when) for n in self.objects(first_id, last_id)) if es is not None)
+            check_mode(mode)
+            if fmt == "parquet" and mode == "before" and max_age is None:
+                from oor.interop import write_parquet
+                return WriteCount.make(write_parquet(self.to_arrow(at=at, first_id=first_id, last_id=last_id),
+                                                     dest), ())
+            sets = (es for es in (self.at(n, at, mode, max_age) for n in self.objects(first_id, last_id))
+                    if es is not None)
+        elif fmt == "parquet":
+            from oor.interop import write_parquet
+            return WriteCount.make(write_parquet(self.to_arrow(latest=latest, first_id=first_id, last_id=last_id),
+                                                 dest), ())
         elif latest:
             sets = self.scan(first_id, last_id)
         else:
             sets = self.iter_sets(first_id, last_id)
+        if fmt == "parquet":
+            from oor.interop import sets_to_arrow, write_parquet
+            return WriteCount.make(write_parquet(sets_to_arrow(sets, self.sources()), dest), ())
         return write_elements(sets, dest, fmt, skip_unrepresentable=skip_unrepresentable)
+
+    # ---- columns for Arrow, pandas, Parquet, DuckDB (oor/interop.py; optional extras arrow, pandas) ----
+    def to_arrow(self, *, latest: bool = True, at: Optional[TimeLike] = None, first_id: Optional[int] = None,
+                 last_id: Optional[int] = None, columns: Optional[List[str]] = None) -> Any:
+        """The sets as a ``pyarrow.Table`` (needs pyarrow: ``pip install 'oor[arrow]'``), one row per set.
+
+        ``latest=True``: the newest set of each object; ``latest=False``: every
+        set (id, epoch order); ``at=t``: each object's set valid at t.  Columns
+        (``oor.interop.COLUMNS``, or those named in ``columns``): norad_id, name,
+        cospar_id, epoch (``timestamp[us, tz=UTC]``), the elements in TLE units,
+        classification, ephemeris_type, element_set_no, rev_number, source.
+        Read in column batches from the leaf pages (no ElementSet built).
+        """
+        from oor.interop import to_arrow
+        mode, as_of = ("as_of", _clamp(to_epoch_us(at))) if at is not None else ("latest" if latest else "all", None)
+        return to_arrow(self.reader(), mode, as_of, None if first_id is None else _check_norad(first_id),
+                        None if last_id is None else _check_norad(last_id), columns)
+
+    def to_pandas(self, *, latest: bool = True, at: Optional[TimeLike] = None, first_id: Optional[int] = None,
+                  last_id: Optional[int] = None, columns: Optional[List[str]] = None) -> Any:
+        """``to_arrow(...)`` as a ``pandas.DataFrame`` (needs pandas and pyarrow: ``pip install 'oor[pandas]'``);
+        ``epoch`` is ``datetime64[us, UTC]``."""
+        return self.to_arrow(latest=latest, at=at, first_id=first_id, last_id=last_id,
+                             columns=columns).to_pandas()
 
     def stats(self):
         """Counts (objects, sets, sources, index entries, epoch range), all at one snapshot."""
@@ -453,7 +494,8 @@ class Registry(_Reads):
     ``at`` are one seek each; ``history`` one seek plus the sets returned.
     """
 
-    def __init__(self, path, *, create=True, read_only=False, pool_pages=2048, sync="full", **storage):
+    def __init__(self, path: PathLike, *, create: bool = True, read_only: bool = False, pool_pages: int = 2048,
+                 sync: str = "full", **storage: Any) -> None:
         self.path = os.fspath(path)
         self.read_only = read_only
         self.db = Database(self.path, create=create, read_only=read_only, pool_pages=pool_pages, sync=sync,
@@ -484,24 +526,24 @@ class Registry(_Reads):
         self._counts = IndexCounts(self._names, self._cospar)
 
     # ---- life cycle --------------------------------------------------------------------------
-    def close(self):
+    def close(self) -> None:
         """Checkpoint and close the file (idempotent)."""
         self.db.close()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self.db.closed
 
-    def __enter__(self):
+    def __enter__(self) -> Registry:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self):
         return f"<oor.Registry {self.path!r}{' read-only' if self.read_only else ''}{' closed' if self.closed else ''}>"
 
-    def transaction(self, snapshot=None):
+    def transaction(self, snapshot: Optional[RegistrySnapshot] = None) -> RegistryTransaction:
         """A write transaction (context manager; a RegistryTransaction): commit on success, abort (undo
         everything) on exception.  It offers the read methods too and reads its own writes.
 
@@ -511,7 +553,7 @@ class Registry(_Reads):
         """
         return RegistryTransaction(self, snapshot)
 
-    def checkpoint(self):
+    def checkpoint(self) -> None:
         """Make every committed change durable in the data file (and let the WAL shrink)."""
         self.db.checkpoint()
 
@@ -551,7 +593,7 @@ class Registry(_Reads):
         return sid
 
     # ---- changes -----------------------------------------------------------------------------
-    def put(self, element_set):
+    def put(self, element_set: ElementSet) -> str:
         """Store one ElementSet; returns "inserted", "replaced" or "unchanged".  O(log n).
 
         The key is (norad_id, epoch, source): a set with the same key as a
@@ -583,7 +625,7 @@ class Registry(_Reads):
         self._counts.replace(decode_record(old), es)
         return REPLACED
 
-    def delete(self, norad_id, epoch=None, *, source=_ANY):
+    def delete(self, norad_id: int, epoch: Optional[TimeLike] = None, *, source: Any = _ANY) -> int:
         """Delete the sets of an object: all of them, or those at one epoch (of one source if given).
 
         Returns the number of sets deleted (0 when there were none).  O(k log n).
@@ -615,7 +657,7 @@ class Registry(_Reads):
 
 
     # ---- reads: each call at one snapshot (docs/concurrency.md) ------------------------------
-    def snapshot(self):
+    def snapshot(self) -> RegistrySnapshot:
         """A read-only view frozen at the last commit, for as long as it is held (a context manager
         offering every read method); the writer goes on committing meanwhile and never waits for it."""
         self._require_reads()
@@ -632,7 +674,7 @@ class Registry(_Reads):
             return _OwnReads(self)
         return self.snapshot()
 
-    def latest(self, norad_id):
+    def latest(self, norad_id: int) -> Optional[ElementSet]:
         """The newest set of an object (any source), or None.  One seek.
 
         At equal epochs the source with the highest id (the one registered last) wins.
@@ -648,25 +690,29 @@ class Registry(_Reads):
         finally:
             db.release_view(view)
 
-    def at(self, norad_id, when):
-        """The newest set of an object with epoch <= when (datetime, date or ISO string), or None.  One seek."""
+    def at(self, norad_id: int, when: TimeLike, mode: str = "before",
+           max_age: Optional[DurationLike] = None) -> Optional[ElementSet]:
+        """The set of an object at a time, or None, at one snapshot.  ``mode``: "before" (default: the
+        newest set with epoch <= when), "after" or "nearest"; ``max_age``: None unless the set lies within
+        that much of when (``oor.lookups.at_item``; times: ``oor.times``)."""
         with self._reads() as v:
-            return v.at(norad_id, when)
+            return v.at(norad_id, when, mode, max_age)
 
-    def history(self, norad_id, since=None, until=None):
+    def history(self, norad_id: int, since: Optional[TimeLike] = None,
+                until: Optional[TimeLike] = None) -> List[ElementSet]:
         """The sets of an object with since <= epoch <= until (both optional), ascending epoch, as a list."""
         with self._reads() as v:
             return v.history(norad_id, since, until)
 
-    def __contains__(self, norad_id):
+    def __contains__(self, norad_id: int) -> bool:
         return self.latest(norad_id) is not None
 
-    def objects(self, first_id=None, last_id=None):
+    def objects(self, first_id: Optional[int] = None, last_id: Optional[int] = None) -> Iterator[int]:
         """Iterator of the NORAD ids stored, ascending, within [first_id, last_id] (one snapshot throughout)."""
         with self._reads() as v:
             yield from v.objects(first_id, last_id)
 
-    def scan(self, first_id=None, last_id=None):
+    def scan(self, first_id: Optional[int] = None, last_id: Optional[int] = None) -> Iterator[ElementSet]:
         """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id.
 
         Constant memory; two seeks per object; one snapshot however long it is consumed.
@@ -674,32 +720,43 @@ class Registry(_Reads):
         with self._reads() as v:
             yield from v.scan(first_id, last_id)
 
-    def iter_sets(self, first_id=None, last_id=None):
+    def iter_sets(self, first_id: Optional[int] = None, last_id: Optional[int] = None) -> Iterator[ElementSet]:
         """Iterator of every stored set in key order (id, epoch, source), at one snapshot."""
         with self._reads() as v:
             yield from v.iter_sets(first_id, last_id)
 
-    def find(self, text):
-        """Latest sets of the objects matching text (see RegistrySnapshot.find), at one snapshot."""
+    def find(self, text: str, *, contains: bool = False) -> List[ElementSet]:
+        """Latest sets of the objects matching text (COSPAR id or launch, catalog number, alpha-5, name
+        prefix; contains=True: name substring), ascending id, at one snapshot (oor.lookups.find_ids)."""
         with self._reads() as v:
-            return v.find(text)
+            return v.find(text, contains=contains)
 
-    def sources(self):
+    def sources(self) -> Dict[str, int]:
         """{source name: id} of every source ever stored (None, id 0, not listed)."""
         with self._reads() as v:
             return v.sources()
 
-    def reader(self):
+    def reader(self) -> Reader:
         """What the query layer reads through (oor.query.Reader): the trees of one snapshot, held as long
         as the reader (and the query built on it) lives."""
         return self._reads().reader()
 
-    def export(self, dest, **kw):
-        """Write sets to a path or open file, all from one snapshot (see RegistrySnapshot.export)."""
+    def export(self, dest: Any, **kw: Any) -> int:
+        """Write sets to a path or open file, all from one snapshot (options: RegistrySnapshot.export)."""
         with self._reads() as v:
             return v.export(dest, **kw)
 
-    def stats(self):
+    def to_arrow(self, **kw: Any) -> Any:
+        """The sets as a ``pyarrow.Table``, read at one snapshot (options: RegistrySnapshot.to_arrow)."""
+        with self._reads() as v:
+            return v.to_arrow(**kw)
+
+    def to_pandas(self, **kw: Any) -> Any:
+        """``to_arrow(...)`` as a ``pandas.DataFrame`` (options: RegistrySnapshot.to_pandas)."""
+        with self._reads() as v:
+            return v.to_pandas(**kw)
+
+    def stats(self) -> Dict[str, Any]:
         """Counts (objects, sets, sources, index entries, epoch range) at one snapshot, the Database's
         file statistics, and the snapshot watermark."""
         with self._reads() as v:
@@ -711,7 +768,7 @@ class Registry(_Reads):
         out["snapshots"] = db["snapshots"]
         return out
 
-    def check(self):
+    def check(self) -> List[str]:
         """Problems found, as strings naming the page, tree or index entry; empty when clean.
 
         In order: the Database's checks (pages, trees and page ownership, the
@@ -728,9 +785,14 @@ class Registry(_Reads):
             return v._check_trees()
 
     # ---- load and export ---------------------------------------------------------------------
-    def load(self, source, *, format="auto", source_name=None, strict=False, batch=10_000, progress=None):
-        """Store every element set of a path, open file, ``"-"`` (stdin) or iterable of ElementSet.
+    def load(self, source: Any, *, format: str = "auto", source_name: Optional[str] = None, strict: bool = False,
+             batch: int = 10_000, progress: Any = None) -> LoadReport:
+        """Store every element set of a path, open file, ``"-"`` (stdin) or iterable; returns a LoadReport.
 
+        An iterable may hold ElementSets, OMM dicts (CelesTrak JSON or
+        Space-Track strings) and ``(line1, line2)`` / ``(name, line1, line2)``
+        tuples (``oor.interop.as_element_set``).  ``format``: "auto" or a name of
+        ``oor.codec.formats`` (aliases included) for a file input.
         Default mode: good sets are stored (committed every ``batch`` sets, so
         memory stays bounded) and bad ones reported in ``LoadReport.rejected``.
         ``strict=True``: one transaction; the first bad set aborts it (nothing
@@ -738,11 +800,11 @@ class Registry(_Reads):
         as every set's source.  A set whose key is stored already counts as
         unchanged when its record is identical, else it replaces the stored one;
         so loading a file twice changes nothing.  ``progress(report)`` is called
-        every 1,000 sets.
+        every 1,000 sets.  A KeyboardInterrupt (Ctrl-C) rolls the batch in
+        progress back and is raised as ``LoadInterrupted`` whose ``report``
+        counts what was committed.
         """
-        fmt = FORMAT_ALIASES.get(format)
-        if fmt is None:
-            raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMAT_ALIASES)}")
+        fmt = "auto" if format == "auto" else canonical_format(format, READ_FORMATS)
         if batch < 1:
             raise ValueError("batch must be >= 1")
         t0 = time.perf_counter()
@@ -754,9 +816,8 @@ class Registry(_Reads):
             reader = read_elements(source, fmt, errors="strict" if strict else "collect", source=source_name)
             sets = iter(reader)
         else:
-            sets = iter(source)
-            if source_name is not None:
-                sets = (es.replace(source=source_name) for es in sets)
+            from oor.interop import as_element_set
+            sets = (as_element_set(item, source_name) for item in source)
         counts = {INSERTED: 0, REPLACED: 0, UNCHANGED: 0}
 
         def step(es):
@@ -768,6 +829,7 @@ class Registry(_Reads):
                 progress(_fill(report, counts, reader, t0))
 
         counter = self._counts
+        committed = dict(counts)           # the counts as of the last commit (what LoadInterrupted reports)
         try:
             if strict:
                 with self.transaction():
@@ -775,6 +837,7 @@ class Registry(_Reads):
                     for es in sets:
                         step(es)
                     counter.flush_batch()
+                committed = dict(counts)
             else:
                 done = False
                 while not done:
@@ -789,9 +852,14 @@ class Registry(_Reads):
                                 done = False
                                 break
                         counter.flush_batch()
+                    committed = dict(counts)
                     if reader is not None and reader.errors:
                         report.rejected.extend(reader.errors)
                         reader.errors.clear()
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, LoadInterrupted):
+                raise
+            raise LoadInterrupted(_fill(report, committed, reader, t0)) from None
         finally:
             counter.end_batch()
         return _fill(report, counts, reader, t0)
@@ -989,7 +1057,8 @@ def _fill(report, counts, reader, t0):
     return report
 
 
-def open(path, *, create=True, read_only=False, pool_pages=2048, sync="full", **storage):  # noqa: A001
+def open(path: PathLike, *, create: bool = True, read_only: bool = False, pool_pages: int = 2048,  # noqa: A001
+         sync: str = "full", **storage: Any) -> Registry:
     """Open (by default create) the registry at path; returns a Registry (a context manager).
 
     Recovers the file first if it was not closed cleanly.  ``storage`` passes the

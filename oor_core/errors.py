@@ -207,3 +207,17 @@ class CorruptLogError(WalError):
 
     def __reduce__(self):
         return (CorruptLogError, (self.path, self.offset, self.lsn, self.reason))
+
+
+class LoadInterrupted(KeyboardInterrupt):
+    """A load stopped by Ctrl-C (KeyboardInterrupt): what was committed before it, and nothing else.
+
+    Raised by ``Registry.load`` from the KeyboardInterrupt (still a
+    KeyboardInterrupt, so code that catches that sees it).  ``report`` is a
+    LoadReport counting only the sets committed; the batch in progress was
+    rolled back, so the file holds exactly those.
+    """
+
+    def __init__(self, report):
+        self.report = report
+        super().__init__(f"interrupted: {report.stored:,} element sets committed")

@@ -12,3 +12,9 @@ def redo(pool: BufferPool, body: _Buffer, seg_start: int, from_lsn: int,
 def is_zero(body: _Buffer, start: int) -> bool: ...
 
 def next_valid_record(body: bytes, seg_start: int, start: int) -> int: ...   # offset of the next valid record, or -1
+
+# transaction states of analyse()'s table (values in walscan.pyx)
+ST_ACTIVE: int
+ST_ABORTING: int
+ST_COMMITTED: int
+ST_ENDED: int

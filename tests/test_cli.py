@@ -15,7 +15,8 @@ import time
 import pytest
 
 import oor
-from oor.cli import _Progress, main
+from oor.cli import main
+from oor.progress import LoadProgress
 
 CATALOGS = [("catalog-2022-01.3le", 23_939), ("catalog-2022-07.3le", 24_132), ("catalog-2026-06.3le", 16_032)]
 HISTORY_TOTAL = 38_622
@@ -474,11 +475,12 @@ def test_progress_bar_only_on_a_terminal(data, tmp_path):
             return True
 
     stream = TTY()
-    prog = _Progress(stream, "f.tle")
+    clock = [0.0]
+    prog = LoadProgress(stream, [("f.tle", None)], clock=lambda: clock[0], columns=80)
     prog(oor.LoadReport(inserted=10))
     assert stream.getvalue() == ""                  # under a second: nothing drawn
-    prog.t0 -= 2.0
+    clock[0] = 2.0
     prog(oor.LoadReport(inserted=5000))
-    assert stream.getvalue().startswith("\rf.tle: ") and "5,000 sets" in stream.getvalue()
-    prog.done()
+    assert stream.getvalue().startswith("\rf.tle  ") and "5,000 sets" in stream.getvalue()
+    prog.finish()
     assert stream.getvalue().endswith("\r\033[K")

@@ -309,10 +309,13 @@ def test_constructor_validates():
                 inclination=1.0, raan=1.0, arg_perigee=1.0, mean_anomaly=1.0)
     for key, value, exc in [("eccentricity", 1.0, ValueError), ("inclination", 181.0, ValueError),
                             ("norad_id", 10**9, ValueError), ("mean_motion", float("nan"), ValueError),
-                            ("epoch", dt.datetime(2024, 1, 1), ValueError), ("classification", "X", ValueError),
+                            ("epoch", "not a time", ValueError), ("classification", "X", ValueError),
                             ("intl_designator", "98-067", ValueError), ("norad_id", "5", TypeError)]:
         with pytest.raises(exc):
             ElementSet(**{**base, key: value})
+    # a naive datetime is UTC, as everywhere in OOR (issue 15); so is any time oor.times reads
+    assert ElementSet(**{**base, "epoch": dt.datetime(2024, 1, 1)}) == ElementSet(**base)
+    assert ElementSet(**{**base, "epoch": "24001.0"}) == ElementSet(**base)
 
 
 def test_to_satrec_from_text_and_from_fields():

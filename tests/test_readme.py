@@ -40,15 +40,17 @@ def scratch(tmp_path_factory, data):
     return proj
 
 
-def _oor(args, cwd):
+def _oor(args, cwd, env=None):
     exe = shutil.which("oor")
     cmd = [exe] if exe else [sys.executable, "-m", "oor"]
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ if env is None else env,
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run(cmd + args, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
 
 
-def _commands(block):
-    """The argument lists of the `oor ...` commands of a shell block (quotes, ';' and comments as sh reads them)."""
+def _commands(block, env=None):
+    """The argument lists of the `oor ...` commands of a shell block (quotes, ';' and comments as sh reads them);
+    ``export NAME=VALUE`` lines go into env."""
     for line in block.splitlines():
         lex = shlex.shlex(line, posix=True, punctuation_chars=";")
         lex.commenters = "#"
@@ -58,6 +60,10 @@ def _commands(block):
             if tok == ";":
                 if cmd and cmd[0] == "oor":
                     yield cmd[1:]
+                elif cmd and cmd[0] == "export" and env is not None:
+                    for assignment in cmd[1:]:
+                        name, _, value = assignment.partition("=")
+                        env[name] = value
                 cmd = []
             else:
                 cmd.append(tok)
@@ -85,17 +91,18 @@ def test_every_command_of_the_tour_runs(scratch):
     if not os.path.exists(scratch / "catalog.oor"):
         test_quick_start_prints_what_the_readme_shows(scratch)
     ran = 0
+    env = {k: v for k, v in os.environ.items() if k != "OOR_DB"}
     for block in _blocks("sh")[1:]:
-        for args in _commands(block):
-            if args and args[0] in ("load",) and "--db" not in args:
+        for args in _commands(block, env):
+            if args and args[0] in ("load",) and "--db" not in args and "OOR_DB" not in env:
                 continue
-            p = _oor(args, scratch)
+            p = _oor(args, scratch, env)
             assert p.returncode == 0, (args, p.stdout[-500:], p.stderr[-500:])
             ran += 1
     assert ran >= 6
 
 
-def test_python_snippet_runs(scratch):
+def test_python_snippets_run(scratch):
     if not os.path.exists(scratch / "catalog.oor"):
         test_quick_start_prints_what_the_readme_shows(scratch)
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -73,8 +73,9 @@ def test_times():
     assert to_epoch_us("1949-12-31T23:59:59.999999Z") == -1
     with pytest.raises(ValueError, match="ISO 8601"):
         to_epoch_us("yesterday")
+    assert to_epoch_us(12.5) == to_epoch_us("1970-01-01T00:00:12.5Z")   # numbers are Unix seconds (issue 15)
     with pytest.raises(TypeError):
-        to_epoch_us(12.5)
+        to_epoch_us(True)
 
 
 # ---- put / lookups -------------------------------------------------------------------------------
@@ -178,7 +179,9 @@ def test_bad_arguments(reg):
     with pytest.raises(TypeError):
         reg.latest("25544")
     with pytest.raises(TypeError):
-        reg.at(25544, 3.5)
+        reg.at(25544, object())
+    with pytest.raises(ValueError):
+        reg.at(25544, "2022-07-15", mode="closest")
     with pytest.raises(ValueError):
         reg.load([], format="pdf")
 

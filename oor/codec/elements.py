@@ -36,8 +36,11 @@ import datetime as _dt
 import operator
 import math
 import re
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from oor_core import tlecodec as _tlecodec
+
+from oor.times import to_epoch_us
 
 __all__ = ["ElementSet", "EPOCH_1950", "MAX_NORAD_ID", "MAX_TLE_NORAD_ID"]
 
@@ -102,12 +105,15 @@ def tle_to_cospar(intl):
 
 
 def epoch_to_us(epoch):
-    """Aware datetime -> int microseconds since 1950-01-01T00:00Z (exact).  Raises ValueError on naive."""
-    if not isinstance(epoch, _dt.datetime):
-        raise TypeError(f"epoch must be a datetime, not {type(epoch).__name__}")
-    if epoch.tzinfo is None or epoch.utcoffset() is None:
-        raise ValueError("epoch must be timezone-aware (UTC); got a naive datetime")
-    return (epoch - EPOCH_1950) // _dt.timedelta(microseconds=1)
+    """A datetime (naive = UTC) or any time ``oor.times`` reads -> int microseconds since 1950-01-01T00:00Z (exact).
+
+    Raises TypeError / ValueError as ``oor.times.to_epoch_us`` does.
+    """
+    if isinstance(epoch, _dt.datetime):
+        if epoch.tzinfo is None or epoch.utcoffset() is None:
+            epoch = epoch.replace(tzinfo=_dt.timezone.utc)      # naive = UTC, as everywhere in OOR
+        return (epoch - EPOCH_1950) // _dt.timedelta(microseconds=1)
+    return to_epoch_us(epoch)
 
 
 def us_to_epoch(epoch_us):
@@ -157,10 +163,12 @@ class ElementSet:
 
     __slots__ = ("_v",)
 
-    def __init__(self, *, norad_id, epoch, mean_motion, eccentricity, inclination, raan,
-                 arg_perigee, mean_anomaly, classification="U", intl_designator="",
-                 mean_motion_dot=0.0, mean_motion_ddot=0.0, bstar=0.0, ephemeris_type=0,
-                 element_set_no=999, rev_number=0, name=None, source=None):
+    def __init__(self, *, norad_id: int, epoch: "Union[_dt.datetime, _dt.date, str, float]", mean_motion: float,
+                 eccentricity: float, inclination: float, raan: float, arg_perigee: float, mean_anomaly: float,
+                 classification: str = "U", intl_designator: str = "", mean_motion_dot: float = 0.0,
+                 mean_motion_ddot: float = 0.0, bstar: float = 0.0, ephemeris_type: int = 0,
+                 element_set_no: int = 999, rev_number: int = 0, name: Optional[str] = None,
+                 source: Optional[str] = None) -> None:
         epoch_us = epoch_to_us(epoch)
         if classification not in ("U", "C", "S"):
             raise ValueError(f"classification must be 'U', 'C' or 'S', got {classification!r}")
@@ -213,7 +221,7 @@ class ElementSet:
         _setattr(obj, "_v", v)
         return obj
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> "ElementSet":
         """A new ElementSet with some fields changed (keyword names as in __init__).
 
         Who may call: anyone.  The result has no TLE text unless only ``name``
@@ -236,44 +244,86 @@ class ElementSet:
         return ElementSet(**kw)
 
     # -- fields ---------------------------------------------------------------------------
-    norad_id = _field(NORAD_ID, "NORAD catalog number (int, up to 9 digits).")
-    classification = _field(CLASSIFICATION, "'U', 'C' or 'S'.")
-    intl_designator = _field(INTL_DESIGNATOR, "International designator, TLE form ('98067A'); '' if none.")
-    epoch_us = _field(EPOCH_US, "Epoch as int microseconds since 1950-01-01T00:00Z.")
-    mean_motion = _field(MEAN_MOTION, "Mean motion, rev/day.")
-    mean_motion_dot = _field(MEAN_MOTION_DOT, "First derivative of mean motion / 2, rev/day^2 (TLE/OMM value).")
-    mean_motion_ddot = _field(MEAN_MOTION_DDOT, "Second derivative of mean motion / 6, rev/day^3 (TLE/OMM value).")
-    bstar = _field(BSTAR, "B* drag term, 1/earth radii.")
-    ephemeris_type = _field(EPHEMERIS_TYPE, "Ephemeris type (0 for SGP4 element sets).")
-    element_set_no = _field(ELEMENT_SET_NO, "Element set number.")
-    inclination = _field(INCLINATION, "Inclination, degrees.")
-    raan = _field(RAAN, "Right ascension of the ascending node, degrees.")
-    eccentricity = _field(ECCENTRICITY, "Eccentricity.")
-    arg_perigee = _field(ARG_PERIGEE, "Argument of perigee, degrees.")
-    mean_anomaly = _field(MEAN_ANOMALY, "Mean anomaly, degrees.")
-    rev_number = _field(REV_NUMBER, "Revolution number at epoch.")
-    name = _field(NAME, "Object name (str) or None.")
-    source = _field(SOURCE, "Where the set came from (e.g. 'celestrak') or None.")
-    epoch_year = _field(EPOCH_YEAR, "Raw epoch year (4 digits) as written in the TLE.")
-    epoch_day = _field(EPOCH_DAY, "Raw epoch day of year with fraction (1.0 = Jan 1 00:00) as written.")
+    if TYPE_CHECKING:                 # what checkers see: typed read-only fields; at run time, properties
+        @property
+        def norad_id(self) -> int: ...
+        @property
+        def classification(self) -> str: ...
+        @property
+        def intl_designator(self) -> str: ...
+        @property
+        def epoch_us(self) -> int: ...
+        @property
+        def mean_motion(self) -> float: ...
+        @property
+        def mean_motion_dot(self) -> float: ...
+        @property
+        def mean_motion_ddot(self) -> float: ...
+        @property
+        def bstar(self) -> float: ...
+        @property
+        def ephemeris_type(self) -> int: ...
+        @property
+        def element_set_no(self) -> int: ...
+        @property
+        def inclination(self) -> float: ...
+        @property
+        def raan(self) -> float: ...
+        @property
+        def eccentricity(self) -> float: ...
+        @property
+        def arg_perigee(self) -> float: ...
+        @property
+        def mean_anomaly(self) -> float: ...
+        @property
+        def rev_number(self) -> int: ...
+        @property
+        def name(self) -> Optional[str]: ...
+        @property
+        def source(self) -> Optional[str]: ...
+        @property
+        def epoch_year(self) -> int: ...
+        @property
+        def epoch_day(self) -> float: ...
+    else:
+        norad_id = _field(NORAD_ID, "NORAD catalog number (int, up to 9 digits).")
+        classification = _field(CLASSIFICATION, "'U', 'C' or 'S'.")
+        intl_designator = _field(INTL_DESIGNATOR, "International designator, TLE form ('98067A'); '' if none.")
+        epoch_us = _field(EPOCH_US, "Epoch as int microseconds since 1950-01-01T00:00Z.")
+        mean_motion = _field(MEAN_MOTION, "Mean motion, rev/day.")
+        mean_motion_dot = _field(MEAN_MOTION_DOT, "First derivative of mean motion / 2, rev/day^2 (TLE/OMM value).")
+        mean_motion_ddot = _field(MEAN_MOTION_DDOT, "Second derivative of mean motion / 6, rev/day^3 (TLE/OMM value).")
+        bstar = _field(BSTAR, "B* drag term, 1/earth radii.")
+        ephemeris_type = _field(EPHEMERIS_TYPE, "Ephemeris type (0 for SGP4 element sets).")
+        element_set_no = _field(ELEMENT_SET_NO, "Element set number.")
+        inclination = _field(INCLINATION, "Inclination, degrees.")
+        raan = _field(RAAN, "Right ascension of the ascending node, degrees.")
+        eccentricity = _field(ECCENTRICITY, "Eccentricity.")
+        arg_perigee = _field(ARG_PERIGEE, "Argument of perigee, degrees.")
+        mean_anomaly = _field(MEAN_ANOMALY, "Mean anomaly, degrees.")
+        rev_number = _field(REV_NUMBER, "Revolution number at epoch.")
+        name = _field(NAME, "Object name (str) or None.")
+        source = _field(SOURCE, "Where the set came from (e.g. 'celestrak') or None.")
+        epoch_year = _field(EPOCH_YEAR, "Raw epoch year (4 digits) as written in the TLE.")
+        epoch_day = _field(EPOCH_DAY, "Raw epoch day of year with fraction (1.0 = Jan 1 00:00) as written.")
 
     @property
-    def epoch(self):
+    def epoch(self) -> _dt.datetime:
         """Epoch as a timezone-aware UTC datetime (microsecond resolution)."""
         return EPOCH_1950 + _dt.timedelta(microseconds=self._v[EPOCH_US])
 
     @property
-    def cospar_id(self):
+    def cospar_id(self) -> str:
         """International designator in COSPAR form ('1998-067A'); '' if none."""
         return tle_to_cospar(self._v[INTL_DESIGNATOR])
 
     @property
-    def has_text(self):
+    def has_text(self) -> bool:
         """True when the set was read from TLE text and keeps its exact lines."""
         return self._v[LINE1] is not None
 
     @property
-    def line1(self):
+    def line1(self) -> str:
         """TLE line 1: the exact text read, or canonical formatting (ValueError if unrepresentable)."""
         if self._v[LINE1] is not None:
             return self._v[LINE1]
@@ -281,7 +331,7 @@ class ElementSet:
         return format_lines(self)[0]
 
     @property
-    def line2(self):
+    def line2(self) -> str:
         """TLE line 2: the exact text read, or canonical formatting (ValueError if unrepresentable)."""
         if self._v[LINE2] is not None:
             return self._v[LINE2]
@@ -290,40 +340,40 @@ class ElementSet:
 
     # -- derived --------------------------------------------------------------------------
     @property
-    def period(self):
+    def period(self) -> float:
         """Orbital period in minutes (1440 / mean motion)."""
         return 1440.0 / self._v[MEAN_MOTION]
 
     @property
-    def semi_major_axis(self):
+    def semi_major_axis(self) -> float:
         """Semi-major axis in km from the mean motion (Kepler's third law, WGS-72 mu)."""
         n = self._v[MEAN_MOTION] * 2.0 * math.pi / 86400.0      # rad/s
         return (MU_KM3_S2 / (n * n)) ** (1.0 / 3.0)
 
     @property
-    def apogee(self):
+    def apogee(self) -> float:
         """Apogee altitude above the WGS-72 equatorial radius, km."""
         return self.semi_major_axis * (1.0 + self._v[ECCENTRICITY]) - EARTH_RADIUS_KM
 
     @property
-    def perigee(self):
+    def perigee(self) -> float:
         """Perigee altitude above the WGS-72 equatorial radius, km (negative for decaying orbits)."""
         return self.semi_major_axis * (1.0 - self._v[ECCENTRICITY]) - EARTH_RADIUS_KM
 
     # -- comparison -----------------------------------------------------------------------
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, ElementSet):
             return NotImplemented
         return self._v[:N_VALUES] == other._v[:N_VALUES]
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._v[:N_VALUES])
 
-    def same_elements(self, other):
+    def same_elements(self, other: "ElementSet") -> bool:
         """True when the 16 element fields are equal (name, source and text ignored).  Who may call: anyone."""
         return self._v[:N_ELEMENTS] == other._v[:N_ELEMENTS]
 
-    def same_text(self, other):
+    def same_text(self, other: "ElementSet") -> bool:
         """True when equal (==) and the stored TLE text (or its absence) and name-prefix flag are identical.
 
         Who may call: anyone.  This is text identity: two sets read from lines
@@ -331,44 +381,60 @@ class ElementSet:
         """
         return self == other and self._v[LINE1:] == other._v[LINE1:]
 
-    def fields(self):
+    def fields(self) -> Dict[str, Any]:
         """The element fields plus name and source as a dict (epoch as epoch_us)."""
         d = dict(zip(FIELD_NAMES, self._v))
         d["name"] = self._v[NAME]
         d["source"] = self._v[SOURCE]
         return d
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         name = f" {self._v[NAME]!r}" if self._v[NAME] else ""
         return (f"<ElementSet {self._v[NORAD_ID]}{name} epoch={self.epoch.isoformat()} "
                 f"n={self._v[MEAN_MOTION]} e={self._v[ECCENTRICITY]} i={self._v[INCLINATION]}>")
 
-    # -- sgp4 -----------------------------------------------------------------------------
-    def to_satrec(self):
-        """An ``sgp4.api.Satrec`` for this set (requires the sgp4 package).
+    # -- interop: OMM dicts, sgp4, skyfield (bodies in oor/interop.py) ------------------------
+    def to_omm(self) -> Dict[str, Any]:
+        """The set as an OMM dict, CelesTrak's JSON keywords and values (numbers as numbers).
+
+        Who may call: anyone.  What ``sgp4.omm.initialize(satrec, d)`` and
+        skyfield's ``EarthSatellite.from_omm(ts, d)`` read; ``ElementSet.from_omm``
+        reads it back to an equal set.  OBJECT_NAME is left out when the set has no name.
+        """
+        from oor.codec.omm import to_omm_values
+        return to_omm_values(self)
+
+    @classmethod
+    def from_omm(cls, fields: Mapping[str, Any], source: Optional[str] = None) -> "ElementSet":
+        """An ElementSet from an OMM dict (CelesTrak JSON numbers or Space-Track strings); TLEParseError naming
+        the keyword when one is missing or bad.  Who may call: anyone."""
+        from oor.interop import from_omm
+        return from_omm(fields, source)
+
+    def to_satrec(self, placeholder: int = 0) -> Any:
+        """An ``sgp4.api.Satrec`` for this set, every field sgp4 keeps filled (requires the sgp4 package).
 
         Who may call: anyone.  Sets with TLE text go through ``Satrec.twoline2rv``
-        on the exact lines; sets built from fields through ``Satrec.sgp4init``
-        with WGS-72 constants, so OMM precision is not rounded to TLE columns.
-        The Satrec's ``error`` attribute tells whether sgp4 accepts the orbit.
+        on the exact lines; sets built from fields or OMM through ``Satrec.sgp4init``
+        (WGS-72; OMM precision is not rounded to TLE columns) plus the designator,
+        element set number, revolution number, ephemeris type and classification,
+        as ``sgp4.omm.initialize`` fills them, so ``sgp4.exporter.export_omm``
+        works.  sgp4 holds ids up to 339999: a larger one propagates under
+        ``placeholder`` (``satrec.satnum``; default 0).  The Satrec's ``error``
+        attribute tells whether sgp4 accepts the orbit.
         """
-        try:
-            from sgp4.api import WGS72, Satrec
-        except ImportError as exc:
-            raise ImportError("to_satrec() needs the sgp4 package: pip install sgp4") from exc
-        v = self._v
-        if v[LINE1] is not None:
-            return Satrec.twoline2rv(v[LINE1], v[LINE2])
-        if v[NORAD_ID] > MAX_TLE_NORAD_ID:
-            raise ValueError(f"sgp4 cannot hold catalog number {v[NORAD_ID]} (its limit is 339999)")
-        deg = math.pi / 180.0
-        xpdotp = 1440.0 / (2.0 * math.pi)
-        sat = Satrec()
-        sat.sgp4init(WGS72, "i", v[NORAD_ID], v[EPOCH_US] / _US_PER_DAY + 1.0, v[BSTAR],
-                     v[MEAN_MOTION_DOT] / (xpdotp * 1440.0), v[MEAN_MOTION_DDOT] / (xpdotp * 1440.0 * 1440.0),
-                     v[ECCENTRICITY], v[ARG_PERIGEE] * deg, v[INCLINATION] * deg, v[MEAN_ANOMALY] * deg,
-                     v[MEAN_MOTION] / xpdotp, v[RAAN] * deg)
-        return sat
+        from oor.interop import to_satrec
+        return to_satrec(self, placeholder)
+
+    def to_skyfield(self, ts: Any = None, placeholder: int = 0) -> Any:
+        """A skyfield ``EarthSatellite`` named after the set (requires skyfield: ``pip install 'oor[skyfield]'``).
+
+        Who may call: anyone.  ``ts``: a skyfield Timescale; default the
+        built-in one (``load.timescale(builtin=True)``, nothing downloaded).
+        Positions equal sgp4's for the same Satrec (``to_satrec``).
+        """
+        from oor.interop import to_skyfield
+        return to_skyfield(self, ts, placeholder)
 
 
 def _rebuild(v):

@@ -25,8 +25,10 @@ Limits (bounded memory on any input, including ``/dev/zero``):
   MAX_JSON_DEPTH  32 levels of JSON nesting (an OMM array of objects is 2).
 Everything else streams in 1 MiB chunks.
 
-Formats: ``"tle"`` (2-line and 3LE, mixed; ``"3le"`` is the same reader),
-``"xml"``, ``"json"``, ``"csv"``, ``"kvn"`` (OMM), or ``"auto"``: the first
+Formats: the vocabulary of ``oor.codec.formats`` (``"tle"``/``"3le"``: 2-line
+and 3LE, mixed, one reader; ``"omm-xml"``, ``"omm-json"``, ``"omm-csv"``,
+``"omm-kvn"``, ``"jsonl"``, CelesTrak's ``"xml"``, ``"json"``, ``"csv"``,
+``"kvn"``; internally the short names), or ``"auto"``: the first
 non-blank character ``<`` means XML, ``{`` or ``[`` JSON; a first keyword
 ``CCSDS_OMM_VERS`` means KVN; a first line with commas that names
 OBJECT_NAME or NORAD_CAT_ID means CSV; anything else is TLE.
@@ -46,16 +48,22 @@ import os
 import sys
 import tempfile
 import zlib
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from oor_core.errors import InputDamagedError, TLEParseError, UnrepresentableError
 from oor_core.tlecodec import longest
 
 from oor.codec.omm_csv import iter_omm_csv, write_omm_csv
-from oor.codec.omm_json import iter_omm_json, write_omm_json
+from oor.codec.formats import codec_name
+from oor.codec.omm_json import iter_omm_json, write_omm_json, write_omm_jsonl
 from oor.codec.omm_kvn import iter_omm_kvn, write_omm_kvn
 from oor.codec.omm_xml import iter_omm_xml, write_omm_xml
 from oor.codec.lines import MAX_LINE, MAX_SKIP, Unreadable
+from oor.codec.table import write_table
 from oor.codec.tle import format_tle, iter_tle
+
+if TYPE_CHECKING:
+    from oor.codec.elements import ElementSet
 
 __all__ = ["read_elements", "ElementReader", "write_elements", "detect_format", "FORMATS", "WriteCount",
            "atomic_output", "MAX_LINE", "MAX_SKIP", "MAX_RECORD", "MAX_JSON_DEPTH"]
@@ -353,8 +361,11 @@ class ElementReader:
     """
 
     def __init__(self, src, format="auto", *, errors="strict", source=None, allow_missing_checksum=False):
-        if format not in FORMATS + ("auto",):
-            raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS + ('auto',))}")
+        format = codec_name(format)              # the vocabulary of oor.codec.formats, aliases included
+        if format == "table":
+            raise ValueError("table is a display format (what oor history prints); it cannot be read back")
+        if format == "jsonl":
+            format = "json"                      # the JSON reader reads JSON Lines too
         if errors not in ("strict", "collect"):
             raise ValueError("errors must be 'strict' or 'collect'")
         self.src = src
@@ -371,7 +382,7 @@ class ElementReader:
         """Lines skipped (comments, names without sets); see the class doc."""
         return self._counts[0]
 
-    def __iter__(self):
+    def __iter__(self) -> "Iterator[ElementSet]":
         if self._started:
             raise RuntimeError("an ElementReader can be iterated once; call read_elements() again")
         self._started = True
@@ -421,11 +432,13 @@ class _Failing:
         raise self._exc
 
 
-def read_elements(src, format="auto", *, errors="strict", source=None, allow_missing_checksum=False):
+def read_elements(src: Any, format: str = "auto", *, errors: str = "strict", source: Optional[str] = None,
+                  allow_missing_checksum: bool = False) -> "ElementReader":
     """Stream the element sets of a path, '-' (stdin), or open file: returns an iterable ElementReader.
 
-    Who may call: anyone.  ``format``: "auto", "tle"/"3le", "xml", "json",
-    "csv", "kvn".  ``errors``: "strict" raises the first TLEParseError,
+    Who may call: anyone.  ``format``: "auto" or a name of the vocabulary
+    (``oor.codec.formats``: "tle"/"3le", "omm-xml", "omm-json", "omm-csv",
+    "omm-kvn", "jsonl"; aliases "xml", "json", "csv", "kvn").  ``errors``: "strict" raises the first TLEParseError,
     "collect" skips bad sets and keeps their errors in ``reader.errors``.
     ``source`` is stored on every set.  Bounded memory on any input (limits
     in the module doc).
@@ -571,15 +584,22 @@ def _write(sets, out, format, name_prefix, newline, json_strings, skip, skipped,
         return write_omm_json(sets, out, strings=json_strings)
     if format == "kvn":
         return write_omm_kvn(sets, out)
+    if format == "jsonl":
+        return write_omm_jsonl(sets, out)
+    if format == "table":
+        return write_table(sets, out)
     return write_omm_csv(sets, out)
 
 
-def write_elements(sets, dst, format="3le", *, name_prefix=None, newline="\n", json_strings=False,
-                   skip_unrepresentable=False):
+def write_elements(sets: "Iterable[ElementSet]", dst: Any, format: str = "3le", *, name_prefix: Optional[bool] = None,
+                   newline: str = "\n", json_strings: bool = False, skip_unrepresentable: bool = False) -> "WriteCount":
     """Write element sets to a path ('.gz' compresses; '-' is stdout) or open file; return a WriteCount.
 
-    Who may call: anyone.  ``format``: "tle" (2 lines, no names), "3le" (name
-    lines where a set has a name), "xml", "json", "csv", "kvn".  Sets read
+    Who may call: anyone.  ``format``: a name of the vocabulary
+    (``oor.codec.formats``): "tle" (2 lines, no names), "3le" (name lines
+    where a set has a name), "omm-xml", "omm-json", "omm-csv", "omm-kvn",
+    "jsonl" (one OMM JSON object per line), "table" (one line per set, for
+    reading by eye); aliases "xml", "json", "csv", "kvn".  Sets read
     from TLE text are written as their exact lines; others get canonical
     lines.  A path is replaced atomically (see the module doc).  A set that
     cannot be a TLE raises UnrepresentableError (nothing written to a path),
@@ -587,8 +607,7 @@ def write_elements(sets, dst, format="3le", *, name_prefix=None, newline="\n", j
     ``name_prefix``: see ``format_tle``.  ``newline`` applies to TLE/3LE.
     ``json_strings``: Space-Track style JSON (every value a string).  Streams.
     """
-    if format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    format = codec_name(format)
     skipped = []
     if isinstance(dst, (str, os.PathLike)) and os.fspath(dst) != "-":
         path = os.fspath(dst)
@@ -608,7 +627,7 @@ def write_elements(sets, dst, format="3le", *, name_prefix=None, newline="\n", j
     return WriteCount.make(n, skipped)
 
 
-def format_elements(sets, format="3le", **options):
+def format_elements(sets: "Iterable[ElementSet]", format: str = "3le", **options: Any) -> str:
     """The text write_elements would write, as a str.  Who may call: anyone."""
     buf = io.StringIO()
     write_elements(sets, buf, format, **options)

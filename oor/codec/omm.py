@@ -32,7 +32,9 @@ and the fuzz corpus).
 
 Writing: ``to_omm`` gives the text of each keyword (floats in their shortest
 round-trip form, so reading back gives the same floats; the epoch with 6
-decimals), in CelesTrak's keyword order (``KEYWORDS``).
+decimals), in CelesTrak's keyword order (``KEYWORDS``); ``to_omm_values`` the
+same keywords with numbers as numbers (CelesTrak's JSON; what
+``ElementSet.to_omm()`` returns and sgp4's ``omm.initialize`` reads).
 """
 import datetime as _dt
 import re
@@ -42,7 +44,7 @@ from oor_core.ommcodec import omm_keywords as _c_keywords, omm_fast_dict as _omm
 
 from oor.codec.elements import ElementSet, EPOCH_1950
 
-__all__ = ["KEYWORDS", "FAST_PATH", "from_omm", "to_omm", "parse_epoch", "format_epoch"]
+__all__ = ["KEYWORDS", "FAST_PATH", "from_omm", "to_omm", "to_omm_values", "parse_epoch", "format_epoch"]
 
 FAST_PATH = True           # False: every record through the Python rules (for tests; same results, slower)
 
@@ -210,3 +212,30 @@ def to_omm(es):
         "MEAN_MOTION_DOT": _num(es.mean_motion_dot),
         "MEAN_MOTION_DDOT": _num(es.mean_motion_ddot),
     }
+
+
+def to_omm_values(es):
+    """ElementSet -> dict keyword -> value, numbers as int/float (CelesTrak JSON), KEYWORDS order; OBJECT_NAME
+    left out when the set has no name.  Who may call: the JSON writers, ``ElementSet.to_omm``."""
+    d = {
+        "OBJECT_NAME": es.name,
+        "OBJECT_ID": es.cospar_id,
+        "EPOCH": format_epoch(es.epoch_us),
+        "MEAN_MOTION": es.mean_motion,
+        "ECCENTRICITY": es.eccentricity,
+        "INCLINATION": es.inclination,
+        "RA_OF_ASC_NODE": es.raan,
+        "ARG_OF_PERICENTER": es.arg_perigee,
+        "MEAN_ANOMALY": es.mean_anomaly,
+        "EPHEMERIS_TYPE": es.ephemeris_type,
+        "CLASSIFICATION_TYPE": es.classification,
+        "NORAD_CAT_ID": es.norad_id,
+        "ELEMENT_SET_NO": es.element_set_no,
+        "REV_AT_EPOCH": es.rev_number,
+        "BSTAR": es.bstar,
+        "MEAN_MOTION_DOT": es.mean_motion_dot,
+        "MEAN_MOTION_DDOT": es.mean_motion_ddot,
+    }
+    if es.name is None:
+        del d["OBJECT_NAME"]
+    return d

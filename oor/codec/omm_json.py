@@ -18,9 +18,9 @@ from oor_core.errors import TLEParseError
 
 from oor_core.ommcodec import json_run
 from oor.codec import omm
-from oor.codec.omm import INT_KEYWORDS, KEYWORDS, from_omm, to_omm
+from oor.codec.omm import INT_KEYWORDS, KEYWORDS, from_omm, to_omm, to_omm_values
 
-__all__ = ["iter_omm_json", "write_omm_json"]
+__all__ = ["iter_omm_json", "write_omm_json", "write_omm_jsonl"]
 
 _TAIL = 1 << 16          # an error this close to the end of the buffer may just be a cut object: read on
 _WS = " \t\r\n"
@@ -198,6 +198,20 @@ def write_omm_json(sets, out, *, strings=False, indent=None):
         out.write(("," if n else "") + "\n" + json.dumps(fields, ensure_ascii=False, indent=indent))
         n += 1
     out.write("\n]\n")
+    return n
+
+
+def write_omm_jsonl(sets, out):
+    """Write ElementSets as JSON Lines: one CelesTrak-style OMM object per line; return the count.
+
+    Who may call: oor.codec.io.  The JSON reader reads it back (it reads JSON Lines).
+    """
+    n = 0
+    dumps = json.dumps
+    write = out.write
+    for es in sets:
+        write(dumps(to_omm_values(es), ensure_ascii=False) + "\n")
+        n += 1
     return n
 
 

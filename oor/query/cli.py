@@ -3,8 +3,8 @@
 Who may import: ``oor.cli`` (calls ``register`` and dispatches to ``COMMANDS``) and tests.
 
   oor query --db DB [--where PRED] [--fields F,..] [--sort F,..] [--limit N] [--all | --at T]
-            [--format table|csv|jsonl|3le|tle|omm-xml|omm-json|omm-csv] [--explain] [--row-wise]
-  oor merge FILE... -o OUT [--policy newest|SRC,SRC..] [--report] [--format 3le|tle|omm-*]
+            [--format table|csv|jsonl|3le|tle|omm-xml|omm-json|omm-csv|omm-kvn] [--explain] [--row-wise]
+  oor merge FILE... -o OUT [--policy newest|SRC,SRC..] [--report] [--format 3le|tle|omm-*|jsonl]
   oor screen NORAD --db DB [--pad-km KM] [--band-only] [--format table|csv]
 
 A bad predicate is refused (exit 2) with one line naming the column:
@@ -19,8 +19,22 @@ from oor.query.predicate import PredicateError
 
 __all__ = ["register", "COMMANDS"]
 
-QUERY_FORMATS = ("table", "csv", "jsonl", "3le", "tle", "omm-xml", "omm-json", "omm-csv")
-SET_FORMATS = ("3le", "tle", "omm-xml", "omm-json", "omm-csv")
+# Row formats of the selected fields (table, csv, jsonl) and the set formats of the one vocabulary
+# (oor.codec.formats); here csv and jsonl are rows of --fields, so only xml, json and kvn are aliases.
+QUERY_FORMATS = ("table", "csv", "jsonl", "3le", "tle", "omm-xml", "omm-json", "omm-csv", "omm-kvn")
+SET_FORMATS = ("3le", "tle", "omm-xml", "omm-json", "omm-csv", "omm-kvn")
+_ALIASES = {"xml": "omm-xml", "json": "omm-json", "kvn": "omm-kvn"}
+
+
+def _choice(allowed, aliases):
+    def parse(text):
+        name = aliases.get(text.strip().lower(), text.strip().lower())
+        if name not in allowed:
+            import argparse
+            raise argparse.ArgumentTypeError(f"unknown format {text!r}: expected one of {', '.join(allowed)}")
+        return name
+    parse.__name__ = "format"
+    return parse
 
 
 def register(sub, db_arg):
@@ -35,7 +49,8 @@ def register(sub, db_arg):
     g = s.add_mutually_exclusive_group()
     g.add_argument("--all", action="store_true", help="every stored set, not only the newest of each object")
     g.add_argument("--at", default=None, metavar="TIME", help="the set valid at TIME for each object")
-    s.add_argument("--format", default="table", choices=QUERY_FORMATS)
+    s.add_argument("--format", default="table", type=_choice(QUERY_FORMATS, _ALIASES), metavar="F",
+                   help=f"{', '.join(QUERY_FORMATS)} (aliases xml, json, kvn); csv and jsonl are rows of --fields")
     s.add_argument("--explain", action="store_true", help="print the plan instead of running it")
     s.add_argument("--row-wise", action="store_true", help="use the row-wise path (for comparison)")
 
@@ -46,7 +61,8 @@ def register(sub, db_arg):
     s.add_argument("--policy", default="newest", metavar="P",
                    help="newest (default) or source names (file names without extension) in priority order")
     s.add_argument("--report", action="store_true", help="print the conflict report on stderr")
-    s.add_argument("--format", default="3le", choices=SET_FORMATS)
+    s.add_argument("--format", default="3le", type=_choice(SET_FORMATS + ("jsonl",), dict(_ALIASES, csv="omm-csv")),
+                   metavar="F", help="3le (default), tle, omm-xml, omm-json, omm-csv, omm-kvn, jsonl")
 
     s = sub.add_parser("screen", help="conjunction screening prefilter: objects that may come close to NORAD",
                        description="apogee/perigee then orbit-geometry prefilter over the latest catalog")
@@ -92,8 +108,7 @@ def _cmd_query(args, out, err, open_registry):
             return 0
         if args.format in SET_FORMATS:
             from oor.codec import write_elements
-            from oor.registry import FORMAT_ALIASES
-            write_elements(q.sets(), out, FORMAT_ALIASES[args.format])
+            write_elements(q.sets(), out, args.format)
             return 0
         names = [f.name for f in q.plan()[1]]
         if args.format == "csv":
@@ -117,7 +132,6 @@ def _cmd_query(args, out, err, open_registry):
 def _cmd_merge(args, out, err, open_registry):
     from oor.codec import read_elements, write_elements
     from oor.query.merge import merge_sets
-    from oor.registry import FORMAT_ALIASES
     names, inputs = [], []
     for path in args.files:
         name = os.path.basename(path).split(".")[0]
@@ -130,7 +144,7 @@ def _cmd_merge(args, out, err, open_registry):
         names.append(name)
         inputs.append(sets)
     result = merge_sets(inputs, names, args.policy)
-    n = write_elements(result.winners, args.output, FORMAT_ALIASES[args.format])
+    n = write_elements(result.winners, args.output, args.format)
     if args.report:
         err.write(result.summary() + "\n")
         for norad, won, k in result.report["samples"]:
