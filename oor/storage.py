@@ -831,8 +831,8 @@ class Database:
         """A page unreadable in the file that is not damage to report: one the log holds and a running
         writer has yet to write, or one the log has a full image of (torn by a power cut; the next
         writer's recovery repairs it, and readers rebuild it meanwhile)."""
-        if not self.pagelog.between(pid, 0, 1 << 62):
-            return False
+        if not self.pagelog.between(pid, 0, 1 << 62) or (not writer and self.pager.clean_end()):
+            return False        # after a clean close the data file alone must hold every page
         if writer or not any(self.pager.read_raw(pid)):
             return True
         try:

@@ -62,6 +62,19 @@ class BTree:
     def stats(self) -> Dict[str, Any]: ...
 
 
+class TreeWalker:
+    """The one walk over a tree's pages (BTree.walk, _check, pages, stats); created by this module only."""
+    tree: BTree
+    seen: Set[int]
+    page_id: int
+    level: int
+    lo: Optional[bytes]
+    hi: Optional[bytes]
+    owner: int
+    is_root: bool
+    def __init__(self, tree: BTree, problems: Optional[List[str]]) -> None: ...
+
+
 class Cursor:
     """A position in a BTree; holds no pin between calls and re-seeks after any change."""
 

@@ -105,8 +105,7 @@ def test_mypy_strict_on_a_user_script(layout, tmp_path):
 
 
 # Stubs known to lag their module, with the reason (kept visible as xfail, not hidden).
-LAGGING = {"btree": "btree.pyi lacks TreeWalker (BTree.walk's walker); btree is being rebuilt for issue 12, "
-                    "whose owner updates the stub"}
+LAGGING = {}
 
 
 def _compiled_modules():
