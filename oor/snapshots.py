@@ -133,27 +133,55 @@ class PageLog:
         return problems
 
 
-def _change_of(rec, pid):
-    """The PageChange of page pid in record rec, or None (UNLOGGED: no bytes logged for it)."""
+def _pages_of(rec):
+    """{page id: PageChange} of an UPDATE or CLR record; None for an UNLOGGED one (no bytes logged)."""
     if rec.type == LF.UPDATE:
         pages = LF.decode_pages(rec.payload)
     elif rec.type == LF.CLR:
         pages = LF.decode_clr(rec.payload)[1]
     else:
         return None
-    for pc in pages:
-        if pc.page_id == pid:
-            return pc
-    raise OorError(f"log: LSN {rec.lsn}: the page index lists page {pid} but the record does not hold it")
+    return {pc.page_id: pc for pc in pages}
+
+
+DECODED_BYTES = 16 << 20        # decoded records kept per process: a commit's records serve all its pages
 
 
 class _Roller:
-    """Rolls a page copy along the log: the shared half of both sources."""
+    """Rolls a page copy along the log: the shared half of both sources.
+
+    Decoded records are cached (by LSN, up to DECODED_BYTES of payload): after a commit every page it
+    changed is rebuilt from the same few records, and each is read, checked and decoded once -- measured
+    in bench/bench_concurrency.py, where decoding a 64-page record for every page was most of a reader
+    process's cost per commit."""
 
     def __init__(self, wal, pagelog, path):
         self.wal = wal
         self.log = pagelog
         self.path = path
+        self._decoded = {}          # LSN -> ({page id: PageChange} or None, payload bytes)
+        self._decoded_bytes = 0
+        self._decoded_lock = threading.Lock()
+
+    def _change(self, lsn, pid, snapshot):
+        """The PageChange of page pid in the record at lsn, or None (UNLOGGED)."""
+        hit = self._decoded.get(lsn)
+        if hit is None:
+            rec = self._read(lsn, snapshot)
+            hit = (_pages_of(rec), len(rec.payload))
+            with self._decoded_lock:
+                self._decoded[lsn] = hit
+                self._decoded_bytes += hit[1]
+                while self._decoded_bytes > DECODED_BYTES and len(self._decoded) > 1:
+                    old = next(iter(self._decoded))
+                    self._decoded_bytes -= self._decoded.pop(old)[1]
+        pages = hit[0]
+        if pages is None:
+            return None
+        pc = pages.get(pid)
+        if pc is None:
+            raise OorError(f"log: LSN {lsn}: the page index lists page {pid} but the record does not hold it")
+        return pc
 
     def _read(self, lsn, snapshot):
         try:
@@ -168,7 +196,7 @@ class _Roller:
             # a bulk build's copy in the file supersedes every record before its UNLOGGED record
             frm = max(frm, self.log.last_unlogged(pid, to))
             for lsn in self.log.between(pid, frm, to):
-                pc = _change_of(self._read(lsn, to), pid)
+                pc = self._change(lsn, pid, to)
                 if pc is None:
                     continue
                 if pc.image is not None:
@@ -181,7 +209,7 @@ class _Roller:
                 raise SnapshotTooOldError(f"{self.path}: snapshot at LSN {to} is too old: page {pid} changed "
                                           f"since, and the log of that change is no longer kept")
             for lsn in reversed(self.log.between(pid, to, frm)):
-                pc = _change_of(self._read(lsn, to), pid)
+                pc = self._change(lsn, pid, to)
                 if pc is None:
                     continue
                 for off, old, _new in pc.ranges:
@@ -244,11 +272,11 @@ class FileSource(_Roller):
         below S (rolled forward), else the oldest above S (rolled back: its record keeps the old bytes
         of what it changed).  A torn write is always of a page whose image the log holds (invariant 6)."""
         for lsn in reversed(self.log.between(pid, 0, snapshot)):
-            pc = _change_of(self._read(lsn, snapshot), pid)
+            pc = self._change(lsn, pid, snapshot)
             if pc is not None and pc.image is not None:
                 return _stamped(pc.image, lsn)
         for lsn in self.log.between(pid, snapshot, 1 << 62):
-            pc = _change_of(self._read(lsn, snapshot), pid)
+            pc = self._change(lsn, pid, snapshot)
             if pc is not None and pc.image is not None:
                 return _stamped(pc.image, lsn)
         raise CorruptPageError(pid, "unreadable in the data file and no full image of it is in the log",
