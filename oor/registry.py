@@ -681,7 +681,7 @@ class Registry(_Reads):
         """
         _check_norad(norad_id)
         db = self.db
-        if db.in_own_transaction():
+        if db.tx_thread is not None and db.in_own_transaction():
             with db.reading():
                 return _latest_in(self._elsets, norad_id)
         view = db.acquire_view()

@@ -308,12 +308,17 @@ class SnapshotView:
     def __init__(self, owner, pager, nframes):
         self.owner = owner
         self.lsn = 0
-        self.refs = 0
+        self.holders = []               # one entry per reader holding the view (append/pop: atomic)
+        self.moving = False             # set while the view moves to another LSN (Snapshots.acquire)
         self.since = 0.0                # time.monotonic() when this LSN was first handed out
         self.pool = BufferPool(pager, nframes)
         self.pool.set_mode(PoolMode.SNAPSHOT)
         self.pool.page_source = self._page
         self._trees = {}
+
+    @property
+    def refs(self):
+        return len(self.holders)
 
     def _page(self, pid):
         return self.owner.source.page_at(pid, self.lsn)
@@ -371,31 +376,55 @@ class Snapshots:
 
     def acquire(self):
         lsn = self.visible()
+        # Fast path, no lock (most reads: the current view is at the newest commit).  The GIL makes
+        # each step atomic: join the holders, then re-check; a mover flags `moving` before it looks
+        # at the holders, so either it sees this reader and leaves the view alone, or this reader
+        # sees the flag (or the new LSN) and takes the slow path.
+        v = self.current
+        if v is not None and v.lsn == lsn and not v.moving:
+            v.holders.append(None)
+            if v.lsn == lsn and not v.moving and not self.closed:
+                return v
+            v.holders.pop()
         with self.lock:
             if self.closed:
                 raise OorError(f"{self.path}: the database is closed")
             v = self.current
-            if v is not None and v.lsn == lsn:
-                v.refs += 1
+            if v is not None and v.lsn == lsn and not v.moving:
+                v.holders.append(None)
                 return v
-            if v is None or v.refs:
-                v = next((w for w in self.views if w.refs == 0), None)
+            if v is None or v.holders or not self._claim(v):
+                v = next((w for w in self.views if not w.holders and self._claim(w)), None)
                 if v is None:
                     v = SnapshotView(self, self.pager, self.nframes)
+                    v.moving = True
                     self.views.append(v)
-            v.move_to(lsn, self.log)
-            v.refs = 1
+            try:
+                v.move_to(lsn, self.log)
+            finally:
+                v.moving = False
+            v.holders.append(None)
             self.current = v
             return v
 
+    @staticmethod
+    def _claim(v):
+        """Flag an idle view for moving; False when a reader joined it meanwhile (under self.lock)."""
+        v.moving = True
+        if v.holders:
+            v.moving = False
+            return False
+        return True
+
     def release(self, v):
-        with self.lock:
-            v.refs -= 1
-            if v.refs == 0 and v is not self.current:
-                idle = [w for w in self.views if w.refs == 0 and w is not self.current]
-                if len(idle) > self.SPARES:
-                    v.close()
-                    self.views.remove(v)
+        v.holders.pop()
+        if not v.holders and v is not self.current:
+            with self.lock:
+                if not v.holders and v is not self.current and v in self.views:
+                    idle = [w for w in self.views if not w.holders and w is not self.current]
+                    if len(idle) > self.SPARES:
+                        v.close()
+                        self.views.remove(v)
 
     def oldest(self, respect_age=True):
         """Smallest snapshot LSN held in this process (None when none); with respect_age, views held
