@@ -324,13 +324,29 @@ class SnapshotView:
         return self.owner.source.page_at(pid, self.lsn)
 
     def move_to(self, lsn, pagelog):
-        """Point the idle view at a newer snapshot, dropping only the pages changed in between."""
+        """Point the idle view at a newer snapshot: each cached page changed in between is rolled forward
+        along the records of the gap (bench/bench_concurrency.py: rebuilding them from the data file's
+        older copy replayed every record since its last write-back, per page and per commit), a page a
+        bulk build rewrote is dropped (its bytes are in the file, not the log)."""
         if lsn == self.lsn:
             return
         if self.lsn < pagelog.floor or lsn < self.lsn:
             self.pool.discard_clean()
         else:
-            self.pool.discard_clean(sorted(pagelog.changed(self.lsn, lsn)))
+            old = self.lsn
+            drop = []
+            for pid in sorted(pagelog.changed(old, lsn)):
+                page = self.pool.snapshot_page(pid)
+                if page is None:
+                    continue
+                if pagelog.last_unlogged(pid, lsn) > old:
+                    drop.append(pid)
+                    continue
+                try:
+                    self.pool.replace_snapshot_page(pid, self.owner.source.roll(bytearray(page), pid, old, lsn))
+                except SnapshotTooOldError:
+                    drop.append(pid)
+            self.pool.discard_clean(drop)
         self.lsn = lsn
         self._trees = {}
         self.since = time.monotonic()

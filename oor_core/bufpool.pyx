@@ -398,6 +398,27 @@ cdef class BufferPool:
             return b"" if before is None else before
         return PyBytes_FromStringAndSize(<const char*>self.fdata(f), PAGE_SIZE)
 
+    def snapshot_page(self, uint32_t page_id):
+        """A SNAPSHOT pool's cached copy of page_id (None: not cached, or pinned by a reader).
+        Caller: the snapshot layer, moving an idle view forward (oor/snapshots.py)."""
+        if self.mode != MODE_SNAPSHOT:
+            raise AssertionError("snapshot_page is for a SNAPSHOT pool")
+        cdef int f = self.lookup(page_id)
+        if f < 0 or self.meta[f].pins:
+            return None
+        return PyBytes_FromStringAndSize(<const char*>self.fdata(f), PAGE_SIZE)
+
+    def replace_snapshot_page(self, uint32_t page_id, const uint8_t[::1] data):
+        """Overwrite an unpinned cached page of a SNAPSHOT pool (its version at the view's new LSN)."""
+        if self.mode != MODE_SNAPSHOT:
+            raise AssertionError("replace_snapshot_page is for a SNAPSHOT pool")
+        if data.shape[0] != PAGE_SIZE:
+            raise ValueError(f"a page is {PAGE_SIZE} bytes")
+        cdef int f = self.lookup(page_id)
+        if f < 0 or self.meta[f].pins:
+            raise AssertionError(f"page {page_id} is not cached unpinned")
+        memcpy(self.fdata(f), &data[0], PAGE_SIZE)
+
     def discard_clean(self, pages=None):
         """Drop the unpinned clean frames of the given page ids (all when None).  Returns how many.
 
