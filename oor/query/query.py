@@ -22,7 +22,7 @@ Cython) unless ``vectorized(False)``; index paths and the row-wise mode use
 RowScan + Filter (Python).
 """
 from oor.query import operators as ops
-from oor.query.fields import field, now_us
+from oor.query.fields import batch_columns, field, now_us
 from oor.query.predicate import BatchEval, EvalContext, bind, conjuncts, from_kwargs, parse, row_test
 
 __all__ = ["Query", "DEFAULT_FIELDS"]
@@ -146,7 +146,12 @@ class Query:
         r = self._reader
         if index is None and self._vectorized:
             ev = BatchEval(bound, ctx)
-            root = ops.BatchScan(r, self._mode, self._as_of, ranges)
+            cols = ev.columns()                 # only what the filter and the fields read is decoded
+            for f in extract:
+                cols.update(batch_columns(f))
+            if want_sets:
+                cols.add("keys")
+            root = ops.BatchScan(r, self._mode, self._as_of, ranges, columns=cols)
             root = ops.BatchFilter(root, ev, self._text())
             root = ops.BatchExtract(root, extract, ctx, r, ev, handles=want_sets)
         else:
@@ -174,6 +179,10 @@ class Query:
         which skips a conversion per value."""
         root, fields = self.plan()
         k = len(fields)
+        if raw and isinstance(root, ops.BatchExtract):
+            for batch in root.batches(handle=False):    # tuples of the fields only, built in C
+                yield from batch
+            return
         if raw:
             for t in root:
                 yield t[:k]
