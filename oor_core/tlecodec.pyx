@@ -38,6 +38,8 @@ for _k in range(1, 23):
     POW10[_k] = POW10[_k - 1] * 10.0
 
 cdef int64_t US_PER_DAY = 86400000000
+# C-typed: a literal beyond 32 bits compared with a C integer is a Python comparison in Cython
+cdef int64_t UNITS_MAX = 36700000000LL                  # epoch day 367.0 in units of 1e-8 day
 cdef int64_t DAYS_0001_TO_1950 = 711857   # days from 0001-01-01 to 1950-01-01 (proleptic Gregorian)
 
 cdef dict _CLASS = {85: "U", 67: "C", 83: "S"}
@@ -343,7 +345,7 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
     units = m
     for i in range(nf, 8):
         units *= 10
-    if units >= 36700000000:
+    if units >= UNITS_MAX:
         fail(f"epoch day {l1[20:32].strip()} is out of range (0 to 366.99999999)", 1, 21, l1)
     day = <double>m / POW10[nf]
     year = 2000 + yy if yy < 57 else 1900 + yy
