@@ -23,6 +23,8 @@ correctly rounded value of the decimal.
 from libc.string cimport memcmp, memcpy
 from libc.stdint cimport int64_t, uint64_t
 from libc.math cimport isfinite
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
 
 from oor_core.errors import TLEParseError
 
@@ -44,20 +46,43 @@ cdef int64_t DAYS_0001_TO_1950 = 711857   # days from 0001-01-01 to 1950-01-01 (
 
 cdef dict _CLASS = {85: "U", 67: "C", 83: "S"}
 cdef object _element_class = None
-cdef object _new = object.__new__
-cdef str _V = "_v"
+cdef PyTypeObject* _element_type = NULL
+cdef Py_ssize_t _v_offset = 0          # where ElementSet's one slot (_v) sits in an instance
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+    object PyType_GenericAlloc(PyTypeObject* t, Py_ssize_t n)
 
 
 def set_element_class(cls):
-    """Register ElementSet so the parser can build instances; called once by oor.codec.elements."""
-    global _element_class
+    """Register ElementSet so the parser can build instances; called once by oor.codec.elements.
+
+    The class must have exactly one slot, ``_v`` (and no __dict__): make_element allocates an instance
+    and stores the value tuple at the slot's offset, as object.__new__ and the slot's setter would.
+    Why: the Python-level __new__ call and the attribute set were 850 instructions of a set (callgrind).
+    """
+    global _element_class, _element_type, _v_offset
+    d = cls.__dict__.get("_v")
+    if (type(d).__name__ != "member_descriptor" or getattr(cls, "__slots__", None) != ("_v",)
+            or cls.__mro__ != (cls, object) or cls.__new__ is not object.__new__):
+        raise TypeError("the element class must be a plain class with __slots__ = ('_v',)")
+    off = (<PyMemberDescrObject*><PyObject*>d).d_member.offset
+    if not 0 < off <= cls.__basicsize__ - sizeof(PyObject*) or cls.__itemsize__ != 0:
+        raise TypeError("unexpected slot layout of the element class")
     _element_class = cls
+    _element_type = <PyTypeObject*>cls
+    _v_offset = off
 
 
 cdef object make_element(tuple v):
     """A new ElementSet holding the value tuple v.  Callers: the parsers here and in ommcodec.pyx."""
-    obj = _new(_element_class)
-    PyObject_GenericSetAttr(obj, _V, v)
+    obj = PyType_GenericAlloc(_element_type, 0)
+    Py_INCREF(v)
+    (<PyObject**>(<char*><PyObject*>obj + _v_offset))[0] = <PyObject*>v
     return obj
 
 
