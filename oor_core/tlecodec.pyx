@@ -452,6 +452,30 @@ def parse_tle(str line1, str line2, bint allow_missing_checksum=False, name=None
     return make_element(parse_pair(line1, line2, allow_missing_checksum, name, source, flags))
 
 
+cdef inline str _chomp(str s):
+    """s without trailing CR/LF characters (s.rstrip("\\r\\n")), the same object when it has none."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s)
+    cdef char c
+    if n and PyUnicode_IS_ASCII(s):
+        c = (<const char*>PyUnicode_DATA(s))[n - 1]
+        if c != 13 and c != 10:
+            return s
+    return s.rstrip("\r\n")
+
+
+def parse_line_pair(line1, line2, *, name=None, source=None, bint allow_missing_checksum=False):
+    """One line pair (no line endings) -> ElementSet.
+
+    Who may call: anyone (it is ``oor.parse_tle``; documented in oor/codec/tle.py).  Raises
+    TLEParseError whose ``line`` is 1 or 2 and ``column`` the 1-based column of the fault.  O(1), about
+    a microsecond.  Why here and not a Python wrapper: the wrapper's frame, type checks and two
+    rstrip calls were a fifth of the time per pair (callgrind).
+    """
+    if not isinstance(line1, str) or not isinstance(line2, str):
+        raise TypeError("TLE lines must be str")
+    return make_element(parse_pair(_chomp(line1), _chomp(line2), allow_missing_checksum, name, source, 0))
+
+
 # ---------------------------------------------------------------------------------------------
 # Binary record (byte table in oor/codec/record.py).
 
