@@ -6,7 +6,7 @@
 # and the Python readers then read that record (same values, every error).  The ElementSet's
 # value layout and the calendar come from tlecodec (tlecodec.pxd).  The scanners of whole
 # records are one module per encoding: ommcsv, ommkvn, ommjson, ommxml (contract: ommcodec.pxd).
-# Callers: oor.codec.omm (omm_fast*, omm_keywords), oor.codec.omm_xml and omm_json (count_newlines);
+# Callers: oor.codec.omm (omm_fast*, omm_keywords), oor.codec.io, omm_xml and omm_json (count_newlines);
 # build_set and key_index: the scanners (cimport).
 from libc.string cimport memcmp, memcpy
 from libc.stdint cimport int64_t, uint64_t
@@ -563,7 +563,7 @@ cdef Py_ssize_t _count_byte(const unsigned char* p, Py_ssize_t n, unsigned char 
 def count_newlines(buf, Py_ssize_t start=0, Py_ssize_t end=-1):
     """``buf.count(newline, start, end)`` for bytes or str, 0 <= start (end -1: to the end).
 
-    Who may call: oor.codec.omm_xml, omm_json, omm_kvn.
+    Who may call: oor.codec.io, omm_xml, omm_json.
     """
     cdef const unsigned char* p
     cdef Py_ssize_t n
