@@ -5,7 +5,8 @@ absent).  Same data for every engine: every set of ../shared/data (about 100k), 
 public API.  Queries: (1) latest set per object with inclination > 80 and perigee < 600 km, projecting
 (norad, epoch); (2) group-by-newest over all sets (per object its newest epoch).  Also: vectorized vs
 row-wise filter, the 5 x 100k merge (kernel) and its speed-up over a nested-loop match on 1,000 rows per
-source.  Prints medians and spreads (min-max) and writes bench/results/query.json.
+source.  Prints medians and spreads (min-max) of the times and of the per-round ratios (oor time / other
+engine's time in the same round) and writes bench/results/query.json.
 """
 import argparse
 import glob
@@ -151,10 +152,17 @@ def main():
         line = [f"{q:16}"]
         for e, v in es.items():
             line.append(f"{e} {v['median_s'] * 1e3:7.1f} ms [{v['min_s'] * 1e3:.1f}-{v['max_s'] * 1e3:.1f}]")
-        o = es["oor"]["median_s"]
-        ratios = {f"oor/{e}": o / v["median_s"] for e, v in es.items() if e != "oor"}
+        # per-round ratios (each round ran every engine once, in shuffled order): median [min-max]
+        ratios, spread = {}, {}
+        for e in es:
+            if e == "oor":
+                continue
+            rr = [a / b for a, b in zip(times[q]["oor"], times[q][e])]
+            ratios[f"oor/{e}"] = statistics.median(rr)
+            spread[f"oor/{e}"] = [min(rr), max(rr)]
         res["queries"][q]["ratios"] = ratios
-        line.append(" ".join(f"{k}={v:.2f}x" for k, v in ratios.items()))
+        res["queries"][q]["ratio_spread"] = spread
+        line.append(" ".join(f"{k}={v:.2f}x [{spread[k][0]:.2f}-{spread[k][1]:.2f}]" for k, v in ratios.items()))
         print("  ".join(line))
     m = res["merge_5x100k"]
     print(f"merge 5 x {len(srcs[0]):,}: kernel {m['kernel']['median_s'] * 1e3:.1f} ms "

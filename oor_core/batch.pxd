@@ -16,6 +16,10 @@
 #   name_off      i x cap+1 name of row i = name_data[name_off[i]:name_off[i+1]] (UTF-8)
 #   keys          B x 14*cap the primary key of row i (to fetch the full record)
 #
+# A scan may fill only some columns (LeafScan's ``columns``, a mask of the COL_* bits below; the
+# key columns norad, epoch_us, source_id are always filled); ``ColumnBatch.columns`` says which
+# the last fill wrote.  The other columns hold stale values.
+#
 # Byte layouts read here have one owner each: the leaf record -> btree.pxd,
 # the key -> oor/keys.py, the record -> oor/codec/record.py (offsets of both
 # in elset_layout.pxd).  Nothing here knows another layout.
@@ -30,6 +34,25 @@ cdef enum:
     SCAN_LATEST = 1
     SCAN_AS_OF = 2
 
+cdef enum:                       # column bits (the key columns are always filled)
+    COL_MEAN_MOTION = 1 << 0
+    COL_MM_DOT = 1 << 1
+    COL_MM_DDOT = 1 << 2
+    COL_BSTAR = 1 << 3
+    COL_INCLINATION = 1 << 4
+    COL_RAAN = 1 << 5
+    COL_ECCENTRICITY = 1 << 6
+    COL_ARG_PERIGEE = 1 << 7
+    COL_MEAN_ANOMALY = 1 << 8
+    COL_REV_NUMBER = 1 << 9
+    COL_ELSET_NO = 1 << 10
+    COL_EPHEMERIS = 1 << 11
+    COL_CLASSIFICATION = 1 << 12
+    COL_INTL = 1 << 13           # intl and intl_len
+    COL_NAME = 1 << 14           # name_off and name_data
+    COL_KEYS = 1 << 15
+    COL_ALL = (1 << 16) - 1
+
 
 cdef class ColumnBatch:
     cdef readonly int n, capacity
@@ -39,9 +62,11 @@ cdef class ColumnBatch:
     cdef readonly array rev_number, elset_no, ephemeris, classification
     cdef readonly array intl, intl_len, name_off, keys
     cdef readonly bytearray name_data
+    cdef readonly unsigned int columns      # COL_* bits the last fill wrote
     cdef Py_ssize_t name_used
     cdef int _reset(self) except -1
     cdef int _add_name(self, const uint8_t* p, int n) except -1
+    cdef int _need(self, unsigned int col, str what) except -1
 
 
 cdef class LeafScan:
@@ -51,4 +76,5 @@ cdef class LeafScan:
     cdef readonly int mode
     cdef int64_t as_of
     cdef readonly bint done
+    cdef readonly unsigned int columns      # COL_* bits each fill writes
     cdef readonly unsigned long long rows_read, leaves_read

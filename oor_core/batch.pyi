@@ -1,6 +1,6 @@
 """Typing stub for oor_core/batch.pyx (column batches decoded from leaf pages; contract in batch.pxd)."""
 from array import array
-from typing import Optional
+from typing import Dict, Iterable, Optional
 
 from oor_core.btree import BTree
 
@@ -8,6 +8,10 @@ BATCH_ROWS: int
 SCAN_ALL: int
 SCAN_LATEST: int
 SCAN_AS_OF: int
+COL_ALL: int
+COLUMN_BITS: Dict[str, int]
+
+def column_mask(names: Iterable[str]) -> int: ...
 
 class ColumnBatch:
     n: int
@@ -18,6 +22,7 @@ class ColumnBatch:
     rev_number: array; elset_no: array; ephemeris: array; classification: array
     intl: array; intl_len: array; name_off: array; keys: array
     name_data: bytearray
+    columns: int
     def __init__(self, capacity: int = ...) -> None: ...
     def __len__(self) -> int: ...
     def name(self, i: int) -> Optional[str]: ...
@@ -29,8 +34,9 @@ class LeafScan:
     tree: BTree
     mode: int
     done: bool
+    columns: int
     rows_read: int
     leaves_read: int
     def __init__(self, tree: BTree, lo: Optional[bytes] = ..., hi: Optional[bytes] = ...,
-                 mode: int = ..., as_of_us: int = ...) -> None: ...
+                 mode: int = ..., as_of_us: int = ..., columns: int = ...) -> None: ...
     def fill(self, batch: ColumnBatch) -> int: ...

@@ -1,28 +1,32 @@
-# oor_core/ommcodec.pyx -- the OMM fast paths: values -> ElementSet, and whole-record scanners
-# (CSV lines, KVN messages, flat JSON objects, XML <omm> segments), in C.
+# oor_core/ommcodec.pyx -- OMM values -> ElementSet in C: the fast path of oor.codec.omm.from_omm and the
+# conversion every record scanner ends in (build_set); the keyword table; newline counting.
 #
 # The OMM formats are owned by oor/codec/omm*.py (field tables, rules, every error message);
-# this module only skips work on the common path: it returns None or stops at anything else,
+# the C code only skips work on the common path: it returns None or stops at anything else,
 # and the Python readers then read that record (same values, every error).  The ElementSet's
-# value layout and the calendar come from tlecodec (tlecodec.pxd).
-# Callers: oor.codec.omm, omm_csv, omm_json, omm_kvn, omm_xml.
+# value layout and the calendar come from tlecodec (tlecodec.pxd).  The scanners of whole
+# records are one module per encoding: ommcsv, ommkvn, ommjson, ommxml (contract: ommcodec.pxd).
+# Callers: oor.codec.omm (omm_fast*, omm_keywords), oor.codec.io, omm_xml and omm_json (count_newlines);
+# build_set and key_index: the scanners (cimport).
 from libc.string cimport memcmp, memcpy
 from libc.stdint cimport int64_t, uint64_t
 from libc.math cimport isfinite
 
-from oor_core.tlecodec cimport (PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE,
-                                PyObject_GenericSetAttr, PyUnicode_AsUTF8AndSize, PyUnicode_DATA,
-                                PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8, PyUnicode_GET_LENGTH,
-                                PyUnicode_IS_ASCII, days_before_year, epoch_year_day, is_leap,
-                                make_element, year_of)
+from oor_core.tlecodec cimport (PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8,
+                                days_before_year, epoch_year_day, is_leap, make_element, year_of)
 
 cdef double POW10[23]     # exact powers of ten for the decimal fast path
-cdef int _k
+cdef int _k, _j
 POW10[0] = 1.0
 for _k in range(1, 23):
     POW10[_k] = POW10[_k - 1] * 10.0
 
 cdef int64_t US_PER_DAY = 86400000000
+# C-typed: Cython takes a literal beyond 32 bits compared with a C integer as a Python int, and
+# compared by making a Python int of the C value: 65 PyLong_FromUnsignedLong a set, a third of a
+# KVN set's time (callgrind).
+cdef uint64_t M_DIGITS_MAX = 100000000000000000ULL      # 10^17: one more digit still fits in 64 bits
+cdef uint64_t M_EXACT_MAX = 9007199254740992ULL         # 2^53: every integer up to it is a double
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,33 +254,15 @@ def omm_fast_row(list row, tuple index, source):
 
 
 # ---------------------------------------------------------------------------------------------
-# Whole-record fast paths (issue 14): CSV lines, KVN messages, flat JSON objects and XML <omm>
-# segments are scanned here and their 17 values converted without building any Python object but
-# the ElementSet.  Each scanner consumes only records it recognises in full and whose values
-# ``_build`` accepts -- exactly the records on which the Python reader would hand the same values to
-# ``omm_fast`` and get a set -- and stops at the first other record, which the Python reader then
-# reads (slow path: same values, every error message).  Why: per-record Python work was 40-140 us
-# per set (cProfile, issue 14); these run at 2-5 us.
+# 17 value slices -> ElementSet, for the whole-record scanners (ommcsv, ommkvn, ommjson, ommxml).
+# Each scanner consumes only records it recognises in full and whose values ``build_set`` accepts
+# -- exactly the records on which the Python reader would hand the same values to ``omm_fast``
+# and get a set -- and stops at the first other record, which the Python reader then reads (slow
+# path: same values, every error message).  Why: per-record Python work was 40-140 us per set
+# (cProfile, issue 14); the scanners run at 2-5 us.
 
 cdef extern from "Python.h":
-    int PyUnicode_KIND(object)
     object PyUnicode_FromKindAndData(int, const void*, Py_ssize_t)
-    int PyList_Append(object, object) except -1
-
-DEF NKEYS = 17
-DEF V_ABSENT = 0
-DEF V_TEXT = 1       # characters p[0:n] (1-byte kind: latin-1 from str input; UTF-8 from XML bytes)
-DEF V_INT = 2        # a JSON integer literal
-DEF V_FLOAT = 3      # a JSON number with a fraction or exponent
-DEF ENC_LATIN1 = 0
-DEF ENC_UTF8 = 1
-DEF MAX_CSV_COLS = 256
-DEF MAX_UNKNOWN = 32
-
-cdef struct Val:
-    const unsigned char* p
-    Py_ssize_t n
-    int kind
 
 # oor.codec.omm.KEYWORDS, in order
 cdef const char* KEYNAMES[17]
@@ -293,10 +279,31 @@ def omm_keywords():
     return tuple(KEYNAMES[i][:KEYLEN[i]].decode() for i in range(NKEYS))
 
 
-cdef inline int _key_index(const unsigned char* p, Py_ssize_t n):
-    cdef int i
-    for i in range(NKEYS):
-        if KEYLEN[i] == n and memcmp(KEYNAMES[i], p, n) == 0:
+# KEYWORDS' indices by keyword length (-1 ends a list): key_index compares at most 4 names.
+# Why: the loop over all 17 names (length, then memcmp) was 4-5% of reading XML and KVN (perf).
+cdef signed char BY_LEN[20][5]
+for _k in range(20):
+    for _j in range(5):
+        BY_LEN[_k][_j] = -1
+for _k in range(NKEYS):
+    for _j in range(4):
+        if BY_LEN[KEYLEN[_k]][_j] < 0:
+            BY_LEN[KEYLEN[_k]][_j] = _k
+            BY_LEN[KEYLEN[_k]][_j + 1] = -1
+            break
+
+
+cdef int key_index(const unsigned char* p, Py_ssize_t n):
+    """Index in KEYWORDS of the keyword p[0:n], or -1.  Callers: the scanners."""
+    cdef int j, i
+    if n < 5 or n > 19:
+        return -1
+    for j in range(4):
+        i = BY_LEN[n][j]
+        if i < 0:
+            return -1
+        if <unsigned char>KEYNAMES[i][0] == p[0] and <unsigned char>KEYNAMES[i][n - 1] == p[n - 1] \
+                and memcmp(KEYNAMES[i], p, n) == 0:
             return i
     return -1
 
@@ -322,7 +329,7 @@ cdef bint _dec_text(const unsigned char* p, Py_ssize_t n, double* out):
         neg = p[0] == 45
         i = 1
     while i < n and 48 <= p[i] <= 57:
-        if m < 100000000000000000:
+        if m < M_DIGITS_MAX:
             m = m * 10 + (p[i] - 48)
         else:
             big = True
@@ -331,7 +338,7 @@ cdef bint _dec_text(const unsigned char* p, Py_ssize_t n, double* out):
     if i < n and p[i] == 46:
         i += 1
         while i < n and 48 <= p[i] <= 57:
-            if m < 100000000000000000:
+            if m < M_DIGITS_MAX:
                 m = m * 10 + (p[i] - 48)
                 nf += 1
             else:
@@ -357,7 +364,7 @@ cdef bint _dec_text(const unsigned char* p, Py_ssize_t n, double* out):
     if eneg:
         ex = -ex
     ex -= nf
-    if not big and exd < 5 and m <= 9007199254740992 and -22 <= ex <= 22:
+    if not big and exd < 5 and m <= M_EXACT_MAX and -22 <= ex <= 22:
         if m == 0:
             d = 0.0
         elif ex >= 0:
@@ -441,12 +448,18 @@ cdef object _text_str(Val* v, int enc):
     return PyUnicode_FromKindAndData(1, v.p, v.n)
 
 
-cdef object _build(Val* v, object source, int enc):
-    """omm_fast on 17 value slices (KEYWORDS order): the same ElementSet, or None off the fast path."""
+cdef object build_set(Val* v, object source, int enc):
+    """omm_fast on 17 value slices (KEYWORDS order): the same ElementSet, or None off the fast path.
+
+    ``enc``: how OBJECT_NAME's bytes are characters (ENC_LATIN1 for 1-byte-kind str input, ENC_UTF8
+    for bytes).  Callers: the scanners.
+    """
     cdef double mm, ecc, incl, raan, argp, ma, bstar = 0.0, ndot = 0.0, nddot = 0.0, day
     cdef int64_t norad, eph = 0, elnum = 999, rev = 0, epoch_us, year
     cdef object name, cls, intl
     cdef Val* c
+    cdef Val t
+    cdef Py_ssize_t a, b
     if source is not None and (type(source) is not str or len(<str>source) > 63):
         return None
     if v[2].kind != V_TEXT or not _epoch_bytes(v[2].p, v[2].n, &epoch_us):
@@ -496,12 +509,31 @@ cdef object _build(Val* v, object source, int enc):
     elif c.kind == V_TEXT:
         if c.n > 64000:
             return None
-        name = _text_str(c, enc)
-        if name is None or len(<str>name) > 16000:
-            return None
-        name = (<str>name).strip()
-        if not name:
+        # str.strip() in C where it can be: ASCII white space cut from the bytes first; only a name
+        # that then starts or ends with a byte >= 0x80 (maybe U+00A0, U+3000...) is stripped by Python.
+        # Why: the strip() method call was 280 instructions of a set (callgrind).
+        a = 0
+        b = c.n
+        while a < b and strip_space(c.p[a]):
+            a += 1
+        while b > a and strip_space(c.p[b - 1]):
+            b -= 1
+        if a == b:
             name = None
+        elif c.p[a] < 128 and c.p[b - 1] < 128:
+            t.p = c.p + a
+            t.n = b - a
+            t.kind = V_TEXT
+            name = _text_str(&t, enc)
+            if name is None or len(<str>name) + (c.n - (b - a)) > 16000:
+                return None
+        else:
+            name = _text_str(c, enc)
+            if name is None or len(<str>name) > 16000:
+                return None
+            name = (<str>name).strip()
+            if not name:
+                name = None
     else:
         return None
     year = year_of(epoch_us)                  # as epoch_year_day, without its tuple
@@ -510,715 +542,37 @@ cdef object _build(Val* v, object source, int enc):
                   rev, name, source, year, day, None, None, 0))
 
 
-cdef inline bint _latin1(object s, const unsigned char** p, Py_ssize_t* n):
-    """1-byte-kind str (ASCII or latin-1 characters) -> its characters as bytes."""
-    if type(s) is not str or PyUnicode_KIND(s) != 1:
-        return False
-    p[0] = <const unsigned char*>PyUnicode_DATA(s)
-    n[0] = PyUnicode_GET_LENGTH(s)
-    return True
+# ---------------------------------------------------------------------------------------------
+# Newline counting for the readers' line numbers.  Why: bytes.count / str.count of one character
+# run at about 0.8 ns a byte here (a byte loop); the OMM XML and JSON readers count every byte of
+# their input once (0.8 us of a 9 us XML set); this loop is vectorised by the compiler (-O3).
+
+cdef Py_ssize_t _count_byte(const unsigned char* p, Py_ssize_t n, unsigned char c):
+    cdef Py_ssize_t i = 0, k, m, r = 0
+    cdef unsigned char acc
+    while i < n:                       # byte counters in runs of 255: 16 bytes a step (SSE2)
+        m = n - i if n - i < 255 else 255
+        acc = 0
+        for k in range(m):
+            acc += p[i + k] == c
+        r += acc
+        i += m
+    return r
 
 
-def csv_run(list lines, Py_ssize_t i, tuple order, Py_ssize_t ncols, source, list out):
-    """Convert CSV lines[i:] while each is a plain row (omm_csv's fast path); return the first index not taken.
+def count_newlines(buf, Py_ssize_t start=0, Py_ssize_t end=-1):
+    """``buf.count(newline, start, end)`` for bytes or str, 0 <= start (end -1: to the end).
 
-    A plain row: a str of 1-byte characters, none a quote or a control character, with exactly
-    ``ncols - 1`` commas -- the rows csv.reader splits as ``line.split(',')`` -- whose values
-    ``_build`` accepts.  ``order[k]`` is the column of KEYWORDS[k], or -1.
-    """
-    cdef Py_ssize_t n_lines = len(lines), n, j, k, col
-    cdef const unsigned char* p
-    cdef Py_ssize_t starts[MAX_CSV_COLS + 1]
-    cdef int idx[NKEYS]
-    cdef Val v[NKEYS]
-    cdef unsigned char ch
-    if len(order) != NKEYS or ncols > MAX_CSV_COLS or ncols < 1:
-        return i
-    for k in range(NKEYS):
-        idx[k] = order[k]
-        if idx[k] >= ncols:
-            return i
-    while i < n_lines:
-        line = lines[i]
-        if not _latin1(line, &p, &n) or n == 0:
-            return i
-        col = 1
-        starts[0] = 0
-        for j in range(n):
-            ch = p[j]
-            if ch == 44:
-                if col == ncols:
-                    return i
-                starts[col] = j + 1
-                col += 1
-            elif ch == 34 or ch < 32 or ch == 127:
-                return i
-        if col != ncols:
-            return i
-        starts[ncols] = n + 1
-        for k in range(NKEYS):
-            col = idx[k]
-            if col < 0:
-                v[k].kind = V_ABSENT
-            else:
-                v[k].kind = V_TEXT
-                v[k].p = p + starts[col]
-                v[k].n = starts[col + 1] - 1 - starts[col]
-        es = _build(v, source, ENC_LATIN1)
-        if es is None:
-            return i
-        PyList_Append(out, es)
-        i += 1
-    return i
-
-
-# str.strip()'s whitespace among ASCII characters
-cdef inline bint _space(unsigned char c):
-    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
-
-
-def kvn_run(list lines, Py_ssize_t i, source, list out):
-    """Convert KVN messages starting at lines[i] (a CCSDS_OMM_VERS line) while each is plain; return the
-    index of the first line not taken (the CCSDS_OMM_VERS line of the message the Python reader must read).
-
-    A plain message: ASCII lines (exact str) up to the next CCSDS_OMM_VERS line *within this list*
-    (a message running past the list's end is left to the Python reader), each blank, a COMMENT, or
-    ``KEY = value`` with KEY of A-Z, 0-9 and '_', no keyword twice, at most 32 keywords outside
-    KEYWORDS, and values ``_build`` accepts.  Units in brackets are cut from the numeric keywords'
-    values as omm_kvn does.
-    """
-    cdef Py_ssize_t n_lines = len(lines), n, j, a, b, e, va, vb, cut, k, u, n_unknown
-    cdef const unsigned char* p
-    cdef const unsigned char* unk_p[MAX_UNKNOWN]
-    cdef Py_ssize_t unk_n[MAX_UNKNOWN]
-    cdef Val v[NKEYS]
-    cdef int key
-    cdef bint ok
-    while i < n_lines:
-        for k in range(NKEYS):
-            v[k].kind = V_ABSENT
-        n_unknown = 0
-        ok = True
-        j = i + 1
-        while True:
-            if j >= n_lines:
-                return i                   # the message may go on in the next list
-            line = lines[j]
-            if type(line) is not str or not PyUnicode_IS_ASCII(line):
-                return i
-            p = <const unsigned char*>PyUnicode_DATA(line)
-            n = PyUnicode_GET_LENGTH(line)
-            a = 0
-            while a < n and _space(p[a]):
-                a += 1
-            b = n
-            while b > a and _space(p[b - 1]):
-                b -= 1
-            if a == b or (b - a >= 7 and memcmp(p + a, b"COMMENT", 7) == 0):
-                j += 1
-                continue
-            e = a
-            while e < b and p[e] != 61:
-                e += 1
-            k = e
-            while k > a and _space(p[k - 1]):
-                k -= 1
-            if k - a == 14 and memcmp(p + a, b"CCSDS_OMM_VERS", 14) == 0:
-                break                      # the next message starts at line j
-            if e == b or k == a:
-                return i                   # not KEY = value: the Python reader names the line
-            for u in range(a, k):
-                if not (48 <= p[u] <= 57 or 65 <= p[u] <= 90 or p[u] == 95):
-                    return i
-            va = e + 1
-            while va < b and _space(p[va]):
-                va += 1
-            vb = b
-            key = _key_index(p + a, k - a)
-            if key >= 0:
-                if v[key].kind != V_ABSENT:
-                    return i               # twice: the Python reader names the line
-                if key != 0 and key != 1 and key != 2 and key != 10 and vb > va and p[vb - 1] == 93:
-                    cut = vb - 1                      # units in brackets: value[:value.rfind('[')].rstrip()
-                    while cut >= va and p[cut] != 91:
-                        cut -= 1
-                    if cut >= va:
-                        vb = cut
-                        while vb > va and _space(p[vb - 1]):
-                            vb -= 1
-                v[key].kind = V_TEXT
-                v[key].p = p + va
-                v[key].n = vb - va
-            else:
-                for u in range(n_unknown):
-                    if unk_n[u] == k - a and memcmp(unk_p[u], p + a, k - a) == 0:
-                        return i
-                if n_unknown == MAX_UNKNOWN:
-                    return i
-                unk_p[n_unknown] = p + a
-                unk_n[n_unknown] = k - a
-                n_unknown += 1
-            j += 1
-        es = _build(v, source, ENC_LATIN1)
-        if es is None:
-            return i
-        PyList_Append(out, es)
-        i = j
-    return i
-
-
-cdef inline bint _jws(unsigned char c):
-    return c == 32 or c == 10 or c == 13 or c == 9
-
-
-cdef Py_ssize_t _json_string(const unsigned char* p, Py_ssize_t i, Py_ssize_t n):
-    """p[i] is '"': index after the closing quote of a string without escapes or control characters; -1 if
-    the string is not of that kind or not complete."""
-    cdef unsigned char c
-    i += 1
-    while i < n:
-        c = p[i]
-        if c == 34:
-            return i + 1
-        if c == 92 or c < 32:
-            return -1
-        i += 1
-    return -1
-
-
-cdef Py_ssize_t _json_number(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, bint* is_int):
-    """Index after a JSON number starting at p[i] (strict JSON grammar); -1 if none or it may go on past n."""
-    cdef bint integer = True
-    if i < n and p[i] == 45:
-        i += 1
-    if i >= n:
-        return -1
-    if p[i] == 48:
-        i += 1
-    elif 49 <= p[i] <= 57:
-        while i < n and 48 <= p[i] <= 57:
-            i += 1
-    else:
-        return -1
-    if i < n and p[i] == 46:
-        integer = False
-        i += 1
-        if i >= n or not 48 <= p[i] <= 57:
-            return -1
-        while i < n and 48 <= p[i] <= 57:
-            i += 1
-    if i < n and (p[i] == 101 or p[i] == 69):
-        integer = False
-        i += 1
-        if i < n and (p[i] == 43 or p[i] == 45):
-            i += 1
-        if i >= n or not 48 <= p[i] <= 57:
-            return -1
-        while i < n and 48 <= p[i] <= 57:
-            i += 1
-    if i >= n:
-        return -1                     # the number may go on in the next chunk
-    is_int[0] = integer
-    return i
-
-
-def json_run(str buf, Py_ssize_t pos, bint in_array, source, list out):
-    """Convert the flat JSON objects starting at buf[pos] (omm_json's fast path); return the position of
-    the first value not taken.
-
-    Taken: objects (complete within buf) whose keys and string values have no escapes or control
-    characters, whose values are strings, numbers or null, and whose values ``_build`` accepts --
-    exactly the objects json decodes to a flat dict that omm_fast converts.  Between objects, JSON
-    white space (and, in an array, commas, as omm_json skips them).  Only 1-byte-kind buffers.
+    Who may call: oor.codec.io, omm_xml, omm_json.
     """
     cdef const unsigned char* p
-    cdef Py_ssize_t n, q, ka, kb, e
-    cdef Val v[NKEYS]
-    cdef int key, k
-    cdef bint is_int
-    if not _latin1(buf, &p, &n):
-        return pos
-    while True:
-        while pos < n and (_jws(p[pos]) or (in_array and p[pos] == 44)):
-            pos += 1
-        if pos >= n or p[pos] != 123:
-            return pos
-        for k in range(NKEYS):
-            v[k].kind = V_ABSENT
-        q = pos + 1
-        while q < n and _jws(p[q]):
-            q += 1
-        if q >= n or p[q] != 34:
-            return pos                     # {} or malformed: the Python reader decides
-        while True:
-            ka = q + 1
-            q = _json_string(p, q, n)
-            if q < 0:
-                return pos
-            kb = q - 1
-            while q < n and _jws(p[q]):
-                q += 1
-            if q >= n or p[q] != 58:
-                return pos
-            q += 1
-            while q < n and _jws(p[q]):
-                q += 1
-            if q >= n:
-                return pos
-            key = _key_index(p + ka, kb - ka)
-            if p[q] == 34:
-                e = _json_string(p, q, n)
-                if e < 0:
-                    return pos
-                if key >= 0:
-                    v[key].kind = V_TEXT
-                    v[key].p = p + q + 1
-                    v[key].n = e - 1 - (q + 1)
-            elif p[q] == 45 or 48 <= p[q] <= 57:
-                e = _json_number(p, q, n, &is_int)
-                if e < 0:
-                    return pos
-                if key >= 0:
-                    v[key].kind = V_INT if is_int else V_FLOAT
-                    v[key].p = p + q
-                    v[key].n = e - q
-            elif p[q] == 110 and q + 4 <= n and memcmp(p + q, b"null", 4) == 0:
-                e = q + 4
-                if key >= 0:
-                    v[key].kind = V_ABSENT
-            else:
-                return pos
-            q = e
-            while q < n and _jws(p[q]):
-                q += 1
-            if q >= n:
-                return pos
-            if p[q] == 44:
-                q += 1
-                while q < n and _jws(p[q]):
-                    q += 1
-                if q >= n or p[q] != 34:
-                    return pos
-                continue
-            if p[q] == 125:
-                q += 1
-                break
-            return pos
-        es = _build(v, source, ENC_LATIN1)
-        if es is None:
-            return pos
-        PyList_Append(out, es)
-        pos = q
-
-
-# ---- XML: a well-formedness check of a subset of XML 1.0, with the <omm> segments converted.
-#
-# The subset (anything else stops the scan with XML_BAIL; omm_xml then hands the rest of the document to
-# expat, primed with the open elements, so every malformed-XML error is expat's own): elements with
-# ASCII names ([A-Za-z_][A-Za-z0-9._-]*, at most one inner ':'), attributes with quoted values,
-# character data without '&' or ']]>', UTF-8 checked (no overlong forms, surrogates, U+FFFE/U+FFFF
-# or control characters but TAB, LF, CR); no comments, CDATA, processing instructions, references or
-# DOCTYPE (the prolog is checked by omm_xml).  Every document in the subset is well-formed, so
-# expat accepts it.  An <omm> segment's keywords are read as omm_xml._segment reads them: the text
-# after each start or empty tag without attributes whose local name is [A-Z_]+, up to the next '<',
-# the last one winning.
-
-DEF XML_STACK = 64
-DEF XML_NAME = 64
-DEF XML_MORE = 0        # the buffer ends inside a token or segment: call again from pos with more data
-DEF XML_SLOW = 1        # the segment [a, b) is for omm_xml._segment; go on from pos (= b)
-DEF XML_BAIL = 2        # outside the subset at pos (a token or segment start): expat takes over
-DEF XML_END = 3         # final, and the document is complete
-
-
-# byte classes: TEXT_PLAIN[c] for character data needing no further check (printable ASCII but < & ] >),
-# NAME_CH[c] for [A-Za-z0-9._:-]
-cdef unsigned char TEXT_PLAIN[256]
-cdef unsigned char NAME_CH[256]
-for _k in range(256):
-    TEXT_PLAIN[_k] = 1 if (32 <= _k < 128 and _k != 60 and _k != 38 and _k != 93 and _k != 62) or _k == 9 or _k == 10 \
-        or _k == 13 else 0
-    NAME_CH[_k] = 1 if (65 <= _k <= 90 or 97 <= _k <= 122 or 48 <= _k <= 57 or _k == 95 or _k == 46
-                        or _k == 45 or _k == 58) else 0
-
-
-cdef class XmlScan:
-    """State of xml_run between buffers: the open elements and whether the root element was seen."""
-    cdef int depth
-    cdef int nlen[XML_STACK]
-    cdef char names[XML_STACK][XML_NAME]
-    cdef readonly bint root_seen
-
-    def prefix(self):
-        """Bytes that bring a fresh expat parser to this state: the open start tags, or '<_/>' after the root."""
-        if self.root_seen and self.depth == 0:
-            return b"<_/>"
-        return b"".join(b"<" + self.names[i][:self.nlen[i]] + b">" for i in range(self.depth))
-
-
-cdef Py_ssize_t _utf8(const unsigned char* p, Py_ssize_t i, Py_ssize_t n):
-    """p[i] >= 0x80: index after a valid UTF-8 XML character there; -1 invalid; -2 cut by the buffer end."""
-    cdef unsigned char c = p[i], c1, c2
-    cdef int need
-    if 0xC2 <= c <= 0xDF:
-        need = 1
-    elif 0xE0 <= c <= 0xEF:
-        need = 2
-    elif 0xF0 <= c <= 0xF4:
-        need = 3
-    else:
-        return -1
-    if i + need >= n:
-        return -2
-    c1 = p[i + 1]
-    if not 0x80 <= c1 <= 0xBF:
-        return -1
-    if need == 1:
-        return i + 2
-    c2 = p[i + 2]
-    if not 0x80 <= c2 <= 0xBF:
-        return -1
-    if need == 2:
-        if (c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 > 0x9F):
-            return -1
-        if c == 0xEF and c1 == 0xBF and c2 >= 0xBE:
-            return -1                                # U+FFFE, U+FFFF
-        return i + 3
-    if not 0x80 <= p[i + 3] <= 0xBF:
-        return -1
-    if (c == 0xF0 and c1 < 0x90) or (c == 0xF4 and c1 > 0x8F):
-        return -1
-    return i + 4
-
-
-cdef inline bint _xname_start(unsigned char c):
-    return 65 <= c <= 90 or 97 <= c <= 122 or c == 95
-
-
-cdef inline bint _xname(unsigned char c):
-    return 65 <= c <= 90 or 97 <= c <= 122 or c == 95 or 48 <= c <= 57 or c == 46 or c == 45 or c == 58
-
-
-cdef inline bint _xs(unsigned char c):
-    return c == 32 or c == 10 or c == 13 or c == 9
-
-
-cdef Py_ssize_t _xname_end(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, Py_ssize_t* colon):
-    """Index after the name at p[i]; -1 outside the subset; -2 cut by the buffer end. colon: its ':' or -1."""
-    cdef Py_ssize_t a = i
-    colon[0] = -1
-    if i >= n:
-        return -2
-    if not _xname_start(p[i]):
-        return -1
-    while i < n and NAME_CH[p[i]]:
-        if p[i] == 58:
-            if colon[0] >= 0 or i == a:
-                return -1
-            colon[0] = i
-        i += 1
-    if i >= n:
-        return -2
-    if colon[0] == i - 1 or i - a > XML_NAME:
-        return -1
-    return i
-
-
-cdef Py_ssize_t _xref(const unsigned char* p, Py_ssize_t i, Py_ssize_t n):
-    """p[i] is '&': index after a predefined entity or character reference to an XML character; -1 if
-    it is none of those; -2 cut by the buffer end."""
-    cdef Py_ssize_t j = i + 1, a
-    cdef int64_t cp = 0
-    cdef int d
-    if j < n and p[j] == 35:
-        j += 1
-        if j < n and p[j] == 120:
-            j += 1
-            a = j
-            while j < n and j - a <= 8:
-                d = p[j]
-                if 48 <= d <= 57:
-                    cp = cp * 16 + d - 48
-                elif 97 <= d <= 102:
-                    cp = cp * 16 + d - 87
-                elif 65 <= d <= 70:
-                    cp = cp * 16 + d - 55
-                else:
-                    break
-                j += 1
-        else:
-            a = j
-            while j < n and j - a <= 8 and 48 <= p[j] <= 57:
-                cp = cp * 10 + p[j] - 48
-                j += 1
-        if j >= n:
-            return -2
-        if j == a or p[j] != 59 or j - a > 8:
-            return -1
-        if not (cp == 9 or cp == 10 or cp == 13 or 0x20 <= cp <= 0xD7FF or 0xE000 <= cp <= 0xFFFD
-                or 0x10000 <= cp <= 0x10FFFF):
-            return -1
-        return j + 1
-    a = j
-    while j < n and j - a <= 5 and 97 <= p[j] <= 122:
-        j += 1
-    if j >= n:
-        return -2
-    if p[j] != 59:
-        return -1
-    if ((j - a == 2 and (memcmp(p + a, b"lt", 2) == 0 or memcmp(p + a, b"gt", 2) == 0))
-            or (j - a == 3 and memcmp(p + a, b"amp", 3) == 0)
-            or (j - a == 4 and (memcmp(p + a, b"apos", 4) == 0 or memcmp(p + a, b"quot", 4) == 0))):
-        return j + 1
-    return -1
-
-
-def xml_run(XmlScan st, bytes buf, Py_ssize_t pos, bint final, source, list out):
-    """Scan buf[pos:] (see above), appending the sets of plain <omm> segments to ``out``.
-
-    Returns (code, pos, a, b): XML_MORE/SLOW/BAIL/END as defined above.
-    """
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
-    cdef Py_ssize_t i, t, e, colon, an, j, k, q, nattr, seg_start = -1, vstart = -1
-    cdef Py_ssize_t attr_a[16]
-    cdef Py_ssize_t attr_n[16]
-    cdef int seg_depth = 0, key = -1, saved_depth = st.depth, capture
-    cdef bint empty, seg_slow = False
-    cdef unsigned char c, quote
-    cdef Val v[NKEYS]
-    i = pos
-    while True:
-        if i >= n:
-            if seg_start >= 0:
-                st.depth = saved_depth
-                return (XML_MORE if not final else XML_BAIL, seg_start, 0, 0)
-            if final:
-                if st.root_seen and st.depth == 0:
-                    return (XML_END, i, 0, 0)
-                return (XML_BAIL, i, 0, 0)
-            return (XML_MORE, i, 0, 0)
-        c = p[i]
-        if c != 60:
-            # character data up to the next '<'
-            t = i
-            while i < n:
-                if st.depth > 0:
-                    while i < n and TEXT_PLAIN[p[i]]:    # the common bytes in one tight loop
-                        i += 1
-                    if i >= n:
-                        break
-                c = p[i]
-                if c == 60:
-                    break
-                if c >= 0x80:
-                    e = _utf8(p, i, n)
-                    if e == -2 and not final:
-                        i = -2
-                        break
-                    if e < 0 or st.depth == 0:
-                        i = -1
-                        break
-                    i = e
-                    continue
-                if c < 32 and c != 9 and c != 10 and c != 13:
-                    i = -1
-                    break
-                if c == 38:
-                    e = _xref(p, i, n)
-                    if e == -2 and not final:
-                        i = -2
-                        break
-                    if e < 0 or st.depth == 0:
-                        i = -1
-                        break
-                    seg_slow = True                  # omm_xml._segment reads the references
-                    i = e
-                    continue
-                if c == 62 and i >= t + 2 and p[i - 1] == 93 and p[i - 2] == 93:
-                    i = -1
-                    break
-                if st.depth == 0 and not _xs(c):
-                    i = -1
-                    break
-                i += 1
-            if i == -2 or (i >= n and not final):
-                if seg_start >= 0:
-                    st.depth = saved_depth
-                    return (XML_MORE, seg_start, 0, 0)
-                return (XML_MORE, t, 0, 0)
-            if i < 0:
-                if seg_start >= 0:
-                    st.depth = saved_depth
-                    return (XML_BAIL, seg_start, 0, 0)
-                return (XML_BAIL, t, 0, 0)
-            continue
-        # markup at i
-        t = i
-        if i + 1 >= n:
-            e = -2
-        elif p[i + 1] == 47:                          # end tag: the open element's name, S?, '>'
-            if st.depth == 0:
-                e = -1
-            else:
-                k = st.depth - 1
-                an = st.nlen[k]
-                e = i + 2 + an
-                if e >= n:
-                    e = -2                            # more data decides
-                elif memcmp(st.names[k], p + i + 2, an) != 0 or NAME_CH[p[e]]:
-                    e = -1
-                else:
-                    while e < n and _xs(p[e]):
-                        e += 1
-                    if e >= n:
-                        e = -2
-                    elif p[e] != 62:
-                        e = -1
-                    else:
-                        st.depth = k
-                        e += 1
-                        if seg_start >= 0 and st.depth == seg_depth:
-                            es = None if seg_slow else _build(v, source, ENC_UTF8)
-                            if es is None:
-                                return (XML_SLOW, e, seg_start, e)
-                            PyList_Append(out, es)
-                            seg_start = -1
-                            saved_depth = st.depth
-        elif _xname_start(p[i + 1]):                  # start or empty-element tag
-            e = _xname_end(p, i + 1, n, &colon)
-            an = e - (i + 1)
-            nattr = 0
-            empty = False
-            j = e
-            while j >= 0:
-                k = j
-                while j < n and _xs(p[j]):
-                    j += 1
-                if j >= n:
-                    j = -2
-                    break
-                if p[j] == 62:
-                    j += 1
-                    break
-                if p[j] == 47:
-                    if j + 1 >= n:
-                        j = -2
-                    elif p[j + 1] == 62:
-                        empty = True
-                        j += 2
-                    else:
-                        j = -1
-                    break
-                if j == k or nattr == 16:             # an attribute needs white space before it
-                    j = -1
-                    break
-                q = _xname_end(p, j, n, &colon)
-                if q < 0:
-                    j = q
-                    break
-                attr_a[nattr] = j
-                attr_n[nattr] = q - j
-                for k in range(nattr):
-                    if attr_n[k] == q - j and memcmp(p + attr_a[k], p + j, q - j) == 0:
-                        q = -1
-                        break
-                if q < 0:
-                    j = -1
-                    break
-                nattr += 1
-                j = q
-                while j < n and _xs(p[j]):
-                    j += 1
-                if j >= n:
-                    j = -2
-                    break
-                if p[j] != 61:
-                    j = -1
-                    break
-                j += 1
-                while j < n and _xs(p[j]):
-                    j += 1
-                if j >= n:
-                    j = -2
-                    break
-                quote = p[j]
-                if quote != 34 and quote != 39:
-                    j = -1
-                    break
-                j += 1
-                while j < n and p[j] != quote:
-                    c = p[j]
-                    if c == 60 or c == 38 or (c < 32 and c != 9 and c != 10 and c != 13):
-                        j = -1
-                        break
-                    if c >= 0x80:
-                        q = _utf8(p, j, n)
-                        if q < 0:
-                            j = q
-                            break
-                        j = q
-                        continue
-                    j += 1
-                if j < 0:
-                    break
-                if j >= n:
-                    j = -2
-                    break
-                j += 1
-            if e >= 0:
-                e = j
-            if e >= 0:
-                if (st.root_seen and st.depth == 0) or st.depth >= XML_STACK:
-                    e = -1
-            if e >= 0:
-                _xname_end(p, i + 1, n, &colon)      # the element's own ':' (the attributes reused colon)
-                k = colon + 1 if colon >= 0 else i + 1   # its local name starts at k
-                if (i + 1 + an) - k == 3 and memcmp(p + k, b"omm", 3) == 0:
-                    if seg_start >= 0 or empty:
-                        e = -1
-                    else:
-                        seg_start = t
-                        seg_slow = False
-                        seg_depth = st.depth
-                        saved_depth = st.depth
-                        for q in range(NKEYS):
-                            v[q].kind = V_ABSENT
-                elif seg_start >= 0 and nattr == 0:
-                    capture = 1
-                    for q in range(k, i + 1 + an):
-                        if not (65 <= p[q] <= 90 or p[q] == 95):
-                            capture = 0
-                            break
-                    if capture:
-                        key = _key_index(p + k, i + 1 + an - k)
-                        if key >= 0:
-                            q = e
-                            while q < n and p[q] != 60:
-                                q += 1
-                            v[key].kind = V_TEXT
-                            v[key].p = p + e
-                            v[key].n = q - e          # checked as character data when the scan gets there
-            if e >= 0:
-                st.root_seen = True
-                if not empty:
-                    memcpy(st.names[st.depth], p + i + 1, an)
-                    st.nlen[st.depth] = an
-                    st.depth += 1
-        else:
-            e = -1
-        if e == -2:
-            if final:
-                e = -1
-            else:
-                if seg_start >= 0:
-                    st.depth = saved_depth
-                    return (XML_MORE, seg_start, 0, 0)
-                return (XML_MORE, t, 0, 0)
-        if e < 0:
-            if seg_start >= 0:
-                st.depth = saved_depth
-                return (XML_BAIL, seg_start, 0, 0)
-            return (XML_BAIL, t, 0, 0)
-        i = e
-
+    cdef Py_ssize_t n
+    if not text_view(buf, &p, &n):
+        return buf.count("\n", start, len(buf) if end < 0 else end)
+    if end < 0 or end > n:
+        end = n
+    if start < 0:
+        start = 0
+    if start >= end:
+        return 0
+    return _count_byte(p + start, end - start, 10)

@@ -6,7 +6,7 @@
 # arithmetic only).  Who may cimport: oor_core/ommcodec.pyx.
 from libc.stdint cimport int64_t
 
-# CPython's C API calls the codec's fast paths use (string data without copies, raw attribute set)
+# CPython's C API calls the codec's fast paths use (string data without copies)
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object)
     void* PyUnicode_DATA(object)
@@ -14,7 +14,6 @@ cdef extern from "Python.h":
     object PyUnicode_DecodeASCII(const char*, Py_ssize_t, const char*)
     object PyUnicode_DecodeUTF8(const char*, Py_ssize_t, const char*)
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
-    int PyObject_GenericSetAttr(object, object, object) except -1
     object PyBytes_FromStringAndSize(const char*, Py_ssize_t)
     char* PyBytes_AS_STRING(object)
     Py_ssize_t PyBytes_GET_SIZE(object)

@@ -17,8 +17,16 @@ Derived fields (definitions in docs/query.md):
   launch_year from the designator's two-digit year (57-99 -> 19xx, else 20xx); 0 when none
   regime      0 LEO, 1 MEO, 2 GEO, 3 HEO, 4 OTHER
 """
+from cpython.array cimport array
+from cpython.float cimport PyFloat_FromDouble
+from cpython.long cimport PyLong_FromLong, PyLong_FromLongLong, PyLong_FromUnsignedLong, PyLong_FromUnsignedLongLong
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void*)
 from libc.math cimport cbrt, sqrt, sin, cos, atan2, asin, floor, M_PI
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, int64_t, int32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.string cimport memcmp
 
 ctypedef fused num:
@@ -110,6 +118,119 @@ def selected(const uint8_t[:] mask, Py_ssize_t n, int32_t[:] out):
         if mask[i]:
             out[k] = <int32_t>i
             k += 1
+    return k
+
+
+# ---- result rows ---------------------------------------------------------------------------
+# take_rows builds the query's result tuples straight from the columns: the tuples and their
+# values are what the caller gets, nothing else is made per row.  Why: the listcomp per column,
+# zip() and a slice per row were half of a 45k-row filter over 100k sets (15 of 31 ms, CPU).
+
+DEF MAX_TAKE = 64
+cdef enum:
+    T_NONE = 0          # None in every row
+    T_LIST = 1          # a list of the selected rows' values, in order
+    T_F64 = 2
+    T_F32 = 3
+    T_I64 = 4
+    T_U64 = 5
+    T_I32 = 6
+    T_U32 = 7
+    T_I16 = 8
+    T_U16 = 9
+    T_I8 = 10
+    T_U8 = 11
+
+
+cdef int _kind(array a) except -1:
+    cdef char t = a.ob_descr.typecode
+    cdef int size = a.ob_descr.itemsize
+    if t == c'd':
+        return T_F64
+    if t == c'f':
+        return T_F32
+    if t == c'q' or t == c'l' or t == c'i' or t == c'h' or t == c'b':
+        return {8: T_I64, 4: T_I32, 2: T_I16, 1: T_I8}[size]
+    if t == c'Q' or t == c'L' or t == c'I' or t == c'H' or t == c'B':
+        return {8: T_U64, 4: T_U32, 2: T_U16, 1: T_U8}[size]
+    raise TypeError(f"take_rows: array typecode {chr(t)!r} is not a number")
+
+
+def take_rows(list cols, const int32_t[:] idx, Py_ssize_t k, bint whole, list out):
+    """Append to ``out`` one tuple per selected row j < k: (value of each column at that row).
+
+    The row is ``idx[j]`` (``j`` when ``whole``).  A column is an array.array of numbers (indexed by
+    the row; its items come out as ``array[row]`` gives them: int or float), a list holding the
+    selected rows' values in order (indexed by j), or None (None in every row).  O(k x columns).
+    Who may call: oor.query.operators.BatchExtract.
+    """
+    cdef Py_ssize_t m = len(cols), j, c, row
+    cdef int kind[MAX_TAKE]
+    cdef const void* data[MAX_TAKE]
+    cdef Py_ssize_t length[MAX_TAKE]
+    cdef array a
+    cdef object v, t, col
+    cdef bint atomic
+    if m > MAX_TAKE:
+        raise ValueError(f"take_rows: at most {MAX_TAKE} columns")
+    if k < 0 or (not whole and k > idx.shape[0]):
+        raise ValueError("take_rows: row count exceeds the index buffer")
+    for c in range(m):
+        col = cols[c]
+        if col is None:
+            kind[c] = T_NONE
+        elif type(col) is list:
+            if len(<list>col) < k:
+                raise ValueError("take_rows: a list column is shorter than the row count")
+            kind[c] = T_LIST
+        elif isinstance(col, array):
+            a = col
+            kind[c] = _kind(a)
+            data[c] = a.data.as_voidptr
+            length[c] = len(a)
+        else:
+            raise TypeError(f"take_rows: a column is a {type(col).__name__}, not an array, list or None")
+    for j in range(k):
+        row = j if whole else idx[j]
+        t = PyTuple_New(m)
+        atomic = True
+        for c in range(m):
+            if kind[c] == T_NONE:
+                v = None
+            elif kind[c] == T_LIST:
+                v = (<list>cols[c])[j]
+                if not (v is None or type(v) is str or type(v) is bytes or type(v) is int or type(v) is float):
+                    atomic = False
+            else:
+                if row < 0 or row >= length[c]:
+                    raise IndexError(f"take_rows: row {row} is outside a column of {length[c]}")
+                if kind[c] == T_F64:
+                    v = PyFloat_FromDouble((<const double*>data[c])[row])
+                elif kind[c] == T_I64:
+                    v = PyLong_FromLongLong((<const int64_t*>data[c])[row])
+                elif kind[c] == T_U32:
+                    v = PyLong_FromUnsignedLong((<const uint32_t*>data[c])[row])
+                elif kind[c] == T_U16:
+                    v = PyLong_FromLong((<const uint16_t*>data[c])[row])
+                elif kind[c] == T_U8:
+                    v = PyLong_FromLong((<const uint8_t*>data[c])[row])
+                elif kind[c] == T_I32:
+                    v = PyLong_FromLong((<const int32_t*>data[c])[row])
+                elif kind[c] == T_F32:
+                    v = PyFloat_FromDouble((<const float*>data[c])[row])
+                elif kind[c] == T_U64:
+                    v = PyLong_FromUnsignedLongLong((<const uint64_t*>data[c])[row])
+                elif kind[c] == T_I16:
+                    v = PyLong_FromLong((<const short*>data[c])[row])
+                else:
+                    v = PyLong_FromLong((<const signed char*>data[c])[row])
+            Py_INCREF(v)
+            PyTuple_SET_ITEM(t, c, v)
+        if atomic:
+            # what CPython does to such a tuple at its first collection, done now: the collector
+            # then never walks the result rows (it was 8% of a 45k-row query, perf: visit_decref)
+            PyObject_GC_UnTrack(<void*>t)
+        out.append(t)
     return k
 
 

@@ -103,6 +103,30 @@ def test_fast_path_takes_unit_brackets_and_keeps_errors(monkeypatch):
         same_both_ways(raw.encode(), "kvn", monkeypatch)
 
 
+def test_kvn_blocks_odd_lines_and_block_edges(data, monkeypatch):
+    """KVN read straight from line blocks (ommkvn.kvn_block) on lines at the edge of its grammar, on CRLF and CR
+    line ends, and on a file of several 1 MiB blocks (messages cut by a block's end are carried over)."""
+    sets = list(read_elements(data / "omm" / "iridium-2023-10-26.3le"))
+    kvn = format_elements(sets, "kvn")
+    msgs = kvn.split("\n\n")
+    odd = ["CCSDS_OMM_VERS", "CCSDS_OMM_VERS X = 1", "COMMENTARY = 5", "OBJECT\tID = x", "object_name = x",
+           "  = 3", "KEY", "KEY WORD = 1", "\x1fNORAD_CAT_ID = 5\x1f", "MEAN_MOTION = 15.1 [rev/day]  ",
+           "USER_DEFINED_X = 1", "USER_DEFINED_X = 2", "BSTAR = ", "CCSDS_OMM_VERS= 2.0", "\tCCSDS_OMM_VERS\t=\t2.0",
+           "ÉPOQUE = 1", "OBJECT_NAME = Ж", "X" * 70000, "CCSDS-OMM-VERS = 2.0"]
+    parts = []
+    for i, m in enumerate(msgs):
+        lines = m.split("\n")
+        lines.insert(1 + i % (len(lines) - 1), odd[i % len(odd)])
+        parts.append("\n".join(lines))
+    for text in ("\n\n".join(parts), kvn.replace("\n", "\r\n"), kvn.replace("\n", "\r"), "COMMENT head\n\n" + kvn,
+                 "junk before\n" + kvn):
+        same_both_ways(text.encode(), "kvn", monkeypatch)
+    big = (kvn + "\n") * 80 + "\n".join(parts)              # about 2.4 MiB: three blocks
+    for text in (big, big.replace("\n", "\r\n")):
+        slow = same_both_ways(text.encode(), "kvn", monkeypatch)
+        assert len(slow[0]) >= 80 * len(sets)
+
+
 SETTINGS = settings(max_examples=1500 if SOAK else 80, derandomize=not SOAK, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 _BASE = {}

@@ -87,6 +87,59 @@ def test_vectorized_equals_row_wise_equals_brute_force(reg, text):
         assert [r["norad_id"] for r in reg.query().where(text).select("norad")] == want
 
 
+@pytest.mark.parametrize("text", PREDICATES[::3])
+def test_narrow_projections_read_only_their_columns(reg, text):
+    """The scan decodes only the columns the predicate and the fields read; every field alone still gives the
+    row-wise result (raw and converted), and the plan names the columns."""
+    from oor.query.fields import FIELDS
+    names = list(FIELDS)
+    q = reg.query(now=NOW).all_sets().where(text)
+    raw = list(q.select("*").vectorized(False).rows(raw=True))
+    shown = list(q.select("*").vectorized(False).rows())
+    for k, name in enumerate(names):
+        one = q.select("norad", name)
+        assert list(one.rows(raw=True)) == [(t[0], t[k]) for t in raw], (text, name)
+        assert list(one.rows()) == [(t[0], t[k]) for t in shown], (text, name)
+    assert "columns epoch_us,inclination,norad)" in \
+        reg.query().all_sets().where("inclination > 80").select("norad", "epoch").explain()
+
+
+def test_column_mask_fills_key_columns_and_the_asked_ones(reg):
+    from oor_core.batch import ColumnBatch, LeafScan, SCAN_ALL, column_mask
+    r = reg.reader()
+    full, part = ColumnBatch(300), ColumnBatch(300)
+    with r.reading():
+        n = LeafScan(r.elsets, None, None, SCAN_ALL).fill(full)
+        m = LeafScan(r.elsets, None, None, SCAN_ALL, 0, column_mask(["inclination", "intl"])).fill(part)
+    assert n == m == 300 and part._check()
+    for col in ("norad", "epoch_us", "source_id", "inclination", "intl", "intl_len"):
+        assert getattr(part, col)[:n] == getattr(full, col)[:n], col
+    assert [part.intl_designator(i) for i in range(n)] == [full.intl_designator(i) for i in range(n)]
+    with pytest.raises(ValueError, match="without its name column"):
+        part.name(0)
+    with pytest.raises(ValueError, match="without its key column"):
+        part.key(0)
+    with pytest.raises(KeyError):
+        column_mask(["no_such_column"])
+
+
+def test_take_rows_builds_the_rows_it_is_given():
+    from array import array
+    from oor_core import vecops
+    cols = [array("I", [7, 8, 9]), array("q", [-1, 2**40, 3]), array("d", [0.5, 1.5, 2.5]), ["a", None, "c"], None,
+            array("B", [1, 2, 3])]
+    out = []
+    assert vecops.take_rows(cols, array("i", [0, 2, 1]), 3, False, out) == 3
+    assert out == [(7, -1, 0.5, "a", None, 1), (9, 3, 2.5, None, None, 3), (8, 2**40, 1.5, "c", None, 2)]
+    out = []
+    vecops.take_rows(cols, array("i", [0]), 2, True, out)
+    assert out == [(7, -1, 0.5, "a", None, 1), (8, 2**40, 1.5, None, None, 2)]
+    with pytest.raises(IndexError):
+        vecops.take_rows([array("d", [1.0])], array("i", [5]), 1, False, [])
+    with pytest.raises(ValueError):
+        vecops.take_rows([["x"]], array("i", [0, 1]), 2, False, [])
+
+
 def test_index_scans(reg):
     sets = list(reg.scan())
     q = reg.query().where("name like 'ISS (*'").select("norad", "name")

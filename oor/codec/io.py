@@ -51,14 +51,14 @@ import zlib
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from oor_core.errors import InputDamagedError, TLEParseError, UnrepresentableError
-from oor_core.tlecodec import longest
+from oor_core.ommcodec import count_newlines
 
 from oor.codec.omm_csv import iter_omm_csv, write_omm_csv
 from oor.codec.formats import codec_name
 from oor.codec.omm_json import iter_omm_json, write_omm_json, write_omm_jsonl
 from oor.codec.omm_kvn import iter_omm_kvn, write_omm_kvn
 from oor.codec.omm_xml import iter_omm_xml, write_omm_xml
-from oor.codec.lines import MAX_LINE, MAX_SKIP, Unreadable
+from oor.codec.lines import MAX_LINE, MAX_SKIP, TOO_LONG, Unreadable, split_lines
 from oor.codec.table import write_table
 from oor.codec.tle import format_tle, iter_tle
 
@@ -223,36 +223,23 @@ def _text_chunks(stream, file):
             yield tail
 
 
-def _split_bytes(data, first_line):
-    """Complete lines of bytes (LF-joined, no CR) -> list of str; a non-UTF-8 line becomes Unreadable."""
-    try:
-        return data.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        pass
-    out = []
-    for raw in data.split(b"\n"):
-        try:
-            out.append(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            col = len(raw[:exc.start].decode("utf-8", "replace")) + 1
-            out.append(Unreadable(f"byte 0x{raw[exc.start]:02x} is not UTF-8 text", col))
-    return out
-
-
-def _line_chunks(stream, file):
+def _line_chunks(stream, file, blocks=False):
     """Lists of lines (line ends LF, CRLF or CR removed) from a binary or text stream.
 
     Who may call: ElementReader.  A line longer than MAX_LINE is replaced by an
     Unreadable marker (the rest of it is read and dropped, up to MAX_SKIP);
     _Damage from the byte stream becomes an InputDamagedError naming the
-    first line not read in full.
+    first line not read in full.  ``blocks=True``: the complete lines of each
+    chunk as one block (bytes or str, see oor.codec.lines) instead of a list,
+    over-long lines in it left for ``split_lines``; the lines of an over-long
+    line's start still come as a list ``[Unreadable]``.
     """
     carry = None          # the unfinished last line (bytes or str), at most MAX_LINE long
     dropping = -1         # >= 0: inside an over-long line, this many bytes dropped
     skip_lf = False       # the last chunk ended with CR: a LF starting the next one belongs to it
     line = 1              # number of the first line of the next list
     first = True
-    too_long = f"line is longer than {MAX_LINE:,} bytes (the limit); skipped"
+    too_long = TOO_LONG
     try:
         for data in _raw_chunks(stream, file):
             text_mode = isinstance(data, str)
@@ -300,20 +287,19 @@ def _line_chunks(stream, file):
                 body = body[:-1]
             if cr in body:
                 body = body.replace(cr + nl, nl).replace(cr, nl)
-            lines = body.split(nl) if text_mode else _split_bytes(body, line)
-            if longest(lines) > MAX_LINE:           # why C: max(map(len, ...)) was 1/8 of reading KVN
-                lines = [ln if len(ln) <= MAX_LINE else Unreadable(too_long, MAX_LINE + 1) for ln in lines]
-            line += len(lines)
-            yield lines
+            if blocks:
+                line += count_newlines(body) + 1
+                yield body
+            else:
+                lines = split_lines(body)
+                line += len(lines)
+                yield lines
             if len(carry) > MAX_LINE:
                 yield [Unreadable(too_long, MAX_LINE + 1)]
                 line += 1
                 dropping, carry = len(carry), None
         if carry:
-            if isinstance(carry, bytes):
-                yield _split_bytes(carry, line)
-            else:
-                yield [carry]
+            yield carry if blocks else split_lines(carry)
     except _Damage as exc:
         raise InputDamagedError(exc.reason + "; the sets before it were read", file, line) from None
 
@@ -410,7 +396,7 @@ class ElementReader:
                     yield from iter_omm_json(_record_chunks(_text_chunks, stream, name), max_record=MAX_RECORD,
                                              max_depth=MAX_JSON_DEPTH, **kw)
                 elif self.format == "kvn":
-                    yield from iter_omm_kvn(_line_chunks(stream, name), **kw)
+                    yield from iter_omm_kvn(_line_chunks(stream, name, blocks=True), **kw)
                 else:
                     yield from iter_omm_csv(_line_chunks(stream, name), **kw)
             except InputDamagedError as err:

@@ -24,7 +24,8 @@ converts the common form (plain values, canonical OBJECT_ID, calendar EPOCH
 with up to 6 decimals) and returns None for anything else, which then goes
 through the Python rules below: same values, and every error message comes
 from the Python path.  The readers hand whole records to the C scanners of
-``oor_core.ommcodec`` (``csv_run``, ``kvn_run``, ``json_run``, ``xml_run``),
+``oor_core.ommcsv``, ``ommkvn``, ``ommjson`` and ``ommxml`` (``csv_run``,
+``kvn_block``, ``json_run``, ``xml_run``),
 which build the sets of the records they recognise in full with the same
 conversion and leave every other record to the Python reader.  ``FAST_PATH =
 False`` turns all of it off (the tests compare both paths on every real file

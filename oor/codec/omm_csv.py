@@ -12,7 +12,8 @@ import csv
 
 from oor_core.errors import TLEParseError
 
-from oor_core.ommcodec import csv_run, omm_fast_row as fast
+from oor_core.ommcodec import omm_fast_row as fast
+from oor_core.ommcsv import csv_run
 from oor.codec import omm
 from oor.codec.lines import Unreadable
 from oor.codec.omm import KEYWORDS, REQUIRED, from_omm, to_omm
@@ -25,7 +26,7 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
 
     Who may call: oor.codec.io.  Bad rows raise TLEParseError or, when
     ``collect`` is a list, are appended to it.  Once the header is read, runs
-    of plain rows go to ``ommcodec.csv_run`` (C: the rows csv.reader would
+    of plain rows go to ``ommcsv.csv_run`` (C: the rows csv.reader would
     split as ``line.split(',')`` and whose values the fast conversion takes);
     every other row, including quoted ones running over several lines, goes
     through csv.reader and ``from_omm``.

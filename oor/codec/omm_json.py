@@ -8,7 +8,7 @@ single object, or a sequence of objects separated by whitespace / newlines
 (JSON Lines).  The reader decodes one object at a time from a sliding buffer
 (``json.JSONDecoder.raw_decode``), so memory is bounded by the largest object
 plus one chunk.  Runs of flat objects (string, number and null values, no
-escapes) are converted by ``ommcodec.json_run`` in C instead (same sets);
+escapes) are converted by ``ommjson.json_run`` in C instead (same sets);
 any other object, and every error, goes through the JSON decoder here.  Errors carry the line (and column, for malformed JSON) where
 the object starts.  Malformed JSON ends the stream.
 """
@@ -16,7 +16,8 @@ import json
 
 from oor_core.errors import TLEParseError
 
-from oor_core.ommcodec import json_run
+from oor_core.ommcodec import count_newlines
+from oor_core.ommjson import json_run
 from oor.codec import omm
 from oor.codec.omm import INT_KEYWORDS, KEYWORDS, from_omm, to_omm, to_omm_values
 
@@ -47,7 +48,7 @@ def iter_omm_json(chunks, *, file=None, source=None, collect=None, max_record=1 
     def refill():
         nonlocal buf, pos, line_base, eof
         if pos:
-            line_base += buf.count("\n", 0, pos)
+            line_base += count_newlines(buf, 0, pos)
             buf, pos = buf[pos:], 0
             mark[0], mark[1] = 0, line_base
         if len(buf) > max_record:
@@ -60,7 +61,7 @@ def iter_omm_json(chunks, *, file=None, source=None, collect=None, max_record=1 
     def where(p):
         if p < mark[0]:
             mark[0], mark[1] = 0, line_base
-        mark[1] += buf.count("\n", mark[0], p)
+        mark[1] += count_newlines(buf, mark[0], p)
         mark[0] = p
         return mark[1], p - (buf.rfind("\n", 0, p) + 1) + 1
 

@@ -15,9 +15,11 @@ records).  Errors name the keyword's line and the column where its value
 starts; a message with a bad line is one rejected set (FILE:LINE of the
 line), and reading goes on with the next message.
 
-Speed: at each CCSDS_OMM_VERS line the plain messages from there on are
-converted by ``ommcodec.kvn_run`` (C; see docs/codec.md); the first message
-it does not take, and every error, is read by the loop here.
+Speed: the input comes as blocks of whole lines (about 1 MiB each); from
+each CCSDS_OMM_VERS line on, the plain messages are converted by
+``ommkvn.kvn_block`` straight from the block (C, no str per line; see
+docs/codec.md); the first message it does not take, and every error, is
+split into lines and read by ``_Messages`` here.
 
 The writer gives one message per set, a blank line between messages,
 keywords in CCSDS order with the metadata CelesTrak writes (CENTER_NAME
@@ -27,9 +29,9 @@ of the sets alone.
 """
 from oor_core.errors import TLEParseError
 
-from oor_core.ommcodec import kvn_run
+from oor_core.ommkvn import kvn_block, kvn_next
 from oor.codec import omm
-from oor.codec.lines import Unreadable
+from oor.codec.lines import MAX_LINE, Unreadable, split_lines
 from oor.codec.omm import KEYWORDS, from_omm, to_omm
 
 __all__ = ["iter_omm_kvn", "write_omm_kvn"]
@@ -40,50 +42,60 @@ _FIXED_META = (("CENTER_NAME", "EARTH"), ("REF_FRAME", "TEME"), ("TIME_SYSTEM", 
                ("MEAN_ELEMENT_THEORY", "SGP4"))
 _REST = tuple(k for k in KEYWORDS if k not in _META)
 _NUMERIC = frozenset(k for k in KEYWORDS if k not in ("OBJECT_NAME", "OBJECT_ID", "EPOCH", "CLASSIFICATION_TYPE"))
+KVN_STOP, KVN_AGAIN, KVN_MORE = range(3)     # kvn_block's status (oor_core/ommkvn.pyx)
+_PENDING = 1 << 16     # a message cut by a block's end is carried into the next block up to this size
 
 
-def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
-    """Yield ElementSets from KVN given as lists of lines.
+class _Messages:
+    """The line-by-line KVN reader (the slow path): the state of the message being read.
 
-    Who may call: oor.codec.io.  Bad messages raise TLEParseError or, when
-    ``collect`` is a list, are appended to it (one per message).
+    Who may call: iter_omm_kvn.  ``feed`` reads a list of lines and yields the
+    sets of the messages it completes; ``close`` ends the open message.
     """
-    record = None          # keyword -> value of the message being read
-    positions = None       # keyword -> (line, column of the value)
-    start = None           # line of its CCSDS_OMM_VERS
-    broken = None          # the first error inside the current message
-    lineno = 0
 
-    def finish():
-        if broken is not None:
-            if collect is None:
-                raise broken
-            collect.append(broken)
+    def __init__(self, file, source, collect):
+        self.file, self.source, self.collect = file, source, collect
+        self.record = None          # keyword -> value of the message being read
+        self.positions = None       # keyword -> (line, column of the value)
+        self.start = None           # line of its CCSDS_OMM_VERS
+        self.broken = None          # the first error inside the current message
+        self.lineno = 0             # lines read so far (by feed, or taken by the C scanner)
+
+    def close(self):
+        """The set of the open message (None if there is none, or it is rejected); no message is open after."""
+        record, self.record = self.record, None
+        if record is None:
+            return None
+        if self.broken is not None:
+            if self.collect is None:
+                raise self.broken
+            self.collect.append(self.broken)
             return None
         try:
-            return from_omm(record, file=file, line=start, column=1, positions=positions, source=source)
+            return from_omm(record, file=self.file, line=self.start, column=1, positions=self.positions,
+                            source=self.source)
         except TLEParseError as err:
-            if collect is None:
+            if self.collect is None:
                 raise
-            collect.append(err)
+            self.collect.append(err)
             return None
 
-    use_fast = omm.FAST_PATH
-    out = []
-    for lines in chunks:
-        i, n = 0, len(lines)
-        while i < n:
-            text = lines[i]
-            i += 1
-            lineno += 1
+    def _reject(self, err):
+        if self.collect is None:
+            raise err
+        self.collect.append(err)
+
+    def feed(self, lines):
+        file = self.file
+        for text in lines:
+            self.lineno += 1
+            lineno = self.lineno
             if text.__class__ is Unreadable:
                 err = TLEParseError(text.reason, file, lineno, text.column)
-                if record is None:
-                    if collect is None:
-                        raise err
-                    collect.append(err)
-                elif broken is None:
-                    broken = err
+                if self.record is None:
+                    self._reject(err)
+                elif self.broken is None:
+                    self.broken = err
                 continue
             stripped = text.strip()
             if not stripped or stripped.startswith("COMMENT"):
@@ -91,47 +103,88 @@ def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
             key, eq, value = stripped.partition("=")
             key = key.strip()
             if key == _VERS:
-                if record is not None:
-                    es = finish()
-                    if es is not None:
-                        yield es
-                    record = None
-                if use_fast:
-                    j = kvn_run(lines, i - 1, source, out)
-                    if j > i - 1:              # whole plain messages converted in C
-                        yield from out
-                        out.clear()
-                        lineno += j - i
-                        i = j
-                        continue
-                record, positions, start, broken = {}, {}, lineno, None
+                es = self.close()
+                if es is not None:
+                    yield es
+                self.record, self.positions, self.start, self.broken = {}, {}, lineno, None
                 continue
-            if record is None:
+            if self.record is None:
                 err = TLEParseError(f"KVN line before the first {_VERS} line", file, lineno, 1, text)
-                if collect is None:
-                    raise err
-                collect.append(err)
-                record, positions, start, broken = {}, {}, lineno, err      # the rest of this message is lost
+                self._reject(err)
+                # the rest of this message is lost
+                self.record, self.positions, self.start, self.broken = {}, {}, lineno, err
                 continue
-            if broken is not None:
+            if self.broken is not None:
                 continue
             if not eq or not key or " " in key:
-                broken = TLEParseError("KVN line is not 'KEYWORD = value'", file, lineno, 1, text)
+                self.broken = TLEParseError("KVN line is not 'KEYWORD = value'", file, lineno, 1, text)
                 continue
             value = value.strip()
             if value.endswith("]") and key in _NUMERIC:
                 cut = value.rfind("[")
                 if cut >= 0:
                     value = value[:cut].rstrip()
-            if key in record:
-                broken = TLEParseError(f"keyword {key} appears twice in one message", file, lineno, 1, text)
+            if key in self.record:
+                self.broken = TLEParseError(f"keyword {key} appears twice in one message", file, lineno, 1, text)
                 continue
-            record[key] = value
-            positions[key] = (lineno, text.index("=") + 2)
-    if record is not None:
-        es = finish()
-        if es is not None:
-            yield es
+            self.record[key] = value
+            self.positions[key] = (lineno, text.index("=") + 2)
+
+
+def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
+    """Yield ElementSets from KVN given as blocks of lines (bytes or str) or lists of lines.
+
+    Who may call: oor.codec.io (``_line_chunks(..., blocks=True)``).  Bad
+    messages raise TLEParseError or, when ``collect`` is a list, are appended
+    to it (one per message).  Each block goes to ``ommkvn.kvn_block`` (C) from
+    each message start on; what it does not take, up to the next message
+    start (``kvn_next``), is split into lines and read by ``_Messages``.  A
+    message the block's end cuts is carried into the next block.
+    """
+    msgs = _Messages(file, source, collect)
+    use_fast = omm.FAST_PATH
+    out = []
+    pending = None          # the start of a message cut by the last block's end (a block itself)
+    for block in chunks:
+        if block.__class__ is list:
+            if pending is not None:
+                yield from msgs.feed(split_lines(pending))
+                pending = None
+            yield from msgs.feed(block)
+            continue
+        if pending is not None:
+            block = pending + ("\n" if isinstance(block, str) else b"\n") + block
+            pending = None
+        if not use_fast:
+            yield from msgs.feed(split_lines(block))
+            continue
+        pos = 0
+        while True:
+            status, end, taken = kvn_block(block, pos, MAX_LINE, source, out)
+            if end != pos:                  # whole plain messages converted in C
+                es = msgs.close()           # the message before them ends at their CCSDS_OMM_VERS line
+                if es is not None:
+                    yield es
+                yield from out
+                out.clear()
+                msgs.lineno += taken
+                pos = end
+            if status == KVN_AGAIN:
+                continue
+            if status == KVN_MORE and len(block) - pos <= _PENDING:
+                pending = block[pos:]
+                break
+            nxt = kvn_next(block, pos)
+            if nxt < 0:
+                yield from msgs.feed(split_lines(block[pos:]))
+                break
+            yield from msgs.feed(split_lines(block[pos:nxt - 1]))
+            pos = nxt
+    if pending is not None:
+        yield from msgs.feed(split_lines(pending))
+    es = msgs.close()
+    if es is not None:
+        yield es
 
 
 def write_omm_kvn(sets, out):

@@ -18,7 +18,8 @@ from xml.sax.saxutils import escape
 
 from oor_core.errors import TLEParseError
 
-from oor_core.ommcodec import XmlScan, omm_fast_dict as _omm_fast_dict, xml_run
+from oor_core.ommcodec import count_newlines, omm_fast_dict as _omm_fast_dict
+from oor_core.ommxml import XmlScan, xml_run
 from oor.codec import omm
 from oor.codec.omm import KEYWORDS, from_omm, to_omm
 
@@ -40,7 +41,7 @@ _INDEX = {k: i for i, k in enumerate(KEYWORDS)}
 _PROLOG = re.compile(rb"""(?:<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:"1\.0"|'1\.0')"""
                      rb"""(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:"(?:UTF|utf)-8"|'(?:UTF|utf)-8'))?"""
                      rb"""[ \t\r\n]*\?>)?[ \t\r\n]*(?=<[A-Za-z_])""")
-XML_MORE, XML_SLOW, XML_BAIL, XML_END = range(4)     # xml_run's codes (oor_core/ommcodec.pyx)
+XML_MORE, XML_SLOW, XML_BAIL, XML_END, XML_AGAIN = range(5)     # xml_run's codes (oor_core/ommxml.pyx)
 _ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([^"']*)["']""")
 
 
@@ -57,7 +58,7 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
 
     Who may call: oor.codec.io.  Fast path (why: expat alone reads 24-36 MB/s
     here, i.e. at most 36k sets/s; with Python callbacks 2.7k sets/s; sgp4's
-    ElementTree reader 5-14k/s): ``ommcodec.xml_run`` checks the document
+    ElementTree reader 5-14k/s): ``ommxml.xml_run`` checks the document
     (a subset of XML; see there) and converts the plain ``<omm>`` segments in
     C; a segment it cannot convert goes through ``_segment``; at anything
     outside its subset (comments, references, errors, ...) the rest of the
@@ -91,6 +92,8 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
         if out:
             yield from out
             out.clear()
+        if code == XML_AGAIN:
+            continue
         if code == XML_SLOW:
             yield from _segment(buf, a, b, base_line, source, file, collect)
         elif code == XML_END:
@@ -111,18 +114,18 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
             if cut < pos - 4096:
                 cut = pos
             yield from _iter_checked(checker, buf[pos:], it, buf[cut:pos], len(head) - (pos - cut),
-                                     base_line + buf.count(b"\n", 0, cut), (line - 1, col - len(head)),
+                                     base_line + count_newlines(buf, 0, cut), (line - 1, col - len(head)),
                                      final=final, **kw)
             return
         else:                                   # XML_MORE
             if len(buf) - pos > max_record + (1 << 20):
-                _too_long(max_record, file, base_line + buf.count(b"\n", 0, pos), collect)
+                _too_long(max_record, file, base_line + count_newlines(buf, 0, pos), collect)
                 return
             cut = _cut(buf, pos) if scan.root_seen else 0
             if cut:
-                base_line += buf.count(b"\n", 0, cut)
+                base_line += count_newlines(buf, 0, cut)
                 if buf.find(b"\r", 0, cut) >= 0:
-                    lone_cr += _expat_lines(buf, cut) - buf.count(b"\n", 0, cut)
+                    lone_cr += _expat_lines(buf, cut) - count_newlines(buf, 0, cut)
                 buf, pos = buf[cut:], pos - cut
             chunk = next(it, None)
             if chunk is None:
@@ -133,7 +136,7 @@ def iter_omm_xml(chunks, *, file=None, source=None, collect=None, max_record=1 <
 
 def _expat_lines(buf, end):
     """Line ends in buf[:end] as expat counts them: LF, CRLF and CR alone."""
-    return buf.count(b"\n", 0, end) + buf.count(b"\r", 0, end) - buf.count(b"\r\n", 0, end)
+    return count_newlines(buf, 0, end) + buf.count(b"\r", 0, end) - buf.count(b"\r\n", 0, end)
 
 
 def _cut(buf, pos):
@@ -184,11 +187,11 @@ def _iter_checked(checker, chunk, it, buf, base, base_line, adjust, *, file, sou
             return
         cut = _cut(buf, pos)
         if cut:
-            base_line += buf.count(b"\n", 0, cut)
+            base_line += count_newlines(buf, 0, cut)
             base += cut
             buf, pos = buf[cut:], pos - cut
         if len(buf) - pos > max_record + (1 << 20):
-            _too_long(max_record, file, base_line + buf.count(b"\n", 0, pos), collect)
+            _too_long(max_record, file, base_line + count_newlines(buf, 0, pos), collect)
             return
         if final:
             return
@@ -210,7 +213,7 @@ def _where(buf, offset, base_line):
     mark = _MARK
     if mark[0] is not buf or offset < mark[1]:
         mark[0], mark[1], mark[2] = buf, 0, 0
-    mark[2] += buf.count(b"\n", mark[1], offset)
+    mark[2] += count_newlines(buf, mark[1], offset)
     mark[1] = offset
     return base_line + mark[2], offset - (buf.rfind(b"\n", 0, offset) + 1) + 1
 

@@ -22,7 +22,7 @@ import math
 
 from oor.codec.elements import EARTH_RADIUS_KM, MU_KM3_S2, element_values as _values, tle_to_cospar, us_to_epoch
 
-__all__ = ["Field", "FIELDS", "ALIASES", "field", "REGIMES", "regime_code"]
+__all__ = ["Field", "FIELDS", "ALIASES", "field", "REGIMES", "regime_code", "batch_columns"]
 
 REGIMES = ("LEO", "MEO", "GEO", "HEO", "OTHER")
 _cbrt = getattr(math, "cbrt", None) or (lambda x: x ** (1.0 / 3.0))
@@ -157,6 +157,22 @@ def field(name):
         hint = f"did you mean {ALIASES.get(close[0], close[0])}?" if close else f"fields: {', '.join(FIELDS)}"
         raise KeyError(f"unknown field {name!r} ({hint})")
     return f
+
+
+# ColumnBatch columns each vecops kernel reads (oor.query.predicate.derive_column calls them)
+_DERIVE_COLUMNS = {"sma": ("mean_motion", "eccentricity"), "period": ("mean_motion", "eccentricity"),
+                   "apogee": ("mean_motion", "eccentricity"), "perigee": ("mean_motion", "eccentricity"),
+                   "regime": ("mean_motion", "eccentricity"), "age": ("epoch_us",), "launch_year": ("intl",)}
+_TEXT_COLUMNS = {"name": ("name",), "cospar": ("intl",), "source": ("source_id",)}
+
+
+def batch_columns(f):
+    """The ColumnBatch columns the vectorized path reads for field f (a scan fills only those)."""
+    if f.column is not None:
+        return (f.column,)
+    if f.derive is not None:
+        return _DERIVE_COLUMNS[f.derive]
+    return _TEXT_COLUMNS[f.name]
 
 
 def now_us():

@@ -91,7 +91,7 @@ def merge_stored(reader, sources=None, policy="newest"):
     for j, n in enumerate(names):
         rank[reader.source_ids[n]] = rank_by_input[j]
     norad, epoch, src, keys = array("q"), array("q"), array("i"), []
-    for b in BatchScan(reader, "all"):
+    for b in BatchScan(reader, "all", columns=("keys",)):     # the key columns and the keys only
         n = b.n
         norad.extend(b.norad[:n].tolist())
         epoch.extend(b.epoch_us[:n])

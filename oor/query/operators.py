@@ -19,7 +19,8 @@ object, pick the winner by "newest" or "source priority", count conflicts).
 import heapq
 from array import array
 
-from oor_core.batch import SCAN_ALL, SCAN_AS_OF, SCAN_LATEST, ColumnBatch, LeafScan
+from oor_core.batch import COL_ALL, SCAN_ALL, SCAN_AS_OF, SCAN_LATEST, ColumnBatch, LeafScan, column_mask
+from oor_core.vecops import take_rows
 
 from oor.codec import decode_record
 from oor.codec.elements import tle_to_cospar
@@ -112,27 +113,32 @@ class BatchScan(Operator):
     is reused: a consumer reads it before pulling the next one.
     """
 
-    def __init__(self, reader, mode="latest", as_of_us=None, ranges=None, capacity=1024, access="primary"):
+    def __init__(self, reader, mode="latest", as_of_us=None, ranges=None, capacity=1024, access="primary",
+                 columns=None):
         self.reader = reader
         self.mode = mode
         self.as_of_us = as_of_us
         self.ranges = ranges
         self.capacity = capacity
         self.access = access
+        self.columns = None if columns is None else sorted(set(columns))   # None: every column
         self.rows = 0
 
     def label(self):
         t = f" <= {self.as_of_us}" if self.mode == "as_of" else ""
-        return f"BatchScan[{self.access}]({self.mode}{t}, {_range_label(self.ranges)}, {self.capacity} rows)  cython"
+        cols = "" if self.columns is None else f", columns {','.join(self.columns) or 'key only'}"
+        return (f"BatchScan[{self.access}]({self.mode}{t}, {_range_label(self.ranges)}, {self.capacity} rows{cols})"
+                f"  cython")
 
     def __iter__(self):
         r = self.reader
         if r.elsets is None:
             return
         batch = ColumnBatch(self.capacity)
+        cols = COL_ALL if self.columns is None else column_mask(self.columns)
         for lo, hi in (self.ranges or [(0, 999_999_999)]):
             klo, khi = _bounds(lo, hi)
-            scan = LeafScan(r.elsets, klo, khi, MODES[self.mode], self.as_of_us or 0)
+            scan = LeafScan(r.elsets, klo, khi, MODES[self.mode], self.as_of_us or 0, cols)
             while True:
                 with r.reading():
                     n = scan.fill(batch)
@@ -203,7 +209,13 @@ class Extract(Operator):
 
 
 class BatchExtract(Operator):
-    """Tuples (value of each field..., primary key) of the rows a BatchFilter kept."""
+    """Tuples (value of each field..., primary key) of the rows a BatchFilter kept.
+
+    With ``handles=False`` the last item is None.  ``batches(handle=False)``
+    gives the rows of each batch as one list of tuples without that item
+    (``Query.rows`` reads them).  The tuples are built in C (vecops.take_rows);
+    only name, cospar and source values are made in Python, for kept rows.
+    """
 
     def __init__(self, child, fields, ctx, reader, evaluator, handles=True):
         self.handles = handles
@@ -214,13 +226,13 @@ class BatchExtract(Operator):
         self.ev = evaluator
 
     def label(self):
-        return f"BatchExtract({', '.join(f.name for f in self.fields)})  python, surviving rows only"
+        return f"BatchExtract({', '.join(f.name for f in self.fields)})  cython, surviving rows only"
 
-    def __iter__(self):
+    def batches(self, handle=True):
+        """Lists of row tuples, one list per batch; ``handle``: end each tuple with the key (or None)."""
         names = {i: n for n, i in self.reader.source_ids.items()}
         for b, idx, k in self.children[0]:
             sel = idx[:k]
-            whole = k == b.n                   # every row kept: slice whole columns (C) instead of indexing
             cols = []
             for f in self.fields:
                 if f.name == "name":
@@ -231,13 +243,16 @@ class BatchExtract(Operator):
                     sid = b.source_id
                     cols.append([names.get(sid[i]) for i in sel])
                 else:
-                    col = self.ev.column(b, f)
-                    cols.append(col[:k].tolist() if whole else [col[i] for i in sel])
-            if self.handles:
-                cols.append([b.key(i) for i in sel])
-            else:
-                cols.append([None] * k)
-            yield from zip(*cols)
+                    cols.append(self.ev.column(b, f))
+            if handle:
+                cols.append([b.key(i) for i in sel] if self.handles else None)
+            rows = []
+            take_rows(cols, idx, k, k == b.n, rows)
+            yield rows
+
+    def __iter__(self):
+        for rows in self.batches():
+            yield from rows
 
 
 # ---- sort and limit --------------------------------------------------------------------------

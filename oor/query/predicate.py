@@ -25,7 +25,7 @@ import re
 
 from oor_core import vecops
 
-from oor.query.fields import REGIMES, field
+from oor.query.fields import REGIMES, batch_columns, field
 
 __all__ = ["PredicateError", "parse", "bind", "row_test", "BatchEval", "conjuncts", "from_kwargs"]
 
@@ -419,6 +419,23 @@ class BatchEval:
         return out
 
     _fill_no = 0
+
+    def columns(self):
+        """The ColumnBatch columns mask() reads (a set of names; see fields.batch_columns)."""
+        out = set()
+        stack = [self.bound] if self.bound is not None else []
+        while stack:
+            t = stack.pop()
+            kind = t[0]
+            if kind in ("and", "or"):
+                stack.extend(t[1])
+            elif kind == "not":
+                stack.append(t[1])
+            elif kind == "srcin":
+                out.add("source_id")
+            else:
+                out.update(batch_columns(t[1]))
+        return out
 
     def mask(self, batch):
         self._fill_no += 1

@@ -42,7 +42,7 @@ def catalog_columns(reader):
     from oor.query.operators import BatchScan
     cols = {k: array("d") for k in ("mean_motion", "eccentricity", "inclination", "raan", "arg_perigee")}
     norad = array("q")
-    for b in BatchScan(reader, "latest"):
+    for b in BatchScan(reader, "latest", columns=tuple(cols)):
         n = b.n
         norad.extend(b.norad[:n].tolist())
         for k, a in cols.items():

@@ -1,0 +1,6 @@
+"""Typing stub for oor_core.ommkvn (the OMM KVN record scanner; see the .pyx header)."""
+from typing import Any, List, Optional, Tuple, Union
+
+def kvn_block(buf: Union[bytes, str], pos: int, max_line: int, source: Optional[str],
+              out: List[Any]) -> Tuple[int, int, int]: ...
+def kvn_next(buf: Union[bytes, str], pos: int) -> int: ...
