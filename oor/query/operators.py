@@ -16,6 +16,7 @@ Generic operators over any iterables: HashJoin, SortMergeJoin,
 NestedLoopJoin, KWayMerge (a heap over sorted inputs), Resolve (group by
 object, pick the winner by "newest" or "source priority", count conflicts).
 """
+import abc
 import heapq
 from array import array
 
@@ -32,14 +33,16 @@ __all__ = ["Operator", "RowScan", "BatchScan", "Filter", "BatchFilter", "BatchEx
 MODES = {"all": SCAN_ALL, "latest": SCAN_LATEST, "as_of": SCAN_AS_OF}
 
 
-class Operator:
+class Operator(abc.ABC):
+    """A pull-based plan node: iterating it yields its rows (each subclass defines __iter__)."""
     children = ()
 
     def label(self):
         return type(self).__name__
 
+    @abc.abstractmethod
     def __iter__(self):
-        raise NotImplementedError
+        """The operator's rows, pulled from its children."""
 
 
 def explain(op, depth=0):
