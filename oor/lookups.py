@@ -5,11 +5,11 @@ their trees and read guard; a snapshot or transaction read view calls them the s
 way), tests.  Functions over a tree and a ``reading()`` guard: no Registry state,
 so whichever read view owns the trees passes them in.
 
-at(norad, t, mode, max_age) -- keys are (norad, epoch, source) in memcmp order:
-  before   the newest set with epoch <= t: one seek ``<=`` (norad | t | FFFF);
-  after    the oldest set with epoch >= t: ``>=`` (norad | t | 0000), then ``<=``
-           (norad | that epoch | FFFF) so that at equal epochs the last-registered
-           source wins, as in ``latest`` and ``before``;
+at(norad, t, mode, max_age) -- keys are (norad, epoch, seq, source) in memcmp order:
+  before   the newest set with epoch <= t: one seek ``<=`` (norad | t | FFFFFFFF);
+  after    the oldest set with epoch >= t: ``>=`` (norad | t), then ``<=``
+           (norad | that epoch | FFFFFFFF) so that at equal epochs the last arrival
+           wins, as in ``latest`` and ``before``;
   nearest  both; the smaller distance to t wins, a tie goes to ``before`` (the set
            valid at t).
   max_age  (us, optional): the set found must lie within max_age of t, else None.
@@ -27,16 +27,16 @@ find(text): one text, its kind told by its form (CelesTrak's ``INTDES=``,
                                anywhere (CelesTrak's ``NAME=``: one pass over the
                                names index, ~40k entries for the real catalogs).
 """
+import bisect
 import re
 
 from oor.codec import cospar
 from oor.codec.tle import alpha5_decode
-from oor.keys import elset_key, name_text, object_lo, prefix_end, split_elset_key, split_index_key
+from oor.keys import epoch_hi, epoch_lo, is_tombstone, name_text, object_lo, prefix_end, split_elset_key, split_index_key
 
-__all__ = ["AT_MODES", "check_mode", "at_item", "find_ids"]
+__all__ = ["AT_MODES", "check_mode", "at_item", "pick_at", "find_ids"]
 
 AT_MODES = ("before", "nearest", "after")
-MAX_SOURCE_ID = 0xFFFF
 _LAUNCH_PREFIX = re.compile(r"([0-9]{4})-([0-9]{0,2})")
 _ALPHA5 = re.compile(r"[A-HJ-NP-Z][0-9]{4}")
 
@@ -52,7 +52,8 @@ def at_item(reading, elsets, norad_id, us, mode="before", max_age_us=None):
     """The (key, record) of the set ``at`` returns (module doc), or None.  Who may call: the registry's read views.
 
     ``reading``: the read guard (a callable giving a context manager); ``elsets``: the primary tree (None
-    when the file has none).  One seek (before), two (after) or three (nearest).
+    when the file has none).  One seek (before), two (after) or three (nearest).  A tombstone (the
+    object's last key, epoch above every set's) is never an answer.
     """
     if elsets is None:
         return None
@@ -61,14 +62,18 @@ def at_item(reading, elsets, norad_id, us, mode="before", max_age_us=None):
         c = elsets.cursor()
         before = after = None
         if mode != "after":
-            item = c.seek(elset_key(norad_id, us, MAX_SOURCE_ID), "<=")
+            item = c.seek(epoch_hi(norad_id, us), "<=")
             if item is not None and item[0][:4] == lo:
                 before = item
         if mode != "before" and not (before is not None and split_elset_key(before[0])[1] == us):
-            item = c.seek(elset_key(norad_id, us, 0), ">=")
-            if item is not None and item[0][:4] == lo:
+            item = c.seek(epoch_lo(norad_id, us), ">=")
+            if item is not None and item[0][:4] == lo and not is_tombstone(item[1]):
                 epoch = split_elset_key(item[0])[1]
-                after = c.seek(elset_key(norad_id, epoch, MAX_SOURCE_ID), "<=")
+                after = c.seek(epoch_hi(norad_id, epoch), "<=")
+    return _choose(before, after, us, mode, max_age_us)
+
+
+def _choose(before, after, us, mode, max_age_us):
     if mode == "nearest" and before is not None and after is not None:
         d_before = us - split_elset_key(before[0])[1]
         d_after = split_elset_key(after[0])[1] - us
@@ -80,6 +85,26 @@ def at_item(reading, elsets, norad_id, us, mode="before", max_age_us=None):
     if max_age_us is not None and abs(split_elset_key(best[0])[1] - us) > max_age_us:
         return None
     return best
+
+
+def pick_at(items, us, mode="before", max_age_us=None):
+    """``at_item``'s answer from a list of (key, record) of one object in key order (no tombstones): the
+    as-of and one-source paths.  O(len(items))."""
+    if not items:
+        return None
+    norad = split_elset_key(items[0][0])[0]
+    keys = [k for k, _ in items]
+    i = bisect.bisect_right(keys, epoch_hi(norad, us))
+    before = items[i - 1] if mode != "after" and i > 0 else None
+    after = None
+    if mode != "before" and not (before is not None and split_elset_key(before[0])[1] == us):
+        j = bisect.bisect_left(keys, epoch_lo(norad, us))
+        if j < len(items):
+            epoch = split_elset_key(items[j][0])[1]
+            while j + 1 < len(items) and split_elset_key(items[j + 1][0])[1] == epoch:
+                j += 1
+            after = items[j]
+    return _choose(before, after, us, mode, max_age_us)
 
 
 def find_ids(items, names, cospar_tree, has, text, contains=False):

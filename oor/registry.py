@@ -48,23 +48,53 @@ from oor.codec.formats import READ_FORMATS, WRITE_FORMATS, canonical as canonica
 from oor.codec.record import check_record
 from oor.index_counts import IndexCounts
 from oor.keys import (
+    FORMAT,
     KEY_SIZE,
     MAX_EPOCH_US,
+    MAX_SEQ,
     MIN_EPOCH_US,
+    REV_KEY_SIZE,
+    TOMB,
+    TOMB_EPOCH,
     elset_key,
+    epoch_hi,
+    epoch_lo,
+    is_tombstone,
     object_hi,
     object_lo,
+    pack_time,
     pack_u16,
+    revision_key,
+    revision_value,
     split_elset_key,
+    split_revision_key,
+    split_revision_value,
+    split_stamp_key,
+    split_tombstone,
+    stamp_key,
+    tombstone,
+    unpack_time,
     unpack_u16,
 )
-from oor.lookups import at_item, check_mode, find_ids
+from oor.lookups import at_item, check_mode, find_ids, pick_at
+from oor.revisions import (
+    PruneReport,
+    Revision,
+    arrival_of,
+    bound,
+    object_versions,
+    prune_trees,
+    revisions_of,
+    versioned_objects,
+)
 from oor.storage import Database, batched_items
 from oor.times import parse_duration, to_epoch_us, us_to_iso
 
-__all__ = ["Registry", "RegistrySnapshot", "RegistryTransaction", "LoadReport", "open", "to_epoch_us", "INSERTED", "REPLACED", "UNCHANGED"]
+__all__ = ["Registry", "RegistrySnapshot", "RegistryTransaction", "LoadReport", "Revision", "PruneReport", "open",
+           "to_epoch_us", "merge_sets", "INSERTED", "UPDATED", "REPLACED", "UNCHANGED"]
 
-INSERTED, REPLACED, UNCHANGED = "inserted", "replaced", "unchanged"
+INSERTED, UPDATED, UNCHANGED = "inserted", "updated", "unchanged"
+REPLACED = UPDATED             # the format-1 name of an update
 _NO_LOCK = nullcontext()       # a snapshot's reads need no lock: its trees never change
 
 
@@ -78,7 +108,75 @@ class _Released:
 
 
 _RELEASED = _Released()
-TREES = ("elsets", "sources", "names", "cospar")
+TREES = ("elsets", "sources", "names", "cospar", "revs", "commits", "info")       # tree names: <= 8 characters
+_TREE_ATTRS = ("_elsets", "_sources", "_names", "_cospar", "_revisions", "_commits", "_info")
+_US_1950_TO_1970 = 631_152_000_000_000
+
+
+def _now_us():
+    """Wall-clock now in us since 1950-01-01T00:00Z (the stamps' scale)."""
+    return time.time_ns() // 1000 + _US_1950_TO_1970
+
+
+def _bind_trees(view, get):
+    """Give a read view (or the Registry) its trees: view._elsets ... view._info = get(tree name)."""
+    for name, attr in zip(TREES, _TREE_ATTRS):
+        setattr(view, attr, get(name))
+
+
+def _copy_trees(view, reg):
+    """view gets the Registry's own (the writer's) trees."""
+    for attr in _TREE_ATTRS:
+        setattr(view, attr, getattr(reg, attr))
+
+
+def _object_end(norad_id):
+    """The key bound above every key of norad_id (None: no bound, for the last possible id)."""
+    return object_lo(norad_id + 1) if norad_id < MAX_NORAD_ID else None
+
+
+def arrival_of_safe(value):
+    try:
+        return arrival_of(value)
+    except (ValueError, UnicodeDecodeError, IndexError):
+        return -(1 << 63)
+
+
+def _check_format(path, have, info):
+    """Refuse a file whose registry trees are not format 2 (docs/revisions.md, invariant 25)."""
+    if "elsets" not in have:
+        return
+    fmt = None
+    if info is not None:
+        b = info.get(b"format")
+        fmt = unpack_u16(b) if b is not None and len(b) == 2 else b
+    if fmt == FORMAT:
+        return
+    if fmt is None:
+        raise OorError(f"{path}: registry format 1 (written by OOR before revisions were kept); this OOR reads "
+                       f"format {FORMAT} -- convert it with `oor upgrade {path}` (the original is kept beside it)")
+    raise OorError(f"{path}: registry format {fmt!r} is not one this OOR reads (format {FORMAT})")
+
+
+def merge_sets(old, new):
+    """What a repeat ``new`` of the stored set ``old`` makes of it (docs/revisions.md, rule 3), or None
+    when it brings nothing: a name where old had none (or another name: renamed), exact TLE text where old
+    had none, OMM keywords old lacked.  Never removes anything old had; old's origin is kept."""
+    base = old
+    if not old.has_text and new.has_text:
+        base = new
+    name = old.name
+    if new.name and new.name.strip() and new.name != old.name:
+        name = new.name
+    meta = old.meta
+    added = [(k, v) for k, v in new.meta.items() if k not in meta]
+    if base is old and name == old.name and not added:
+        return None
+    out = base if name == base.name else base.replace(name=name)
+    if added or base is not old:
+        pairs = tuple(meta.items()) + tuple(added)
+        out = out.with_provenance(meta=pairs or None, origin=old.origin)
+    return out
 MAX_NORAD_ID = 999_999_999
 MAX_SOURCE_ID = 0xFFFF
 # Format names the registry and the CLI accept, -> the codec's names.
@@ -105,29 +203,35 @@ def _clamp(us):
 class LoadReport:
     """What one ``Registry.load`` did.
 
-    ``inserted``, ``replaced``, ``unchanged``: counts of sets stored as new,
-    stored over a different record with the same key, or identical to the
-    stored record.  ``rejected``: the TLEParseErrors of the sets not stored,
+    ``inserted``, ``updated``, ``unchanged``: counts of sets stored as new,
+    repeats of a stored set that added to it (a name, text, OMM keywords; the
+    version before is kept as a revision), and repeats that added nothing
+    (docs/revisions.md).  ``rejected``: the TLEParseErrors of the sets not stored,
     one per set (each has ``file``, ``line``, ``column``, ``reason``).
     ``skipped``: lines that are no part of a set and no error (``#`` comments,
     names without elements; see ``oor.codec.ElementReader``).  ``seconds``: wall time.
     """
 
-    __slots__ = ("inserted", "replaced", "unchanged", "rejected", "skipped", "seconds")
+    __slots__ = ("inserted", "updated", "unchanged", "rejected", "skipped", "seconds")
 
-    def __init__(self, inserted: int = 0, replaced: int = 0, unchanged: int = 0,
+    def __init__(self, inserted: int = 0, updated: int = 0, unchanged: int = 0,
                  rejected: Optional[List[TLEParseError]] = None, seconds: float = 0.0, skipped: int = 0) -> None:
         self.inserted = inserted
-        self.replaced = replaced
+        self.updated = updated
         self.unchanged = unchanged
         self.rejected = [] if rejected is None else rejected
         self.skipped = skipped
         self.seconds = seconds
 
     @property
+    def replaced(self) -> int:
+        """The format-1 name of ``updated``."""
+        return self.updated
+
+    @property
     def stored(self) -> int:
-        """Sets read and accepted (inserted + replaced + unchanged)."""
-        return self.inserted + self.replaced + self.unchanged
+        """Sets read and accepted (inserted + updated + unchanged)."""
+        return self.inserted + self.updated + self.unchanged
 
     @property
     def ok(self) -> bool:
@@ -140,7 +244,7 @@ class LoadReport:
 
     def __iadd__(self, other):
         self.inserted += other.inserted
-        self.replaced += other.replaced
+        self.updated += other.updated
         self.unchanged += other.unchanged
         self.rejected.extend(other.rejected)
         self.skipped += other.skipped
@@ -149,14 +253,14 @@ class LoadReport:
 
     def summary(self) -> str:
         """One line: counts and rate."""
-        return (f"{self.inserted:,} inserted, {self.replaced:,} replaced, {self.unchanged:,} unchanged, "
+        return (f"{self.inserted:,} inserted, {self.updated:,} updated, {self.unchanged:,} unchanged, "
                 f"{len(self.rejected):,} rejected in {self.seconds:.2f} s ({self.rate:,.0f} sets/s)"
                 + (f", {self.skipped:,} lines skipped" if self.skipped else ""))
 
     __str__ = summary
 
     def __repr__(self):
-        return (f"<LoadReport inserted={self.inserted} replaced={self.replaced} unchanged={self.unchanged} "
+        return (f"<LoadReport inserted={self.inserted} updated={self.updated} unchanged={self.unchanged} "
                 f"rejected={len(self.rejected)} seconds={self.seconds:.3f}>")
 
 
@@ -168,8 +272,8 @@ def _latest_in(elsets, norad_id):
     if elsets is None:
         return None
     item = elsets.cursor().seek(object_hi(norad_id), "<=")
-    if item is None or item[0][:4] != object_lo(norad_id):
-        return None
+    if item is None or item[0][:4] != object_lo(norad_id) or item[1][0] == TOMB:
+        return None            # absent, or deleted (its tombstone is the object's last key)
     return decode_record(item[1])
 
 
@@ -190,44 +294,106 @@ class _Reads:
                 return {}
             return {k[1:].decode("utf-8"): unpack_u16(v) for k, v in self._sources.items(b"n", b"o")}
 
-    # ---- lookups -----------------------------------------------------------------------------
-    def latest(self, norad_id):
-        """The newest set of an object (any source), or None.  One seek.
+    # ---- selection: as_of and source (docs/revisions.md) ------------------------------------------
+    def _bound(self, as_of):
+        """The stamp bound of wall-clock time as_of (oor.revisions.bound)."""
+        return bound(self._reading, self._commits, _clamp(to_epoch_us(as_of)))
 
-        At equal epochs the source with the highest id (the one registered last) wins.
+    def _sid(self, source):
+        """Source id of a source name for filtering (0 for None; -1 when never stored: matches nothing)."""
+        if source is None:
+            return 0
+        if not isinstance(source, str):
+            raise TypeError(f"source must be a str or None, not {type(source).__name__}")
+        return self.sources().get(source, -1)
+
+    def _versions(self, norad_id, as_of, source):
+        """[(key, value)] of an object as of a time (or now), of one source (or _ANY), ascending key; a
+        valid tombstone is kept (last) whatever the source."""
+        if as_of is not None:
+            items = object_versions(self._reading, self._elsets, self._revisions, norad_id, self._bound(as_of))
+        elif self._elsets is None:
+            return []
+        else:
+            items = list(self._range(self._elsets, object_lo(norad_id), _object_end(norad_id)))
+        if source is not _ANY:
+            sid = self._sid(source)
+            items = [kv for kv in items if is_tombstone(kv[1]) or unpack_u16(kv[0][14:16]) == sid]
+        return items
+
+    # ---- lookups -----------------------------------------------------------------------------
+    def latest(self, norad_id, *, as_of=None, source=_ANY):
+        """The newest set of an object, or None (also when the object was deleted).  One seek.
+
+        At equal epochs the last arrival wins.  ``as_of``: as the registry answered at that wall-clock time
+        (any time ``oor.times`` reads); ``source``: only sets of that source.
         """
         _check_norad(norad_id)
-        with self._reading():
-            return _latest_in(self._elsets, norad_id)
+        if as_of is None and source is _ANY:
+            with self._reading():
+                return _latest_in(self._elsets, norad_id)
+        items = self._versions(norad_id, as_of, source)
+        if not items or is_tombstone(items[-1][1]):
+            return None
+        return decode_record(items[-1][1])
 
     def at(self, norad_id: int, when: TimeLike, mode: str = "before",
-           max_age: Optional[DurationLike] = None) -> Optional[ElementSet]:
+           max_age: Optional[DurationLike] = None, *, as_of: Optional[TimeLike] = None,
+           source: Any = _ANY) -> Optional[ElementSet]:
         """The set of an object at a time, or None.  One to three seeks (``oor.lookups.at_item``).
 
         ``when``: any time ``oor.times`` reads (datetime, date, ISO 8601 text, TLE epoch, ``now-30d``, Unix
         seconds).  ``mode``: "before" (default: the newest set with epoch <= when, the one valid then),
         "after" (the oldest with epoch >= when) or "nearest".  ``max_age`` (``14d``, a timedelta, seconds):
-        None unless the set found lies within that much of when.
+        None unless the set found lies within that much of when.  A deleted object's sets still answer
+        (its history stays readable).  ``as_of`` / ``source``: as ``latest``.
         """
         _check_norad(norad_id)
         check_mode(mode)
-        us = _clamp(to_epoch_us(when))
+        us = min(_clamp(to_epoch_us(when)), TOMB_EPOCH - 1)
         age = None if max_age is None else parse_duration(max_age)
-        item = at_item(self._reading, self._elsets, norad_id, us, mode, age)
+        if as_of is None and source is _ANY:
+            item = at_item(self._reading, self._elsets, norad_id, us, mode, age)
+        else:
+            item = pick_at([kv for kv in self._versions(norad_id, as_of, source) if not is_tombstone(kv[1])],
+                           us, mode, age)
         return None if item is None else decode_record(item[1])
 
-    def history(self, norad_id, since=None, until=None):
-        """The sets of an object with since <= epoch <= until (both optional), ascending epoch, as a list."""
+    def history(self, norad_id, since=None, until=None, *, as_of=None, source=_ANY, revisions=False):
+        """The sets of an object with since <= epoch <= until (both optional), ordered by epoch, then
+        arrival, as a list.  A deleted object's history stays readable.
+
+        ``as_of`` / ``source``: as ``latest``.  ``revisions=True``: every version of every set instead
+        (``oor.revisions.Revision`` objects: current and superseded, tombstones too, with arrival and
+        supersession times), ordered by set, then arrival.
+        """
         _check_norad(norad_id)
-        lo = object_lo(norad_id) if since is None else elset_key(norad_id, _clamp(to_epoch_us(since)), 0)
-        if until is None:
-            hi = object_lo(norad_id + 1)
+        lo_us = None if since is None else _clamp(to_epoch_us(since))
+        hi_us = None if until is None else to_epoch_us(until)
+        if revisions:
+            if as_of is not None:
+                raise ValueError("history(revisions=True) lists every version; as_of does not apply")
+            sid = None if source is _ANY else self._sid(source)
+            out = []
+            for r in revisions_of(self._reading, self._elsets, self._revisions, norad_id):
+                if not r.tombstone and ((lo_us is not None and r.epoch_us < lo_us)
+                                        or (hi_us is not None and r.epoch_us > hi_us)
+                                        or (sid is not None and r.source_id != sid)):
+                    continue
+                out.append(r)
+            return out
+        if as_of is not None or source is not _ANY:
+            return [decode_record(v) for k, v in self._versions(norad_id, as_of, source)
+                    if not is_tombstone(v) and (lo_us is None or split_elset_key(k)[1] >= lo_us)
+                    and (hi_us is None or split_elset_key(k)[1] <= hi_us)]
+        lo = object_lo(norad_id) if lo_us is None else epoch_lo(norad_id, lo_us)
+        if hi_us is None or hi_us >= TOMB_EPOCH - 1:
+            hi = _object_end(norad_id)
         else:
-            u = to_epoch_us(until)
-            hi = object_lo(norad_id + 1) if u >= MAX_EPOCH_US else elset_key(norad_id, _clamp(u + 1), 0)
-        if lo >= hi:
+            hi = epoch_lo(norad_id, _clamp(hi_us + 1))
+        if hi is not None and lo >= hi:
             return []
-        return [decode_record(v) for _, v in self._range(self._elsets, lo, hi)]
+        return [decode_record(v) for _, v in self._range(self._elsets, lo, hi) if v[0] != TOMB]
 
     def __contains__(self, norad_id):
         return self.latest(norad_id) is not None
@@ -236,10 +402,20 @@ class _Reads:
         """(key, value) pairs with lo <= key < hi, read in batches under the lock (none held across yield)."""
         return batched_items(self._reading, tree, lo, hi, batch)
 
-    def objects(self, first_id=None, last_id=None):
-        """Iterator of the NORAD ids stored, ascending, within [first_id, last_id].  One seek per object."""
+    def objects(self, first_id=None, last_id=None, *, as_of=None):
+        """Iterator of the NORAD ids stored, ascending, within [first_id, last_id].  One seek per object.
+
+        Deleted objects are listed (their history is readable); ``as_of``: the objects with a set then.
+        """
         nid = 0 if first_id is None else _check_norad(first_id)
         last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
+        if as_of is not None:
+            b = self._bound(as_of)
+            for norad in versioned_objects(self._reading, self._elsets, self._revisions, nid, last):
+                if any(not is_tombstone(v) for _, v in
+                       object_versions(self._reading, self._elsets, self._revisions, norad, b)):
+                    yield norad
+            return
         while nid <= last:
             with self._reading():
                 if self._elsets is None:
@@ -253,13 +429,23 @@ class _Reads:
             yield norad
             nid = norad + 1
 
-    def scan(self, first_id=None, last_id=None):
-        """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id.
+    def scan(self, first_id=None, last_id=None, *, as_of=None, source=_ANY):
+        """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id
+        (deleted objects left out).
 
-        Constant memory; two seeks per object.
+        Constant memory; two seeks per object.  ``as_of`` / ``source``: as ``latest`` (then O(sets) per
+        object).
         """
         nid = 0 if first_id is None else _check_norad(first_id)
         last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
+        if as_of is not None or source is not _ANY:
+            ids = (versioned_objects(self._reading, self._elsets, self._revisions, nid, last)
+                   if as_of is not None else self.objects(nid, last))
+            for norad in ids:
+                es = self.latest(norad, as_of=as_of, source=source)
+                if es is not None:
+                    yield es
+            return
         while nid <= last:
             with self._reading():
                 if self._elsets is None:
@@ -272,17 +458,29 @@ class _Reads:
                 if norad > last:
                     return
                 item = c.seek(object_hi(norad), "<=")
-            yield decode_record(item[1])
+            if item[1][0] != TOMB:
+                yield decode_record(item[1])
             nid = norad + 1
 
-    def iter_sets(self, first_id=None, last_id=None):
-        """Iterator of every stored set in key order (id, epoch, source).  Constant memory."""
-        lo = object_lo(0 if first_id is None else _check_norad(first_id))
-        hi = object_lo((MAX_NORAD_ID if last_id is None else _check_norad(last_id)) + 1)
-        for _, v in self._range(self._elsets, lo, hi):
-            yield decode_record(v)
+    def iter_sets(self, first_id=None, last_id=None, *, as_of=None, source=_ANY):
+        """Iterator of every stored set in key order (id, epoch, arrival).  Constant memory.
+        ``as_of`` / ``source``: as ``latest``."""
+        first = 0 if first_id is None else _check_norad(first_id)
+        last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
+        if as_of is not None or source is not _ANY:
+            ids = (versioned_objects(self._reading, self._elsets, self._revisions, first, last)
+                   if as_of is not None else self.objects(first, last))
+            for norad in ids:
+                for _, v in self._versions(norad, as_of, source):
+                    if not is_tombstone(v):
+                        yield decode_record(v)
+            return
+        for _, v in self._range(self._elsets, object_lo(first), _object_end(last)):
+            if v[0] != TOMB:
+                yield decode_record(v)
 
-    def find(self, text: str, *, contains: bool = False) -> List[ElementSet]:
+    def find(self, text: str, *, contains: bool = False, as_of: Optional[TimeLike] = None,
+             source: Any = _ANY) -> List[ElementSet]:
         """Latest sets of the objects matching text, ascending id, as a list (``oor.lookups.find_ids``).
 
         text is a COSPAR id (``1998-067A``; ``1998-067`` gives every piece of
@@ -296,7 +494,7 @@ class _Reads:
         ids = find_ids(self._range, self._names, self._cospar, self.__contains__, text, contains)
         out = []
         for norad in sorted(ids):
-            es = self.latest(norad)
+            es = self.latest(norad, as_of=as_of, source=source)
             if es is not None:
                 out.append(es)
         return out
@@ -327,7 +525,7 @@ class _Reads:
 
     def export(self, dest: Any, *, format: Optional[str] = None, latest: bool = True, at: Optional[TimeLike] = None, mode: str = "before",
                max_age: Optional[DurationLike] = None, first_id: Optional[int] = None, last_id: Optional[int] = None,
-               skip_unrepresentable: bool = False) -> int:
+               skip_unrepresentable: bool = False, as_of: Optional[TimeLike] = None, source: Any = _ANY) -> int:
         """Write sets to a path ('-' = stdout, '.gz' compresses) or open file; returns the count written.
 
         ``latest=True``: the newest set of each object; ``latest=False``: every
@@ -338,26 +536,30 @@ class _Reads:
         extension contradicts is a ValueError.  Sets read from TLE text
         are written as their exact lines.  A path is replaced atomically; a set
         the format cannot hold raises UnrepresentableError, or is left out and
-        counted in the result's ``.skipped`` with ``skip_unrepresentable=True``.
+        counted in the result's ``.skipped`` with ``skip_unrepresentable=True``.  ``as_of`` / ``source``:
+        as ``latest`` (the registry as it was at that time; one source's sets).
         """
         path = dest if isinstance(dest, (str, os.PathLike)) else None
         fmt = resolve_format(format, path, "3le", WRITE_FORMATS + ("parquet",))
+        sel = {"as_of": as_of, "source": source}
+        plain = as_of is None and source is _ANY
         if at is not None:
             check_mode(mode)
-            if fmt == "parquet" and mode == "before" and max_age is None:
+            if fmt == "parquet" and mode == "before" and max_age is None and plain:
                 from oor.interop import write_parquet
                 return WriteCount.make(write_parquet(self.to_arrow(at=at, first_id=first_id, last_id=last_id),
                                                      dest), ())
-            sets = (es for es in (self.at(n, at, mode, max_age) for n in self.objects(first_id, last_id))
+            sets = (es for es in (self.at(n, at, mode, max_age, **sel)
+                                  for n in self.objects(first_id, last_id, as_of=as_of))
                     if es is not None)
-        elif fmt == "parquet":
+        elif fmt == "parquet" and plain:
             from oor.interop import write_parquet
             return WriteCount.make(write_parquet(self.to_arrow(latest=latest, first_id=first_id, last_id=last_id),
                                                  dest), ())
         elif latest:
-            sets = self.scan(first_id, last_id)
+            sets = self.scan(first_id, last_id, **sel)
         else:
-            sets = self.iter_sets(first_id, last_id)
+            sets = self.iter_sets(first_id, last_id, **sel)
         if fmt == "parquet":
             from oor.interop import sets_to_arrow, write_parquet
             return WriteCount.make(write_parquet(sets_to_arrow(sets, self.sources()), dest), ())
@@ -365,7 +567,8 @@ class _Reads:
 
     # ---- columns for Arrow, pandas, Parquet, DuckDB (oor/interop.py; optional extras arrow, pandas) ----
     def to_arrow(self, *, latest: bool = True, at: Optional[TimeLike] = None, first_id: Optional[int] = None,
-                 last_id: Optional[int] = None, columns: Optional[List[str]] = None) -> Any:
+                 last_id: Optional[int] = None, columns: Optional[List[str]] = None,
+                 as_of: Optional[TimeLike] = None, source: Any = _ANY) -> Any:
         """The sets as a ``pyarrow.Table`` (needs pyarrow: ``pip install 'oor[arrow]'``), one row per set.
 
         ``latest=True``: the newest set of each object; ``latest=False``: every
@@ -373,28 +576,45 @@ class _Reads:
         (``oor.interop.COLUMNS``, or those named in ``columns``): norad_id, name,
         cospar_id, epoch (``timestamp[us, tz=UTC]``), the elements in TLE units,
         classification, ephemeris_type, element_set_no, rev_number, source.
-        Read in column batches from the leaf pages (no ElementSet built).
+        Read in column batches from the leaf pages (no ElementSet built); with ``as_of`` / ``source``
+        (as ``latest``) from the selected sets.
         """
         from oor.interop import to_arrow
+        if as_of is not None or source is not _ANY:
+            from oor.interop import sets_to_arrow
+            f, l_ = first_id, last_id
+            if at is not None:
+                sets = (es for es in (self.at(n, at, as_of=as_of, source=source)
+                                      for n in self.objects(f, l_, as_of=as_of)) if es is not None)
+            elif latest:
+                sets = self.scan(f, l_, as_of=as_of, source=source)
+            else:
+                sets = self.iter_sets(f, l_, as_of=as_of, source=source)
+            table = sets_to_arrow(sets, self.sources())
+            return table.select(columns) if columns else table
         mode, as_of = ("as_of", _clamp(to_epoch_us(at))) if at is not None else ("latest" if latest else "all", None)
         return to_arrow(self.reader(), mode, as_of, None if first_id is None else _check_norad(first_id),
                         None if last_id is None else _check_norad(last_id), columns)
 
     def to_pandas(self, *, latest: bool = True, at: Optional[TimeLike] = None, first_id: Optional[int] = None,
-                  last_id: Optional[int] = None, columns: Optional[List[str]] = None) -> Any:
+                  last_id: Optional[int] = None, columns: Optional[List[str]] = None,
+                  as_of: Optional[TimeLike] = None, source: Any = _ANY) -> Any:
         """``to_arrow(...)`` as a ``pandas.DataFrame`` (needs pandas and pyarrow: ``pip install 'oor[pandas]'``);
         ``epoch`` is ``datetime64[us, UTC]``."""
         return self.to_arrow(latest=latest, at=at, first_id=first_id, last_id=last_id,
-                             columns=columns).to_pandas()
+                             columns=columns, as_of=as_of, source=source).to_pandas()
 
     def stats(self):
         """Counts (objects, sets, sources, index entries, epoch range), all at one snapshot."""
-        objects = sets = 0
+        objects = sets = deleted = 0
         per_source = Counter()
         prev = None
         oldest = newest = None
         for k, _ in self._range(self._elsets, None, None, 4096):
-            norad, us, sid = split_elset_key(k)
+            norad, us, _seq, sid = split_elset_key(k)
+            if us == TOMB_EPOCH:
+                deleted += 1
+                continue
             sets += 1
             per_source[sid] += 1
             if norad != prev:
@@ -406,7 +626,10 @@ class _Reads:
             names = {v: k for k, v in self.sources().items()}
             n_names = sum(1 for _ in self._names.keys()) if self._names is not None else 0
             n_cospar = sum(1 for _ in self._cospar.keys()) if self._cospar is not None else 0
-        return {"path": self.path, "objects": objects, "element_sets": sets,
+            n_revisions = sum(1 for _ in self._revisions.keys()) if self._revisions is not None else 0
+            n_commits = sum(1 for _ in self._commits.keys()) if self._commits is not None else 0
+        return {"path": self.path, "objects": objects, "element_sets": sets, "deleted_objects": deleted,
+                "revisions": n_revisions, "commits": n_commits,
                 "sources": {("(none)" if sid == 0 else names.get(sid, f"#{sid}")): n
                             for sid, n in sorted(per_source.items())},
                 "name_entries": n_names, "cospar_entries": n_cospar,
@@ -422,17 +645,47 @@ class _Reads:
         holds exactly the entries and counts the primary tree implies
         (``_check_index``, the rule of ``oor.index_counts``).
         """
-        missing = [n for n, t in zip(TREES, (self._elsets, self._sources, self._names, self._cospar)) if t is None]
+        trees = self._trees()
+        missing = [n for n, t in zip(TREES, trees) if t is None]
         if missing:
-            if all(t is None for t in (self._elsets, self._sources, self._names, self._cospar)):
+            if all(t is None for t in trees):
                 return []
             return [f"tree {n}: missing" for n in missing]
         src, problems = self._check_sources()
+        stamps, more = self._check_commits()
+        problems += more
         want = index_counts.new_expectation()
-        problems += self._check_primary(src, want)
+        problems += self._check_primary(src, want, stamps)
+        problems += self._check_revisions(stamps)
         for label, tree in zip(index_counts.INDEXES, (self._names, self._cospar)):
             problems += self._check_index(label, tree, want[label])
         return problems
+
+    def _trees(self):
+        return (self._elsets, self._sources, self._names, self._cospar, self._revisions, self._commits,
+                self._info)
+
+    def _check_commits(self):
+        """(set of committed stamps, problems): keys 8 bytes, values 8 bytes, stamp <= commit time, both
+        strictly increasing (keys.py condition 5), and info["format"] is 2."""
+        problems = []
+        stamps = set()
+        prev_t = None
+        for k, v in self._range(self._commits, None, None, 4096):
+            if len(k) != 8 or len(v) != 8:
+                problems.append(f"tree commits: entry {k.hex()} -> {v.hex()} is not 8 + 8 bytes")
+                continue
+            st, t = split_stamp_key(k), unpack_time(v)
+            if t < st or (prev_t is not None and st <= prev_t):
+                problems.append(f"tree commits: stamp {us_to_iso(st)} committed {us_to_iso(t)} is out of order "
+                                f"(a stamp must exceed the previous commit time)")
+            stamps.add(st)
+            prev_t = t
+        with self._reading():
+            fmt = self._info.get(b"format")
+        if fmt is None or unpack_u16(fmt) != FORMAT:
+            problems.append(f"tree info: registry format is {fmt!r}, expected {FORMAT}")
+        return stamps, problems
 
     def _check_sources(self):
         """({source id: name}, problems): the sources tree maps names to ids and back, one to one."""
@@ -454,30 +707,83 @@ class _Reads:
         src[0] = None
         return src, problems
 
-    def _check_primary(self, src, want):
-        """Problems of the elsets tree: key size, record validity, key = record, known source.
+    def _check_value(self, tree, k, v, src, stamps, problems):
+        """The ElementSet of one stored value (None for a tombstone or a bad value, reported in problems)."""
+        norad, us, _seq, sid = split_elset_key(k)
+        if is_tombstone(v):
+            if us != TOMB_EPOCH or sid != 0 or len(v) < 9:
+                problems.append(f"tree {tree}: tombstone under key {k.hex()} (NORAD {norad}) must have the "
+                                f"maximum epoch and source 0")
+            else:
+                try:
+                    arrival = split_tombstone(v)[0]
+                except UnicodeDecodeError:
+                    problems.append(f"tree {tree}: tombstone of NORAD {norad}: reason is not UTF-8")
+                    return None
+                if arrival not in stamps:
+                    problems.append(f"tree {tree}: tombstone of NORAD {norad} arrived at {us_to_iso(arrival)}, "
+                                    f"a stamp with no commits entry")
+            return None
+        try:
+            es = check_record(v)
+        except ValueError as exc:
+            problems.append(f"tree {tree}: record of key {k.hex()} (NORAD {norad}): {exc}")
+            return None
+        if es.norad_id != norad or es.epoch_us != us:
+            problems.append(f"tree {tree}: key {k.hex()} says NORAD {norad} epoch_us {us}, record holds "
+                            f"{es.norad_id} / {es.epoch_us}")
+        if sid not in src:
+            problems.append(f"tree {tree}: key {k.hex()} names unknown source id {sid}")
+        elif src[sid] != es.source:
+            problems.append(f"tree {tree}: key {k.hex()} has source id {sid} ({src[sid]!r}), record says "
+                            f"{es.source!r}")
+        if es.arrival_us is not None and es.arrival_us not in stamps:
+            problems.append(f"tree {tree}: set of NORAD {norad} epoch {us_to_iso(us)} arrived at "
+                            f"{us_to_iso(es.arrival_us)}, a stamp with no commits entry")
+        return es
+
+    def _check_revisions(self, stamps):
+        """Problems of the revisions tree: key size, superseding stamp after the value's arrival, valid values."""
+        problems = []
+        src, _ = self._check_sources()
+        for rk, rv in self._range(self._revisions, None, None, 4096):
+            if len(rk) != REV_KEY_SIZE or len(rv) < 2:
+                problems.append(f"tree revisions: entry {rk.hex()} is malformed")
+                continue
+            k, sup = split_revision_key(rk)
+            try:
+                _why, v = split_revision_value(rv)
+            except (UnicodeDecodeError, ValueError):
+                problems.append(f"tree revisions: entry {rk.hex()}: reason is not UTF-8")
+                continue
+            if not v:
+                problems.append(f"tree revisions: entry {rk.hex()} holds no value")
+                continue
+            self._check_value("revisions", k, v, src, stamps, problems)
+            if arrival_of_safe(v) >= sup:
+                problems.append(f"tree revisions: entry {rk.hex()} was superseded at {us_to_iso(sup)}, not after "
+                                f"its arrival")
+        return problems
+
+    def _check_primary(self, src, want, stamps=frozenset()):
+        """Problems of the elsets tree: key size, record validity, key = record, known source, arrival
+        committed, tombstones last.
 
         Fills want (``index_counts.new_expectation()``) with the index entries the valid records imply.
         """
         problems = []
+        prev = prev_v = None
         for k, v in self._range(self._elsets, None, None, 4096):
             if len(k) != KEY_SIZE:
                 problems.append(f"tree elsets: key {k.hex()} is {len(k)} bytes, not {KEY_SIZE}")
                 continue
-            norad, us, sid = split_elset_key(k)
-            try:
-                es = check_record(v)
-            except ValueError as exc:
-                problems.append(f"tree elsets: record of key {k.hex()} (NORAD {norad}): {exc}")
+            norad = split_elset_key(k)[0]
+            if prev is not None and prev[:4] == k[:4] and is_tombstone(prev_v):
+                problems.append(f"tree elsets: NORAD {norad} has a key after its tombstone")
+            prev, prev_v = k, v
+            es = self._check_value("elsets", k, v, src, stamps, problems)
+            if es is None:
                 continue
-            if es.norad_id != norad or es.epoch_us != us:
-                problems.append(f"tree elsets: key {k.hex()} says NORAD {norad} epoch_us {us}, record holds "
-                                f"{es.norad_id} / {es.epoch_us}")
-            if sid not in src:
-                problems.append(f"tree elsets: key {k.hex()} names unknown source id {sid}")
-            elif src[sid] != es.source:
-                problems.append(f"tree elsets: key {k.hex()} has source id {sid} ({src[sid]!r}), record says "
-                                f"{es.source!r}")
             index_counts.expect(want, es, norad)
         return problems
 
@@ -505,7 +811,10 @@ class Registry(_Reads):
         self._next_src = None
         self._counts = None      # IndexCounts over the names and cospar trees
         self._tracking = None    # keys written by a snapshot-based transaction (conflict check)
-        self._elsets = self._sources = self._names = self._cospar = None
+        self._stamp = None       # the running transaction's arrival stamp (taken at its first write)
+        self._last_commit = None # commit time of the last registry commit (the next stamp exceeds it)
+        self._pending_commit = None
+        _bind_trees(self, lambda n: None)
         try:
             self._open_trees()
         except BaseException:
@@ -514,15 +823,19 @@ class Registry(_Reads):
 
     def _open_trees(self):
         if self.read_only:
-            return                # every read runs at a snapshot; the writer's trees are not needed
-        names = set(self.db.tree_names())
-        if not self.read_only and not names.issuperset(TREES):
+            with self.db.snapshot() as snap:      # every read runs at a snapshot; only the format is checked
+                have = set(snap.tree_names())
+                _check_format(self.path, have, snap.tree("info") if "info" in have else None)
+            return
+        have = set(self.db.tree_names())
+        _check_format(self.path, have, self.db.tree("info") if "info" in have else None)
+        if not have.issuperset(TREES):
             with self.db.transaction():
                 for name in TREES:
                     self.db.tree(name, create=True)
+                self.db.tree("info").upsert(b"format", pack_u16(FORMAT))
         have = set(self.db.tree_names())
-        self._elsets, self._sources, self._names, self._cospar = (
-            self.db.tree(n) if n in have else None for n in TREES)
+        _bind_trees(self, lambda n: self.db.tree(n) if n in have else None)
         self._counts = IndexCounts(self._names, self._cospar)
 
     # ---- life cycle --------------------------------------------------------------------------
@@ -592,12 +905,48 @@ class Registry(_Reads):
         self._src_name[sid] = name
         return sid
 
+    # ---- arrival stamps and commits (docs/revisions.md, rule 4) --------------------------------
+    def _tx_stamp(self):
+        """The running transaction's arrival stamp, taken at its first registry write: now (us since
+        1950), and above the previous commit's time."""
+        if self._stamp is None:
+            if self._last_commit is None:
+                last = self._commits.last() if self._commits is not None else None
+                self._last_commit = unpack_time(last[1]) if last is not None else MIN_EPOCH_US
+            self._stamp = max(_now_us(), self._last_commit + 1)
+        return self._stamp
+
+    def _before_commit(self):
+        """Write commits[stamp] = commit time into the outermost transaction, just before its COMMIT."""
+        if self._stamp is not None:
+            t = max(_now_us(), self._stamp)
+            self._commits.insert(stamp_key(self._stamp), pack_time(t))
+            self._pending_commit = t
+
+    def _after_end(self, committed):
+        if committed and self._stamp is not None and self._pending_commit is not None:
+            self._last_commit = self._pending_commit
+        self._stamp = self._pending_commit = None
+
+    def _supersede(self, key, value, stamp, why):
+        """Keep value (what key held) as a revision superseded at stamp -- unless it arrived in this same
+        transaction (nobody ever saw it)."""
+        if arrival_of(value) == stamp:
+            return
+        try:
+            self._revisions.insert(revision_key(key, stamp), revision_value(why, value))
+        except KeyError:
+            pass                       # superseded twice in one transaction: the first (committed) one is kept
+
     # ---- changes -----------------------------------------------------------------------------
     def put(self, element_set: ElementSet) -> str:
-        """Store one ElementSet; returns "inserted", "replaced" or "unchanged".  O(log n).
+        """Store one ElementSet; returns "inserted", "updated" or "unchanged".  O(log n).
 
-        The key is (norad_id, epoch, source): a set with the same key as a
-        stored one replaces it unless its record is identical.
+        A set is stored unless the same set is stored already: same object, epoch, source and element
+        values (docs/revisions.md, rule 2).  A repeat only adds what it brings (a name, exact TLE text, OMM
+        keywords) and counts "updated" if it did, "unchanged" if not; a repeat with another name renames
+        the set.  Nothing is lost: the version it replaced stays readable (``history(revisions=True)``,
+        ``as_of``).
         """
         if not isinstance(element_set, ElementSet):
             raise TypeError(f"put() takes an ElementSet, not {type(element_set).__name__}")
@@ -607,54 +956,129 @@ class Registry(_Reads):
     def _put(self, es):
         """put() inside a running transaction."""
         sid = self._source_id(es.source, True)
-        key = elset_key(es.norad_id, es.epoch_us, sid)
+        norad, epoch = es.norad_id, es.epoch_us
+        if epoch >= TOMB_EPOCH:
+            raise ValueError(f"NORAD {norad}: epoch_us {epoch} is the registry's reserved maximum")
+        prefix = epoch_lo(norad, epoch)
         if self._tracking is not None:
-            self._tracking.add(key)
-        rec = encode_record(es)
+            self._tracking.add((prefix, epoch_hi(norad, epoch)))
         elsets = self._elsets
-        try:
-            elsets.insert(key, rec)          # one descent for the common case, a new set
-        except KeyError:
-            old = elsets.get(key)
-        else:
-            self._counts.add(es)
-            return INSERTED
-        if old == rec:
+        c = elsets.cursor()
+        item = c.seek(prefix, ">=")
+        seq = 0
+        same = None
+        sid_b = pack_u16(sid)
+        while item is not None and item[0][:12] == prefix:
+            k, v = item
+            seq = unpack_u16(k[12:14]) + 1
+            if same is None and k[14:16] == sid_b:
+                old = decode_record(v)
+                if old.same_elements(es):
+                    same = (k, v, old)
+            item = c.next()
+        if same is not None:
+            return self._merge(same, es)
+        stamp = self._tx_stamp()
+        r = self._revisions.cursor().seek(epoch_hi(norad, epoch), "<=")
+        if r is not None and r[0][:12] == prefix:
+            seq = max(seq, unpack_u16(r[0][12:14]) + 1)     # a deleted set's seq is never reused
+        if seq > MAX_SEQ:
+            raise OorError(f"{self.path}: NORAD {norad} has {MAX_SEQ + 1} distinct sets at epoch "
+                           f"{us_to_iso(epoch)}; no more can be stored")
+        tomb = item if (item is not None and item[0][:4] == prefix[:4] and item[1][0] == TOMB) else None
+        key = elset_key(norad, epoch, seq, sid)
+        elsets.insert(key, encode_record(es.with_provenance(arrival_us=stamp)))
+        self._counts.add(es)
+        if tomb is not None:
+            # the new set is the object's newest: the deleted object is back (its tombstone is kept as a revision)
+            elsets.delete(tomb[0])
+            self._supersede(tomb[0], tomb[1], stamp, "revived")
+        return INSERTED
+
+    def _merge(self, same, es):
+        """A repeat of a stored set: add what it brings (rule 3); UNCHANGED (nothing written) when it brings
+        nothing."""
+        key, old_v, old = same
+        merged = merge_sets(old, es)
+        if merged is None:
             return UNCHANGED
-        elsets.upsert(key, rec)
-        self._counts.replace(decode_record(old), es)
-        return REPLACED
+        stamp = self._tx_stamp()
+        rec = encode_record(merged.with_provenance(arrival_us=stamp))
+        self._elsets.upsert(key, rec)
+        self._supersede(key, old_v, stamp, "renamed" if merged.name != old.name else "updated")
+        self._counts.replace(old, merged)
+        return UPDATED
 
-    def delete(self, norad_id: int, epoch: Optional[TimeLike] = None, *, source: Any = _ANY) -> int:
-        """Delete the sets of an object: all of them, or those at one epoch (of one source if given).
+    def delete(self, norad_id: int, epoch: Optional[TimeLike] = None, *, source: Any = _ANY,
+               reason: Optional[str] = None) -> int:
+        """Delete sets; nothing is destroyed (docs/revisions.md, rule 6).
 
-        Returns the number of sets deleted (0 when there were none).  O(k log n).
+        ``delete(id)`` (no epoch, no source): the object is deleted -- a tombstone makes ``latest``,
+        ``scan`` and ``find`` leave it out, while its history stays readable; returns how many sets it
+        holds (0, and nothing written, when it holds none or is deleted already).  A later set newer than
+        all of its sets brings it back.  With ``epoch`` and/or ``source``: those sets are superseded (gone
+        from every current read, kept for ``as_of`` and ``history(revisions=True)``); returns how many.
+        ``reason`` is kept with the tombstone or the superseded versions.
         """
         _check_norad(norad_id)
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError("reason must be a str")
         with self.transaction():
             if self._elsets is None:
                 return 0
+            if epoch is None and source is _ANY:
+                return self._tombstone(norad_id, reason)
             if epoch is None:
-                lo, hi = object_lo(norad_id), object_lo(norad_id + 1)
+                lo, hi = object_lo(norad_id), object_hi(norad_id)
             else:
-                us = _clamp(to_epoch_us(epoch))
-                if source is not _ANY:
-                    sid = self._source_id(source, False)
-                    if sid is None:
-                        return 0
-                    lo = elset_key(norad_id, us, sid)
-                    hi = lo + b"\x00"
-                else:
-                    lo = elset_key(norad_id, us, 0)
-                    hi = elset_key(norad_id, us, MAX_SOURCE_ID) + b"\x00"
-            doomed = list(self._elsets.items(lo, hi))
+                us = min(_clamp(to_epoch_us(epoch)), TOMB_EPOCH - 1)
+                lo, hi = epoch_lo(norad_id, us), epoch_hi(norad_id, us)
+            sid = None
+            if source is not _ANY:
+                sid = self._source_id(source, False)
+                if sid is None:
+                    return 0
+            doomed = [(k, v) for k, v in self._elsets.items(lo, hi)
+                      if v[0] != TOMB and (sid is None or unpack_u16(k[14:16]) == sid)]
             if self._tracking is not None:
                 self._tracking.update(k for k, _ in doomed)
+            if not doomed:
+                return 0
+            stamp = self._tx_stamp()
             for key, rec in doomed:
                 self._elsets.delete(key)
+                self._supersede(key, rec, stamp, reason or "deleted")
                 self._counts.remove(decode_record(rec))
             return len(doomed)
 
+    def _tombstone(self, norad_id, reason):
+        last = self._elsets.cursor().seek(object_hi(norad_id), "<=")
+        if last is None or last[0][:4] != object_lo(norad_id) or last[1][0] == TOMB:
+            return 0
+        if self._tracking is not None:
+            self._tracking.add((object_lo(norad_id), object_lo(norad_id + 1)))
+        n = sum(1 for _ in self._elsets.keys(object_lo(norad_id), object_hi(norad_id)))
+        self._elsets.insert(elset_key(norad_id, TOMB_EPOCH, 0, 0), tombstone(self._tx_stamp(), reason))
+        return n
+
+    def prune(self, before: TimeLike, *, keep_latest: int = 0, purge_deleted: bool = False) -> PruneReport:
+        """Remove superseded versions older than ``before`` (docs/revisions.md, rule 8); returns a PruneReport.
+
+        Removed: versions superseded by a transaction that committed before ``before`` -- except each
+        object's ``keep_latest`` newest.  Never removed: any current set, any current tombstone (with
+        ``purge_deleted=True``, objects deleted before ``before`` go entirely, sets and history).  Every
+        ``as_of`` answer at or after ``before`` stays the same; live snapshots are not affected.  The
+        space is reused by later writes; ``compact()`` gives it back to the file system.
+        """
+        if keep_latest < 0:
+            raise ValueError("keep_latest must be >= 0")
+        t = _clamp(to_epoch_us(before))
+        with self.transaction():
+            b = bound(self.db.reading, self._commits, t)
+
+            def removed(key, value):
+                self._counts.remove(decode_record(value))
+            return prune_trees(self._elsets, self._revisions, b, keep_latest, purge_deleted, removed)
 
     # ---- reads: each call at one snapshot (docs/concurrency.md) ------------------------------
     def snapshot(self) -> RegistrySnapshot:
@@ -674,13 +1098,18 @@ class Registry(_Reads):
             return _OwnReads(self)
         return self.snapshot()
 
-    def latest(self, norad_id: int) -> Optional[ElementSet]:
-        """The newest set of an object (any source), or None.  One seek.
+    def latest(self, norad_id: int, *, as_of: Optional[TimeLike] = None,
+               source: Any = _ANY) -> Optional[ElementSet]:
+        """The newest set of an object, or None (also when it was deleted).  One seek, at one snapshot.
 
-        At equal epochs the source with the highest id (the one registered last) wins.
+        At equal epochs the last arrival wins.  ``as_of``: as the registry answered at that wall-clock
+        time; ``source``: only that source's sets (docs/revisions.md).
         """
         _check_norad(norad_id)
         db = self.db
+        if as_of is not None or source is not _ANY:
+            with self._reads() as v:
+                return v.latest(norad_id, as_of=as_of, source=source)
         if db.tx_thread is not None and db.in_own_transaction():
             with db.reading():
                 return _latest_in(self._elsets, norad_id)
@@ -691,45 +1120,51 @@ class Registry(_Reads):
             db.release_view(view)
 
     def at(self, norad_id: int, when: TimeLike, mode: str = "before",
-           max_age: Optional[DurationLike] = None) -> Optional[ElementSet]:
+           max_age: Optional[DurationLike] = None, **sel: Any) -> Optional[ElementSet]:
         """The set of an object at a time, or None, at one snapshot.  ``mode``: "before" (default: the
         newest set with epoch <= when), "after" or "nearest"; ``max_age``: None unless the set lies within
-        that much of when (``oor.lookups.at_item``; times: ``oor.times``)."""
+        that much of when (``oor.lookups.at_item``; times: ``oor.times``); ``as_of=`` / ``source=``: as
+        ``latest``."""
         with self._reads() as v:
-            return v.at(norad_id, when, mode, max_age)
+            return v.at(norad_id, when, mode, max_age, **sel)
 
     def history(self, norad_id: int, since: Optional[TimeLike] = None,
-                until: Optional[TimeLike] = None) -> List[ElementSet]:
-        """The sets of an object with since <= epoch <= until (both optional), ascending epoch, as a list."""
+                until: Optional[TimeLike] = None, **sel: Any) -> List[Any]:
+        """The sets of an object with since <= epoch <= until (both optional), by epoch then arrival, as a
+        list; ``as_of=`` / ``source=`` as ``latest``; ``revisions=True``: every version (Revision objects)."""
         with self._reads() as v:
-            return v.history(norad_id, since, until)
+            return v.history(norad_id, since, until, **sel)
 
     def __contains__(self, norad_id: int) -> bool:
         return self.latest(norad_id) is not None
 
-    def objects(self, first_id: Optional[int] = None, last_id: Optional[int] = None) -> Iterator[int]:
+    def objects(self, first_id: Optional[int] = None, last_id: Optional[int] = None,
+                **sel: Any) -> Iterator[int]:
         """Iterator of the NORAD ids stored, ascending, within [first_id, last_id] (one snapshot throughout)."""
         with self._reads() as v:
-            yield from v.objects(first_id, last_id)
+            yield from v.objects(first_id, last_id, **sel)
 
-    def scan(self, first_id: Optional[int] = None, last_id: Optional[int] = None) -> Iterator[ElementSet]:
-        """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id.
+    def scan(self, first_id: Optional[int] = None, last_id: Optional[int] = None,
+             **sel: Any) -> Iterator[ElementSet]:
+        """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id
+        (deleted objects left out; ``as_of=`` / ``source=`` as ``latest``).
 
         Constant memory; two seeks per object; one snapshot however long it is consumed.
         """
         with self._reads() as v:
-            yield from v.scan(first_id, last_id)
+            yield from v.scan(first_id, last_id, **sel)
 
-    def iter_sets(self, first_id: Optional[int] = None, last_id: Optional[int] = None) -> Iterator[ElementSet]:
-        """Iterator of every stored set in key order (id, epoch, source), at one snapshot."""
+    def iter_sets(self, first_id: Optional[int] = None, last_id: Optional[int] = None,
+                  **sel: Any) -> Iterator[ElementSet]:
+        """Iterator of every stored set in key order (id, epoch, arrival), at one snapshot."""
         with self._reads() as v:
-            yield from v.iter_sets(first_id, last_id)
+            yield from v.iter_sets(first_id, last_id, **sel)
 
-    def find(self, text: str, *, contains: bool = False) -> List[ElementSet]:
+    def find(self, text: str, *, contains: bool = False, **sel: Any) -> List[ElementSet]:
         """Latest sets of the objects matching text (COSPAR id or launch, catalog number, alpha-5, name
         prefix; contains=True: name substring), ascending id, at one snapshot (oor.lookups.find_ids)."""
         with self._reads() as v:
-            return v.find(text, contains=contains)
+            return v.find(text, contains=contains, **sel)
 
     def sources(self) -> Dict[str, int]:
         """{source name: id} of every source ever stored (None, id 0, not listed)."""
@@ -818,13 +1253,13 @@ class Registry(_Reads):
         else:
             from oor.interop import as_element_set
             sets = (as_element_set(item, source_name) for item in source)
-        counts = {INSERTED: 0, REPLACED: 0, UNCHANGED: 0}
+        counts = {INSERTED: 0, UPDATED: 0, UNCHANGED: 0}
 
         def step(es):
             if not isinstance(es, ElementSet):
                 raise TypeError(f"load() got a {type(es).__name__} where an ElementSet was expected")
             counts[self._put(es)] += 1
-            n = counts[INSERTED] + counts[REPLACED] + counts[UNCHANGED]
+            n = counts[INSERTED] + counts[UPDATED] + counts[UNCHANGED]
             if progress is not None and n % 1000 == 0:
                 progress(_fill(report, counts, reader, t0))
 
@@ -878,13 +1313,13 @@ class RegistryTransaction(_Reads):
     def __init__(self, reg, snapshot=None):
         self.registry = reg
         self.path = reg.path
+        self._first = not reg.db.in_own_transaction()     # the outermost: it writes the commits entry
         self._tx = reg.db.transaction()
         self._outer = reg._tracking is None
         self._base = snapshot
         if self._outer:
             reg._tracking = set() if snapshot is not None else None
-        self._elsets, self._sources, self._names, self._cospar = (
-            reg._elsets, reg._sources, reg._names, reg._cospar)
+        _copy_trees(self, reg)
 
     def _reading(self):
         return self.registry.db.reading()
@@ -897,6 +1332,8 @@ class RegistryTransaction(_Reads):
         if exc_type is None and not self._tx.closed:
             try:
                 self._check_conflicts()
+                if self._first:
+                    self.registry._before_commit()
             except BaseException:
                 self._close_tracking()
                 self.registry._forget()
@@ -904,9 +1341,14 @@ class RegistryTransaction(_Reads):
                 raise
         if exc_type is not None:
             self.registry._forget()
+        ok = False
         try:
-            return self._tx.__exit__(exc_type, exc, tb)
+            r = self._tx.__exit__(exc_type, exc, tb)
+            ok = exc_type is None
+            return r
         finally:
+            if self._first:
+                self.registry._after_end(ok)
             self._close_tracking()
 
     def _close_tracking(self):
@@ -916,37 +1358,49 @@ class RegistryTransaction(_Reads):
     def commit(self):
         try:
             self._check_conflicts()
+            if self._first:
+                self.registry._before_commit()
         except BaseException:
             self.abort()
             raise
-        self._tx.commit()
-        self._close_tracking()
+        ok = False
+        try:
+            self._tx.commit()
+            ok = True
+        finally:
+            if self._first:
+                self.registry._after_end(ok)
+            self._close_tracking()
 
     def abort(self):
         self.registry._forget()
         self._close_tracking()
-        self._tx.abort()
+        try:
+            self._tx.abort()
+        finally:
+            if self._first:
+                self.registry._after_end(False)
 
     # ---- writes (inside this transaction) ----
     def put(self, element_set):
-        """Store one ElementSet in this transaction; returns "inserted", "replaced" or "unchanged"."""
+        """Store one ElementSet in this transaction; returns "inserted", "updated" or "unchanged"."""
         if not isinstance(element_set, ElementSet):
             raise TypeError(f"put() takes an ElementSet, not {type(element_set).__name__}")
         return self.registry._put(element_set)
 
-    def delete(self, norad_id, epoch=None, *, source=_ANY):
-        return self.registry.delete(norad_id, epoch, source=source)
+    def delete(self, norad_id, epoch=None, *, source=_ANY, reason=None):
+        return self.registry.delete(norad_id, epoch, source=source, reason=reason)
 
     def load(self, source, **kw):
         return self.registry.load(source, **kw)
 
-    def latest(self, norad_id, *, for_update=False):
+    def latest(self, norad_id, *, for_update=False, as_of=None, source=_ANY):
         """The newest set of an object as this transaction sees it; for_update: the commit fails with
         ConflictError if another transaction changed the object after this one's snapshot."""
         _check_norad(norad_id)
         if for_update and self.registry._tracking is not None:
             self.registry._tracking.add((object_lo(norad_id), object_lo(norad_id + 1)))
-        return super().latest(norad_id)
+        return super().latest(norad_id, as_of=as_of, source=source)
 
     def _check_conflicts(self):
         """First committer wins: every key this transaction wrote (or read for update) must be as its
@@ -984,8 +1438,7 @@ class _OwnReads(_Reads):
     def __init__(self, reg):
         self.path = reg.path
         self._db = reg.db
-        self._elsets, self._sources, self._names, self._cospar = (
-            reg._elsets, reg._sources, reg._names, reg._cospar)
+        _copy_trees(self, reg)
         self.lsn = reg.db.visible_lsn
 
     def _reading(self):
@@ -1016,7 +1469,7 @@ class RegistrySnapshot(_Reads):
         self.registry = reg
         self._snap = snap
         self.lsn = snap.lsn
-        self._elsets, self._sources, self._names, self._cospar = (snap.tree(n) for n in TREES)
+        _bind_trees(self, snap.tree)
 
     def _reading(self):
         return _NO_LOCK
@@ -1024,7 +1477,7 @@ class RegistrySnapshot(_Reads):
     def release(self):
         """Let the snapshot go (idempotent); its read methods raise OorError afterwards."""
         self._snap.release()
-        self._elsets = self._sources = self._names = self._cospar = _RELEASED
+        _bind_trees(self, lambda n: _RELEASED)
 
     def __enter__(self):
         return self
@@ -1046,7 +1499,7 @@ class RegistrySnapshot(_Reads):
 
 def _fill(report, counts, reader, t0):
     report.inserted = counts[INSERTED]
-    report.replaced = counts[REPLACED]
+    report.updated = counts[UPDATED]
     report.unchanged = counts[UNCHANGED]
     if reader is not None:
         report.skipped = reader.skipped

@@ -20,8 +20,8 @@ columns.  Why: a query reads two or three of the twenty columns; decoding all
 of them (a name copy and a key copy a row among them) was most of a fill.
 
 Modes: SCAN_ALL every set in [lo, hi); SCAN_LATEST the last key of each
-object (its newest epoch; at equal epochs the highest source id, as
-``Registry.latest``); SCAN_AS_OF the last key of each object with epoch <= t.
+object (its newest epoch; at equal epochs the last arrival, as
+``Registry.latest``; an object whose last key is a tombstone is left out); SCAN_AS_OF the last key of each object with epoch <= t.
 """
 from cpython.array cimport array, clone, resize_smart
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -117,7 +117,7 @@ cdef class ColumnBatch:
         return PyBytes_FromStringAndSize(<char*>self.intl.data.as_uchars + i * REC_INTL_MAX, k).decode("ascii")
 
     def key(self, int i):
-        """Primary key (14 bytes) of row i."""
+        """Primary key (16 bytes) of row i."""
         if not 0 <= i < self.n:
             raise IndexError(i)
         self._need(COL_KEYS, "key")
@@ -335,9 +335,6 @@ cdef class LeafScan:
                                     or (self.mode == SCAN_AS_OF and key_epoch(nk) > self.as_of))
                             take = last
                     if take:
-                        if batch.n == batch.capacity:
-                            self.resume = PyBytes_FromStringAndSize(<const char*>key, klen)
-                            return batch.n
                         if leaf_overflow(rec):
                             ov = pool.read_overflow(leaf_u32(rec + 6 + klen), leaf_u32(rec + 2 + klen))
                             val = <const uint8_t*>PyBytes_AS_STRING(ov)
@@ -345,6 +342,13 @@ cdef class LeafScan:
                         else:
                             val = rec + 2 + klen
                             vlen = slot_len(p, idx) - 2 - klen
+                        # a tombstone is no set; as its object's last key it hides the object from
+                        # SCAN_LATEST (the key before it was not "last")
+                        take = not (vlen > 0 and val[0] == VAL_TOMBSTONE)
+                    if take:
+                        if batch.n == batch.capacity:
+                            self.resume = PyBytes_FromStringAndSize(<const char*>key, klen)
+                            return batch.n
                         _decode_row(batch, key, val, vlen, leaf, idx, self.columns)
                         self.rows_read += 1
                     idx += 1

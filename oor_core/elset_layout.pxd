@@ -2,7 +2,7 @@
 # element-set record, for Cython code that reads them straight from leaf pages.
 #
 # Owners of the formats (the byte tables and validity conditions live there, not here):
-#   primary key  -> oor/keys.py         (``elsets`` key, 14 bytes, big-endian)
+#   primary key  -> oor/keys.py         (``elsets`` key, 16 bytes, big-endian; tombstone values)
 #   record       -> oor/codec/record.py (little-endian; this file mirrors its table)
 # Both owners name this file in their header.  Caller: oor_core/batch.pyx (cimport).
 # A change of either table changes this file in the same commit.
@@ -11,10 +11,12 @@ from libc.string cimport memcpy
 
 cdef enum:
     # ---- primary key (oor/keys.py)
-    KEY_SIZE = 14
+    KEY_SIZE = 16
     KEY_NORAD = 0          # u32 BE
     KEY_EPOCH = 4          # i64 BE, sign bit flipped
-    KEY_SOURCE = 12        # u16 BE
+    KEY_SEQ = 12           # u16 BE, arrival order within (norad, epoch)
+    KEY_SOURCE = 14        # u16 BE
+    VAL_TOMBSTONE = 0xFF   # first byte of a tombstone value (oor/keys.py), never of a record
 
     # ---- record (oor/codec/record.py)
     REC_VERSION_1 = 1

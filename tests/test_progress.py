@@ -127,7 +127,7 @@ def test_progress_line_fits_and_leaves_no_debris(long_paths, columns, files):
     shown = [r for r in screen(out, columns) if r.strip()]
     summary = "".join(shown).rstrip()
     label, n = ("2 files", "48,071") if files == 2 else (re.escape(str(d / names[0])), "23,939")
-    assert re.fullmatch(label + ": " + n + r" inserted, 0 replaced, 0 unchanged, 0 rejected in [0-9.]+ s "
+    assert re.fullmatch(label + ": " + n + r" inserted, 0 updated, 0 unchanged, 0 rejected in [0-9.]+ s "
                         r"\([0-9,]+ sets/s\)", summary), shown          # the summary, and nothing else
     drawn = frames(out)
     assert len(drawn) >= 3, out[:300]

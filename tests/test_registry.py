@@ -33,11 +33,11 @@ def reg(tmp_path):
 
 # ---- keys --------------------------------------------------------------------------------------------
 def test_key_layout():
-    k = keys.elset_key(25544, 0, 7)
-    assert len(k) == keys.KEY_SIZE == 14
-    assert k == bytes.fromhex("000063c8" "8000000000000000" "0007")
-    assert keys.split_elset_key(k) == (25544, 0, 7)
-    assert keys.split_elset_key(keys.elset_key(1, -5, 0)) == (1, -5, 0)
+    k = keys.elset_key(25544, 0, 3, 7)
+    assert len(k) == keys.KEY_SIZE == 16
+    assert k == bytes.fromhex("000063c8" "8000000000000000" "0003" "0007")
+    assert keys.split_elset_key(k) == (25544, 0, 3, 7)
+    assert keys.split_elset_key(keys.elset_key(1, -5)) == (1, -5, 0, 0)
     assert keys.index_key(b"iss", 25544) == b"iss\x00\x00\x00\x63\xc8"
     assert keys.split_index_key(b"iss\x00\x00\x00\x63\xc8") == (b"iss", 25544)
     assert keys.prefix_end(b"ab") == b"ac" and keys.prefix_end(b"a\xff") == b"b" and keys.prefix_end(b"\xff") is None
@@ -47,7 +47,7 @@ def test_key_order_is_numeric_order():
     rnd = random.Random(6)
     vals = [(rnd.choice([0, 1, 5, 25544, 99999, 270288, 999_999_999]),
              rnd.choice([keys.MIN_EPOCH_US, -10**15, -1, 0, 1, 10**15, keys.MAX_EPOCH_US, rnd.randint(-2**62, 2**62)]),
-             rnd.randint(0, 0xFFFF)) for _ in range(3000)]
+             rnd.randint(0, 0xFFFF), rnd.randint(0, 0xFFFF)) for _ in range(3000)]
     by_bytes = sorted(vals, key=lambda v: keys.elset_key(*v))
     assert by_bytes == sorted(vals)
     for v in vals[:200]:
@@ -118,22 +118,29 @@ def test_put_latest_at_history(reg):
     assert reg.check() == []
 
 
-def test_replace_updates_the_indexes(reg):
+def test_rename_and_distinct_sets_update_the_indexes(reg):
     reg.put(mk(day=0, name="ISS"))
-    assert reg.put(mk(day=0, name="ZARYA", cospar="1998-067B")) == "replaced"
-    assert reg.find("iss") == []
-    assert [e.name for e in reg.find("zar")] == ["ZARYA"]
-    assert reg.find("1998-067A") == [] and len(reg.find("1998-067B")) == 1
+    # same elements, another name: the set is renamed; the old version stays as a revision
+    assert reg.put(mk(day=0, name="ZARYA")) == "updated"
+    assert reg.find("iss") == [] and [e.name for e in reg.find("zar")] == ["ZARYA"]
+    revs = reg.history(25544, revisions=True)
+    assert [(r.element_set.name, r.current, r.superseded_by) for r in revs] == [("ISS", False, "renamed"),
+                                                                                ("ZARYA", True, None)]
+    # another designator at the same epoch: a distinct set, both kept
+    assert reg.put(mk(day=0, name="ZARYA", cospar="1998-067B")) == "inserted"
+    assert len(reg.history(25544)) == 2
+    assert len(reg.find("1998-067A")) == 1 and len(reg.find("1998-067B")) == 1
     reg.put(mk(day=1, name="ISS"))                      # two names live on while some set carries each
     assert [e.norad_id for e in reg.find("iss")] == [25544]
     assert [e.norad_id for e in reg.find("zarya")] == [25544]
     assert reg.check() == []
-    assert reg.delete(25544, T0) == 1
+    assert reg.delete(25544, T0) == 2                   # both sets at T0 superseded
     assert reg.find("zarya") == [] and [e.norad_id for e in reg.find("ISS")] == [25544]
     assert reg.check() == []
-    assert reg.delete(25544) == 1
-    assert reg.find("ISS") == [] and reg.latest(25544) is None
-    assert reg.db.tree("names").first() is None and reg.db.tree("cospar").first() is None
+    assert reg.delete(25544, reason="decayed") == 1     # a tombstone: no longer latest, history readable
+    assert reg.find("ISS") == [] and reg.latest(25544) is None and list(reg.scan()) == []
+    assert [e.name for e in reg.history(25544)] == ["ISS"]
+    assert reg.delete(25544) == 0                       # deleted already
     assert reg.check() == []
 
 
@@ -144,12 +151,17 @@ def test_sources_side_by_side(reg):
     assert [reg.put(x) for x in (a, b, c)] == ["inserted"] * 3
     assert reg.sources() == {"celestrak": 1, "spacetrack": 2}
     assert len(reg.history(25544)) == 3
-    assert [e.source for e in reg.history(25544)] == [None, "celestrak", "spacetrack"]
-    assert reg.latest(25544) == b                      # equal epochs: highest source id
+    assert [e.source for e in reg.history(25544)] == ["celestrak", "spacetrack", None]   # epoch, then arrival
+    assert reg.latest(25544) == c                      # equal epochs: the last arrival
+    assert reg.latest(25544, source="celestrak") == a and reg.latest(25544, source="nobody") is None
+    assert [e.source for e in reg.history(25544, source="spacetrack")] == ["spacetrack"]
+    # the same elements from another source are another set (provenance differs)
+    assert reg.put(mk(day=0, source="spacetrack")) == "inserted"
+    assert reg.put(mk(day=0, source="celestrak")) == "unchanged"
     assert reg.delete(25544, T0, source="celestrak") == 1
     assert reg.delete(25544, T0, source="nobody") == 0
-    assert [e.source for e in reg.history(25544)] == [None, "spacetrack"]
-    assert reg.delete(25544, T0) == 2
+    assert [e.source for e in reg.history(25544)] == ["spacetrack", None, "spacetrack"]
+    assert reg.delete(25544, T0) == 3
     assert reg.check() == []
 
 

@@ -1,7 +1,7 @@
 """Seeded randomized test: the registry API against an in-memory model, reopening at random points.
 
-The model is a dict (norad, epoch_us, source id) -> ElementSet plus the source
-registration order.  Every answer of latest/at/history/scan/find/delete/put is
+The model is a dict (norad, epoch_us, seq, source id) -> ElementSet (the current
+sets), the deleted (tombstoned) objects and the source registration order.  Every answer of latest/at/history/scan/find/delete/put is
 compared; ``check()`` runs now and then.  The seed is printed (pytest shows it
 for a failing test); rerun one with ``OOR_SEED=<seed>``.  ``OOR_SOAK=1`` runs
 longer campaigns.
@@ -39,16 +39,21 @@ def seeds(n):
 
 
 class Model:
-    """What the registry should hold."""
+    """What the registry should hold (registry format 2, docs/revisions.md): the current sets by key
+    (norad, epoch_us, seq, source id), the tombstoned objects, the highest seq ever used per (norad, epoch)."""
 
     def __init__(self):
-        self.sets = {}          # (norad, epoch_us, sid) -> ElementSet
+        self.sets = {}          # (norad, epoch_us, seq, sid) -> ElementSet
         self.src = {}           # name -> id, in registration order
+        self.tomb = set()       # deleted objects (a tombstone is their last key)
+        self.maxseq = {}        # (norad, epoch_us) -> highest seq ever used
 
     def copy(self):
         m = Model()
         m.sets = dict(self.sets)
         m.src = dict(self.src)
+        m.tomb = set(self.tomb)
+        m.maxseq = dict(self.maxseq)
         return m
 
     def sid(self, name):
@@ -59,19 +64,30 @@ class Model:
         return self.src[name]
 
     def put(self, es):
-        key = (es.norad_id, es.epoch_us, self.sid(es.source))
-        old = self.sets.get(key)
+        sid = self.sid(es.source)
+        group = [k for k in self.sets if k[:2] == (es.norad_id, es.epoch_us)]
+        for k in group:
+            old = self.sets[k]
+            if k[3] == sid and old.same_elements(es):
+                if es.name and es.name.strip() and es.name != old.name:
+                    self.sets[k] = old.replace(name=es.name)
+                    return "updated"
+                return "unchanged"
+        g = (es.norad_id, es.epoch_us)
+        seq = self.maxseq.get(g, -1) + 1
+        self.maxseq[g] = seq
+        key = (es.norad_id, es.epoch_us, seq, sid)
         self.sets[key] = es
-        if old is None:
-            return "inserted"
-        return "unchanged" if oor.encode_record(old) == oor.encode_record(es) else "replaced"
+        if es.norad_id in self.tomb and key == self.keys_of(es.norad_id)[-1]:
+            self.tomb.discard(es.norad_id)             # a newer set brings a deleted object back
+        return "inserted"
 
     def keys_of(self, norad):
         return sorted(k for k in self.sets if k[0] == norad)
 
     def latest(self, norad):
         ks = self.keys_of(norad)
-        return self.sets[ks[-1]] if ks else None
+        return self.sets[ks[-1]] if ks and norad not in self.tomb else None
 
     def at(self, norad, us):
         ks = [k for k in self.keys_of(norad) if k[1] <= us]
@@ -82,8 +98,16 @@ class Model:
                 if (lo is None or k[1] >= lo) and (hi is None or k[1] <= hi)]
 
     def delete(self, norad, us=None, source=Ellipsis):
-        doomed = [k for k in self.keys_of(norad) if us is None or (k[1] == us and (
-            source is Ellipsis or (source in self.src or source is None) and k[2] == self.sid(source)))]
+        if us is None and source is Ellipsis:
+            ks = self.keys_of(norad)
+            if not ks or norad in self.tomb:
+                return 0
+            self.tomb.add(norad)
+            return len(ks)
+        if source is not Ellipsis and source is not None and source not in self.src:
+            return 0
+        doomed = [k for k in self.keys_of(norad) if (us is None or k[1] == us) and (
+            source is Ellipsis or k[3] == self.sid(source))]
         for k in doomed:
             del self.sets[k]
         return len(doomed)
@@ -91,12 +115,16 @@ class Model:
     def objects(self, lo=None, hi=None):
         return sorted({k[0] for k in self.sets if (lo is None or k[0] >= lo) and (hi is None or k[0] <= hi)})
 
+    def live(self, lo=None, hi=None):
+        return [n for n in self.objects(lo, hi) if n not in self.tomb]
+
     def find_name(self, prefix):
         p = keys.name_text(prefix)
-        return sorted({k[0] for k, es in self.sets.items() if keys.name_text(es.name).startswith(p)})
+        return sorted({k[0] for k, es in self.sets.items()
+                       if keys.name_text(es.name).startswith(p) and k[0] not in self.tomb})
 
     def find_cospar(self, cospar):
-        return sorted({k[0] for k, es in self.sets.items() if es.cospar_id == cospar})
+        return sorted({k[0] for k, es in self.sets.items() if es.cospar_id == cospar and k[0] not in self.tomb})
 
 
 def random_set(rnd):
@@ -147,11 +175,12 @@ def compare(reg, model, rnd, ctx):
 
 
 def full_compare(reg, model, ctx):
-    assert [e.norad_id for e in reg.scan()] == model.objects(), ctx
+    assert [e.norad_id for e in reg.scan()] == model.live(), ctx
+    assert list(reg.objects()) == model.objects(), ctx
     for es in reg.scan():
         assert same(es, model.latest(es.norad_id)), ctx
     a, b = sorted(random.Random(len(model.sets)).sample(IDS, 2))
-    assert [e.norad_id for e in reg.scan(a, b)] == model.objects(a, b), ctx
+    assert [e.norad_id for e in reg.scan(a, b)] == model.live(a, b), ctx
     allsets = list(reg.iter_sets())
     want = [model.sets[k] for k in sorted(model.sets)]
     assert len(allsets) == len(want) and all(map(same, allsets, want)), ctx
@@ -169,9 +198,10 @@ def one_op(reg, model, rnd, ctx):
         es = random_set(rnd)
         assert reg.put(es) == model.put(es), f"put({es!r}) {ctx}"
     elif r < 0.70 and model.sets:
-        norad, us, sid = rnd.choice(list(model.sets))
+        key = rnd.choice(list(model.sets))
+        norad, us = key[0], key[1]
         if rnd.random() < 0.5:
-            src = model.sets[(norad, us, sid)].source if rnd.random() < 0.7 else rnd.choice(SOURCES)
+            src = model.sets[key].source if rnd.random() < 0.7 else rnd.choice(SOURCES)
             assert reg.delete(norad, to_dt(us), source=src) == model.delete(norad, us, src), ctx
         else:
             assert reg.delete(norad, to_dt(us)) == model.delete(norad, us), ctx

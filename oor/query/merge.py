@@ -19,6 +19,7 @@ binary heap of k cursors over int64 key columns) then the same resolution.
 from array import array
 
 from oor_core import vecops
+from oor.keys import KEY_SIZE
 
 __all__ = ["MergeResult", "merge_stored", "merge_columns", "merge_sets", "sort_columns"]
 
@@ -96,8 +97,8 @@ def merge_stored(reader, sources=None, policy="newest"):
         norad.extend(b.norad[:n].tolist())
         epoch.extend(b.epoch_us[:n])
         src.extend(b.source_id[:n].tolist())
-        kb = bytes(b.keys[:14 * n])
-        keys.extend(kb[i:i + 14] for i in range(0, 14 * n, 14))
+        kb = bytes(b.keys[:KEY_SIZE * n])
+        keys.extend(kb[i:i + KEY_SIZE] for i in range(0, KEY_SIZE * n, KEY_SIZE))
     n = len(norad)
     w, ns, td = array("i", bytes(4 * n)), array("i", bytes(4 * n)), array("i", bytes(4 * n))
     g = vecops.resolve_groups(norad, epoch, src, rank, newest, w, ns, td, n)

@@ -25,7 +25,7 @@ from oor_core.vecops import take_rows
 
 from oor.codec import decode_record
 from oor.codec.elements import tle_to_cospar
-from oor.keys import split_elset_key
+from oor.keys import is_tombstone, split_elset_key
 
 __all__ = ["Operator", "RowScan", "BatchScan", "Filter", "BatchFilter", "BatchExtract", "Extract", "Sort",
            "Limit", "HashJoin", "SortMergeJoin", "NestedLoopJoin", "KWayMerge", "Resolve", "explain"]
@@ -93,19 +93,20 @@ class RowScan(Operator):
             klo, khi = _bounds(lo, hi)
             if self.mode == "all":
                 for _, v in r.items(r.elsets, klo, khi):
-                    yield decode_record(v)
+                    if not is_tombstone(v):
+                        yield decode_record(v)
                 continue
             pend_n, pend_v = None, None
             t = self.as_of_us
             for k, v in r.items(r.elsets, klo, khi):
                 n = int.from_bytes(k[:4], "big")
                 if n != pend_n:
-                    if pend_v is not None:
+                    if pend_v is not None and not is_tombstone(pend_v):
                         yield decode_record(pend_v)
                     pend_n, pend_v = n, None
                 if t is None or split_elset_key(k)[1] <= t:
-                    pend_v = v
-            if pend_v is not None:
+                    pend_v = v          # latest: a tombstone (the object's last key) hides the object
+            if pend_v is not None and not is_tombstone(pend_v):
                 yield decode_record(pend_v)
 
 
