@@ -52,6 +52,7 @@ import threading
 from oor_core.errors import LoadInterrupted, OorError, TLEParseError
 
 from oor.codec import cospar, write_elements
+from oor.codec.io import atomic_output
 from oor.codec.formats import ALIASES, FORMATS, READ_FORMATS, canonical, resolve
 from oor.codec.tle import alpha5_decode
 from oor.progress import Counting, LoadProgress
@@ -137,6 +138,9 @@ EXAMPLES = {
 }
 
 
+_ANY_SOURCE = object()          # --source not given (None would mean "sets without a source")
+
+
 def build_parser():
     """The argparse parser of every subcommand.  Who may call: main, tests, docs."""
     p = argparse.ArgumentParser(
@@ -183,6 +187,12 @@ def build_parser():
         s.add_argument("--max-age", type=_duration, metavar="D",
                        help="only a set within D of TIME (of now without --at): 14d, 6h, 90m, P14D")
 
+    def sel_args(s):
+        s.add_argument("--as-of", type=_time, metavar="TIME", dest="as_of",
+                       help="answer as the registry did at wall-clock TIME (what it held then; docs/revisions.md)")
+        s.add_argument("--source", default=_ANY_SOURCE, metavar="NAME",
+                       help="only sets of the source NAME (as given to load --source)")
+
     def ids_args(s):
         s.add_argument("norad", type=norad_arg, nargs="*", metavar="ID", help="NORAD ids (25544, alpha-5 T0288)")
         s.add_argument("--ids", metavar="FILE", help="read more ids from FILE ('-' = stdin), blank or comma "
@@ -199,17 +209,23 @@ def build_parser():
     s = cmd("get", "the newest element set of objects (or the one valid at --at)")
     ids_args(s)
     at_args(s, "the set")
+    sel_args(s)
     out_args(s, "3le")
 
-    s = cmd("history", "every element set of objects, ascending epoch")
+    s = cmd("history", "every element set of objects, by epoch then arrival")
     ids_args(s)
     s.add_argument("--since", type=_time, metavar="T", help="only sets with epoch >= T")
     s.add_argument("--until", type=_time, metavar="T", help="only sets with epoch <= T")
+    sel_args(s)
+    s.add_argument("--revisions", action="store_true",
+                   help="every version of every set (current, superseded, deletions) with arrival and "
+                        "supersession times; --format jsonl for JSON lines")
     out_args(s, "table (3le into a file)")
 
     s = cmd("scan", "the newest element set of every object in an id range")
     s.add_argument("first", type=norad_arg, nargs="?", metavar="FIRST")
     s.add_argument("last", type=norad_arg, nargs="?", metavar="LAST")
+    sel_args(s)
     out_args(s, "table (3le into a file)")
 
     s = cmd("find", "objects by name, COSPAR id or catalog number (CelesTrak's NAME=, INTDES=, CATNR=)")
@@ -217,11 +233,13 @@ def build_parser():
                    help="name prefix (case-insensitive), COSPAR id 1998-067A, launch 1998-067, launch year "
                         "2022-, catalog number 25544 or T0288")
     s.add_argument("--contains", action="store_true", help="names containing TEXT anywhere (not only a prefix)")
+    sel_args(s)
     out_args(s, "table (3le into a file)")
 
     s = cmd("export", "write element sets (newest of each object by default)")
     s.add_argument("--all", action="store_true", help="every stored set, not only the newest")
     at_args(s, "for each object the set")
+    sel_args(s)
     out_args(s, "3le")
     s.add_argument("--skip-unrepresentable", action="store_true",
                    help="leave out (and count) sets the format cannot hold, instead of stopping")
@@ -446,7 +464,8 @@ def _cmd_get(args, out, err):
     with _open(args, False) as reg:
         def sets():
             for norad in ids:
-                es = reg.latest(norad) if at is None else reg.at(norad, at, mode, max_age)
+                es = (reg.latest(norad, **_sel(args)) if at is None
+                      else reg.at(norad, at, mode, max_age, **_sel(args)))
                 if es is None:
                     missing.append(norad)
                 else:
@@ -466,10 +485,12 @@ def _cmd_get(args, out, err):
 def _cmd_history(args, out, err):
     ids = _ids(args)
     missing = []
+    if args.revisions:
+        return _cmd_revisions(args, ids, out, err)
     with _open(args, False) as reg:
         def sets():
             for norad in ids:
-                h = reg.history(norad, since=args.since, until=args.until)
+                h = reg.history(norad, since=args.since, until=args.until, **_sel(args))
                 if not h:
                     missing.append(norad)
                 yield from h
@@ -479,9 +500,57 @@ def _cmd_history(args, out, err):
     return EXIT_REJECTED if missing else EXIT_OK
 
 
+def _sel(args):
+    """The --as-of / --source selection of a reading command, as keyword arguments of the Registry methods."""
+    sel = {}
+    if getattr(args, "as_of", None) is not None:
+        sel["as_of"] = args.as_of
+    if getattr(args, "source", _ANY_SOURCE) is not _ANY_SOURCE:
+        sel["source"] = args.source
+    return sel
+
+
+def _cmd_revisions(args, ids, out, err):
+    """history --revisions: one line (table) or JSON object (jsonl) per version."""
+    if args.as_of is not None:
+        raise _Fatal("--revisions lists every version; --as-of does not go with it")
+    fmt = args.format or "table"
+    if fmt not in ("table", "jsonl"):
+        raise _Fatal(f"--revisions writes table or jsonl, not {fmt}")
+    missing = []
+    sel = {"source": args.source} if args.source is not _ANY_SOURCE else {}
+    lines = []
+    with _open(args, False) as reg:
+        for norad in ids:
+            revs = reg.history(norad, since=args.since, until=args.until, revisions=True, **sel)
+            if not revs:
+                missing.append(norad)
+            lines.extend(_revision_line(r, fmt) for r in revs)
+    text = "".join(line + "\n" for line in lines)
+    if args.output == "-":
+        out.write(text)
+    else:
+        with atomic_output(args.output) as f:
+            f.write(text)
+        err.write(f"oor: wrote {len(lines):,} revisions to {args.output}\n")
+    for norad in missing:
+        err.write(f"oor: {norad}: no element sets in {args.db}\n")
+    return EXIT_REJECTED if missing else EXIT_OK
+
+
+def _revision_line(r, fmt):
+    d = r.as_dict()
+    if fmt == "jsonl":
+        return json.dumps(d, ensure_ascii=False, sort_keys=True)
+    what = "DELETED " + repr(r.reason or "") if r.tombstone else (
+        f"{d['epoch']}  seq {r.seq}  {r.element_set.source or '-'}  {r.element_set.name or ''}")
+    until = "current" if r.current else f"superseded {d['superseded']} ({r.superseded_by})"
+    return f"{r.norad_id:>9}  arrived {d['arrival']}  {until}  {what}".rstrip()
+
+
 def _cmd_scan(args, out, err):
     with _open(args, False) as reg:
-        _write_sets(reg.scan(args.first, args.last), args, "table", out, err, reg)
+        _write_sets(reg.scan(args.first, args.last, **_sel(args)), args, "table", out, err, reg)
     return EXIT_OK
 
 
@@ -489,7 +558,7 @@ def _cmd_find(args, out, err):
     with _open(args, False) as reg:
         found = {}
         for text in args.text:
-            for es in reg.find(text, contains=args.contains):
+            for es in reg.find(text, contains=args.contains, **_sel(args)):
                 found.setdefault(es.norad_id, es)
         if not found:
             what = " or ".join(repr(t) for t in args.text)
@@ -521,7 +590,7 @@ def _cmd_export(args, out, err):
         raise _Fatal("parquet is a binary format: give -o FILE.parquet")
     with _open(args, False) as reg:
         n = reg.export(dest, format=fmt, latest=not args.all, at=at, mode=mode, max_age=max_age,
-                       skip_unrepresentable=args.skip_unrepresentable)
+                       skip_unrepresentable=args.skip_unrepresentable, **_sel(args))
     if args.output != "-":
         err.write(f"oor: wrote {_sets(n)} to {args.output}\n")
     if getattr(n, "skipped", ()):
