@@ -447,20 +447,3 @@ _tlecodec.set_element_class(ElementSet)
 #: The value tuple of an ElementSet (layout above), for the codec's writers and the query layer's
 #: field getters: one C-level attribute fetch, no property call.
 element_values = operator.attrgetter("_v")
-
-
-# TEMPORARY SHIM (not to be committed): provenance API until the codec13 branch lands
-def _shim():
-    def meta(self):
-        return {}
-    def origin(self):
-        return None
-    def arrival_us(self):
-        return None
-    def with_provenance(self, meta=None, origin=None, arrival_us=None):
-        return self
-    ElementSet.meta = property(meta)
-    ElementSet.origin = property(origin)
-    ElementSet.arrival_us = property(arrival_us)
-    ElementSet.with_provenance = with_provenance
-_shim()
