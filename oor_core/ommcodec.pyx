@@ -235,7 +235,7 @@ def omm_fast(tuple vals, source):
             name = None
     year, day = epoch_year_day(epoch_us)
     return make_element((norad, cls, intl, epoch_us, mm, ndot, nddot, bstar, eph, elnum, incl, raan, ecc, argp, ma,
-                  rev, name, source, year, day, None, None, 0))
+                  rev, name, source, year, day, None, None, 0, None, None, None))
 
 
 def omm_fast_dict(dict d, tuple keys, source):
@@ -539,7 +539,7 @@ cdef object build_set(Val* v, object source, int enc):
     year = year_of(epoch_us)                  # as epoch_year_day, without its tuple
     day = 1.0 + <double>(epoch_us - days_before_year(year) * US_PER_DAY) / <double>US_PER_DAY
     return make_element((norad, cls, intl, epoch_us, mm, ndot, nddot, bstar, eph, elnum, incl, raan, ecc, argp, ma,
-                  rev, name, source, year, day, None, None, 0))
+                  rev, name, source, year, day, None, None, 0, None, None, None))
 
 
 # ---------------------------------------------------------------------------------------------
