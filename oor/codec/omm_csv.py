@@ -20,8 +20,10 @@ from oor.codec.omm import KEYWORDS, REQUIRED, from_omm, to_omm
 
 __all__ = ["iter_omm_csv", "write_omm_csv"]
 
+_KNOWN = frozenset(KEYWORDS)
 
-def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
+
+def iter_omm_csv(chunks, *, file=None, source=None, collect=None, origin=None):
     """Yield ElementSets from CSV given as lists of lines.
 
     Who may call: oor.codec.io.  Bad rows raise TLEParseError or, when
@@ -52,6 +54,8 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
             yield line
 
     reader = csv.reader(lines(), strict=True)
+    prefix = None if origin is None else origin + ":"
+    extra = ()
     header = None
     fast_lines = 0             # lines taken by csv_run (reader.line_num counts only the others)
     use_fast = omm.FAST_PATH
@@ -64,11 +68,16 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
                 if block is None:
                     return
                 cur[0], cur[1], i = block, 0, 0
-            j = csv_run(block, i, order, len(header), source, out)
+            j = csv_run(block, i, order, len(header), source, out, extra)
             if j > i:
                 cur[1] = j
+                if prefix is None:
+                    yield from out
+                else:
+                    base = reader.line_num + fast_lines + 1
+                    for k, es in enumerate(out):
+                        yield es.with_provenance(origin=f"{prefix}{base + k}")
                 fast_lines += j - i
-                yield from out
                 out.clear()
                 continue
         try:
@@ -102,7 +111,8 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
                 return
             index = {k: i + 1 for i, k in enumerate(header)}
             order = tuple(index.get(k, 0) - 1 for k in KEYWORDS)
-            if len(set(header)) != len(header):
+            extra = tuple((i, k) for i, k in enumerate(header) if k not in _KNOWN and k)
+            if len(set(header)) != len(header) or len(extra) > 64:
                 order = (-1,)          # a repeated column: the Python path decides which value counts
             continue
         if len(row) != len(header):
@@ -110,11 +120,15 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
         else:
             es = fast(row, order, source) if use_fast else None
             if es is not None:
+                meta = omm.meta_of(dict(zip(header, row))) if extra else None
+                if meta is not None or prefix is not None:
+                    es = es.with_provenance(meta=meta, origin=None if prefix is None else f"{prefix}{line}")
                 yield es
                 continue
             try:
-                yield from_omm(dict(zip(header, row)), file=file, line=line, source=source,
-                               positions={k: (line, i) for k, i in index.items()})
+                es = from_omm(dict(zip(header, row)), file=file, line=line, source=source,
+                              positions={k: (line, i) for k, i in index.items()})
+                yield es if prefix is None else es.with_provenance(origin=f"{prefix}{line}")
                 continue
             except TLEParseError as exc:
                 err = exc

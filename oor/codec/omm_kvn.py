@@ -8,8 +8,8 @@ A KVN file holds one or more messages; each starts with the line
 end of input.  Every other non-blank line is ``KEYWORD = value``, optionally
 followed by units in brackets (``MEAN_MOTION = 15.5 [rev/day]``, dropped), or
 a ``COMMENT`` line (ignored).  Keywords are those of the XML form (see
-``oor.codec.omm``); unknown ones (CREATION_DATE, ORIGINATOR, CENTER_NAME,
-USER_DEFINED_*, ...) are ignored.  Values are taken exactly as written (the
+``oor.codec.omm``); the others (CCSDS_OMM_VERS's value, CREATION_DATE,
+ORIGINATOR, CENTER_NAME, USER_DEFINED_*, ...) are kept in the set's ``meta``.  Values are taken exactly as written (the
 same conversion as XML, so XML, JSON, CSV and KVN of the same sets give equal
 records).  Errors name the keyword's line and the column where its value
 starts; a message with a bad line is one rejected set (FILE:LINE of the
@@ -53,8 +53,9 @@ class _Messages:
     sets of the messages it completes; ``close`` ends the open message.
     """
 
-    def __init__(self, file, source, collect):
+    def __init__(self, file, source, collect, origin=None):
         self.file, self.source, self.collect = file, source, collect
+        self.origin = origin        # "FILE:" (each set's origin is it and its CCSDS_OMM_VERS line) or None
         self.record = None          # keyword -> value of the message being read
         self.positions = None       # keyword -> (line, column of the value)
         self.start = None           # line of its CCSDS_OMM_VERS
@@ -72,8 +73,9 @@ class _Messages:
             self.collect.append(self.broken)
             return None
         try:
-            return from_omm(record, file=self.file, line=self.start, column=1, positions=self.positions,
-                            source=self.source)
+            es = from_omm(record, file=self.file, line=self.start, column=1, positions=self.positions,
+                          source=self.source)
+            return es if self.origin is None else es.with_provenance(origin=f"{self.origin}{self.start}")
         except TLEParseError as err:
             if self.collect is None:
                 raise
@@ -106,7 +108,7 @@ class _Messages:
                 es = self.close()
                 if es is not None:
                     yield es
-                self.record, self.positions, self.start, self.broken = {}, {}, lineno, None
+                self.record, self.positions, self.start, self.broken = {_VERS: value.strip()}, {}, lineno, None
                 continue
             if self.record is None:
                 err = TLEParseError(f"KVN line before the first {_VERS} line", file, lineno, 1, text)
@@ -131,7 +133,7 @@ class _Messages:
             self.positions[key] = (lineno, text.index("=") + 2)
 
 
-def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
+def iter_omm_kvn(chunks, *, file=None, source=None, collect=None, origin=None):
     """Yield ElementSets from KVN given as blocks of lines (bytes or str) or lists of lines.
 
     Who may call: oor.codec.io (``_line_chunks(..., blocks=True)``).  Bad
@@ -141,9 +143,11 @@ def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
     start (``kvn_next``), is split into lines and read by ``_Messages``.  A
     message the block's end cuts is carried into the next block.
     """
-    msgs = _Messages(file, source, collect)
+    prefix = None if origin is None else origin + ":"
+    msgs = _Messages(file, source, collect, prefix)
     use_fast = omm.FAST_PATH
     out = []
+    starts = []
     pending = None          # the start of a message cut by the last block's end (a block itself)
     for block in chunks:
         if block.__class__ is list:
@@ -160,13 +164,19 @@ def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
             continue
         pos = 0
         while True:
-            status, end, taken = kvn_block(block, pos, MAX_LINE, source, out)
+            status, end, taken = kvn_block(block, pos, MAX_LINE, source, out, starts)
             if end != pos:                  # whole plain messages converted in C
                 es = msgs.close()           # the message before them ends at their CCSDS_OMM_VERS line
                 if es is not None:
                     yield es
-                yield from out
+                if prefix is None:
+                    yield from out
+                else:
+                    base = msgs.lineno + 1
+                    for es, k in zip(out, starts):
+                        yield es.with_provenance(origin=f"{prefix}{base + k}")
                 out.clear()
+                starts.clear()
                 msgs.lineno += taken
                 pos = end
             if status == KVN_AGAIN:

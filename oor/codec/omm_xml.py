@@ -37,6 +37,7 @@ _START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?omm[\s>/]")
 _END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?omm\s*>")
 _LEAF = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?([A-Z_]+)\s*/?>([^<]*)")
 _INDEX = {k: i for i, k in enumerate(KEYWORDS)}
+_UPPER_NAME = re.compile(r"[A-Z_]+")
 # the prologs the C scanner starts after: an XML declaration (UTF-8 or none) and white space, then an element
 _PROLOG = re.compile(rb"""(?:<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:"1\.0"|'1\.0')"""
                      rb"""(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:"(?:UTF|utf)-8"|'(?:UTF|utf)-8'))?"""
@@ -229,10 +230,11 @@ def _segment(buf, a, b, base_line, source, file, collect):
         return
     record = dict(_LEAF.findall(text))
     es = _omm_fast_dict(record, KEYWORDS, source) if omm.FAST_PATH else None
+    meta = omm.meta_of(record)
     if es is not None:
-        yield es
+        yield es if meta is None else es.with_provenance(meta=meta)
         return
-    record = {k: v.strip() for k, v in record.items() if k in _INDEX}
+    record = {k: (v.strip() if k in _INDEX else v) for k, v in record.items()}
     line, col = _where(buf, a, base_line)
     positions = {}
     for m in _LEAF.finditer(text):
@@ -266,7 +268,7 @@ def _iter_expat(chunks, *, file=None, source=None, collect=None, line_offset=0, 
         pos = (line + line_offset, parser.CurrentColumnNumber + 1 + (col_offset if line == 1 else 0))
         if name == "omm":
             state["record"], state["positions"], state["start"] = {}, {}, pos
-        elif state["record"] is not None and name in _KNOWN:
+        elif state["record"] is not None and (name in _KNOWN or (not attrs and _UPPER_NAME.fullmatch(name))):
             state["text"] = []
             state["positions"][name] = pos
 
@@ -284,6 +286,9 @@ def _iter_expat(chunks, *, file=None, source=None, collect=None, line_offset=0, 
             state["record"] = None
         elif state["text"] is not None and name in _KNOWN:
             record[name] = "".join(state["text"]).strip()
+            state["text"] = None
+        elif state["text"] is not None:
+            record[name] = "".join(state["text"])          # metadata: the exact text
             state["text"] = None
 
     parser.StartElementHandler = start
