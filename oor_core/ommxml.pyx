@@ -406,6 +406,9 @@ def xml_run(XmlScan st, bytes buf, Py_ssize_t pos, bint final, source, list out)
                         for q in range(NKEYS):
                             v[q].kind = V_ABSENT
                         nx = 0
+                elif seg_start >= 0 and nattr > 0:
+                    if (i + 1 + an) - k == 12 and memcmp(p + k, b"USER_DEFINED", 12) == 0:
+                        seg_slow = True                   # omm_xml._segment reads its parameter (META)
                 elif seg_start >= 0 and nattr == 0:
                     leaf = not empty
                     tq = e                                # the run of plain character data after the tag

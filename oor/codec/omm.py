@@ -59,7 +59,7 @@ from oor_core.ommcodec import omm_keywords as _c_keywords, omm_fast_dict as _omm
 from oor.codec.elements import ElementSet, EPOCH_1950
 
 __all__ = ["KEYWORDS", "FAST_PATH", "from_omm", "to_omm", "to_omm_values", "parse_epoch", "format_epoch",
-           "meta_of", "PROVENANCE_KEYWORDS"]
+           "meta_of", "extra_pairs", "PROVENANCE_KEYWORDS"]
 
 FAST_PATH = True           # False: every record through the Python rules (for tests; same results, slower)
 
@@ -233,6 +233,24 @@ def from_omm(record, *, file=None, line=None, column=None, positions=None, sourc
         if key is not None and key not in text:
             text = f"{key}: {text}"
         fail(f"bad OMM value: {text}", key)
+
+
+def extra_pairs(es):
+    """What the OMM writers add after the element keywords: the set's metadata (OOR_* keys left out)
+    then OOR_SOURCE, OOR_ORIGIN and OOR_ARRIVAL (ISO 8601, Z) when the set has them.
+
+    Who may call: the OMM writers.  A list of (keyword, text) pairs.
+    """
+    from oor.codec import elements as _el
+    v = es._v
+    pairs = [p for p in v[_el.META] or () if p[0] not in PROVENANCE_KEYWORDS]
+    if v[_el.SOURCE] is not None:
+        pairs.append(("OOR_SOURCE", v[_el.SOURCE]))
+    if v[_el.ORIGIN] is not None:
+        pairs.append(("OOR_ORIGIN", v[_el.ORIGIN]))
+    if v[_el.ARRIVAL] is not None:
+        pairs.append(("OOR_ARRIVAL", format_epoch(v[_el.ARRIVAL]) + "Z"))
+    return pairs
 
 
 def _num(value):

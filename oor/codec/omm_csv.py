@@ -16,7 +16,7 @@ from oor_core.ommcodec import omm_fast_row as fast
 from oor_core.ommcsv import csv_run
 from oor.codec import omm
 from oor.codec.lines import Unreadable
-from oor.codec.omm import KEYWORDS, REQUIRED, from_omm, to_omm
+from oor.codec.omm import KEYWORDS, REQUIRED, extra_pairs, from_omm, to_omm
 
 __all__ = ["iter_omm_csv", "write_omm_csv"]
 
@@ -140,12 +140,21 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None, origin=None):
 def write_omm_csv(sets, out):
     """Write ElementSets as CSV (header + one row per set) to a text stream; return the count.
 
-    Who may call: oor.codec.io.
+    Who may call: oor.codec.io.  Columns: KEYWORDS, then the metadata keywords and
+    OOR_SOURCE / OOR_ORIGIN / OOR_ARRIVAL (``omm.extra_pairs``) of the first set
+    (a streamed file has one header: a later set's other keywords are left out,
+    a column it lacks is empty).
     """
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(KEYWORDS)
     n = 0
+    extra = None
     for es in sets:
-        writer.writerow(to_omm(es).values())
+        pairs = dict(extra_pairs(es))
+        if extra is None:
+            extra = tuple(k for k in pairs if k not in _KNOWN)
+            writer.writerow(KEYWORDS + extra)
+        writer.writerow(list(to_omm(es).values()) + [pairs.get(k, "") for k in extra])
         n += 1
+    if extra is None:
+        writer.writerow(KEYWORDS)
     return n

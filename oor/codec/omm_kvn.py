@@ -23,16 +23,19 @@ split into lines and read by ``_Messages`` here.
 
 The writer gives one message per set, a blank line between messages,
 keywords in CCSDS order with the metadata CelesTrak writes (CENTER_NAME
-EARTH, REF_FRAME TEME, TIME_SYSTEM UTC, MEAN_ELEMENT_THEORY SGP4);
-CREATION_DATE and ORIGINATOR are left out so that an export is a function
-of the sets alone.
+EARTH, REF_FRAME TEME, TIME_SYSTEM UTC, MEAN_ELEMENT_THEORY SGP4, or the
+set's own values of them); the set's metadata goes back in place:
+CREATION_DATE and ORIGINATOR after CCSDS_OMM_VERS when the set has them,
+every other keyword (and OOR_SOURCE / OOR_ORIGIN / OOR_ARRIVAL, see
+``omm.extra_pairs``) as ``KEY = value`` after the elements; a value with a
+line break cannot be a KVN line and is left out.
 """
 from oor_core.errors import TLEParseError
 
 from oor_core.ommkvn import kvn_block, kvn_next
 from oor.codec import omm
 from oor.codec.lines import MAX_LINE, Unreadable, split_lines
-from oor.codec.omm import KEYWORDS, from_omm, to_omm
+from oor.codec.omm import KEYWORDS, extra_pairs, from_omm, to_omm
 
 __all__ = ["iter_omm_kvn", "write_omm_kvn"]
 
@@ -41,6 +44,7 @@ _META = ("OBJECT_NAME", "OBJECT_ID")
 _FIXED_META = (("CENTER_NAME", "EARTH"), ("REF_FRAME", "TEME"), ("TIME_SYSTEM", "UTC"),
                ("MEAN_ELEMENT_THEORY", "SGP4"))
 _REST = tuple(k for k in KEYWORDS if k not in _META)
+_HEADER = ("CREATION_DATE", "ORIGINATOR")
 _NUMERIC = frozenset(k for k in KEYWORDS if k not in ("OBJECT_NAME", "OBJECT_ID", "EPOCH", "CLASSIFICATION_TYPE"))
 KVN_STOP, KVN_AGAIN, KVN_MORE = range(3)     # kvn_block's status (oor_core/ommkvn.pyx)
 _PENDING = 1 << 16     # a message cut by a block's end is carried into the next block up to this size
@@ -206,10 +210,18 @@ def write_omm_kvn(sets, out):
     write = out.write
     for es in sets:
         f = to_omm(es)
+        extra = {}
+        for k, v in extra_pairs(es):
+            if "\n" not in v and "\r" not in v and k != _VERS:
+                extra.setdefault(k, v.strip())
         parts = [f"{_VERS} = 2.0\n"]
+        if "COMMENT" in extra:
+            parts.append(f"COMMENT {extra.pop('COMMENT')}\n")     # a KVN comment line (the reader skips it)
+        parts.extend(f"{k} = {extra.pop(k)}\n" for k in _HEADER if k in extra)
         parts.extend(f"{k} = {f[k]}\n" for k in _META)
-        parts.extend(f"{k} = {v}\n" for k, v in _FIXED_META)
+        parts.extend(f"{k} = {extra.pop(k, v)}\n" for k, v in _FIXED_META)
         parts.extend(f"{k} = {f[k]}\n" for k in _REST)
+        parts.extend(f"{k} = {v}\n" for k, v in extra.items())
         write(("\n" if n else "") + "".join(parts))
         n += 1
     return n
