@@ -147,11 +147,11 @@ cdef int _decode_row(ColumnBatch b, const uint8_t* key, const uint8_t* r, Py_ssi
     """Append one record (r, rlen bytes) under key to the batch: the key columns and the COL_* columns
     in ``cols``.  Checks the length conditions only (record.py 1, 4); the full check is Registry.check()."""
     cdef int i = b.n, name_at, nn, d
-    if rlen < REC_FIXED_END or r[REC_VERSION] != REC_VERSION_1:
-        _bad(page_id, slot, f"{rlen} bytes or version byte {r[REC_VERSION] if rlen else -1} is not a version-1 record")
+    if rlen < REC_FIXED_END or (r[REC_VERSION] != REC_VERSION_2 and r[REC_VERSION] != REC_VERSION_1):
+        _bad(page_id, slot, f"{rlen} bytes or version byte {r[REC_VERSION] if rlen else -1} is not a version-1 or -2 record")
     name_at = rec_name_off(r)
     nn = rec_u16(r, REC_NLEN) if r[REC_FLAGS] & REC_F_NAME else 0
-    if name_at + nn + r[REC_SLEN] != rlen:
+    if not rec_length_ok(r, rlen):
         _bad(page_id, slot, f"length {rlen} differs from what its header describes")
     b.norad.data.as_uints[i] = key_norad(key)
     b.epoch_us.data.as_longlongs[i] = key_epoch(key)

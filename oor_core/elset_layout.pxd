@@ -19,11 +19,17 @@ cdef enum:
     VAL_TOMBSTONE = 0xFF   # first byte of a tombstone value (oor/keys.py), never of a record
 
     # ---- record (oor/codec/record.py)
-    REC_VERSION_1 = 1
+    REC_VERSION_1 = 1      # no trailer, flag bits 0-2 only
+    REC_VERSION_2 = 2      # the version encode_record writes
     REC_KIND_TEXT = 1
     REC_KIND_FIELDS = 2
     REC_F_NAME = 1
     REC_F_SOURCE = 2
+    REC_F_PREFIX = 4
+    REC_F_ARRIVAL = 8      # trailer: i64 arrival
+    REC_F_ORIGIN = 16      # trailer: u16 length + UTF-8
+    REC_F_META = 32        # trailer: u16 count, then (u8 key length, key, u32 value length, value) pairs
+    REC_F_ELIDED = 64      # TEXT without its lines: one style byte at REC_L1 instead
     REC_VERSION = 0        # u8
     REC_KIND = 1           # u8
     REC_FLAGS = 2          # u8
@@ -89,5 +95,37 @@ cdef inline uint16_t rec_u16(const uint8_t* r, int off) noexcept nogil:
 # Offset of the name (T) in a record of kind TEXT or FIELDS; the source follows the name.
 cdef inline int rec_name_off(const uint8_t* r) noexcept nogil:
     if r[REC_KIND] == REC_KIND_TEXT:
+        if r[REC_FLAGS] & REC_F_ELIDED:
+            return REC_FIXED_END + 1
         return REC_TEXT + r[REC_L1] + r[REC_L2]
     return REC_FIXED_END
+
+# Length check of a record of rlen bytes whose header was read (version 1 or 2): True when the
+# name, source and trailer end exactly at rlen (record.py conditions 4 and 10-12, lengths only).
+cdef inline bint rec_length_ok(const uint8_t* r, Py_ssize_t rlen) noexcept nogil:
+    cdef Py_ssize_t off = rec_name_off(r)
+    cdef uint16_t j, nm
+    if r[REC_FLAGS] & REC_F_NAME:
+        off += rec_u16(r, REC_NLEN)
+    off += r[REC_SLEN]
+    if r[REC_VERSION] == REC_VERSION_1:
+        return off == rlen
+    if r[REC_FLAGS] & REC_F_ARRIVAL:
+        off += 8
+    if r[REC_FLAGS] & REC_F_ORIGIN:
+        if off + 2 > rlen:
+            return False
+        off += 2 + rec_u16(r, <int>off)
+    if r[REC_FLAGS] & REC_F_META:
+        if off + 2 > rlen:
+            return False
+        nm = rec_u16(r, <int>off)
+        off += 2
+        for j in range(nm):
+            if off + 1 > rlen:
+                return False
+            off += 1 + r[off]
+            if off + 4 > rlen:
+                return False
+            off += 4 + rec_u32(r, <int>off)
+    return off == rlen

@@ -24,14 +24,22 @@ cdef enum:
     # collection that kept them all and pushed them on to full collections: 1.5-2.5 us of a 5-9 us set
     # (perf: visit_decref, visit_reachable, gc_collect_main).  64 sets stay below gen 0's threshold.
     BATCH = 64
+    MAX_EXTRA = 64       # keywords beyond KEYWORDS a scanner keeps for a record's META (more: the Python reader)
 
 cdef struct Val:
     const unsigned char* p
     Py_ssize_t n
     int kind
 
+# A keyword outside KEYWORDS and its value: kept in the set's META (oor/codec/omm.py's rules: in file
+# order, the exact text, absent/empty values and keys not 1-255 ASCII characters left out).
+cdef struct Extra:
+    const unsigned char* kp
+    Py_ssize_t kn
+    Val v
+
 cdef int key_index(const unsigned char* p, Py_ssize_t n)
-cdef object build_set(Val* v, object source, int enc)
+cdef object build_set(Val* v, object source, int enc, Extra* x, int nx, tuple keys)
 
 
 cdef inline bint latin1_view(object s, const unsigned char** p, Py_ssize_t* n):

@@ -235,7 +235,7 @@ def omm_fast(tuple vals, source):
             name = None
     year, day = epoch_year_day(epoch_us)
     return make_element((norad, cls, intl, epoch_us, mm, ndot, nddot, bstar, eph, elnum, incl, raan, ecc, argp, ma,
-                  rev, name, source, year, day, None, None, 0))
+                  rev, name, source, year, day, None, None, 0, None, None, None))
 
 
 def omm_fast_dict(dict d, tuple keys, source):
@@ -448,11 +448,44 @@ cdef object _text_str(Val* v, int enc):
     return PyUnicode_FromKindAndData(1, v.p, v.n)
 
 
-cdef object build_set(Val* v, object source, int enc):
+cdef object extras_meta(Extra* x, int nx, int enc, tuple keys):
+    """The META tuple of the nx extra keywords (None if none is kept), or False when a value is not
+    text in ``enc`` (the Python reader then decides).  ``keys`` (CSV): the key strs, x[i].kn indexing it."""
+    cdef list pairs = []
+    cdef int i
+    cdef Extra* e
+    cdef object k, val
+    for i in range(nx):
+        e = &x[i]
+        if e.v.kind == V_ABSENT or e.v.n == 0:
+            continue
+        if keys is not None:
+            k = keys[e.kn]
+        else:
+            if e.kn == 0 or e.kn > 255:
+                continue
+            try:
+                k = PyUnicode_DecodeASCII(<const char*>e.kp, e.kn, NULL)
+            except UnicodeDecodeError:
+                continue
+        if k is None:
+            continue
+        if e.v.kind == V_TEXT:
+            val = _text_str(&e.v, enc)
+            if val is None:
+                return False
+        else:
+            val = PyUnicode_DecodeASCII(<const char*>e.v.p, e.v.n, NULL)       # a JSON number's literal
+        pairs.append((k, val))
+    return tuple(pairs) if pairs else None
+
+
+cdef object build_set(Val* v, object source, int enc, Extra* x, int nx, tuple keys):
     """omm_fast on 17 value slices (KEYWORDS order): the same ElementSet, or None off the fast path.
 
     ``enc``: how OBJECT_NAME's bytes are characters (ENC_LATIN1 for 1-byte-kind str input, ENC_UTF8
-    for bytes).  Callers: the scanners.
+    for bytes).  ``x[:nx]``: the record's other keywords, for META (see extras_meta).  Callers: the
+    scanners.
     """
     cdef double mm, ecc, incl, raan, argp, ma, bstar = 0.0, ndot = 0.0, nddot = 0.0, day
     cdef int64_t norad, eph = 0, elnum = 999, rev = 0, epoch_us, year
@@ -536,10 +569,13 @@ cdef object build_set(Val* v, object source, int enc):
                 name = None
     else:
         return None
+    meta = extras_meta(x, nx, enc, keys) if nx else None
+    if meta is False:
+        return None
     year = year_of(epoch_us)                  # as epoch_year_day, without its tuple
     day = 1.0 + <double>(epoch_us - days_before_year(year) * US_PER_DAY) / <double>US_PER_DAY
     return make_element((norad, cls, intl, epoch_us, mm, ndot, nddot, bstar, eph, elnum, incl, raan, ecc, argp, ma,
-                  rev, name, source, year, day, None, None, 0))
+                  rev, name, source, year, day, None, None, 0, meta, None, None))
 
 
 # ---------------------------------------------------------------------------------------------

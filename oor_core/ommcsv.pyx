@@ -4,18 +4,19 @@
 # only the rows it recognises in full (see csv_run) and stops at any other, which omm_csv then
 # reads through csv.reader (same values, every error).  Values become sets in ommcodec.build_set.
 # Who may import: oor.codec.omm_csv.
-from oor_core.ommcodec cimport (BATCH, ENC_LATIN1, NKEYS, PyList_Append, V_ABSENT, V_TEXT, Val, build_set,
-                                latin1_view)
+from oor_core.ommcodec cimport (BATCH, ENC_LATIN1, MAX_EXTRA, NKEYS, PyList_Append, V_ABSENT, V_TEXT, Extra, Val,
+                                build_set, latin1_view)
 
 DEF MAX_CSV_COLS = 256
 
 
-def csv_run(list lines, Py_ssize_t i, tuple order, Py_ssize_t ncols, source, list out):
+def csv_run(list lines, Py_ssize_t i, tuple order, Py_ssize_t ncols, source, list out, tuple extra=()):
     """Convert CSV lines[i:] while each is a plain row (omm_csv's fast path); return the first index not taken.
 
     A plain row: a str of 1-byte characters, none a quote or a control character, with exactly
     ``ncols - 1`` commas -- the rows csv.reader splits as ``line.split(',')`` -- whose values
-    ``build_set`` accepts.  ``order[k]`` is the column of KEYWORDS[k], or -1.  Returns after BATCH sets
+    ``build_set`` accepts.  ``order[k]`` is the column of KEYWORDS[k], or -1; ``extra`` the
+    (column, keyword) pairs of the other columns, kept in META.  Returns after BATCH sets
     (ommcodec.pxd); the caller calls again from there.
     """
     cdef Py_ssize_t n_lines = len(lines), n, j, k, col
@@ -23,9 +24,19 @@ def csv_run(list lines, Py_ssize_t i, tuple order, Py_ssize_t ncols, source, lis
     cdef Py_ssize_t starts[MAX_CSV_COLS + 1]
     cdef int idx[NKEYS]
     cdef Val v[NKEYS]
+    cdef Extra x[MAX_EXTRA]
+    cdef int xcol[MAX_EXTRA]
+    cdef Py_ssize_t nx = len(extra)
+    cdef tuple xkeys
     cdef unsigned char ch
-    if len(order) != NKEYS or ncols > MAX_CSV_COLS or ncols < 1:
+    if len(order) != NKEYS or ncols > MAX_CSV_COLS or ncols < 1 or nx > MAX_EXTRA:
         return i
+    xkeys = tuple([e[1] for e in extra])
+    for k in range(nx):
+        xcol[k] = extra[k][0]
+        if not 0 <= xcol[k] < ncols:
+            return i
+        x[k].kn = k                       # index into xkeys
     for k in range(NKEYS):
         idx[k] = order[k]
         if idx[k] >= ncols:
@@ -56,7 +67,12 @@ def csv_run(list lines, Py_ssize_t i, tuple order, Py_ssize_t ncols, source, lis
                 v[k].kind = V_TEXT
                 v[k].p = p + starts[col]
                 v[k].n = starts[col + 1] - 1 - starts[col]
-        es = build_set(v, source, ENC_LATIN1)
+        for k in range(nx):
+            col = xcol[k]
+            x[k].v.kind = V_TEXT
+            x[k].v.p = p + starts[col]
+            x[k].v.n = starts[col + 1] - 1 - starts[col]
+        es = build_set(v, source, ENC_LATIN1, x, nx, xkeys)
         if es is None:
             return i
         PyList_Append(out, es)

@@ -6,8 +6,8 @@
 # ommcodec.build_set.  Who may import: oor.codec.omm_json.
 from libc.string cimport memcmp
 
-from oor_core.ommcodec cimport (BATCH, ENC_LATIN1, NKEYS, PyList_Append, V_ABSENT, V_FLOAT, V_INT, V_TEXT, Val,
-                                build_set, key_index, latin1_view)
+from oor_core.ommcodec cimport (BATCH, ENC_LATIN1, MAX_EXTRA, NKEYS, PyList_Append, V_ABSENT, V_FLOAT, V_INT,
+                                V_TEXT, Extra, Val, build_set, key_index, latin1_view)
 
 
 cdef inline bint _jws(unsigned char c):
@@ -78,7 +78,9 @@ def json_run(str buf, Py_ssize_t pos, bint in_array, source, list out):
     cdef const unsigned char* p
     cdef Py_ssize_t n, q, ka, kb, e
     cdef Val v[NKEYS]
-    cdef int key, k
+    cdef Extra x[MAX_EXTRA]
+    cdef Val* dst
+    cdef int key, k, nx
     cdef bint is_int
     if not latin1_view(buf, &p, &n):
         return pos
@@ -89,6 +91,7 @@ def json_run(str buf, Py_ssize_t pos, bint in_array, source, list out):
             return pos
         for k in range(NKEYS):
             v[k].kind = V_ABSENT
+        nx = 0
         q = pos + 1
         while q < n and _jws(p[q]):
             q += 1
@@ -110,26 +113,35 @@ def json_run(str buf, Py_ssize_t pos, bint in_array, source, list out):
             if q >= n:
                 return pos
             key = key_index(p + ka, kb - ka)
+            if key >= 0:
+                dst = &v[key]
+            else:                          # kept for META (a keyword twice: the Python reader decides)
+                if nx == MAX_EXTRA:
+                    return pos
+                for k in range(nx):
+                    if x[k].kn == kb - ka and memcmp(x[k].kp, p + ka, kb - ka) == 0:
+                        return pos
+                x[nx].kp = p + ka
+                x[nx].kn = kb - ka
+                dst = &x[nx].v
+                nx += 1
             if p[q] == 34:
                 e = _json_string(p, q, n)
                 if e < 0:
                     return pos
-                if key >= 0:
-                    v[key].kind = V_TEXT
-                    v[key].p = p + q + 1
-                    v[key].n = e - 1 - (q + 1)
+                dst.kind = V_TEXT
+                dst.p = p + q + 1
+                dst.n = e - 1 - (q + 1)
             elif p[q] == 45 or 48 <= p[q] <= 57:
                 e = _json_number(p, q, n, &is_int)
                 if e < 0:
                     return pos
-                if key >= 0:
-                    v[key].kind = V_INT if is_int else V_FLOAT
-                    v[key].p = p + q
-                    v[key].n = e - q
+                dst.kind = V_INT if is_int else V_FLOAT
+                dst.p = p + q
+                dst.n = e - q
             elif p[q] == 110 and q + 4 <= n and memcmp(p + q, b"null", 4) == 0:
                 e = q + 4
-                if key >= 0:
-                    v[key].kind = V_ABSENT
+                dst.kind = V_ABSENT
             else:
                 return pos
             q = e
@@ -148,7 +160,7 @@ def json_run(str buf, Py_ssize_t pos, bint in_array, source, list out):
                 q += 1
                 break
             return pos
-        es = build_set(v, source, ENC_LATIN1)
+        es = build_set(v, source, ENC_LATIN1, x, nx, None)
         if es is None:
             return pos
         PyList_Append(out, es)

@@ -10,10 +10,10 @@
 # Who may import: oor.codec.omm_kvn.
 from libc.string cimport memchr, memcmp
 
-from oor_core.ommcodec cimport (BATCH, ENC_LATIN1, NKEYS, PyList_Append, V_ABSENT, V_TEXT, Val, build_set,
+from oor_core.ommcodec cimport (BATCH, ENC_LATIN1, NKEYS, PyList_Append, V_ABSENT, V_TEXT, Extra, Val, build_set,
                                 key_index, strip_space, text_view)
 
-DEF MAX_UNKNOWN = 32
+DEF MAX_UNKNOWN = 32       # at most MAX_EXTRA - 1 (ommcodec.pxd): CCSDS_OMM_VERS is one more
 
 # kvn_block's status (oor/codec/omm_kvn.py names them)
 DEF KVN_STOP = 0        # the line at pos starts nothing the scanner takes: omm_kvn reads that message
@@ -65,6 +65,14 @@ cdef int _classify(const unsigned char* p, Py_ssize_t s, Py_ssize_t e, Py_ssize_
     while r < e and strip_space(p[r]):
         r += 1
     if q - a == 14 and (r == e or p[r] == 61) and memcmp(p + a, b"CCSDS_OMM_VERS", 14) == 0:
+        if r < e:
+            r += 1
+            while r < e and strip_space(p[r]):
+                r += 1
+            while e > r and strip_space(p[e - 1]):
+                e -= 1
+        va[0] = r
+        vb[0] = e
         return L_VERS
     if q == a or r == e or p[r] != 61:
         return L_OTHER
@@ -80,7 +88,7 @@ cdef int _classify(const unsigned char* p, Py_ssize_t s, Py_ssize_t e, Py_ssize_
     return L_KEY
 
 
-def kvn_block(buf, Py_ssize_t pos, Py_ssize_t max_line, source, list out):
+def kvn_block(buf, Py_ssize_t pos, Py_ssize_t max_line, source, list out, list starts):
     """Convert the plain KVN messages of ``buf`` from ``pos`` (a line start) on; return (status, pos, lines).
 
     ``pos`` and ``lines`` after the call: where the first message not taken starts, and the number
@@ -91,11 +99,11 @@ def kvn_block(buf, Py_ssize_t pos, Py_ssize_t max_line, source, list out):
     A plain message: a CCSDS_OMM_VERS line and the lines up to the next one, every line ASCII and at
     most ``max_line`` bytes long, each blank, a COMMENT, or ``KEY = value`` with KEY of A-Z, 0-9 and
     '_', no keyword twice, at most 32 keywords outside KEYWORDS, and values ``build_set`` accepts.
-    Units in brackets are cut from the numeric keywords' values as omm_kvn cuts them.
+    Units in brackets are cut from the numeric keywords' values as omm_kvn cuts them.  For each set
+    appended to ``out``, ``starts`` gets the number of lines taken before its message (its origin).
     """
     cdef const unsigned char* p
-    cdef const unsigned char* unk_p[MAX_UNKNOWN]
-    cdef Py_ssize_t unk_n[MAX_UNKNOWN]
+    cdef Extra x[MAX_UNKNOWN + 1]
     cdef Py_ssize_t n, j, le, ka = 0, kb = 0, va = 0, vb = 0, cut, u, n_unknown, taken = 0, msg_lines
     cdef Val v[NKEYS]
     cdef int key, kind
@@ -108,7 +116,12 @@ def kvn_block(buf, Py_ssize_t pos, Py_ssize_t max_line, source, list out):
             return (KVN_STOP, pos, taken)
         for u in range(NKEYS):
             v[u].kind = V_ABSENT
-        n_unknown = 0
+        x[0].kp = <const unsigned char*>b"CCSDS_OMM_VERS"       # its value goes to META too
+        x[0].kn = 14
+        x[0].v.kind = V_TEXT
+        x[0].v.p = p + va
+        x[0].v.n = vb - va
+        n_unknown = 1
         msg_lines = 1
         j = le + 1
         while True:
@@ -138,21 +151,25 @@ def kvn_block(buf, Py_ssize_t pos, Py_ssize_t max_line, source, list out):
                     v[key].n = vb - va
                 else:
                     for u in range(n_unknown):
-                        if unk_n[u] == kb - ka and memcmp(unk_p[u], p + ka, kb - ka) == 0:
+                        if x[u].kn == kb - ka and memcmp(x[u].kp, p + ka, kb - ka) == 0:
                             return (KVN_STOP, pos, taken)
-                    if n_unknown == MAX_UNKNOWN:
+                    if n_unknown == MAX_UNKNOWN + 1:
                         return (KVN_STOP, pos, taken)
-                    unk_p[n_unknown] = p + ka
-                    unk_n[n_unknown] = kb - ka
+                    x[n_unknown].kp = p + ka
+                    x[n_unknown].kn = kb - ka
+                    x[n_unknown].v.kind = V_TEXT
+                    x[n_unknown].v.p = p + va
+                    x[n_unknown].v.n = vb - va
                     n_unknown += 1
             elif kind != L_SKIP:
                 return (KVN_STOP, pos, taken)              # not KEY = value: the Python reader names the line
             msg_lines += 1
             j = le + 1
-        es = build_set(v, source, ENC_LATIN1)
+        es = build_set(v, source, ENC_LATIN1, x, n_unknown, None)
         if es is None:
             return (KVN_STOP, pos, taken)
         PyList_Append(out, es)
+        PyList_Append(starts, taken)
         taken += msg_lines
         pos = j
         if len(out) >= BATCH:

@@ -7,8 +7,8 @@
 from libc.string cimport memcmp, memcpy
 from libc.stdint cimport int64_t
 
-from oor_core.ommcodec cimport (BATCH, ENC_UTF8, NKEYS, PyList_Append, V_ABSENT, V_TEXT, Val, build_set,
-                                key_index)
+from oor_core.ommcodec cimport (BATCH, ENC_UTF8, MAX_EXTRA, NKEYS, PyList_Append, V_ABSENT, V_TEXT, Extra, Val,
+                                build_set, key_index)
 from oor_core.tlecodec cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 cdef int _k
@@ -203,6 +203,9 @@ def xml_run(XmlScan st, bytes buf, Py_ssize_t pos, bint final, source, list out)
     cdef bint empty, leaf, upper = False, aupper = False, seg_slow = False
     cdef unsigned char c, quote
     cdef Val v[NKEYS]
+    cdef Extra x[MAX_EXTRA]
+    cdef int nx = 0, u
+    cdef bint dup
     i = pos
     while True:
         if i >= n:
@@ -295,7 +298,7 @@ def xml_run(XmlScan st, bytes buf, Py_ssize_t pos, bint final, source, list out)
                         st.depth = k
                         e += 1
                         if seg_start >= 0 and st.depth == seg_depth:
-                            es = None if seg_slow else build_set(v, source, ENC_UTF8)
+                            es = None if seg_slow else build_set(v, source, ENC_UTF8, x, nx, None)
                             if es is None:
                                 return (XML_SLOW, e, seg_start, e)
                             PyList_Append(out, es)
@@ -402,6 +405,10 @@ def xml_run(XmlScan st, bytes buf, Py_ssize_t pos, bint final, source, list out)
                         saved_depth = st.depth
                         for q in range(NKEYS):
                             v[q].kind = V_ABSENT
+                        nx = 0
+                elif seg_start >= 0 and nattr > 0:
+                    if (i + 1 + an) - k == 12 and memcmp(p + k, b"USER_DEFINED", 12) == 0:
+                        seg_slow = True                   # omm_xml._segment reads its parameter (META)
                 elif seg_start >= 0 and nattr == 0:
                     leaf = not empty
                     tq = e                                # the run of plain character data after the tag
@@ -409,13 +416,27 @@ def xml_run(XmlScan st, bytes buf, Py_ssize_t pos, bint final, source, list out)
                         tq += 1
                     if upper:
                         key = key_index(p + k, i + 1 + an - k)
+                        q = tq
+                        while q < n and p[q] != 60:
+                            q += 1
                         if key >= 0:
-                            q = tq
-                            while q < n and p[q] != 60:
-                                q += 1
                             v[key].kind = V_TEXT
                             v[key].p = p + e
                             v[key].n = q - e          # checked as character data when the scan gets there
+                        else:                         # kept for META; a keyword twice: _segment decides
+                            dup = nx == MAX_EXTRA
+                            for u in range(nx):
+                                if x[u].kn == i + 1 + an - k and memcmp(x[u].kp, p + k, x[u].kn) == 0:
+                                    dup = True
+                            if dup:
+                                seg_slow = True
+                            else:
+                                x[nx].kp = p + k
+                                x[nx].kn = i + 1 + an - k
+                                x[nx].v.kind = V_TEXT
+                                x[nx].v.p = p + e
+                                x[nx].v.n = q - e
+                                nx += 1
             if e >= 0:
                 st.root_seen = True
                 if leaf and tq + 3 + an <= n and p[tq] == 60 and p[tq + 1] == 47 \

@@ -20,16 +20,18 @@ every TLE field has at most 11 significant digits, so ``digits / 10**k``
 (both exactly representable, one correctly rounded IEEE division) equals the
 correctly rounded value of the decimal.
 """
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, strlen
 from libc.stdint cimport int64_t, uint64_t
-from libc.math cimport isfinite
+from libc.stdio cimport snprintf
+from libc.math cimport isfinite, floor, signbit, log10
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 
 from oor_core.errors import TLEParseError
 
 
-# Layout of ElementSet._v (23 values, oor/codec/elements.py, which asserts it).
+# Layout of ElementSet._v (26 values, oor/codec/elements.py, which asserts it): 0-22 the set and its
+# text, 23 META, 24 ORIGIN, 25 ARRIVAL.
 DEF N_COMPARED = 20     # values and raw epoch year/day
 DEF MAX_TLE_LINE = 255  # the record stores each line's length in one byte (oor/codec/record.py)
 
@@ -318,7 +320,8 @@ def tle_checksum(str text):
     return total % 10
 
 
-cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, object flags):
+cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, object flags,
+                      object origin=None):
     """Parse and validate one line pair into the ElementSet value tuple; raise TLEParseError."""
     cdef const unsigned char* a
     cdef const unsigned char* b
@@ -441,15 +444,46 @@ cdef tuple parse_pair(str l1, str l2, bint allow68, object name, object source, 
 
     return (id1, _CLASS[a[7]], intl, epoch_us, mm, ndot, nddot, bstar, eph, elnum,
             incl, raan, <double>ecc_int / 1e7, argp, ma, rev, name, source,
-            year, day, l1, l2, flags)
+            year, day, l1, l2, flags, None, origin, None)
 
 
-def parse_tle(str line1, str line2, bint allow_missing_checksum=False, name=None, source=None, int flags=0):
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t, Py_UCS4)
+    int PyUnicode_KIND(object)
+
+
+cdef object make_origin(object prefix, Py_ssize_t line):
+    """prefix + str(line) (the reader's "FILE:LINE" origin); one allocation for a 1-byte-kind prefix.
+    Why: the f-string was 110 ns of a 3.2 us set; this is about 35 ns."""
+    cdef char digits[24]
+    cdef int nd = 0, i
+    cdef Py_ssize_t n
+    if type(prefix) is not str or PyUnicode_KIND(prefix) != 1 or line < 0:
+        return f"{prefix}{line}"
+    while True:
+        digits[nd] = 48 + line % 10
+        nd += 1
+        line //= 10
+        if line == 0:
+            break
+    n = PyUnicode_GET_LENGTH(prefix)
+    out = PyUnicode_New(n + nd, 127 if PyUnicode_IS_ASCII(prefix) else 255)
+    cdef char* d = <char*>PyUnicode_DATA(out)
+    memcpy(d, PyUnicode_DATA(prefix), n)
+    for i in range(nd):
+        d[n + i] = digits[nd - 1 - i]
+    return out
+
+
+def parse_tle(str line1, str line2, bint allow_missing_checksum=False, name=None, source=None, int flags=0,
+              origin_prefix=None, Py_ssize_t origin_line=0):
     """Build an ElementSet from one line pair (no line endings); for oor.codec.tle only.
 
+    ``origin_prefix`` (``"FILE:"``) given: the set's origin is it followed by ``origin_line``.
     Raises TLEParseError with line 1 or 2 (relative to the pair) and the 1-based column.
     """
-    return make_element(parse_pair(line1, line2, allow_missing_checksum, name, source, flags))
+    return make_element(parse_pair(line1, line2, allow_missing_checksum, name, source, flags,
+                                   None if origin_prefix is None else make_origin(origin_prefix, origin_line)))
 
 
 cdef inline str _chomp(str s):
@@ -477,14 +511,358 @@ def parse_line_pair(line1, line2, *, name=None, source=None, bint allow_missing_
 
 
 # ---------------------------------------------------------------------------------------------
+# Canonical TLE lines in C: the bytes oor.codec.tle.format_lines gives (which calls this first).
+# Used by the record encoder (a TEXT set whose lines are canonical is stored without them) and
+# decoder (which rebuilds them).  Returns False for anything format_lines would refuse and for
+# -0.0 fields; the Python formatter then decides.  Why C: format_lines in Python is ~9 us a set;
+# the encoder compares every TEXT set with its canonical form.
+#
+# Rounding: each field is printed as Python's format() prints it (correctly rounded, ties to even).
+# value * 10^d is computed in one IEEE operation (error below 1e-9 of a unit here); unless it lies
+# within 1e-4 of a rounding tie, rounding that product is the correct rounding of the value; near
+# a tie, C's snprintf (glibc: exact, ties to even) decides.
+
+cdef const char* ALPHA5 = b"ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+cdef inline void put_digits(char* p, uint64_t v, int width):
+    """v as exactly ``width`` zero-padded decimal digits (v < 10^width)."""
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        p[i] = 48 + <int>(v % 10)
+        v //= 10
+
+
+cdef inline int put_right(char* p, uint64_t v, int width):
+    """v right-justified in ``width`` columns with blanks (as f"{v:{width}d}"); -1 if it needs more."""
+    cdef int i = width - 1
+    if v == 0:
+        for i in range(width - 1):
+            p[i] = 32
+        p[width - 1] = 48
+        return 0
+    while i >= 0 and v:
+        p[i] = 48 + <int>(v % 10)
+        v //= 10
+        i -= 1
+    if v:
+        return -1
+    while i >= 0:
+        p[i] = 32
+        i -= 1
+    return 0
+
+
+cdef bint round_scaled(double x, int d, uint64_t* out):
+    """round(x * 10^d) as format(x, f'.{d}f') rounds it, for 0 <= x < 1e8 and d <= 8; False if x is odd."""
+    cdef double s, f
+    cdef char buf[64]
+    cdef int n, i
+    cdef uint64_t r = 0
+    if not (x >= 0.0) or signbit(x) or x >= 1e9:
+        return False
+    s = x * POW10[d]
+    f = s - floor(s)
+    if -1e-4 < f - 0.5 < 1e-4:
+        n = snprintf(buf, 64, b"%.*f", d, x)
+        if n <= 0 or n >= 64:
+            return False
+        for i in range(n):
+            if 48 <= buf[i] <= 57:
+                r = r * 10 + (buf[i] - 48)
+        out[0] = r
+        return True
+    out[0] = <uint64_t>floor(s + 0.5)
+    return True
+
+
+cdef bint fixed_field(char* p, double x, int width, int d):
+    """format(x, f'{width}.{d}f') into p (width columns, blank-padded); False if it does not fit or is odd."""
+    cdef uint64_t r, ip
+    if not round_scaled(x, d, &r):
+        return False
+    ip = r // <uint64_t>POW10[d]
+    if put_right(p, ip, width - d - 1) < 0:
+        return False
+    p[width - d - 1] = 46
+    put_digits(p + width - d, r % <uint64_t>POW10[d], d)
+    return True
+
+
+cdef bint exp_field_out(char* p, double value):
+    """oor.codec.tle._exp_field: 8 columns ' 12345-3'; False when it raises or for odd values."""
+    cdef double a, s, f
+    cdef int e10, e, i, n
+    cdef uint64_t r
+    cdef char buf[64]
+    if value == 0.0:
+        memcpy(p, b" 00000+0", 8)
+        return True
+    if not isfinite(value):
+        return False
+    a = -value if value < 0.0 else value
+    e10 = <int>floor(log10(a))
+    if e10 < -30 or e10 > 30:
+        return False
+    while True:                    # a * 10^(4 - e10) in [10^4, 10^5), one IEEE operation
+        if 4 - e10 >= 0:
+            if 4 - e10 > 22:
+                return False
+            s = a * POW10[4 - e10]
+        else:
+            if e10 - 4 > 22:
+                return False
+            s = a / POW10[e10 - 4]
+        if s < 10000.0:
+            e10 -= 1
+        elif s >= 100000.0:
+            e10 += 1
+        else:
+            break
+    f = s - floor(s)
+    if -1e-4 < f - 0.5 < 1e-4:
+        n = snprintf(buf, 64, b"%.4e", a)       # d.dddde[+-]XX
+        if n < 10 or n >= 64 or buf[1] != 46:
+            return False
+        r = 0
+        for i in range(6):
+            if i != 1:
+                r = r * 10 + (buf[i] - 48)
+        e10 = 0
+        for i in range(8, n):
+            e10 = e10 * 10 + (buf[i] - 48)
+        if buf[7] == 45:
+            e10 = -e10
+    else:
+        r = <uint64_t>floor(s + 0.5)
+        if r == 100000:
+            r = 10000
+            e10 += 1
+    e = e10 + 1
+    if e < -9:
+        memcpy(p, b" 00000+0", 8)
+        return True
+    if e > 9:
+        return False
+    p[0] = 45 if value < 0.0 else 32
+    put_digits(p + 1, r, 5)
+    p[6] = 45 if e < 0 else 43
+    p[7] = 48 + (-e if e < 0 else e)
+    return True
+
+
+cdef inline char checksum_char(const char* p):
+    cdef int i, total = 0
+    for i in range(68):
+        if 48 <= p[i] <= 57:
+            total += p[i] - 48
+        elif p[i] == 45:
+            total += 1
+    return 48 + total % 10
+
+
+cdef bint canon_lines(tuple v, char* l1, char* l2):
+    """The canonical lines of the value tuple v (69 bytes each into l1, l2); False if format_lines
+    would raise (or for -0.0 fields: the Python formatter decides those)."""
+    cdef int64_t norad = v[0], epoch_us = v[3], start, units, year, diy
+    cdef int64_t eph = v[8], elnum = v[9], rev = v[15]
+    cdef double ndot = v[5]
+    cdef uint64_t r
+    cdef char sid[5]
+    cdef Py_ssize_t ni
+    cdef const char* ip
+    cdef object cls = v[1], intl = v[2]
+    cdef int i
+    if norad < 0 or norad > 339999 or rev < 0 or rev > 99999 or eph < 0 or eph > 9 or elnum < 0 or elnum > 9999:
+        return False
+    if norad <= 99999:
+        put_digits(sid, norad, 5)
+    else:
+        sid[0] = ALPHA5[norad // 10000 - 10]
+        put_digits(sid + 1, norad % 10000, 4)
+    if type(intl) is not str or not PyUnicode_IS_ASCII(intl) or type(cls) is not str \
+            or PyUnicode_GET_LENGTH(cls) != 1 or not PyUnicode_IS_ASCII(cls):
+        return False
+    ni = PyUnicode_GET_LENGTH(intl)
+    if ni > 8:
+        return False
+    ip = <const char*>PyUnicode_DATA(intl)
+    # epoch: 1e-8 day, rounded half up; the year rolls over at the end of the year
+    year = year_of(epoch_us)
+    start = days_before_year(year) * US_PER_DAY
+    units = floordiv((epoch_us - start) * 2 + 864, 1728)
+    diy = 366 if is_leap(year) else 365
+    if units >= diy * 100000000:
+        year += 1
+        units -= diy * 100000000
+    if year < 1957 or year > 2056:
+        return False
+    # ---- line 1: "1 NNNNNC IIIIIIII YYDDD.DDDDDDDD S.NNNNNNNN SNNNNN-N SNNNNN-N E NNNN"
+    l1[0] = 49
+    l1[1] = 32
+    memcpy(l1 + 2, sid, 5)
+    l1[7] = (<const char*>PyUnicode_DATA(cls))[0]
+    l1[8] = 32
+    for i in range(8):
+        l1[9 + i] = ip[i] if i < ni else 32
+    l1[17] = 32
+    put_digits(l1 + 18, year % 100, 2)
+    put_digits(l1 + 20, units // 100000000 + 1, 3)
+    l1[23] = 46
+    put_digits(l1 + 24, units % 100000000, 8)
+    l1[32] = 32
+    if not round_scaled(-ndot if ndot < 0.0 else ndot, 8, &r) or r >= 100000000:
+        return False
+    if ndot == 0.0 and signbit(ndot):
+        return False
+    l1[33] = 45 if ndot < 0.0 else 32
+    l1[34] = 46
+    put_digits(l1 + 35, r, 8)
+    l1[43] = 32
+    if not exp_field_out(l1 + 44, v[6]):
+        return False
+    l1[52] = 32
+    if not exp_field_out(l1 + 53, v[7]):
+        return False
+    l1[61] = 32
+    l1[62] = 48 + <int>eph
+    l1[63] = 32
+    put_right(l1 + 64, elnum, 4)
+    l1[68] = checksum_char(l1)
+    # ---- line 2: "2 NNNNN III.IIII RRR.RRRR EEEEEEE PPP.PPPP MMM.MMMM NN.NNNNNNNNRRRRR"
+    l2[0] = 50
+    l2[1] = 32
+    memcpy(l2 + 2, sid, 5)
+    l2[7] = 32
+    if not fixed_field(l2 + 8, v[10], 8, 4):
+        return False
+    l2[16] = 32
+    if not fixed_field(l2 + 17, v[11], 8, 4):
+        return False
+    l2[25] = 32
+    if not round_scaled(v[12], 7, &r) or r >= 10000000:
+        return False
+    put_digits(l2 + 26, r, 7)
+    l2[33] = 32
+    if not fixed_field(l2 + 34, v[13], 8, 4):
+        return False
+    l2[42] = 32
+    if not fixed_field(l2 + 43, v[14], 8, 4):
+        return False
+    l2[51] = 32
+    if not fixed_field(l2 + 52, v[4], 11, 8):
+        return False
+    put_right(l2 + 63, rev, 5)
+    l2[68] = checksum_char(l2)
+    return True
+
+
+# Text styles: the formatting variants of real files that an elided record rebuilds (record.py's
+# style byte).  Why: only 0.7% of the sets of ../shared/data are byte-identical to the canonical
+# lines (most write a zero exponent as '-0'); with these seven variants 99.6% are.
+DEF ST_NDDOT_MINUS0 = 1      # line 1 cols 45-52 zero written ' 00000-0' (canonical ' 00000+0')
+DEF ST_BSTAR_MINUS0 = 2      # cols 54-61 likewise
+DEF ST_BLANK_ID = 4          # catalog number blank-padded ('    5'), both lines
+DEF ST_PLUS = 8              # '+' for the sign of non-negative ndot, nddot, bstar (cols 34, 45, 54)
+DEF ST_ZERO_ANGLES = 16      # line 2 angles and mean motion zero-padded ('066.0797', '01.00278485')
+DEF ST_ZERO_REV = 32         # line 2 revolution number zero-padded ('02349')
+DEF ST_ZERO_ELNUM = 64       # line 1 element set number zero-padded ('0999')
+DEF ST_ALL = 127
+
+
+cdef inline void zero_pad(char* p, int a, int b):
+    """Blanks before the first non-blank of p[a:b] -> '0' (a field that is all blank keeps its last blank)."""
+    cdef int i = a
+    while i < b - 1 and p[i] == 32:
+        p[i] = 48
+        i += 1
+
+
+cdef void apply_style(char* l1, char* l2, int style):
+    """Canonical lines (69 bytes each) -> the lines of ``style``, checksums recomputed."""
+    cdef int i
+    if style & ST_NDDOT_MINUS0 and memcmp(l1 + 44, b" 00000+0", 8) == 0:
+        l1[50] = 45
+    if style & ST_BSTAR_MINUS0 and memcmp(l1 + 53, b" 00000+0", 8) == 0:
+        l1[59] = 45
+    if style & ST_BLANK_ID:
+        i = 2
+        while i < 6 and l1[i] == 48:
+            l1[i] = 32
+            l2[i] = 32
+            i += 1
+    if style & ST_PLUS:
+        if l1[33] == 32:
+            l1[33] = 43
+        if l1[44] == 32:
+            l1[44] = 43
+        if l1[53] == 32:
+            l1[53] = 43
+    if style & ST_ZERO_ANGLES:
+        zero_pad(l2, 8, 16)
+        zero_pad(l2, 17, 25)
+        zero_pad(l2, 34, 42)
+        zero_pad(l2, 43, 51)
+        zero_pad(l2, 52, 63)
+    if style & ST_ZERO_REV:
+        zero_pad(l2, 63, 68)
+    if style & ST_ZERO_ELNUM:
+        zero_pad(l1, 64, 68)
+    if style:
+        l1[68] = checksum_char(l1)
+        l2[68] = checksum_char(l2)
+
+
+cdef int find_style(const char* a1, const char* a2, char* c1, char* c2):
+    """The style that turns the canonical lines c1, c2 into a1, a2 (69 bytes each), or -1; c1, c2 are
+    left styled."""
+    cdef int style = 0
+    if a1[50] == 45 and memcmp(c1 + 44, b" 00000+0", 8) == 0:
+        style |= ST_NDDOT_MINUS0
+    if a1[59] == 45 and memcmp(c1 + 53, b" 00000+0", 8) == 0:
+        style |= ST_BSTAR_MINUS0
+    if a1[2] == 32:
+        style |= ST_BLANK_ID
+    if a1[33] == 43 or a1[44] == 43 or a1[53] == 43:
+        style |= ST_PLUS
+    if a2[8] == 48 or a2[17] == 48 or a2[34] == 48 or a2[43] == 48 or a2[52] == 48:
+        style |= ST_ZERO_ANGLES
+    if a2[63] == 48:
+        style |= ST_ZERO_REV
+    if a1[64] == 48:
+        style |= ST_ZERO_ELNUM
+    apply_style(c1, c2, style)
+    if memcmp(c1, a1, 69) == 0 and memcmp(c2, a2, 69) == 0:
+        return style
+    return -1
+
+
+def canonical_lines(tuple v):
+    """(line1, line2) as oor.codec.tle.format_lines gives them for the value tuple v, or None when
+    the Python formatter must decide (it raises, or -0.0).  Caller: oor.codec.tle.format_lines."""
+    cdef char l1[69]
+    cdef char l2[69]
+    if len(v) < 16 or not canon_lines(v, l1, l2):
+        return None
+    return (PyUnicode_DecodeASCII(l1, 69, NULL), PyUnicode_DecodeASCII(l2, 69, NULL))
+
+
+# ---------------------------------------------------------------------------------------------
 # Binary record (byte table in oor/codec/record.py).
 
-DEF VERSION = 1
+DEF VERSION = 2
+DEF VERSION_1 = 1        # still decoded: a version-1 record has no trailer
 DEF KIND_TEXT = 1
 DEF KIND_FIELDS = 2
 DEF F_NAME = 1
 DEF F_SOURCE = 2
 DEF F_PREFIX = 4
+DEF F_ARRIVAL = 8
+DEF F_ORIGIN = 16
+DEF F_META = 32
+DEF F_ELIDED = 64
+DEF F_V1 = 7             # the flag bits a version-1 record may have
+DEF F_V2 = 127
 DEF HDR = 6
 DEF FIXED = 101          # size of the FIELDS block
 
@@ -527,6 +905,12 @@ cdef inline double get_f64(const unsigned char* p):
     return d
 
 
+cdef inline bint same_ascii(object s, const char* c, Py_ssize_t n):
+    """s is an ASCII str equal to the n bytes at c."""
+    return (type(s) is str and PyUnicode_IS_ASCII(s) and PyUnicode_GET_LENGTH(s) == n
+            and memcmp(PyUnicode_DATA(s), c, n) == 0)
+
+
 def encode_record(es):
     """ElementSet -> record bytes (see oor/codec/record.py); for oor.codec.record only."""
     cdef tuple v = es._v
@@ -534,12 +918,19 @@ def encode_record(es):
     cdef const char* src_p = NULL
     cdef const char* l1p = NULL
     cdef const char* l2p = NULL
+    cdef const char* org_p = NULL
     cdef const char* ip
-    cdef Py_ssize_t nn = 0, ns = 0, n1 = 0, n2 = 0, ni, total, off
-    cdef int flags = 0, i
+    cdef const char* kp
+    cdef const char* vp
+    cdef Py_ssize_t nn = 0, ns = 0, n1 = 0, n2 = 0, ni, total, off, no = 0, nm = 0, kn, vn, j
+    cdef int flags = 0, i, kind, style = -1
     cdef unsigned char* p
     cdef unsigned char* q
-    cdef object l1 = v[20], l2 = v[21], name = v[16], source = v[17]
+    cdef char c1[69]
+    cdef char c2[69]
+    cdef object l1 = v[20], l2 = v[21], name = v[16], source = v[17], meta = v[23], origin = v[24]
+    cdef object arrival = v[25]
+    cdef int64_t arrival_us = 0
     if name is not None:
         name_p = PyUnicode_AsUTF8AndSize(name, &nn)
         flags |= F_NAME
@@ -556,16 +947,53 @@ def encode_record(es):
     if ni > 8:
         raise ValueError("international designator longer than 8 characters")
     total = HDR + FIXED + nn + ns
+    kind = KIND_FIELDS
     if l1 is not None:
+        kind = KIND_TEXT
         l1p = PyUnicode_AsUTF8AndSize(l1, &n1)
         l2p = PyUnicode_AsUTF8AndSize(l2, &n2)
         if n1 > 255 or n2 > 255:
             raise ValueError("TLE line longer than 255 columns cannot be stored")
-        total += 2 + n1 + n2
+        if n1 == 69 and n2 == 69 and canon_lines(v, c1, c2):
+            style = find_style(l1p, l2p, c1, c2)
+        if style >= 0:
+            flags |= F_ELIDED          # the lines are what decode_record rebuilds from the fields
+            total += 1                 # the style byte
+        else:
+            total += 2 + n1 + n2
+    if arrival is not None:
+        arrival_us = arrival
+        flags |= F_ARRIVAL
+        total += 8
+    if origin is not None:
+        org_p = PyUnicode_AsUTF8AndSize(origin, &no)
+        if no > 65535:
+            raise ValueError(f"origin is {no} bytes long; a record holds at most 65535")
+        flags |= F_ORIGIN
+        total += 2 + no
+    if meta is not None:
+        if type(meta) is not tuple:
+            raise TypeError("meta must be a tuple of (str, str) pairs")
+        nm = len(<tuple>meta)
+        if nm > 65535:
+            raise ValueError(f"meta holds {nm} pairs; a record holds at most 65535")
+        if nm:
+            flags |= F_META
+            total += 2
+            for pair in <tuple>meta:
+                k, val = pair
+                if type(k) is not str or not PyUnicode_IS_ASCII(k) or not 1 <= PyUnicode_GET_LENGTH(k) <= 255:
+                    raise ValueError(f"meta key {k!r} must be 1-255 ASCII characters")
+                if type(val) is not str:
+                    raise TypeError(f"meta value of {k} must be a str, not {type(val).__name__}")
+                PyUnicode_AsUTF8AndSize(val, &vn)
+                if vn > 0xFFFFFFFF:
+                    raise ValueError(f"meta value of {k} is too long")
+                total += 1 + PyUnicode_GET_LENGTH(k) + 4 + vn
     out = PyBytes_FromStringAndSize(NULL, total)
     p = <unsigned char*>PyBytes_AS_STRING(out)
     p[0] = VERSION
-    p[1] = KIND_TEXT if l1 is not None else KIND_FIELDS
+    p[1] = kind
     p[2] = flags
     p[3] = <unsigned char>ns
     put_u16(p + 4, <unsigned int>nn)
@@ -589,7 +1017,10 @@ def encode_record(es):
     for i in range(8):
         q[93 + i] = ip[i] if i < ni else 0
     off = HDR + FIXED
-    if l1 is not None:
+    if flags & F_ELIDED:
+        p[off] = <unsigned char>style
+        off += 1
+    elif kind == KIND_TEXT:
         p[off] = <unsigned char>n1
         p[off + 1] = <unsigned char>n2
         memcpy(p + off + 2, l1p, n1)
@@ -599,6 +1030,29 @@ def encode_record(es):
         memcpy(p + off, name_p, nn)
     if ns:
         memcpy(p + off + nn, src_p, ns)
+    off += nn + ns
+    # ---- trailer: arrival, origin, meta (each when its flag is set)
+    if flags & F_ARRIVAL:
+        put_u64(p + off, <uint64_t>arrival_us)
+        off += 8
+    if flags & F_ORIGIN:
+        put_u16(p + off, <unsigned int>no)
+        memcpy(p + off + 2, org_p, no)
+        off += 2 + no
+    if flags & F_META:
+        put_u16(p + off, <unsigned int>nm)
+        off += 2
+        for pair in <tuple>meta:
+            k, val = pair
+            kn = PyUnicode_GET_LENGTH(k)
+            p[off] = <unsigned char>kn
+            memcpy(p + off + 1, PyUnicode_DATA(k), kn)
+            off += 1 + kn
+            vp = PyUnicode_AsUTF8AndSize(val, &vn)
+            put_u32(p + off, <uint64_t>vn)
+            memcpy(p + off + 4, vp, vn)
+            off += 4 + vn
+    assert off == total
     return out
 
 
@@ -606,8 +1060,63 @@ cdef int bad(str reason) except -1:
     raise ValueError(f"invalid element-set record: {reason}")
 
 
+cdef tuple decode_trailer(const unsigned char* p, Py_ssize_t off, Py_ssize_t n, int flags):
+    """The trailer at p[off:n] (record.py conditions 10-12) -> (meta, origin, arrival), each None if absent."""
+    cdef Py_ssize_t no, nm, j, kn, vn
+    cdef list pairs
+    cdef object k
+    meta = origin = arrival = None
+    if flags & F_ARRIVAL:
+        if off + 8 > n:
+            bad("record too short for its arrival stamp")
+        arrival = <int64_t>get_u(p + off, 8)
+        off += 8
+    if flags & F_ORIGIN:
+        if off + 2 > n:
+            bad("record too short for its origin length")
+        no = <Py_ssize_t>get_u(p + off, 2)
+        if off + 2 + no > n:
+            bad("record too short for its origin")
+        try:
+            origin = PyUnicode_DecodeUTF8(<const char*>p + off + 2, no, NULL)
+        except UnicodeDecodeError as exc:
+            bad(f"origin is not UTF-8 ({exc.reason})")
+        off += 2 + no
+    if flags & F_META:
+        if off + 2 > n:
+            bad("record too short for its metadata count")
+        nm = <Py_ssize_t>get_u(p + off, 2)
+        off += 2
+        if nm == 0:
+            bad("metadata flag set with a count of 0")
+        pairs = []
+        for j in range(nm):
+            if off + 1 > n:
+                bad(f"record too short for metadata pair {j + 1}")
+            kn = p[off]
+            if kn == 0 or off + 1 + kn + 4 > n:
+                bad(f"metadata pair {j + 1}: empty key or record too short")
+            try:
+                k = PyUnicode_DecodeASCII(<const char*>p + off + 1, kn, NULL)
+            except UnicodeDecodeError:
+                bad(f"metadata pair {j + 1}: key is not ASCII")
+            off += 1 + kn
+            vn = <Py_ssize_t>get_u(p + off, 4)
+            if off + 4 + vn > n:
+                bad(f"metadata pair {j + 1} ({k}): record too short for its value")
+            try:
+                pairs.append((k, PyUnicode_DecodeUTF8(<const char*>p + off + 4, vn, NULL)))
+            except UnicodeDecodeError as exc:
+                bad(f"metadata value of {k} is not UTF-8 ({exc.reason})")
+            off += 4 + vn
+        meta = tuple(pairs)
+    if off != n:
+        bad(f"length is {n} bytes, the header and trailer describe {off}")
+    return (meta, origin, arrival)
+
+
 def decode_record(buf):
-    """Record bytes -> ElementSet, checking validity conditions 1-8; for oor.codec.record only."""
+    """Record bytes -> ElementSet, checking validity conditions 1-8 and 10-12; for oor.codec.record only."""
     cdef bytes data = buf if type(buf) is bytes else bytes(buf)
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data), nn, ns, n1 = 0, n2 = 0, off, ni
@@ -615,27 +1124,43 @@ def decode_record(buf):
     cdef const unsigned char* q
     cdef const unsigned char* t
     cdef object name = None, source = None, l1 = None, l2 = None, year, day
+    cdef object meta = None, origin = None, arrival = None
     cdef int64_t epoch_us, yy, m
     cdef unsigned char c
     cdef int i
-    cdef bint neg
+    cdef bint neg, elided
+    cdef int style = 0
     cdef double mm, incl, raan, ecc, argp, ma, ndot, nddot, bstar
+    cdef char c1[69]
+    cdef char c2[69]
+    cdef tuple v
+    cdef object intl
     if n < HDR + FIXED:
         bad(f"{n} bytes is shorter than header and fields ({HDR + FIXED} bytes)")
-    if p[0] != VERSION:
-        bad(f"version byte is {p[0]}, expected {VERSION}")
+    if p[0] != VERSION and p[0] != VERSION_1:
+        bad(f"version byte is {p[0]}, expected {VERSION} (or {VERSION_1})")
     kind = p[1]
     flags = p[2]
     if kind != KIND_TEXT and kind != KIND_FIELDS:
         bad(f"kind byte is {kind}, expected 1 (TEXT) or 2 (FIELDS)")
-    if flags & ~(F_NAME | F_SOURCE | F_PREFIX):
-        bad(f"unknown flag bits 0x{flags:02x}")
+    if flags & ~(F_V2 if p[0] == VERSION else F_V1):
+        bad(f"unknown flag bits 0x{flags:02x} for a version-{p[0]} record")
+    elided = flags & F_ELIDED
+    if elided and kind != KIND_TEXT:
+        bad("text-elided flag on a FIELDS record")
     ns = p[3]
     nn = <Py_ssize_t>get_u(p + 4, 2)
     if (not flags & F_NAME and nn) or (not flags & F_SOURCE and ns):
         bad("name or source length set without its presence flag")
     off = HDR + FIXED
-    if kind == KIND_TEXT:
+    if elided:
+        if n < off + 1:
+            bad("text-elided record too short for its style byte")
+        style = p[off]
+        if style & ~ST_ALL:
+            bad(f"unknown text style bits 0x{style:02x}")
+        off += 1
+    elif kind == KIND_TEXT:
         if n < off + 2:
             bad("TEXT record too short for its line lengths")
         n1 = p[off]
@@ -643,7 +1168,7 @@ def decode_record(buf):
         if n1 < 68 or n2 < 68:
             bad("stored TLE line shorter than 68 columns")
         off += 2 + n1 + n2
-    if off + nn + ns != n:
+    if off + nn + ns > n or (off + nn + ns != n and not flags & (F_ARRIVAL | F_ORIGIN | F_META)):
         bad(f"length is {n} bytes, the header describes {off + nn + ns}")
     try:
         if flags & F_NAME:
@@ -652,6 +1177,8 @@ def decode_record(buf):
             source = PyUnicode_DecodeUTF8(<const char*>p + off + nn, ns, NULL)
     except UnicodeDecodeError as exc:
         bad(f"name or source is not UTF-8 ({exc.reason})")
+    if flags & (F_ARRIVAL | F_ORIGIN | F_META):
+        meta, origin, arrival = decode_trailer(p, off + nn + ns, n, flags)
     q = p + HDR
     c = q[4]
     if c != 85 and c != 67 and c != 83:
@@ -679,13 +1206,25 @@ def decode_record(buf):
     if not (mm > 0.0 and 0.0 <= incl <= 180.0 and 0.0 <= raan <= 360.0 and 0.0 <= ecc < 1.0
             and 0.0 <= argp <= 360.0 and 0.0 <= ma <= 360.0):
         bad("an orbital element is out of range (or NaN)")
+    intl = PyUnicode_DecodeASCII(<const char*>q + 93, ni, NULL)
     if kind == KIND_TEXT:
-        t = p + HDR + FIXED + 2
-        try:
-            l1 = PyUnicode_DecodeASCII(<const char*>t, n1, NULL)
-            l2 = PyUnicode_DecodeASCII(<const char*>t + n1, n2, NULL)
-        except UnicodeDecodeError:
-            bad("TLE text is not ASCII")
+        if elided:
+            # the lines are the canonical ones of the fields (condition 13)
+            v = (get_u(q, 4), _CLASS[c], intl, epoch_us, mm, ndot, nddot, bstar, <int>q[5], get_u(q + 90, 2),
+                 incl, raan, ecc, argp, ma, get_u(q + 86, 4))
+            if not canon_lines(v, c1, c2):
+                bad("text-elided record whose fields have no canonical TLE lines")
+            apply_style(c1, c2, style)
+            t = <const unsigned char*>c1
+            l1 = PyUnicode_DecodeASCII(c1, 69, NULL)
+            l2 = PyUnicode_DecodeASCII(c2, 69, NULL)
+        else:
+            t = p + HDR + FIXED + 2
+            try:
+                l1 = PyUnicode_DecodeASCII(<const char*>t, n1, NULL)
+                l2 = PyUnicode_DecodeASCII(<const char*>t + n1, n2, NULL)
+            except UnicodeDecodeError:
+                bad("TLE text is not ASCII")
         # raw epoch year and day come from the text (columns 19-32 of line 1)
         try:
             uint_field(t, 18, 20, 1, l1, "epoch year", False, &yy)
@@ -698,10 +1237,10 @@ def decode_record(buf):
         day = <double>m / POW10[nf]
     else:
         year, day = epoch_year_day(epoch_us)
-    return make_element((get_u(q, 4), _CLASS[c], PyUnicode_DecodeASCII(<const char*>q + 93, ni, NULL), epoch_us,
-                  mm, ndot, nddot, bstar, <int>q[5], get_u(q + 90, 2),
-                  incl, raan, ecc, argp, ma, get_u(q + 86, 4), name, source,
-                  year, day, l1, l2, 1 if flags & F_PREFIX else 0))
+    return make_element((get_u(q, 4), _CLASS[c], intl, epoch_us,
+                         mm, ndot, nddot, bstar, <int>q[5], get_u(q + 90, 2),
+                         incl, raan, ecc, argp, ma, get_u(q + 86, 4), name, source,
+                         year, day, l1, l2, 1 if flags & F_PREFIX else 0, meta, origin, arrival))
 
 
 def check_record(buf):

@@ -10,7 +10,14 @@ ISS1 = "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927"
 ISS2 = "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537"
 
 
+ISS1V = ISS1 + "  "     # trailing blanks (kept): not a canonical line, so the record keeps the text
+
+
 def text_set():
+    return parse_tle(ISS1V, ISS2, name="ISS (ZARYA)", source="celestrak")
+
+
+def elided_set():
     return parse_tle(ISS1, ISS2, name="ISS (ZARYA)", source="celestrak")
 
 
@@ -22,7 +29,7 @@ def fields_set():
                       source=None, classification="S", ephemeris_type=2)
 
 
-@pytest.mark.parametrize("make", [text_set, fields_set])
+@pytest.mark.parametrize("make", [text_set, fields_set, elided_set])
 def test_lossless(make):
     es = make()
     rec = encode_record(es)
@@ -35,15 +42,17 @@ def test_lossless(make):
 def test_layout_matches_the_byte_table():
     es = text_set()
     rec = encode_record(es)
-    assert rec[0] == 1 and rec[1] == 1 and rec[2] == 0b011
+    assert rec[0] == 2 and rec[1] == 1 and rec[2] == 0b011
     assert rec[3] == len("celestrak") and struct.unpack_from("<H", rec, 4)[0] == len("ISS (ZARYA)")
     assert struct.unpack_from("<I", rec, 6)[0] == 25544 and rec[10:11] == b"U"
     assert struct.unpack_from("<q", rec, 12)[0] == es.epoch_us
     assert struct.unpack_from("<d", rec, 20)[0] == es.mean_motion
     assert struct.unpack_from("<d", rec, 68)[0] == es.eccentricity
     assert rec[98] == 6 and rec[99:107] == b"98067A\0\0"
-    assert rec[107] == 69 and rec[108] == 69 and rec[109:178].decode() == ISS1
-    assert rec[247:].decode() == "ISS (ZARYA)celestrak"
+    assert rec[107] == 71 and rec[108] == 69 and rec[109:180].decode() == ISS1V
+    assert rec[249:].decode() == "ISS (ZARYA)celestrak"
+    el = encode_record(elided_set())          # canonical but for the '-0' zero exponent: text elided
+    assert el[2] == 0b1000011 and el[107] == 1 and el[108:].decode() == "ISS (ZARYA)celestrak"
     assert len(encode_record(fields_set())) == 107 + len("Ünïcode".encode())
 
 
@@ -55,7 +64,7 @@ def corrupt(rec, offset, value):
 
 @pytest.mark.parametrize("label, mutate, message", [
     ("1 short", lambda r: r[:50], "shorter"),
-    ("1 version", lambda r: corrupt(r, 0, 2), "version"),
+    ("1 version", lambda r: corrupt(r, 0, 3), "version"),
     ("2 kind", lambda r: corrupt(r, 1, 9), "kind"),
     ("2 flags", lambda r: corrupt(r, 2, 0x83), "flag"),
     ("3 presence", lambda r: corrupt(r, 2, 0x01), "presence"),

@@ -25,6 +25,15 @@ of the next.  Years ``57``-``99`` are 1957-1999, ``00``-``56`` are 2000-2056.
 ``epoch`` is the same instant as an aware UTC datetime; ``epoch_year`` and
 ``epoch_day`` are the raw TLE year (4 digits) and day-of-year with fraction.
 
+Provenance.  Three more slots say where a set came from, and take no part in
+equality: ``meta`` (the OMM keywords of the record that are not element
+fields, in file order, each value the exact text: ``CREATION_DATE``,
+``GP_ID``, ``TLE_LINE1``, ...; None for TLE input), ``origin`` (``"FILE:LINE"``
+for TLE/3LE/KVN/CSV, the line of the set's first line; ``"FILE#N"`` for the
+N-th record of an XML or JSON file; set by the readers) and ``arrival_us``
+(the registry's arrival stamp, microseconds since 1950; the codec only keeps
+it).  ``with_provenance`` replaces them in one tuple build.
+
 Equality.  ``a == b`` compares values: the 16 element fields (id,
 classification, designator, epoch to the microsecond, the six elements, the
 three drag terms, ephemeris type, element set number, revolution number) plus
@@ -44,22 +53,29 @@ from oor.times import to_epoch_us
 
 __all__ = ["ElementSet", "EPOCH_1950", "MAX_NORAD_ID", "MAX_TLE_NORAD_ID"]
 
+_KEEP: Any = object()      # with_provenance: leave this slot as it is
+
 EPOCH_1950 = _dt.datetime(1950, 1, 1, tzinfo=_dt.timezone.utc)
 MAX_NORAD_ID = 999_999_999          # 9 digits (OMM NORAD_CAT_ID)
 MAX_TLE_NORAD_ID = 339_999          # alpha-5 "Z9999"
 _US_PER_DAY = 86_400_000_000
 MAX_NAME_BYTES = 65535          # the record stores the name's length in two bytes
+MAX_ORIGIN_BYTES = 65535        # the record stores the origin's length in two bytes
+MAX_META_PAIRS = 65535          # ... the number of metadata pairs in two bytes
+MAX_META_KEY_BYTES = 255        # ... a key's length in one byte (keys are ASCII)
 
 # WGS-72, the constants SGP4 element sets are fitted with.
 MU_KM3_S2 = 398600.8
 EARTH_RADIUS_KM = 6378.135
 
 # Layout of ElementSet._v (indices).  Slots 0..15 are the element fields,
-# 0..17 take part in ==, 18..22 are representation.
+# 0..17 take part in ==, 18..22 are representation (same_text compares 20..22),
+# 23..25 provenance (in no comparison).
 (NORAD_ID, CLASSIFICATION, INTL_DESIGNATOR, EPOCH_US, MEAN_MOTION, MEAN_MOTION_DOT,
  MEAN_MOTION_DDOT, BSTAR, EPHEMERIS_TYPE, ELEMENT_SET_NO, INCLINATION, RAAN,
  ECCENTRICITY, ARG_PERIGEE, MEAN_ANOMALY, REV_NUMBER, NAME, SOURCE, EPOCH_YEAR,
- EPOCH_DAY, LINE1, LINE2, FLAGS) = range(23)
+ EPOCH_DAY, LINE1, LINE2, FLAGS, META, ORIGIN, ARRIVAL) = range(26)
+N_SLOTS = 26
 N_ELEMENTS = 16
 N_VALUES = 18
 FLAG_NAME_PREFIX = 1     # the 3LE name line carried the "0 " prefix
@@ -136,6 +152,45 @@ def _check_float(name, value, lo=None, hi=None, hi_open=False, positive=False):
     return value
 
 
+def _check_meta(meta):
+    """A mapping or iterable of (key, value) pairs -> tuple of (str, str) pairs, or None when empty.
+
+    Keys: non-empty ASCII, at most 255 bytes; values: str.  Raises TypeError / ValueError.
+    """
+    if meta is None:
+        return None
+    pairs = tuple(meta.items()) if isinstance(meta, Mapping) else tuple(tuple(p) for p in meta)
+    if len(pairs) > MAX_META_PAIRS:
+        raise ValueError(f"meta holds {len(pairs)} pairs; a record holds at most {MAX_META_PAIRS}")
+    for pair in pairs:
+        if len(pair) != 2:
+            raise ValueError("meta must be a mapping or (key, value) pairs")
+        key, value = pair
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"meta keys and values must be str, got {key!r}: {value!r}")
+        if not key or not key.isascii() or len(key) > MAX_META_KEY_BYTES:
+            raise ValueError(f"meta key {key!r} must be 1-{MAX_META_KEY_BYTES} ASCII characters")
+    return pairs or None
+
+
+def _check_origin(origin):
+    if origin is not None:
+        if not isinstance(origin, str):
+            raise TypeError("origin must be a str or None")
+        if len(origin.encode("utf-8")) > MAX_ORIGIN_BYTES:
+            raise ValueError(f"origin must be at most {MAX_ORIGIN_BYTES} bytes of UTF-8")
+    return origin
+
+
+def _check_arrival(arrival_us):
+    if arrival_us is not None:
+        if isinstance(arrival_us, bool) or not isinstance(arrival_us, int):
+            raise TypeError("arrival_us must be an int (microseconds since 1950) or None")
+        if not -2**63 <= arrival_us < 2**63:
+            raise ValueError("arrival_us does not fit 64 bits")
+    return arrival_us
+
+
 def _check_int(name, value, lo, hi):
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
@@ -168,7 +223,7 @@ class ElementSet:
                  classification: str = "U", intl_designator: str = "", mean_motion_dot: float = 0.0,
                  mean_motion_ddot: float = 0.0, bstar: float = 0.0, ephemeris_type: int = 0,
                  element_set_no: int = 999, rev_number: int = 0, name: Optional[str] = None,
-                 source: Optional[str] = None) -> None:
+                 source: Optional[str] = None, meta: Any = None, origin: Optional[str] = None) -> None:
         epoch_us = epoch_to_us(epoch)
         if classification not in ("U", "C", "S"):
             raise ValueError(f"classification must be 'U', 'C' or 'S', got {classification!r}")
@@ -200,6 +255,7 @@ class ElementSet:
             _check_float("mean_anomaly", mean_anomaly, 0.0, 360.0),
             _check_int("rev_number", rev_number, 0, 2**32 - 1),
             name, source, year, day, None, None, 0,
+            _check_meta(meta), _check_origin(origin), None,
         )
         _setattr(self, "_v", v)
 
@@ -216,7 +272,7 @@ class ElementSet:
     @classmethod
     def _from_values(cls, v):
         """Internal: wrap a complete, already-validated value tuple.  Who may call: oor.codec only."""
-        assert len(v) == 23
+        assert len(v) == N_SLOTS
         obj = _new(cls)
         _setattr(obj, "_v", v)
         return obj
@@ -226,7 +282,12 @@ class ElementSet:
 
         Who may call: anyone.  The result has no TLE text unless only ``name``
         and/or ``source`` changed, in which case the original lines are kept.
+        Provenance (meta, origin, arrival) is kept; ``meta=`` / ``origin=`` replace it.
         """
+        prov = {}
+        for label in ("meta", "origin"):
+            if label in changes:
+                prov[label] = changes.pop(label)
         if set(changes) <= {"name", "source"}:
             v = list(self._v)
             if "name" in changes:
@@ -236,12 +297,46 @@ class ElementSet:
             for label in ("name", "source"):
                 if label in changes and changes[label] is not None and not isinstance(changes[label], str):
                     raise TypeError(f"{label} must be a str or None")
+            if "meta" in prov:
+                v[META] = _check_meta(prov["meta"])
+            if "origin" in prov:
+                v[ORIGIN] = _check_origin(prov["origin"])
             return ElementSet._from_values(tuple(v))
         kw = self.fields()
         kw.pop("epoch_us")
         kw["epoch"] = self.epoch
         kw.update(changes)
-        return ElementSet(**kw)
+        new = ElementSet(**kw)
+        v = list(new._v)
+        v[META] = _check_meta(prov["meta"]) if "meta" in prov else self._v[META]
+        v[ORIGIN] = _check_origin(prov["origin"]) if "origin" in prov else self._v[ORIGIN]
+        v[ARRIVAL] = self._v[ARRIVAL]
+        return ElementSet._from_values(tuple(v))
+
+    def with_provenance(self, meta: Any = _KEEP, origin: Any = _KEEP, arrival_us: Any = _KEEP) -> "ElementSet":
+        """A copy with the provenance slots given replaced (the others kept); one tuple build.
+
+        Who may call: anyone (the registry, on every load and read).  ``meta``: a
+        mapping or (key, value) pairs, a tuple of pairs taken as it is, or None;
+        ``origin``: str or None; ``arrival_us``: int microseconds since 1950 or
+        None.  O(1) for a tuple of pairs (checked: O(len(meta)) otherwise).
+        """
+        v = self._v
+        if meta is _KEEP:
+            meta = v[META]
+        elif meta is not None and (meta.__class__ is not tuple or not meta):
+            meta = _check_meta(meta)
+        if origin is _KEEP:
+            origin = v[ORIGIN]
+        elif origin is not None and origin.__class__ is not str:
+            raise TypeError("origin must be a str or None")
+        if arrival_us is _KEEP:
+            arrival_us = v[ARRIVAL]
+        elif arrival_us is not None and arrival_us.__class__ is not int:
+            raise TypeError("arrival_us must be an int or None")
+        obj = _new(ElementSet)
+        _setattr(obj, "_v", v[:META] + (meta, origin, arrival_us))
+        return obj
 
     # -- fields ---------------------------------------------------------------------------
     if TYPE_CHECKING:                 # what checkers see: typed read-only fields; at run time, properties
@@ -306,6 +401,37 @@ class ElementSet:
         source = _field(SOURCE, "Where the set came from (e.g. 'celestrak') or None.")
         epoch_year = _field(EPOCH_YEAR, "Raw epoch year (4 digits) as written in the TLE.")
         epoch_day = _field(EPOCH_DAY, "Raw epoch day of year with fraction (1.0 = Jan 1 00:00) as written.")
+
+    @property
+    def meta(self) -> Dict[str, str]:
+        """The OMM keywords the record carried beyond the element fields, as a new dict (empty if none).
+
+        A keyword the file gave twice (KVN ``COMMENT`` lines) keeps its last value here; ``meta_pairs``
+        has them all, in file order.
+        """
+        m = self._v[META]
+        return dict(m) if m else {}
+
+    @property
+    def meta_pairs(self) -> "tuple":
+        """The metadata as the file had it: a tuple of (keyword, text) pairs in file order (() if none)."""
+        return self._v[META] or ()
+
+    @property
+    def origin(self) -> Optional[str]:
+        """Where the set was read: ``"FILE:LINE"`` or ``"FILE#RECORD"`` (see the module doc), or None."""
+        return self._v[ORIGIN]
+
+    @property
+    def arrival_us(self) -> Optional[int]:
+        """The registry's arrival stamp (microseconds since 1950), or None."""
+        return self._v[ARRIVAL]
+
+    @property
+    def arrival(self) -> Optional[_dt.datetime]:
+        """The arrival stamp as an aware UTC datetime, or None."""
+        a = self._v[ARRIVAL]
+        return None if a is None else EPOCH_1950 + _dt.timedelta(microseconds=a)
 
     @property
     def epoch(self) -> _dt.datetime:
@@ -379,7 +505,7 @@ class ElementSet:
         Who may call: anyone.  This is text identity: two sets read from lines
         that differ only in formatting ('+00000-0' vs ' 00000-0') are == but not same_text.
         """
-        return self == other and self._v[LINE1:] == other._v[LINE1:]
+        return self == other and self._v[LINE1:META] == other._v[LINE1:META]
 
     def fields(self) -> Dict[str, Any]:
         """The element fields plus name and source as a dict (epoch as epoch_us)."""

@@ -346,7 +346,8 @@ class ElementReader:
     iteration has started).
     """
 
-    def __init__(self, src, format="auto", *, errors="strict", source=None, allow_missing_checksum=False):
+    def __init__(self, src, format="auto", *, errors="strict", source=None, allow_missing_checksum=False,
+                 origins=True):
         format = codec_name(format)              # the vocabulary of oor.codec.formats, aliases included
         if format == "table":
             raise ValueError("table is a display format (what oor history prints); it cannot be read back")
@@ -361,6 +362,7 @@ class ElementReader:
         self._strict = errors == "strict"
         self._source = source
         self._allow68 = allow_missing_checksum
+        self._origins = origins
         self._started = False
 
     @property
@@ -385,20 +387,24 @@ class ElementReader:
                 self.format = detect_format(head)
             collect = None if self._strict else self.errors
             kw = {"file": name, "source": self._source, "collect": collect}
+            label = _origin_label(self.src) if self._origins else None
             try:
                 if self.format in ("tle", "3le"):
                     yield from iter_tle(_line_chunks(stream, name), allow_missing_checksum=self._allow68,
-                                        counts=self._counts, **kw)
+                                        counts=self._counts, origin=label, **kw)
                 elif self.format == "xml":
-                    yield from iter_omm_xml(_record_chunks(_raw_chunks, stream, name),
-                                            max_record=MAX_RECORD, **kw)
+                    yield from _provenance(iter_omm_xml(_record_chunks(_raw_chunks, stream, name),
+                                                        max_record=MAX_RECORD, **kw), label, collect, self._source)
                 elif self.format == "json":
-                    yield from iter_omm_json(_record_chunks(_text_chunks, stream, name), max_record=MAX_RECORD,
-                                             max_depth=MAX_JSON_DEPTH, **kw)
+                    yield from _provenance(iter_omm_json(_record_chunks(_text_chunks, stream, name),
+                                                         max_record=MAX_RECORD, max_depth=MAX_JSON_DEPTH, **kw),
+                                           label, collect, self._source)
                 elif self.format == "kvn":
-                    yield from iter_omm_kvn(_line_chunks(stream, name, blocks=True), **kw)
+                    yield from _provenance(iter_omm_kvn(_line_chunks(stream, name, blocks=True), origin=label,
+                                                        **kw), None, collect, self._source)
                 else:
-                    yield from iter_omm_csv(_line_chunks(stream, name), **kw)
+                    yield from _provenance(iter_omm_csv(_line_chunks(stream, name), origin=label, **kw), None,
+                                           collect, self._source)
             except InputDamagedError as err:
                 if collect is None:
                     raise
@@ -406,6 +412,54 @@ class ElementReader:
         finally:
             for f in reversed(closers):
                 f.close()
+
+
+def _origin_label(src):
+    """How origins name an input: the path as the user gave it, '-' for stdin and for a stream without a name."""
+    if isinstance(src, (str, os.PathLike)):
+        return os.fspath(src)
+    name = getattr(src, "name", None)
+    return name if isinstance(name, str) and name != "<stdin>" else "-"
+
+
+_OOR_KEYS = frozenset(("OOR_SOURCE", "OOR_ORIGIN", "OOR_ARRIVAL"))
+
+
+def _provenance(sets, label, collect, source):
+    """The sets of an OMM reader with their provenance: origin ``LABEL#N`` (label given: the N-th record,
+    rejected ones counted) and the OOR_* keywords of OOR's writers mapped back: OOR_SOURCE onto the
+    source when the load names none, OOR_ORIGIN onto the origin, OOR_ARRIVAL (ISO 8601) onto the
+    arrival; they leave the metadata.  Who may call: ElementReader."""
+    from oor.codec import elements as _el
+    from oor.codec.omm import parse_epoch
+    n = 0
+    base = len(collect) if collect is not None else 0
+    prefix = None if label is None else label + "#"
+    for es in sets:
+        n += 1
+        v = es._v
+        meta = v[_el.META]
+        if meta is not None and any(k in _OOR_KEYS for k, _ in meta):
+            d = dict(meta)
+            kept = tuple((k, x) for k, x in meta if k not in _OOR_KEYS)
+            origin = d.get("OOR_ORIGIN")
+            arrival = v[_el.ARRIVAL]
+            if "OOR_ARRIVAL" in d:
+                try:
+                    arrival = parse_epoch(d["OOR_ARRIVAL"])
+                except ValueError:
+                    pass
+            if source is None and "OOR_SOURCE" in d and len(d["OOR_SOURCE"].encode("utf-8")) <= 255:
+                es = es.replace(source=d["OOR_SOURCE"])
+            es = es.with_provenance(meta=kept or None, origin=origin if origin is not None else v[_el.ORIGIN],
+                                    arrival_us=arrival)
+            if origin is not None:
+                yield es
+                continue
+        if prefix is not None and es._v[_el.ORIGIN] is None:
+            k = n + (len(collect) - base if collect is not None else 0)
+            es = es.with_provenance(origin=f"{prefix}{k}")
+        yield es
 
 
 class _Failing:
@@ -419,15 +473,19 @@ class _Failing:
 
 
 def read_elements(src: Any, format: str = "auto", *, errors: str = "strict", source: Optional[str] = None,
-                  allow_missing_checksum: bool = False) -> "ElementReader":
+                  allow_missing_checksum: bool = False, origins: bool = True) -> "ElementReader":
     """Stream the element sets of a path, '-' (stdin), or open file: returns an iterable ElementReader.
 
     Who may call: anyone.  ``format``: "auto" or a name of the vocabulary
     (``oor.codec.formats``: "tle"/"3le", "omm-xml", "omm-json", "omm-csv",
     "omm-kvn", "jsonl"; aliases "xml", "json", "csv", "kvn").  ``errors``: "strict" raises the first TLEParseError,
     "collect" skips bad sets and keeps their errors in ``reader.errors``.
-    ``source`` is stored on every set.  Bounded memory on any input (limits
-    in the module doc).
+    ``source`` is stored on every set.  ``origins``: each set's origin is
+    ``"FILE:LINE"`` (TLE/3LE, KVN, CSV: the line of its first line) or
+    ``"FILE#N"`` (XML, JSON: the N-th record), FILE the path as given ('-' for
+    stdin or a stream without a name); False leaves it None.  OMM metadata
+    goes to each set's ``meta`` (see ``oor.codec.omm``).  Bounded memory on
+    any input (limits in the module doc).
 
     >>> import io
     >>> text = ("ISS (ZARYA)\\n"
@@ -436,7 +494,8 @@ def read_elements(src: Any, format: str = "auto", *, errors: str = "strict", sou
     >>> [es.name for es in read_elements(io.StringIO(text))]
     ['ISS (ZARYA)']
     """
-    return ElementReader(src, format, errors=errors, source=source, allow_missing_checksum=allow_missing_checksum)
+    return ElementReader(src, format, errors=errors, source=source, allow_missing_checksum=allow_missing_checksum,
+                         origins=origins)
 
 
 class WriteCount(int):

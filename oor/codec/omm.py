@@ -17,7 +17,20 @@ Required: EPOCH, MEAN_MOTION, ECCENTRICITY, INCLINATION, RA_OF_ASC_NODE,
 ARG_OF_PERICENTER, MEAN_ANOMALY, NORAD_CAT_ID.  Optional (default): OBJECT_NAME
 (none; empty text is none), OBJECT_ID (''), CLASSIFICATION_TYPE ('U'), EPHEMERIS_TYPE (0),
 ELEMENT_SET_NO (999), REV_AT_EPOCH (0), BSTAR, MEAN_MOTION_DOT,
-MEAN_MOTION_DDOT (0).  Other keywords are ignored.
+MEAN_MOTION_DDOT (0).
+
+Other keywords (metadata: CCSDS_OMM_VERS, CREATION_DATE, ORIGINATOR, CENTER_NAME,
+REF_FRAME, TIME_SYSTEM, MEAN_ELEMENT_THEORY, Space-Track's GP_ID, TLE_LINE1,
+TLE_LINE2, OBJECT_TYPE, RCS_SIZE, DECAY_DATE, ..., CelesTrak's extras, user-defined
+keywords) are kept in the set's ``meta`` in file order, each value its exact text
+(a JSON number: its literal text; a JSON value the C scanner does not take, e.g.
+one with escapes, is read by ``json`` and given as ``str`` of the number, or JSON
+text of a list or object; ``true``/``false`` as written).  A keyword without a
+value (JSON null, empty text, ``<CREATION_DATE/>``) is not kept, nor is one whose
+name is not 1-255 ASCII characters.  KVN COMMENT lines are not kept (a JSON
+COMMENT keyword is).  ``OOR_SOURCE``, ``OOR_ORIGIN`` and ``OOR_ARRIVAL`` (what
+OOR's writers add) are not metadata: ``oor.codec.io`` maps them back onto the
+set's source (when the load names none), origin and arrival.
 
 Speed: ``from_omm`` first tries ``oor_core.ommcodec.omm_fast`` (C), which
 converts the common form (plain values, canonical OBJECT_ID, calendar EPOCH
@@ -45,7 +58,8 @@ from oor_core.ommcodec import omm_keywords as _c_keywords, omm_fast_dict as _omm
 
 from oor.codec.elements import ElementSet, EPOCH_1950
 
-__all__ = ["KEYWORDS", "FAST_PATH", "from_omm", "to_omm", "to_omm_values", "parse_epoch", "format_epoch"]
+__all__ = ["KEYWORDS", "FAST_PATH", "from_omm", "to_omm", "to_omm_values", "parse_epoch", "format_epoch",
+           "meta_of", "extra_pairs", "PROVENANCE_KEYWORDS"]
 
 FAST_PATH = True           # False: every record through the Python rules (for tests; same results, slower)
 
@@ -57,6 +71,36 @@ REQUIRED = ("EPOCH", "MEAN_MOTION", "ECCENTRICITY", "INCLINATION", "RA_OF_ASC_NO
             "ARG_OF_PERICENTER", "MEAN_ANOMALY", "NORAD_CAT_ID")
 assert _c_keywords() == KEYWORDS, "oor_core/ommcodec.pyx KEYNAMES must list KEYWORDS in order"
 INT_KEYWORDS = frozenset(("EPHEMERIS_TYPE", "NORAD_CAT_ID", "ELEMENT_SET_NO", "REV_AT_EPOCH"))
+_KEYWORD_SET = frozenset(KEYWORDS)
+PROVENANCE_KEYWORDS = ("OOR_SOURCE", "OOR_ORIGIN", "OOR_ARRIVAL")     # written after the metadata, read back
+
+
+def _meta_text(value):
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    import json
+    return json.dumps(value, ensure_ascii=False)
+
+
+def meta_of(record):
+    """The META pairs of a record mapping (keywords outside KEYWORDS; rules in the module doc), or None.
+
+    Who may call: the OMM readers (the C scanners apply the same rules).
+    """
+    pairs = []
+    for key, value in record.items():
+        if key in _KEYWORD_SET or value is None or value == "":
+            continue
+        if not key or len(key) > 255 or not key.isascii():
+            continue
+        pairs.append((key, _meta_text(value)))
+    return tuple(pairs) or None
 # keyword -> ElementSet keyword argument
 _FLOATS = (("MEAN_MOTION", "mean_motion"), ("ECCENTRICITY", "eccentricity"), ("INCLINATION", "inclination"),
            ("RA_OF_ASC_NODE", "raan"), ("ARG_OF_PERICENTER", "arg_perigee"), ("MEAN_ANOMALY", "mean_anomaly"),
@@ -138,7 +182,8 @@ def from_omm(record, *, file=None, line=None, column=None, positions=None, sourc
     if record.__class__ is dict and FAST_PATH:
         es = _omm_fast_dict(record, KEYWORDS, source)
         if es is not None:
-            return es
+            meta = meta_of(record) if len(record) > 17 or not _KEYWORD_SET.issuperset(record) else None
+            return es if meta is None else es.with_provenance(meta=meta)
 
     def fail(reason, key=None):
         lineno, col = positions.get(key, (line, column)) if positions else (line, column)
@@ -178,7 +223,9 @@ def from_omm(record, *, file=None, line=None, column=None, positions=None, sourc
         kw["name"] = name.strip() if isinstance(name, str) and name.strip() else None
         kw["source"] = source
         key = None
-        return ElementSet(**kw)
+        es = ElementSet(**kw)
+        meta = meta_of(record)
+        return es if meta is None else es.with_provenance(meta=meta)
     except (ValueError, TypeError) as exc:
         text = str(exc)
         if key is None:                       # raised by ElementSet(): its messages start with the argument
@@ -186,6 +233,24 @@ def from_omm(record, *, file=None, line=None, column=None, positions=None, sourc
         if key is not None and key not in text:
             text = f"{key}: {text}"
         fail(f"bad OMM value: {text}", key)
+
+
+def extra_pairs(es):
+    """What the OMM writers add after the element keywords: the set's metadata (OOR_* keys left out)
+    then OOR_SOURCE, OOR_ORIGIN and OOR_ARRIVAL (ISO 8601, Z) when the set has them.
+
+    Who may call: the OMM writers.  A list of (keyword, text) pairs.
+    """
+    from oor.codec import elements as _el
+    v = es._v
+    pairs = [p for p in v[_el.META] or () if p[0] not in PROVENANCE_KEYWORDS]
+    if v[_el.SOURCE] is not None:
+        pairs.append(("OOR_SOURCE", v[_el.SOURCE]))
+    if v[_el.ORIGIN] is not None:
+        pairs.append(("OOR_ORIGIN", v[_el.ORIGIN]))
+    if v[_el.ARRIVAL] is not None:
+        pairs.append(("OOR_ARRIVAL", format_epoch(v[_el.ARRIVAL]) + "Z"))
+    return pairs
 
 
 def _num(value):

@@ -16,12 +16,14 @@ from oor_core.ommcodec import omm_fast_row as fast
 from oor_core.ommcsv import csv_run
 from oor.codec import omm
 from oor.codec.lines import Unreadable
-from oor.codec.omm import KEYWORDS, REQUIRED, from_omm, to_omm
+from oor.codec.omm import KEYWORDS, REQUIRED, extra_pairs, from_omm, to_omm
 
 __all__ = ["iter_omm_csv", "write_omm_csv"]
 
+_KNOWN = frozenset(KEYWORDS)
 
-def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
+
+def iter_omm_csv(chunks, *, file=None, source=None, collect=None, origin=None):
     """Yield ElementSets from CSV given as lists of lines.
 
     Who may call: oor.codec.io.  Bad rows raise TLEParseError or, when
@@ -52,6 +54,8 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
             yield line
 
     reader = csv.reader(lines(), strict=True)
+    prefix = None if origin is None else origin + ":"
+    extra = ()
     header = None
     fast_lines = 0             # lines taken by csv_run (reader.line_num counts only the others)
     use_fast = omm.FAST_PATH
@@ -64,11 +68,16 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
                 if block is None:
                     return
                 cur[0], cur[1], i = block, 0, 0
-            j = csv_run(block, i, order, len(header), source, out)
+            j = csv_run(block, i, order, len(header), source, out, extra)
             if j > i:
                 cur[1] = j
+                if prefix is None:
+                    yield from out
+                else:
+                    base = reader.line_num + fast_lines + 1
+                    for k, es in enumerate(out):
+                        yield es.with_provenance(origin=f"{prefix}{base + k}")
                 fast_lines += j - i
-                yield from out
                 out.clear()
                 continue
         try:
@@ -102,7 +111,8 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
                 return
             index = {k: i + 1 for i, k in enumerate(header)}
             order = tuple(index.get(k, 0) - 1 for k in KEYWORDS)
-            if len(set(header)) != len(header):
+            extra = tuple((i, k) for i, k in enumerate(header) if k not in _KNOWN and k)
+            if len(set(header)) != len(header) or len(extra) > 64:
                 order = (-1,)          # a repeated column: the Python path decides which value counts
             continue
         if len(row) != len(header):
@@ -110,11 +120,15 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
         else:
             es = fast(row, order, source) if use_fast else None
             if es is not None:
+                meta = omm.meta_of(dict(zip(header, row))) if extra else None
+                if meta is not None or prefix is not None:
+                    es = es.with_provenance(meta=meta, origin=None if prefix is None else f"{prefix}{line}")
                 yield es
                 continue
             try:
-                yield from_omm(dict(zip(header, row)), file=file, line=line, source=source,
-                               positions={k: (line, i) for k, i in index.items()})
+                es = from_omm(dict(zip(header, row)), file=file, line=line, source=source,
+                              positions={k: (line, i) for k, i in index.items()})
+                yield es if prefix is None else es.with_provenance(origin=f"{prefix}{line}")
                 continue
             except TLEParseError as exc:
                 err = exc
@@ -126,12 +140,21 @@ def iter_omm_csv(chunks, *, file=None, source=None, collect=None):
 def write_omm_csv(sets, out):
     """Write ElementSets as CSV (header + one row per set) to a text stream; return the count.
 
-    Who may call: oor.codec.io.
+    Who may call: oor.codec.io.  Columns: KEYWORDS, then the metadata keywords and
+    OOR_SOURCE / OOR_ORIGIN / OOR_ARRIVAL (``omm.extra_pairs``) of the first set
+    (a streamed file has one header: a later set's other keywords are left out,
+    a column it lacks is empty).
     """
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(KEYWORDS)
     n = 0
+    extra = None
     for es in sets:
-        writer.writerow(to_omm(es).values())
+        pairs = dict(extra_pairs(es))
+        if extra is None:
+            extra = tuple(k for k in pairs if k not in _KNOWN)
+            writer.writerow(KEYWORDS + extra)
+        writer.writerow(list(to_omm(es).values()) + [pairs.get(k, "") for k in extra])
         n += 1
+    if extra is None:
+        writer.writerow(KEYWORDS)
     return n

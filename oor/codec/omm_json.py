@@ -19,7 +19,7 @@ from oor_core.errors import TLEParseError
 from oor_core.ommcodec import count_newlines
 from oor_core.ommjson import json_run
 from oor.codec import omm
-from oor.codec.omm import INT_KEYWORDS, KEYWORDS, from_omm, to_omm, to_omm_values
+from oor.codec.omm import INT_KEYWORDS, KEYWORDS, extra_pairs, from_omm, to_omm, to_omm_values
 
 __all__ = ["iter_omm_json", "write_omm_json", "write_omm_jsonl"]
 
@@ -185,7 +185,9 @@ def write_omm_json(sets, out, *, strings=False, indent=None):
 
     Who may call: oor.codec.io.  ``strings=False`` writes CelesTrak style
     (numbers as JSON numbers), ``strings=True`` Space-Track style (every value
-    a string).  Names are written as UTF-8, not escaped.
+    a string).  Names are written as UTF-8, not escaped.  After the element
+    keywords: the set's metadata and OOR_SOURCE / OOR_ORIGIN / OOR_ARRIVAL
+    (``omm.extra_pairs``), as strings.
     """
     n = 0
     out.write("[")
@@ -196,6 +198,8 @@ def write_omm_json(sets, out, *, strings=False, indent=None):
                           else int(v) if k in INT_KEYWORDS else float(v)) for k, v in fields.items()}
         if es.name is None:
             fields.pop("OBJECT_NAME")
+        for k, v in extra_pairs(es):
+            fields.setdefault(k, v)
         out.write(("," if n else "") + "\n" + json.dumps(fields, ensure_ascii=False, indent=indent))
         n += 1
     out.write("\n]\n")
@@ -211,7 +215,10 @@ def write_omm_jsonl(sets, out):
     dumps = json.dumps
     write = out.write
     for es in sets:
-        write(dumps(to_omm_values(es), ensure_ascii=False) + "\n")
+        fields = to_omm_values(es)
+        for k, v in extra_pairs(es):
+            fields.setdefault(k, v)
+        write(dumps(fields, ensure_ascii=False) + "\n")
         n += 1
     return n
 

@@ -8,8 +8,8 @@ A KVN file holds one or more messages; each starts with the line
 end of input.  Every other non-blank line is ``KEYWORD = value``, optionally
 followed by units in brackets (``MEAN_MOTION = 15.5 [rev/day]``, dropped), or
 a ``COMMENT`` line (ignored).  Keywords are those of the XML form (see
-``oor.codec.omm``); unknown ones (CREATION_DATE, ORIGINATOR, CENTER_NAME,
-USER_DEFINED_*, ...) are ignored.  Values are taken exactly as written (the
+``oor.codec.omm``); the others (CCSDS_OMM_VERS's value, CREATION_DATE,
+ORIGINATOR, CENTER_NAME, USER_DEFINED_*, ...) are kept in the set's ``meta``.  Values are taken exactly as written (the
 same conversion as XML, so XML, JSON, CSV and KVN of the same sets give equal
 records).  Errors name the keyword's line and the column where its value
 starts; a message with a bad line is one rejected set (FILE:LINE of the
@@ -23,16 +23,19 @@ split into lines and read by ``_Messages`` here.
 
 The writer gives one message per set, a blank line between messages,
 keywords in CCSDS order with the metadata CelesTrak writes (CENTER_NAME
-EARTH, REF_FRAME TEME, TIME_SYSTEM UTC, MEAN_ELEMENT_THEORY SGP4);
-CREATION_DATE and ORIGINATOR are left out so that an export is a function
-of the sets alone.
+EARTH, REF_FRAME TEME, TIME_SYSTEM UTC, MEAN_ELEMENT_THEORY SGP4, or the
+set's own values of them); the set's metadata goes back in place:
+CREATION_DATE and ORIGINATOR after CCSDS_OMM_VERS when the set has them,
+every other keyword (and OOR_SOURCE / OOR_ORIGIN / OOR_ARRIVAL, see
+``omm.extra_pairs``) as ``KEY = value`` after the elements; a value with a
+line break cannot be a KVN line and is left out.
 """
 from oor_core.errors import TLEParseError
 
 from oor_core.ommkvn import kvn_block, kvn_next
 from oor.codec import omm
 from oor.codec.lines import MAX_LINE, Unreadable, split_lines
-from oor.codec.omm import KEYWORDS, from_omm, to_omm
+from oor.codec.omm import KEYWORDS, extra_pairs, from_omm, to_omm
 
 __all__ = ["iter_omm_kvn", "write_omm_kvn"]
 
@@ -41,6 +44,7 @@ _META = ("OBJECT_NAME", "OBJECT_ID")
 _FIXED_META = (("CENTER_NAME", "EARTH"), ("REF_FRAME", "TEME"), ("TIME_SYSTEM", "UTC"),
                ("MEAN_ELEMENT_THEORY", "SGP4"))
 _REST = tuple(k for k in KEYWORDS if k not in _META)
+_HEADER = ("CREATION_DATE", "ORIGINATOR")
 _NUMERIC = frozenset(k for k in KEYWORDS if k not in ("OBJECT_NAME", "OBJECT_ID", "EPOCH", "CLASSIFICATION_TYPE"))
 KVN_STOP, KVN_AGAIN, KVN_MORE = range(3)     # kvn_block's status (oor_core/ommkvn.pyx)
 _PENDING = 1 << 16     # a message cut by a block's end is carried into the next block up to this size
@@ -53,8 +57,9 @@ class _Messages:
     sets of the messages it completes; ``close`` ends the open message.
     """
 
-    def __init__(self, file, source, collect):
+    def __init__(self, file, source, collect, origin=None):
         self.file, self.source, self.collect = file, source, collect
+        self.origin = origin        # "FILE:" (each set's origin is it and its CCSDS_OMM_VERS line) or None
         self.record = None          # keyword -> value of the message being read
         self.positions = None       # keyword -> (line, column of the value)
         self.start = None           # line of its CCSDS_OMM_VERS
@@ -72,8 +77,9 @@ class _Messages:
             self.collect.append(self.broken)
             return None
         try:
-            return from_omm(record, file=self.file, line=self.start, column=1, positions=self.positions,
-                            source=self.source)
+            es = from_omm(record, file=self.file, line=self.start, column=1, positions=self.positions,
+                          source=self.source)
+            return es if self.origin is None else es.with_provenance(origin=f"{self.origin}{self.start}")
         except TLEParseError as err:
             if self.collect is None:
                 raise
@@ -106,7 +112,7 @@ class _Messages:
                 es = self.close()
                 if es is not None:
                     yield es
-                self.record, self.positions, self.start, self.broken = {}, {}, lineno, None
+                self.record, self.positions, self.start, self.broken = {_VERS: value.strip()}, {}, lineno, None
                 continue
             if self.record is None:
                 err = TLEParseError(f"KVN line before the first {_VERS} line", file, lineno, 1, text)
@@ -131,7 +137,7 @@ class _Messages:
             self.positions[key] = (lineno, text.index("=") + 2)
 
 
-def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
+def iter_omm_kvn(chunks, *, file=None, source=None, collect=None, origin=None):
     """Yield ElementSets from KVN given as blocks of lines (bytes or str) or lists of lines.
 
     Who may call: oor.codec.io (``_line_chunks(..., blocks=True)``).  Bad
@@ -141,9 +147,11 @@ def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
     start (``kvn_next``), is split into lines and read by ``_Messages``.  A
     message the block's end cuts is carried into the next block.
     """
-    msgs = _Messages(file, source, collect)
+    prefix = None if origin is None else origin + ":"
+    msgs = _Messages(file, source, collect, prefix)
     use_fast = omm.FAST_PATH
     out = []
+    starts = []
     pending = None          # the start of a message cut by the last block's end (a block itself)
     for block in chunks:
         if block.__class__ is list:
@@ -160,13 +168,19 @@ def iter_omm_kvn(chunks, *, file=None, source=None, collect=None):
             continue
         pos = 0
         while True:
-            status, end, taken = kvn_block(block, pos, MAX_LINE, source, out)
+            status, end, taken = kvn_block(block, pos, MAX_LINE, source, out, starts)
             if end != pos:                  # whole plain messages converted in C
                 es = msgs.close()           # the message before them ends at their CCSDS_OMM_VERS line
                 if es is not None:
                     yield es
-                yield from out
+                if prefix is None:
+                    yield from out
+                else:
+                    base = msgs.lineno + 1
+                    for es, k in zip(out, starts):
+                        yield es.with_provenance(origin=f"{prefix}{base + k}")
                 out.clear()
+                starts.clear()
                 msgs.lineno += taken
                 pos = end
             if status == KVN_AGAIN:
@@ -196,10 +210,18 @@ def write_omm_kvn(sets, out):
     write = out.write
     for es in sets:
         f = to_omm(es)
+        extra = {}
+        for k, v in extra_pairs(es):
+            if "\n" not in v and "\r" not in v and k != _VERS:
+                extra.setdefault(k, v.strip())
         parts = [f"{_VERS} = 2.0\n"]
+        if "COMMENT" in extra:
+            parts.append(f"COMMENT {extra.pop('COMMENT')}\n")     # a KVN comment line (the reader skips it)
+        parts.extend(f"{k} = {extra.pop(k)}\n" for k in _HEADER if k in extra)
         parts.extend(f"{k} = {f[k]}\n" for k in _META)
-        parts.extend(f"{k} = {v}\n" for k, v in _FIXED_META)
+        parts.extend(f"{k} = {extra.pop(k, v)}\n" for k, v in _FIXED_META)
         parts.extend(f"{k} = {f[k]}\n" for k in _REST)
+        parts.extend(f"{k} = {v}\n" for k, v in extra.items())
         write(("\n" if n else "") + "".join(parts))
         n += 1
     return n

@@ -21,7 +21,7 @@ from oor_core.errors import TLEParseError
 from oor_core.ommcodec import count_newlines, omm_fast_dict as _omm_fast_dict
 from oor_core.ommxml import XmlScan, xml_run
 from oor.codec import omm
-from oor.codec.omm import KEYWORDS, from_omm, to_omm
+from oor.codec.omm import KEYWORDS, extra_pairs, from_omm, to_omm
 
 __all__ = ["iter_omm_xml", "write_omm_xml"]
 
@@ -37,6 +37,10 @@ _START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?omm[\s>/]")
 _END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?omm\s*>")
 _LEAF = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?([A-Z_]+)\s*/?>([^<]*)")
 _INDEX = {k: i for i, k in enumerate(KEYWORDS)}
+_UPPER_NAME = re.compile(r"[A-Z_]+")
+# <USER_DEFINED parameter="KEY">value</USER_DEFINED>: metadata KEY (what write_omm_xml writes for keywords
+# OMM has no element for)
+_USER = re.compile(r"""<(?:[A-Za-z_][\w.-]*:)?USER_DEFINED\s+parameter\s*=\s*["']([^"'<>&]+)["']\s*>([^<]*)<""")
 # the prologs the C scanner starts after: an XML declaration (UTF-8 or none) and white space, then an element
 _PROLOG = re.compile(rb"""(?:<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:"1\.0"|'1\.0')"""
                      rb"""(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:"(?:UTF|utf)-8"|'(?:UTF|utf)-8'))?"""
@@ -228,11 +232,16 @@ def _segment(buf, a, b, base_line, source, file, collect):
                                col_offset=col - 1)
         return
     record = dict(_LEAF.findall(text))
+    if "USER_DEFINED" in record or "<USER_DEFINED " in text:
+        record.pop("USER_DEFINED", None)
+        for m in _USER.finditer(text):
+            record.setdefault(m.group(1), m.group(2))
     es = _omm_fast_dict(record, KEYWORDS, source) if omm.FAST_PATH else None
+    meta = omm.meta_of(record)
     if es is not None:
-        yield es
+        yield es if meta is None else es.with_provenance(meta=meta)
         return
-    record = {k: v.strip() for k, v in record.items() if k in _INDEX}
+    record = {k: (v.strip() if k in _INDEX else v) for k, v in record.items()}
     line, col = _where(buf, a, base_line)
     positions = {}
     for m in _LEAF.finditer(text):
@@ -266,7 +275,10 @@ def _iter_expat(chunks, *, file=None, source=None, collect=None, line_offset=0, 
         pos = (line + line_offset, parser.CurrentColumnNumber + 1 + (col_offset if line == 1 else 0))
         if name == "omm":
             state["record"], state["positions"], state["start"] = {}, {}, pos
-        elif state["record"] is not None and name in _KNOWN:
+        elif state["record"] is not None and name == "USER_DEFINED" and attrs.get("parameter"):
+            state["text"] = []
+            state["user"] = attrs["parameter"]
+        elif state["record"] is not None and (name in _KNOWN or (not attrs and _UPPER_NAME.fullmatch(name))):
             state["text"] = []
             state["positions"][name] = pos
 
@@ -284,6 +296,12 @@ def _iter_expat(chunks, *, file=None, source=None, collect=None, line_offset=0, 
             state["record"] = None
         elif state["text"] is not None and name in _KNOWN:
             record[name] = "".join(state["text"]).strip()
+            state["text"] = None
+        elif state["text"] is not None and name == "USER_DEFINED" and state.get("user"):
+            record.setdefault(state.pop("user"), "".join(state["text"]))
+            state["text"] = None
+        elif state["text"] is not None:
+            record[name] = "".join(state["text"])          # metadata: the exact text
             state["text"] = None
 
     parser.StartElementHandler = start
@@ -331,17 +349,34 @@ _HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
          'xsi:noNamespaceSchemaLocation="https://sanaregistry.org/r/ndmxml_unqualified/ndmxml-2.0.0-master-2.0.xsd">\n')
 
 
+_HEADER_KEYS = ("CREATION_DATE", "ORIGINATOR")
+_FIXED_META = (("CENTER_NAME", "EARTH"), ("REF_FRAME", "TEME"), ("TIME_SYSTEM", "UTC"), ("MEAN_ELEMENT_THEORY", "SGP4"))
+_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _omm_element(es):
     f = to_omm(es)
+    extra = {}
+    for k, v in extra_pairs(es):
+        if not _XML_CHAR.search(v):
+            extra.setdefault(k, v)
 
     def group(keys):
         return "".join(f"<{k}>{escape(f[k])}</{k}>" if f[k] != "" else f"<{k}/>" for k in keys)
 
-    return ('<omm id="CCSDS_OMM_VERS" version="2.0">\n<header><CREATION_DATE/><ORIGINATOR/></header><body>'
-            f'<segment><metadata>{group(_META)}<CENTER_NAME>EARTH</CENTER_NAME><REF_FRAME>TEME</REF_FRAME>'
-            '<TIME_SYSTEM>UTC</TIME_SYSTEM><MEAN_ELEMENT_THEORY>SGP4</MEAN_ELEMENT_THEORY></metadata>'
+    def leaf(k, v):
+        return f"<{k}>{escape(v)}</{k}>" if v != "" else f"<{k}/>"
+
+    header = "".join(leaf(k, extra.pop(k, "")) for k in _HEADER_KEYS)
+    fixed = "".join(leaf(k, extra.pop(k, v)) for k, v in _FIXED_META)
+    user = "".join(f'<USER_DEFINED parameter="{escape(k, {chr(34): "&quot;"})}">{escape(v)}</USER_DEFINED>'
+                   for k, v in extra.items())
+    if user:
+        user = f"<userDefinedParameters>{user}</userDefinedParameters>"
+    return (f'<omm id="CCSDS_OMM_VERS" version="2.0">\n<header>{header}</header><body>'
+            f'<segment><metadata>{group(_META)}{fixed}</metadata>'
             f'<data><meanElements>{group(_MEAN)}</meanElements><tleParameters>{group(_TLE)}</tleParameters>'
-            '</data></segment></body></omm>\n')
+            f'{user}</data></segment></body></omm>\n')
 
 
 def write_omm_xml(sets, out):

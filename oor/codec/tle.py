@@ -112,19 +112,23 @@ def _relocate(exc, file, line):
     return TLEParseError(exc.reason, file, line, exc.column, exc.text)
 
 
-def iter_tle(chunks, *, file=None, source=None, allow_missing_checksum=False, collect=None, counts=None):
+def iter_tle(chunks, *, file=None, source=None, allow_missing_checksum=False, collect=None, counts=None,
+             origin=None):
     """Yield ElementSets from lists of text lines (2-line and 3LE, mixed freely).
 
     Who may call: oor.codec.io (the public entry point is ``read_elements``).
     ``chunks`` yields lists of lines without line endings; line numbers count
     from 1 across chunks.  Bad sets raise TLEParseError (file, absolute line,
     column) or, when ``collect`` is a list, are appended to it and skipped:
-    one error per rejected set, not per line.  ``counts[0]`` (a list, if
+    one error per rejected set, not per line.  ``origin`` (a str, the file
+    as the user named it): each set's origin is ``"ORIGIN:LINE"``, LINE that
+    of its first line (the name line of a 3LE set).  ``counts[0]`` (a list, if
     given) is increased by one for every skipped line: ``#`` comments and
     short lines (names, headings) not followed by element lines.
     Memory: one chunk.
     """
     parse = _tlecodec.parse_tle
+    prefix = None if origin is None else origin + ":"
     lineno = 0
     l1 = None
     l1_no = 0
@@ -153,7 +157,8 @@ def iter_tle(chunks, *, file=None, source=None, allow_missing_checksum=False, co
                             l1 = name = None
                             continue
                         try:
-                            es = parse(l1, line, allow_missing_checksum, name, source, flags)
+                            es = parse(l1, line, allow_missing_checksum, name, source, flags, prefix,
+                                       l1_no if name is None else name_no)
                             if name is not None and len(name) > _NAME_CHECK and \
                                     len(name.encode("utf-8")) > _el.MAX_NAME_BYTES:
                                 raise TLEParseError(f"name is longer than {_el.MAX_NAME_BYTES:,} bytes (the limit)",
@@ -261,8 +266,19 @@ def format_lines(es):
     the column precision; the epoch to 1e-8 day (864 us).  Raises ValueError
     naming the field when a value cannot be written as a TLE (catalog number
     above 339999, mean motion >= 100, revolution number above 99999, ...).
+    The C formatter ``tlecodec.canonical_lines`` gives the same lines (the
+    record codec uses it to store canonical text without its lines); what it
+    leaves (errors, -0.0 fields) is formatted here.
     """
     v = element_values(es)
+    lines = _tlecodec.canonical_lines(v)
+    if lines is not None:
+        return lines
+    return _format_lines_py(v)
+
+
+def _format_lines_py(v):
+    """format_lines in Python (the definition; tests compare it with the C formatter)."""
     sid = alpha5_encode(v[_el.NORAD_ID])
     epoch_us = v[_el.EPOCH_US]
     year = _tlecodec.epoch_year_day(epoch_us)[0]
