@@ -129,7 +129,7 @@ def _load_all(reg, data):
         es = reg.latest(norad)
         if es is not None:
             reg.put(es.replace(name=(es.name or "") + " AGAIN"))
-    return reg.prune(mark, keep_latest=1)
+    return reg.prune(mark)
 
 
 def test_dump_restore_dump_all_real_data(data, tmp_path):
