@@ -254,6 +254,8 @@ def build_parser():
                    help="cut the log at its first damage: keep every transaction committed before it, drop the "
                         "rest, and say exactly what was dropped (the damaged segments are kept as *.damaged)")
 
+    _archive_parsers(sub, cmd)          # dump, restore, backup, compact, upgrade, prune (below)
+
     # ---- query subcommands (query, merge, screen): parsing and handlers in oor/query/cli.py
     from oor.query import cli as _query_cli
     _query_cli.register(sub, db_arg)
@@ -669,6 +671,96 @@ def _cmd_recover(args, out, err):
 COMMANDS = {"recover": _cmd_recover, "load": _cmd_load, "get": _cmd_get, "history": _cmd_history,
             "scan": _cmd_scan, "find": _cmd_find, "export": _cmd_export, "stats": _cmd_stats, "check": _cmd_check,
             "checkpoint": _cmd_checkpoint}
+
+
+# ---- whole-file commands: dump, restore, backup, compact, upgrade, prune (oor/archive.py) ---------------
+EXAMPLES.update({
+    "dump": "oor dump --db catalog.oor -o catalog.jsonl      # every set, tombstone, revision and commit",
+    "restore": "oor restore catalog.jsonl --db copy.oor         # a new registry, exactly the dumped one",
+    "backup": "oor backup /backups/catalog-$(date +%F).oor --db catalog.oor   # while loads go on",
+    "compact": "oor compact --db catalog.oor                     # no reader may be attached",
+    "upgrade": "oor upgrade catalog.oor        # format 1 -> 2; the original stays as catalog.oor.format1",
+    "prune": "oor prune --before now-90d --keep-latest 2 --db catalog.oor\n"
+             "  oor prune --before 2024-01-01 --purge-deleted",
+})
+
+
+def _archive_parsers(sub, cmd):
+    """The parsers of the whole-file commands.  Caller: build_parser."""
+    s = cmd("dump", "write every stored value as JSON lines, at one snapshot (oor restore reads it back)")
+    s.add_argument("-o", "--output", default="-", metavar="FILE",
+                   help="write to FILE (atomically; .gz compresses) instead of stdout")
+    s = cmd("restore", "build a new registry (--db, which must not exist) from an oor dump ('-' reads stdin)")
+    s.add_argument("dump", metavar="FILE")
+    s = cmd("backup", "copy the registry at one snapshot into the new file DEST while writers go on")
+    s.add_argument("dest", metavar="DEST")
+    cmd("compact", "rebuild the file with full leaves and replace it atomically (refused while readers are "
+                   "attached); prints the bytes before and after")
+    s = sub.add_parser("upgrade", help="convert a format-1 registry file to format 2 (the original is kept as "
+                                       "PATH.format1)",
+                       description="convert a format-1 registry file to format 2 in a new file renamed into "
+                                   "place; the original is kept as PATH.format1",
+                       epilog="example:\n  " + EXAMPLES["upgrade"],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("path", metavar="PATH")
+    s = cmd("prune", "remove superseded versions (and with --purge-deleted, deleted objects) older than --before")
+    s.add_argument("--before", type=_time, required=True, metavar="T",
+                   help="versions superseded before T (as-of answers at and after T stay the same)")
+    s.add_argument("--keep-latest", type=int, default=0, metavar="N",
+                   help="keep each object's N newest superseded versions whatever their age")
+    s.add_argument("--purge-deleted", action="store_true",
+                   help="also remove objects deleted before T entirely: sets, history and tombstone")
+
+
+def _cmd_dump(args, out, err):
+    with _open(args, False) as reg:
+        counts = reg.dump(out if args.output == "-" else args.output)
+    if args.output != "-":
+        err.write(f"oor: wrote {_sets(counts['elsets'])} and {counts['revs']:,} revisions to {args.output}\n")
+    return EXIT_OK
+
+
+def _cmd_restore(args, out, err):
+    from oor.registry import restore
+    counts = restore(args.dump, args.db)
+    out.write(f"{args.db}: restored {_sets(counts['elsets'])} and {counts['revs']:,} revisions\n")
+    return EXIT_OK
+
+
+def _cmd_backup(args, out, err):
+    with _open(args, False) as reg:
+        size = reg.backup(args.dest)
+    out.write(f"{args.dest}: {size:,} bytes, a copy of {args.db}\n")
+    return EXIT_OK
+
+
+def _cmd_compact(args, out, err):
+    if not os.path.exists(args.db):
+        raise _Fatal(f"{args.db}: no such database")
+    with Registry(args.db, create=False, timeout=args.wait) as reg:
+        report = reg.compact()
+    out.write(report.summary() + "\n")
+    return EXIT_OK
+
+
+def _cmd_upgrade(args, out, err):
+    from oor.archive import upgrade
+    n = upgrade(args.path)
+    out.write(f"{args.path}: upgraded to registry format 2 ({_sets(n)}); the original is {args.path}.format1\n")
+    return EXIT_OK
+
+
+def _cmd_prune(args, out, err):
+    if args.keep_latest < 0:
+        raise _Fatal("--keep-latest must be >= 0")
+    with _open(args, True) as reg:
+        report = reg.prune(args.before, keep_latest=args.keep_latest, purge_deleted=args.purge_deleted)
+    out.write(f"{args.db}: {report.summary()}\n")
+    return EXIT_OK
+
+
+COMMANDS.update({"dump": _cmd_dump, "restore": _cmd_restore, "backup": _cmd_backup, "compact": _cmd_compact,
+                 "upgrade": _cmd_upgrade, "prune": _cmd_prune})
 
 
 # ---- query subcommands (oor/query/cli.py) -------------------------------------------------------

@@ -547,6 +547,23 @@ class ReaderTable:
                 out.append((slot, pid, lsn, started))
         return out
 
+    def attached(self):
+        """[(slot, pid)] of every slot claimed by another open file description, with or without a snapshot:
+        the reader processes attached to the database now (``oor compact`` refuses while any is).
+        Cost: one pread of the table, one fcntl per slot."""
+        with self._mutex:
+            self._usable()
+            mine = frozenset(self._mine)
+            raw = os.pread(self.fd, FILE_SIZE - TABLE_OFFSET, TABLE_OFFSET)
+        if len(raw) < FILE_SIZE - TABLE_OFFSET or raw[:4] != TABLE_MAGIC:
+            return []                                   # condition 3: no reader table yet
+        out = []
+        for slot in range(SLOTS):
+            if slot not in mine and _ofd_held_elsewhere(self.fd, slot):
+                pid = _SLOT.unpack_from(raw, SLOT_OFFSET - TABLE_OFFSET + SLOT_SIZE * slot)[0]
+                out.append((slot, pid))
+        return out
+
     def oldest(self, max_age=None, now=None):
         """The smallest snapshot LSN among live slots, or None when no live slot counts.
 

@@ -91,6 +91,7 @@ from oor.storage import Database, batched_items
 from oor.times import parse_duration, to_epoch_us, us_to_iso
 
 __all__ = ["Registry", "RegistrySnapshot", "RegistryTransaction", "LoadReport", "Revision", "PruneReport", "open",
+           "restore",
            "to_epoch_us", "merge_sets", "INSERTED", "UPDATED", "REPLACED", "UNCHANGED"]
 
 INSERTED, UPDATED, UNCHANGED = "inserted", "updated", "unchanged"
@@ -1299,6 +1300,37 @@ class Registry(_Reads):
             counter.end_batch()
         return _fill(report, counts, reader, t0)
 
+    # ---- whole-file operations: bodies in oor.archive (docs/revisions.md, rule 9) ----------------------
+    def dump(self, dest: Any = "-") -> Dict[str, int]:
+        """Write every stored value (sets, tombstones, revisions, sources, commits) as JSON lines, at one
+        snapshot, to a path (atomically), "-" or an open text file; returns {"elsets": n, "revs": m}.
+        ``oor.restore`` rebuilds exactly this registry from it (dump format: oor/archive.py)."""
+        from oor import archive
+        with self.snapshot() as snap:
+            return archive.dump(snap._snap, dest, self.path)
+
+    def backup(self, dest: PathLike) -> int:
+        """Copy the registry, at one snapshot, into the new file dest (full leaves) while writers go on;
+        returns dest's size in bytes."""
+        from oor import archive
+        with self.snapshot() as snap:
+            return archive.copy_file(snap._snap, dest)
+
+    def compact(self) -> Any:
+        """Rebuild the file with full leaves and replace it atomically (oor.archive.compact); returns a
+        CompactReport (bytes before and after).  Refuses while reader processes are attached or this
+        process holds a snapshot; other threads' calls meanwhile wait, or fail if the file was swapped."""
+        from oor import archive
+        if self.read_only:
+            raise OorError(f"{self.path}: opened read-only; compaction needs the writer")
+        db, report = archive.compact(self.db)
+        self.db = db
+        self._forget()
+        self._tracking = self._stamp = self._last_commit = self._pending_commit = None
+        _bind_trees(self, lambda n: None)
+        self._open_trees()
+        return report
+
 
 class RegistryTransaction(_Reads):
     """``reg.transaction()``: a write transaction with the read methods, reading its own writes.
@@ -1508,6 +1540,14 @@ def _fill(report, counts, reader, t0):
         reader.errors.clear()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def restore(dump: Any, path: PathLike, *, pool_pages: int = 2048) -> Dict[str, int]:
+    """Build a new registry at path from an ``oor dump`` (a path, "-" or an open text file): exactly the
+    dumped keys and values; refuses an existing path; a damaged line is one OorError naming it, and nothing
+    is left behind.  Returns {"elsets": n, "revs": m}."""
+    from oor import archive
+    return archive.restore(dump, path, pool_pages=pool_pages)
 
 
 def open(path: PathLike, *, create: bool = True, read_only: bool = False, pool_pages: int = 2048,  # noqa: A001

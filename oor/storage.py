@@ -38,6 +38,7 @@ from oor_core.errors import (CorruptPageError, DatabaseLockedError, ForeignProce
 
 
 __all__ = ["Database", "DatabaseRecoveryTarget", "Snapshot", "Transaction", "batched_items", "open_database",
+           "raise_clean_end",
            "SYNC_MODES"]
 
 SYNC_MODES = ("full", "normal")
@@ -251,6 +252,17 @@ class Database:
         if self._readers is None:
             self._readers = table(self.path, create=True)
         return self._readers.oldest(max_age=self.max_snapshot_age)
+
+    def attached_readers(self):
+        """(snapshots this process holds, [pid] of the reader processes attached through the reader table):
+        what a file replacement (``oor compact``) must wait for.  Caller: oor.archive."""
+        held = len(self._snaps.held()) if self._snaps is not None else 0
+        table = getattr(self.vfs, "readers", None)
+        if table is None or self.read_only:
+            return held, []
+        if self._readers is None:
+            self._readers = table(self.path, create=True)
+        return held, [pid for _slot, pid in self._readers.attached()]
 
     def watermark(self):
         """The oldest snapshot any reader (this process or another) may still read at; the log above
@@ -1145,3 +1157,22 @@ def batched_items(reading, tree, lo, hi, batch=1024):
 def open_database(path, **kw):
     """Open (and, by default, create) the database at path.  See Database for the options."""
     return Database(path, **kw)
+
+
+def raise_clean_end(path, lsn, vfs=None):
+    """Make the next log of a cleanly closed database file start at LSN >= lsn (its clean-close mark
+    raised, the file synced).  A file that replaces another (``oor compact``) thereby keeps the LSNs of
+    that name growing: the reader table's floor and the durable hint (oor/lockfile.py, condition 7) never
+    see them go back.  Caller: oor.archive, on a file no Database has open."""
+    vfs = vfs if vfs is not None else OS_VFS
+    file = vfs.open(path, create=False) if vfs is not OS_VFS else None
+    pager = Pager(path, create=False, file=file)
+    try:
+        mark = pager.clean_end()
+        if not mark:
+            raise OorError(f"{path}: not closed cleanly; its clean-close mark cannot be raised")
+        if mark < lsn:
+            pager.set_clean_end(lsn)
+            pager.sync()
+    finally:
+        pager.close()
