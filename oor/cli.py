@@ -608,8 +608,8 @@ def _cmd_stats(args, out, err):
         json.dump(st, out, indent=2, sort_keys=True, default=str)
         out.write("\n")
         return EXIT_OK
-    for k in ("path", "objects", "element_sets", "name_entries", "cospar_entries", "oldest_epoch",
-              "newest_epoch", "file_bytes", "page_count", "free_pages"):
+    for k in ("path", "objects", "element_sets", "deleted_objects", "revisions", "commits", "name_entries",
+              "cospar_entries", "oldest_epoch", "newest_epoch", "file_bytes", "page_count", "free_pages"):
         v = st[k]
         out.write(f"{k:<15} {v:,}\n" if isinstance(v, int) else f"{k:<15} {v}\n")
     for name, n in st["sources"].items():
