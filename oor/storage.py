@@ -373,10 +373,13 @@ class Database:
             self._follow_locked(upto)
 
     def _follow_locked(self, upto):
+        note = self._snaps.source.note_followed if self._snaps is not None else None
         for rec in self.wal.follow(self._follow_end, None):
             t = rec.type
             if t == UPDATE or t == CLR:
                 self.pagelog.add(rec.lsn, LF.page_ids(rec.payload, 8 if t == CLR else 0))
+                if note is not None:
+                    note(rec)
             elif t == UNLOGGED:
                 self.pagelog.add_unlogged(rec.lsn, tuple(LF.decode_unlogged(rec.payload)))
             elif t == COMMIT or t == END:
