@@ -33,6 +33,13 @@ of the object, the decode.
                ``latest_ro`` (``read_only=True``), ``snapshot`` (this tree only: ``with reg.snapshot() as s:``
                then ``s.latest(id)`` over all probes).  Goal <= 1.1x.
 
+Sessions: the writer and every reader process start in a session of their own (``start_new_session``), as a
+cron loader and analysts' shells are.  With the kernel's autogroup scheduling (``/proc/sys/kernel/
+sched_autogroup_enabled``) each session is one scheduling group, so on a shared machine processes of one session
+split that session's CPU share between them: a reader started in the writer's session lost half its CPU when the
+writer started, for every engine alike, and the wall ratios measured that split.  ``--shared-session`` runs every
+child in the benchmark's own session (the earlier runs).
+
 Rounds alternate the engines (and the conditions) in a seeded order; each figure is the median of the rounds
 with the spread (min-max) in brackets, ratios taken within a round.  ``--quick``: 4 history files, 3 rounds,
 shorter windows (seconds per figure); full: every file, 5 rounds.  ``--profile`` cProfiles OOR's reader process
@@ -339,6 +346,14 @@ def show(s, f="{:.2f}", scale=1.0):
     return f"{f.format(s['median'] * scale)} [{f.format(s['min'] * scale)}-{f.format(s['max'] * scale)}]"
 
 
+def autogroup():
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return None
+
+
 def load_avg():
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -352,6 +367,7 @@ class Run:
         self.doc = {"meta": out_meta, "figures": {}, "goals": [], "profiles": {}, "load": []}
         self.base = {}
         self.pool = 2048
+        self.sessions = cfg.get("sessions", True)
 
     def mark_load(self, what):
         la = load_avg()
@@ -417,7 +433,8 @@ class Run:
                     "pace": pace, "out": os.path.join(os.path.dirname(db), f"reader{j}.bin"),
                     "profile": profile}
             procs.append((subprocess.Popen(list(wrap) + child_cmd("reader", args), env=child_env(),
-                                           stdout=subprocess.PIPE, text=True), args))
+                                           stdout=subprocess.PIPE, text=True,
+                                           start_new_session=self.sessions), args))
         for p, _ in procs:
             line = next_line(p, lambda t: t == "ready")
             if line is None:
@@ -442,7 +459,8 @@ class Run:
     def writer(self, engine, db, profile=None):
         p = subprocess.run(child_cmd("writer", {"engine": engine, "db": db, "files": self.cfg["history"],
                                                 "pool": self.pool, "profile": profile}),
-                           env=child_env(), capture_output=True, text=True, check=False)
+                           env=child_env(), capture_output=True, text=True, check=False,
+                           start_new_session=self.sessions)
         if p.returncode:
             raise RuntimeError(f"{engine} writer failed:\n{p.stderr[-3000:]}")
         return json.loads(p.stdout.strip().splitlines()[-1])
@@ -838,6 +856,8 @@ def main(argv=None):
     ap.add_argument("--main-tree", default=os.path.join(os.path.dirname(ROOT), "wt-bench-main"),
                     help=f"a checkout of the engine before snapshots (commit {MAIN_COMMIT}), built in place")
     ap.add_argument("--profile", action="store_true", help="cProfile OOR's reader and the figure 4 loops")
+    ap.add_argument("--shared-session", action="store_true",
+                    help="run the writer and the readers in the benchmark's session (one autogroup)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "concurrency.json"))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("child_args", nargs="?", help=argparse.SUPPRESS)
@@ -847,12 +867,14 @@ def main(argv=None):
     cfg = config(args.quick)
     if args.rounds:
         cfg["rounds"] = args.rounds
+    cfg["sessions"] = not args.shared_session
     figures = {int(x) for x in args.figures.split(",") if x}
     t_start = time.perf_counter()
     meta = {"mode": "quick" if cfg["quick"] else "full", "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version,
             "lmdb": ".".join(map(str, lmdb.version())) if lmdb else None,
             "machine": f"{platform.machine()} {os.cpu_count()} cpus", "loadavg_start": load_avg(),
+            "sessions": "separate" if cfg["sessions"] else "shared", "autogroup": autogroup(),
             "config": {k: (len(v) if k == "history" else v) for k, v in cfg.items()}}
     tmp = tempfile.mkdtemp(prefix="oor-bench-conc-")
     run = Run(cfg, tmp, meta)

@@ -619,6 +619,14 @@ class ReaderTable:
             self._hint_raw, self._hint = raw, decode_hint(raw)
         return self._hint
 
+    def hint_mapping(self):
+        """The shared read-only mapping of the lock file's first page that ``durable_hint`` reads, or None
+        (the file could not be mapped).  Caller: oor.storage, whose snapshot gate (oor_core.snapview)
+        compares the hint's 16 bytes in it on every single-call read and refreshes only when they differ.
+        The mapping is closed with the table; a closed mapping raises ValueError when read."""
+        self.durable_hint()
+        return self._map or None
+
     def writer_alive(self):
         """True when the writer flock on the lock file is held (by another process, or by this
         process's own writer): a shared flock, tried on a fresh descriptor and dropped at once."""

@@ -5,6 +5,9 @@ page's bytes as of a snapshot LSN S, rolled forward or back along the log from
 whatever copy is at hand), and the snapshot views: per distinct S one small
 buffer pool in SNAPSHOT mode whose misses come from PageAt, shared by every
 reader at that S, moved forward to the newest commit when nobody holds it.
+The common join and leave of the current view are C calls (oor_core.snapview:
+ViewBase holds a view's LSN, reader count and trees; the ViewGate of the
+Database holds the current view); ``Snapshots`` is their slow path.
 
 Who may import: oor.storage (one ``Snapshots`` per open Database), tests.
 
@@ -34,6 +37,7 @@ import time
 from oor_core import BufferPool, PoolMode
 from oor_core import logformat as LF
 from oor_core.btree import BTree
+from oor_core.snapview import ViewBase
 from oor_core.errors import CorruptPageError, OorError, SnapshotTooOldError, WalError
 
 __all__ = ["PageLog", "Snapshots", "SnapshotView", "WriterSource", "FileSource", "file_copy", "page_lsn"]
@@ -145,6 +149,7 @@ def _pages_of(rec):
 
 
 DECODED_BYTES = 16 << 20        # decoded records kept per process: a commit's records serve all its pages
+FOLLOWED_BYTES = 8 << 20        # followed, not yet decoded records kept per reader process
 
 
 class _Roller:
@@ -162,12 +167,30 @@ class _Roller:
         self._decoded = {}          # LSN -> ({page id: PageChange} or None, payload bytes)
         self._decoded_bytes = 0
         self._decoded_lock = threading.Lock()
+        self._followed = {}         # LSN -> Record just followed (checked by WAL.follow), not yet decoded
+        self._followed_bytes = 0
+
+    def note_followed(self, rec):
+        """A record a reader process just followed: a roll soon after decodes it from here instead of
+        reading and checking it again (bench_concurrency's quick load: 26 records, 6.8 ms of WAL.read
+        per reader process).  Kept up to FOLLOWED_BYTES, oldest dropped first."""
+        with self._decoded_lock:
+            self._followed[rec.lsn] = rec
+            self._followed_bytes += len(rec.payload)
+            while self._followed_bytes > FOLLOWED_BYTES and len(self._followed) > 1:
+                old = next(iter(self._followed))
+                self._followed_bytes -= len(self._followed.pop(old).payload)
 
     def _change(self, lsn, pid, snapshot):
         """The PageChange of page pid in the record at lsn, or None (UNLOGGED)."""
         hit = self._decoded.get(lsn)
         if hit is None:
-            rec = self._read(lsn, snapshot)
+            with self._decoded_lock:
+                rec = self._followed.pop(lsn, None)
+                if rec is not None:
+                    self._followed_bytes -= len(rec.payload)
+            if rec is None:
+                rec = self._read(lsn, snapshot)
             hit = (_pages_of(rec), len(rec.payload))
             with self._decoded_lock:
                 self._decoded[lsn] = hit
@@ -302,23 +325,19 @@ def file_copy(pager, pid, missing_ok=False):
             time.sleep(0.0002 * (attempt + 1))
 
 
-class SnapshotView:
-    """One snapshot LSN with its buffer pool of pages as of that LSN; shared by its readers."""
+class SnapshotView(ViewBase):
+    """One snapshot LSN with its buffer pool of pages as of that LSN; shared by its readers.
+
+    ViewBase (C) holds ``lsn``, ``refs`` (readers holding it: joined and left only through the
+    gate, ``claim`` and ``join``, each one atomic C call), ``moving`` and the tree handles."""
 
     def __init__(self, owner, pager, nframes):
         self.owner = owner
         self.lsn = 0
-        self.holders = []               # one entry per reader holding the view (append/pop: atomic)
-        self.moving = False             # set while the view moves to another LSN (Snapshots.acquire)
         self.since = 0.0                # time.monotonic() when this LSN was first handed out
         self.pool = BufferPool(pager, nframes)
         self.pool.set_mode(PoolMode.SNAPSHOT)
         self.pool.page_source = self._page
-        self._trees = {}
-
-    @property
-    def refs(self):
-        return len(self.holders)
 
     def _page(self, pid):
         return self.owner.source.page_at(pid, self.lsn)
@@ -348,17 +367,13 @@ class SnapshotView:
                     drop.append(pid)
             self.pool.discard_clean(drop)
         self.lsn = lsn
-        self._trees = {}
+        self.trees = {}
         self.since = time.monotonic()
 
-    def tree(self, name):
-        """The B+ tree called name as of this snapshot, or None when it did not exist then."""
-        t = self._trees.get(name, False)
-        if t is False:
-            ids = BTree.trees(self.pool)
-            t = BTree(self.pool, ids[name]) if name in ids else None
-            self._trees[name] = t
-        return t
+    def _make_tree(self, name):
+        """The B+ tree called name as of this snapshot, or None (ViewBase.tree caches it)."""
+        ids = BTree.trees(self.pool)
+        return BTree(self.pool, ids[name]) if name in ids else None
 
     def tree_names(self):
         return sorted(BTree.trees(self.pool))
@@ -372,45 +387,46 @@ class Snapshots:
     """The snapshot views of one open Database and the in-process half of the watermark.
 
     ``acquire()`` hands out the view at the newest visible commit (creating or
-    moving one); ``release(view)`` gives it back.  Thread-safe.
+    moving one); ``release(view)`` gives it back.  Thread-safe.  The common
+    case never gets here: the Database's ViewGate joins and leaves the current
+    view in C (``gate.enter()`` / ``gate.leave(v)``); this is the slow path.
     """
 
     SPARES = 2                          # idle views kept for reuse beside the current one
 
-    def __init__(self, source, pager, nframes, pagelog, visible, path):
+    def __init__(self, source, pager, nframes, pagelog, visible, path, gate):
         self.source = source
         self.pager = pager
         self.nframes = nframes
         self.log = pagelog
-        self.visible = visible          # callable: the newest snapshot LSN readers may take
+        self.visible = visible          # callable: the newest snapshot LSN readers may take (refreshed)
         self.path = path
+        self.gate = gate                # oor_core.snapview.ViewGate: gate.current is the current view
         self.lock = threading.Lock()
-        self.current = None
         self.views = []                 # every open view (the current one included)
-        self.closed = False
         self.max_age = None             # seconds: older views do not hold the watermark
+
+    @property
+    def current(self):
+        return self.gate.current
+
+    @property
+    def closed(self):
+        return self.gate.closed
 
     def acquire(self):
         lsn = self.visible()
-        # Fast path, no lock (most reads: the current view is at the newest commit).  The GIL makes
-        # each step atomic: join the holders, then re-check; a mover flags `moving` before it looks
-        # at the holders, so either it sees this reader and leaves the view alone, or this reader
-        # sees the flag (or the new LSN) and takes the slow path.
-        v = self.current
-        if v is not None and v.lsn == lsn and not v.moving:
-            v.holders.append(None)
-            if v.lsn == lsn and not v.moving and not self.closed:
-                return v
-            v.holders.pop()
+        gate = self.gate
         with self.lock:
-            if self.closed:
+            if gate.closed:
                 raise OorError(f"{self.path}: the database is closed")
-            v = self.current
+            v = gate.current
             if v is not None and v.lsn == lsn and not v.moving:
-                v.holders.append(None)
+                v.join()
                 return v
-            if v is None or v.holders or not self._claim(v):
-                v = next((w for w in self.views if not w.holders and self._claim(w)), None)
+            # a view nobody holds is claimed (atomically: a reader joining it first makes the claim fail)
+            if v is None or not v.claim():
+                v = next((w for w in self.views if w.claim()), None)
                 if v is None:
                     v = SnapshotView(self, self.pager, self.nframes)
                     v.moving = True
@@ -419,28 +435,22 @@ class Snapshots:
                 v.move_to(lsn, self.log)
             finally:
                 v.moving = False
-            v.holders.append(None)
-            self.current = v
+            v.join()
+            gate.current = v
             return v
 
-    @staticmethod
-    def _claim(v):
-        """Flag an idle view for moving; False when a reader joined it meanwhile (under self.lock)."""
-        v.moving = True
-        if v.holders:
-            v.moving = False
-            return False
-        return True
-
     def release(self, v):
-        v.holders.pop()
-        if not v.holders and v is not self.current:
-            with self.lock:
-                if not v.holders and v is not self.current and v in self.views:
-                    idle = [w for w in self.views if not w.holders and w is not self.current]
-                    if len(idle) > self.SPARES:
-                        v.close()
-                        self.views.remove(v)
+        if self.gate.leave(v):
+            self.retire(v)
+
+    def retire(self, v):
+        """v is idle and no longer current: close it unless it is one of the SPARES idle views kept."""
+        with self.lock:
+            if not v.refs and v is not self.gate.current and v in self.views:
+                idle = [w for w in self.views if not w.refs and w is not self.gate.current]
+                if len(idle) > self.SPARES:
+                    v.close()
+                    self.views.remove(v)
 
     def oldest(self, respect_age=True):
         """Smallest snapshot LSN held in this process (None when none); with respect_age, views held
@@ -462,8 +472,8 @@ class Snapshots:
 
     def close(self):
         with self.lock:
-            self.closed = True
+            self.gate.closed = True
             for v in self.views:
                 v.close()
             self.views = []
-            self.current = None
+            self.gate.current = None

@@ -33,6 +33,7 @@ from oor_core import logformat as LF
 from oor_core.logformat import ABORT, CKPT_BEGIN, CKPT_END, CLR, COMMIT, END, UNLOGGED, UPDATE
 from oor_core.pager import header_bounds, new_file_header
 from oor_core.btree import BTree, invalidate_cursors
+from oor_core.snapview import ViewGate
 from oor_core.errors import (CorruptPageError, DatabaseLockedError, ForeignProcessError, NotAnOorFileError,
                              OorError, TxClosedError)
 
@@ -142,11 +143,13 @@ class Database:
         self._ckpt_time = time.monotonic()
         self.pagelog = PageLog()
         self._prune_next = PAGELOG_PRUNE
-        self.visible_lsn = 0          # the newest snapshot readers may take (a COMMIT or END LSN)
+        # the current snapshot view, the visible LSN (visible_lsn) and the reader slot's published
+        # LSN (_published), read by the C fast path of acquire_view (oor_core.snapview)
+        self._gate = ViewGate()
         self._snaps = None
         self._readers = None          # read-only: this process's reader table slot (lock file)
         self._slot = None
-        self._published = 0
+        self._fast_ok = True          # reader: the gate can watch the durable hint (else: every call refreshes)
         self._alive, self._alive_at = True, -1.0   # reader: is a writer running (asked every 50 ms)
         self._target = DatabaseRecoveryTarget(self)
         self._verifier = verify.CommitVerifier() if verify.enabled() else None   # strict mode (oor.verify)
@@ -238,11 +241,29 @@ class Database:
         self.pagelog = PageLog(self.wal.next_lsn - 1)
         self.visible_lsn = self.wal.next_lsn - 1
         self._snaps = Snapshots(WriterSource(self.wal, self.pagelog, self.path, self.pool, self.pager),
-                                self.pager, pool_pages, self.pagelog, self._visible, self.path)
+                                self.pager, pool_pages, self.pagelog, self._visible, self.path, self._gate)
         self._snaps.max_age = self.max_snapshot_age
 
     def _visible(self):
         return self.visible_lsn
+
+    @property
+    def visible_lsn(self):
+        """The newest snapshot readers may take (a COMMIT or END LSN)."""
+        return self._gate.visible
+
+    @visible_lsn.setter
+    def visible_lsn(self, lsn):
+        self._gate.visible = lsn
+
+    @property
+    def _published(self):
+        """Reader process: the LSN this process's reader slot holds (0: none)."""
+        return self._gate.published
+
+    @_published.setter
+    def _published(self, lsn):
+        self._gate.published = lsn
 
     def _readers_floor(self):
         """Oldest snapshot LSN of a live reader process (None: none), slots older than max_snapshot_age ignored."""
@@ -315,8 +336,16 @@ class Database:
         self._last_upto = self._followed_at = -1
         self._follow(None)
         self._snaps = Snapshots(FileSource(self.wal, self.pagelog, self.path, self.pager, self._catch_up),
-                                self.pager, pool_pages, self.pagelog, self._reader_visible, self.path)
+                                self.pager, pool_pages, self.pagelog, self._reader_visible, self.path, self._gate)
+        if self._readers is not None:
+            # the gate joins the current view only while the writer's durable hint is unchanged and the
+            # writer's liveness was asked less than 50 ms ago; without a mapping of the hint, never
+            mapping = getattr(self._readers, "hint_mapping", None)     # optional (oor/vfs.py)
+            self._gate.hint_map = mapping() if mapping is not None else None
+            self._fast_ok = self._gate.hint_map is not None
+            self._gate.fresh_until = -1.0
         if self._readers is not None and self._readers.writable:
+            self._gate.guarded = True
             self._slot = self._readers.claim()
             self._slot_lock = threading.Lock()
             self._keeper = threading.Thread(target=self._keep_slot, name="oor-reader-slot", daemon=True)
@@ -356,10 +385,13 @@ class Database:
             self._follow_locked(upto)
 
     def _follow_locked(self, upto):
+        note = self._snaps.source.note_followed if self._snaps is not None else None
         for rec in self.wal.follow(self._follow_end, None):
             t = rec.type
             if t == UPDATE or t == CLR:
                 self.pagelog.add(rec.lsn, LF.page_ids(rec.payload, 8 if t == CLR else 0))
+                if note is not None:
+                    note(rec)
             elif t == UNLOGGED:
                 self.pagelog.add_unlogged(rec.lsn, tuple(LF.decode_unlogged(rec.payload)))
             elif t == COMMIT or t == END:
@@ -381,7 +413,11 @@ class Database:
 
     def _reader_visible(self):
         """Refresh from the log and publish this process's oldest snapshot in its reader slot."""
+        gate = self._gate
+        gate.note_hint()            # before the hint is read: a change after it sends the gate here again
         upto = self._durable_point()
+        if self._fast_ok and self._readers is not None:
+            gate.fresh_until = self._alive_at + 0.05
         if upto != self._last_upto or (upto is None and self._alive_at != self._followed_at):
             # the writer made more log durable (or, with no writer, at most every 50 ms)
             self._follow(upto)
@@ -407,12 +443,18 @@ class Database:
         no log back (the slot is published again by the next snapshot)."""
         while not self._stop.wait(0.25):
             with self._slot_lock:
-                if self._published and self._snaps.oldest(respect_age=False) is None:
-                    try:
-                        self._readers.publish(self._slot, 0)
-                    except (OSError, ValueError):
-                        return
-                    self._published = 0
+                # the gate's joins go slow (to this lock) from here: a join before this line is seen by
+                # oldest(); none can happen between oldest() and the clearing
+                self._gate.clearing = True
+                try:
+                    if self._published and self._snaps.oldest(respect_age=False) is None:
+                        try:
+                            self._readers.publish(self._slot, 0)
+                        except (OSError, ValueError):
+                            return
+                        self._published = 0
+                finally:
+                    self._gate.clearing = False
 
     def snapshot(self):
         """A read view at the newest visible commit (docs/concurrency.md): a Snapshot, released by
@@ -421,16 +463,24 @@ class Database:
 
     def acquire_view(self):
         """The SnapshotView at the newest visible commit, for one short read; give it back with
-        ``release_view``.  (Snapshot wraps the pair; Registry.latest uses it bare: one lookup's cost.)"""
-        if self.closed or self.owner_pid != _PID[0]:
-            self._require_open()
+        ``release_view``.  (Snapshot wraps the pair; Registry.latest uses it bare: one lookup's cost.)
+
+        The common case is one C call (ViewGate.enter: the current view is at the visible LSN and,
+        in a reader process, the durable hint is unchanged, the writer's liveness fresh and the slot
+        covers the view); else the slow path refreshes, publishes and moves or makes a view."""
+        if self.owner_pid == _PID[0]:
+            v = self._gate.enter()
+            if v is not None:
+                return v
+        self._require_open()
         if self._slot is not None:
             with self._slot_lock:        # publishing and taking the view are one step for the keeper
                 return self._snaps.acquire()
         return self._snaps.acquire()
 
     def release_view(self, view):
-        self._snaps.release(view)
+        if self._gate.leave(view):
+            self._snaps.retire(view)
 
     def _verify_header(self):
         """Page 0 verified (checksum) and its references within its page count (pager.pxd condition 5)."""

@@ -12,7 +12,8 @@ excludes it; the lock offers ``release(remove=False)``, ``cover``,
 ``record_durable``, ``durable_hint``, ``reset_durable``, ``forsake``) and
 ``readers(db_path, create=True) -> table`` (the reader table: ``claim``,
 ``publish``, ``release``, ``live``, ``oldest``, ``set_floor``, ``floor``,
-``writer_alive``, ``writer_pid``, ``close``; see oor/lockfile.py).  Every
+``writer_alive``, ``writer_pid``, ``close``, and optionally ``hint_mapping`` (without it a
+reader process refreshes at every snapshot); see oor/lockfile.py).  Every
 database takes its lock and its reader slots through its vfs, whichever vfs it
 is given (one I/O path).  The lock file's bytes belong to oor/lockfile.py.  A
 file offers ``pread(n, offset)``, ``pwrite(data, offset)``, ``fsync()``,
