@@ -11,7 +11,7 @@ same batches).  OOR: ``oor.open(path)`` for the writer, ``oor.open(path, read_on
 ``reg.latest(id)`` per lookup (one snapshot per call).  SQLite: stdlib sqlite3, ``journal_mode=WAL``,
 ``synchronous=FULL``, the table (norad, epoch, source, rec) of ``suite.formats.SQL_TABLE`` (primary key, WITHOUT
 ROWID); a lookup is the natural "latest set of an object" query ``WHERE norad = ? ORDER BY epoch DESC, source DESC
-LIMIT 1`` in autocommit (one read transaction per call) and decodes the record.  LMDB: py-lmdb, OOR's 14-byte
+LIMIT 1`` in autocommit (one read transaction per call) and decodes the record.  LMDB: py-lmdb, OOR's 16-byte
 keys, the codec's records, ``sync=True``; a lookup is one read transaction (``env.begin()``), a seek to the last key
 of the object, the decode.
 

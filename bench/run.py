@@ -9,7 +9,7 @@ directory (a temp dir under the system temp dir, removed at the end).  What
 each side does, exactly, is in docs/benchmarks.md.  Summary:
 
 engine level (oor.storage.Database: named tree + transactions; LMDB; SQLite):
-  same 14-byte keys (norad u32 BE | epoch i64 BE sign-flipped | source u16 BE)
+  same 16-byte keys (norad u32 BE | epoch i64 BE sign-flipped | seq u16 BE | source u16 BE)
   and the codec's record bytes as values; SQLite stores the same rows as a
   WITHOUT ROWID table keyed by (norad, epoch, source) with the record as a BLOB.
   bulk        sorted bulk load of the x40 history, durable at the end

@@ -112,6 +112,7 @@ _RELEASED = _Released()
 TREES = ("elsets", "sources", "names", "cospar", "revs", "commits", "info")       # tree names: <= 8 characters
 _TREE_ATTRS = ("_elsets", "_sources", "_names", "_cospar", "_revisions", "_commits", "_info")
 _US_1950_TO_1970 = 631_152_000_000_000
+_FF12 = b"\xff" * 12
 
 
 def _now_us():
@@ -189,6 +190,8 @@ _ANY = object()
 
 # ---- arguments ------------------------------------------------------------------------------
 def _check_norad(norad_id):
+    if type(norad_id) is int and 0 <= norad_id <= MAX_NORAD_ID:
+        return norad_id              # the common case in one test (latest()'s per-call cost, issue 12)
     if isinstance(norad_id, bool) or not isinstance(norad_id, int):
         raise TypeError(f"norad_id must be an int, not {type(norad_id).__name__}")
     if not 0 <= norad_id <= MAX_NORAD_ID:
@@ -272,8 +275,9 @@ def _latest_in(elsets, norad_id):
     """The newest set of norad_id in the elsets tree (None when absent).  One seek."""
     if elsets is None:
         return None
-    item = elsets.cursor().seek(object_hi(norad_id), "<=")
-    if item is None or item[0][:4] != object_lo(norad_id) or item[1][0] == TOMB:
+    lo = norad_id.to_bytes(4, "big")          # object_lo / object_hi, without two struct calls
+    item = elsets.cursor().seek(lo + _FF12, "<=")
+    if item is None or item[0][:4] != lo or item[1][0] == TOMB:
         return None            # absent, or deleted (its tombstone is the object's last key)
     return decode_record(item[1])
 

@@ -51,7 +51,8 @@ cdef enum:                       # column bits (the key columns are always fille
     COL_INTL = 1 << 13           # intl and intl_len
     COL_NAME = 1 << 14           # name_off and name_data
     COL_KEYS = 1 << 15
-    COL_ALL = (1 << 16) - 1
+    COL_ARRIVAL = 1 << 16        # arrival_us (record trailer)
+    COL_ALL = (1 << 17) - 1
 
 
 cdef class ColumnBatch:
@@ -60,7 +61,7 @@ cdef class ColumnBatch:
     cdef readonly array mean_motion, mm_dot, mm_ddot, bstar
     cdef readonly array inclination, raan, eccentricity, arg_perigee, mean_anomaly
     cdef readonly array rev_number, elset_no, ephemeris, classification
-    cdef readonly array intl, intl_len, name_off, keys
+    cdef readonly array intl, intl_len, name_off, keys, arrival_us
     cdef readonly bytearray name_data
     cdef readonly unsigned int columns      # COL_* bits the last fill wrote
     cdef Py_ssize_t name_used

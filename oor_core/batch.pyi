@@ -20,7 +20,7 @@ class ColumnBatch:
     mean_motion: array; mm_dot: array; mm_ddot: array; bstar: array
     inclination: array; raan: array; eccentricity: array; arg_perigee: array; mean_anomaly: array
     rev_number: array; elset_no: array; ephemeris: array; classification: array
-    intl: array; intl_len: array; name_off: array; keys: array
+    intl: array; intl_len: array; name_off: array; keys: array; arrival_us: array
     name_data: bytearray
     columns: int
     def __init__(self, capacity: int = ...) -> None: ...

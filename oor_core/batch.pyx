@@ -70,6 +70,7 @@ cdef class ColumnBatch:
         self.intl_len = clone(_B, capacity, True)
         self.name_off = clone(_i, capacity + 1, True)
         self.keys = clone(_B, capacity * KEY_SIZE, True)
+        self.arrival_us = clone(_Q, capacity, False)
         self.name_data = bytearray(capacity * 24)
         self.name_used = 0
         self.columns = COL_ALL
@@ -205,6 +206,8 @@ cdef int _decode_row(ColumnBatch b, const uint8_t* key, const uint8_t* r, Py_ssi
         memcpy(b.intl.data.as_uchars + i * REC_INTL_MAX, r + REC_INTL, REC_INTL_MAX)
     if cols & COL_KEYS:
         memcpy(b.keys.data.as_uchars + i * KEY_SIZE, key, KEY_SIZE)
+    if cols & COL_ARRIVAL:
+        b.arrival_us.data.as_longlongs[i] = rec_arrival(r)
     if cols & COL_NAME:
         b._add_name(r + name_at, nn)
         b.name_off.data.as_ints[i + 1] = <int>b.name_used
@@ -218,7 +221,7 @@ COLUMN_BITS = {"norad": 0, "epoch_us": 0, "source_id": 0, "mean_motion": COL_MEA
                "eccentricity": COL_ECCENTRICITY, "arg_perigee": COL_ARG_PERIGEE, "mean_anomaly": COL_MEAN_ANOMALY,
                "rev_number": COL_REV_NUMBER, "elset_no": COL_ELSET_NO, "ephemeris": COL_EPHEMERIS,
                "classification": COL_CLASSIFICATION, "intl": COL_INTL, "intl_len": COL_INTL, "name_off": COL_NAME,
-               "name_data": COL_NAME, "name": COL_NAME, "keys": COL_KEYS}
+               "name_data": COL_NAME, "name": COL_NAME, "keys": COL_KEYS, "arrival_us": COL_ARRIVAL}
 
 
 def column_mask(names):

@@ -129,3 +129,16 @@ cdef inline bint rec_length_ok(const uint8_t* r, Py_ssize_t rlen) noexcept nogil
                 return False
             off += 4 + rec_u32(r, <int>off)
     return off == rlen
+
+
+# The arrival stamp of a record (record.py trailer; flag bit 3), 0 when it has none.  Caller: batch.pyx.
+cdef inline int64_t rec_arrival(const uint8_t* r) noexcept nogil:
+    cdef Py_ssize_t off
+    if not (r[REC_FLAGS] & REC_F_ARRIVAL):
+        return 0
+    off = rec_name_off(r)
+    if r[REC_FLAGS] & REC_F_NAME:
+        off += rec_u16(r, REC_NLEN)
+    if r[REC_FLAGS] & REC_F_SOURCE:
+        off += r[REC_SLEN]
+    return rec_i64(r, <int>off)

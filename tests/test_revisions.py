@@ -281,3 +281,25 @@ def test_cli_source_as_of_and_revisions(tmp_path, capsys):
     assert [r["source"] for r in revs] == ["space-track", "celestrak"] and all(r["superseded"] is None for r in revs)
     assert main(["scan", "--db", str(db), "--source", "celestrak", "--format", "3le"]) == 0
     assert _fix(L2B) in capsys.readouterr().out
+
+
+def test_query_arrival_time_field_both_paths(reg, tmp_path, capsys):
+    """Issue 16's arrival_time field: the vectorized path (read from the record trailer in C) and the row-wise
+    path give the same rows; it tells two loads apart."""
+    a = oor.parse_tle(_fix(L1A), _fix(L2A), name="A", source="space-track")
+    b = oor.parse_tle(_fix(L1B), _fix(L2B), name="B", source="celestrak")
+    reg.put(a)
+    _sleep_tick()
+    between = _now().isoformat()
+    _sleep_tick()
+    reg.put(b)
+    for vec in (True, False):
+        rows = list(reg.query().vectorized(vec).where(arrival_time__gt=between).select("norad_id", "source",
+                                                                                          "arrival_time"))
+        assert [(r["norad_id"], r["source"]) for r in rows] == [(31177, "celestrak")], vec
+        assert rows[0]["arrival_time"] == reg.latest(31177).arrival
+    # the latest set of 31177 is b (the last arrival): nothing older among the latest; among all sets, a
+    assert list(reg.query().where(arrival_time__le=between).select("source")) == []
+    for vec in (True, False):
+        assert list(reg.query().all_sets().vectorized(vec).where(arrival_time__le=between)
+                    .select("source")) == [{"source": "space-track"}]

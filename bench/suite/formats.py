@@ -1,8 +1,9 @@
 """The layouts the benchmark's processes share: the key as an SQL row, the SQL table, the stream file.
 
-Owns: the split of the registry's 14-byte key (norad u32 BE | epoch i64 BE sign-flipped | source u16 BE) into the
-(norad, epoch, source) row SQLite stores, that table's definition, and the stream file the parent writes once and
-the children read (one set a record: length u16 LE | key 14 bytes | record bytes).  Imports only the standard
+Owns: the split of the registry's 16-byte key (norad u32 BE | epoch i64 BE sign-flipped | seq u16 BE | source
+u16 BE; oor/keys.py, registry format 2; the suite's sets all have seq 0) into the (norad, epoch, source) row SQLite
+stores, that table's definition, and the stream file the parent writes once and the children read (one set a
+record: length u16 LE | key 16 bytes | record bytes).  Imports only the standard
 library, so the RSS child measures no more than it did when it was a string.
 
 Who may import: every module of the suite, and the children (``children/*.py``).
@@ -10,7 +11,8 @@ Who may import: every module of the suite, and the children (``children/*.py``).
 import struct
 
 SIGN = 1 << 63
-KEY = struct.Struct(">IQH")
+KEY = struct.Struct(">IQHH")
+KEY_SIZE = KEY.size
 _LEN = struct.Struct("<H")
 
 SQL_TABLE = ("CREATE TABLE elsets (norad INTEGER NOT NULL, epoch INTEGER NOT NULL, source INTEGER NOT NULL, "
@@ -18,8 +20,8 @@ SQL_TABLE = ("CREATE TABLE elsets (norad INTEGER NOT NULL, epoch INTEGER NOT NUL
 
 
 def split_key(k):
-    """(norad, epoch_us, source) of a 14-byte key."""
-    n, e, s = KEY.unpack(k)
+    """(norad, epoch_us, source) of a 16-byte key."""
+    n, e, _seq, s = KEY.unpack(k)
     return n, e - SIGN, s
 
 
@@ -43,7 +45,7 @@ def stream_items(path, n):
             if not h:
                 return
             ln = _LEN.unpack(h)[0]
-            k = rd(14)
+            k = rd(KEY_SIZE)
             yield k, rd(ln)
 
 

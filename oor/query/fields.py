@@ -106,6 +106,10 @@ def _epoch_py(us):
     return us_to_epoch(us)
 
 
+def _arrival_py(us):
+    return None if not us else us_to_epoch(us)        # 0: a set stored without a stamp (upgraded format 1)
+
+
 _F = [
     Field("norad_id", "num", "", "NORAD catalog number", _v(0), column="norad", to_py=int),
     Field("epoch", "time", "UTC", "epoch of the set", _v(3), column="epoch_us", to_py=_epoch_py),
@@ -136,6 +140,8 @@ _F = [
     Field("launch_year", "num", "", "launch year from the COSPAR id (0 internally when none)",
           lambda es, ctx: launch_year(_values(es)[2]) or 0, derive="launch_year", to_py=lambda y: int(y) or None),
     Field("source", "text", "", "source the set was loaded from", lambda es, ctx: _values(es)[17]),
+    Field("arrival_time", "time", "UTC", "when the registry stored the set (its transaction's arrival stamp; "
+          "docs/revisions.md)", lambda es, ctx: es.arrival_us or 0, column="arrival_us", to_py=_arrival_py),
 ]
 FIELDS = {f.name: f for f in _F}
 ALIASES = {"norad": "norad_id", "id": "norad_id", "epoch_us": "epoch", "epoch_age": "age_days", "age": "age_days",
@@ -143,7 +149,8 @@ ALIASES = {"norad": "norad_id", "id": "norad_id", "epoch_us": "epoch", "epoch_ag
            "argp": "arg_perigee", "ma": "mean_anomaly", "mm": "mean_motion", "n": "mean_motion",
            "period": "period_min", "sma": "sma_km", "semi_major_axis": "sma_km", "apogee": "apogee_km",
            "perigee": "perigee_km", "cospar_id": "cospar", "intl_designator": "cospar", "object_name": "name",
-           "launch": "launch_year", "elset_no": "element_set_no"}
+           "launch": "launch_year", "elset_no": "element_set_no", "arrival": "arrival_time",
+           "arrived": "arrival_time"}
 
 
 def field(name):

@@ -1,6 +1,6 @@
 """LMDB's side of every measure (py-lmdb): the engine-level adapter, the registry-level reads, the ingest.
 
-The same 14-byte keys and record bytes as OOR; ``sync=True, metasync=True``, and an ``env.sync`` at the end of the
+The same 16-byte keys and record bytes as OOR; ``sync=True, metasync=True``, and an ``env.sync`` at the end of the
 loads.  The reads run in one long read transaction (``buffers=False``: the values are copied out, as OOR's are).
 ``AVAILABLE`` is False when py-lmdb is not importable (the run then skips LMDB with a note).
 

@@ -1,6 +1,6 @@
 """OOR's side of every measure: the engine-level adapter over ``oor.storage.Database`` and the registry ingest.
 
-Engine level: one named tree ("elsets") of a Database opened with ``sync="full"``; the registry's 14-byte keys
+Engine level: one named tree ("elsets") of a Database opened with ``sync="full"``; the registry's 16-byte keys
 and the codec's record bytes.  The registry-level reads call ``oor.open(...)``'s methods directly (in
 ``measures/registry.py``); the ingest is ``oor.open(new).load(file)`` with the close (a checkpoint) not timed.
 
