@@ -303,3 +303,66 @@ def test_query_arrival_time_field_both_paths(reg, tmp_path, capsys):
     for vec in (True, False):
         assert list(reg.query().all_sets().vectorized(vec).where(arrival_time__le=between)
                     .select("source")) == [{"source": "space-track"}]
+
+
+SPACETRACK_GP = {
+    "CCSDS_OMM_VERS": "2.0", "CREATION_DATE": "2017-11-18T20:16:41", "ORIGINATOR": "18 SPCS",
+    "OBJECT_NAME": "COSMOS 2421 DEB", "OBJECT_ID": "2006-026AE", "CENTER_NAME": "EARTH", "REF_FRAME": "TEME",
+    "TIME_SYSTEM": "UTC", "MEAN_ELEMENT_THEORY": "SGP4", "EPOCH": "2017-11-18T14:05:02.829120",
+    "MEAN_MOTION": "15.23389066", "ECCENTRICITY": "0.0061286", "INCLINATION": "64.8704", "RA_OF_ASC_NODE": "311.0573",
+    "ARG_OF_PERICENTER": "35.8417", "MEAN_ANOMALY": "324.6718", "EPHEMERIS_TYPE": "0", "CLASSIFICATION_TYPE": "U",
+    "NORAD_CAT_ID": "31177", "ELEMENT_SET_NO": "999", "REV_AT_EPOCH": "26482", "BSTAR": "0.00029033",
+    "MEAN_MOTION_DOT": "0.00000957", "MEAN_MOTION_DDOT": "0", "OBJECT_TYPE": "DEBRIS", "RCS_SIZE": "SMALL",
+    "DECAY_DATE": None, "GP_ID": "123456789", "TLE_LINE0": "0 COSMOS 2421 DEB"}
+
+
+def test_spacetrack_json_fields_are_kept_by_the_registry_and_shown(reg, tmp_path, capsys):
+    rec = dict(SPACETRACK_GP, TLE_LINE1=_fix(L1A), TLE_LINE2=_fix(L2A))
+    f = _write(tmp_path / "gp.json", json.dumps([rec]))
+    assert reg.load(f, source_name="space-track").inserted == 1
+    es = reg.latest(31177)
+    m = es.meta
+    assert m["TLE_LINE1"] == _fix(L1A) and m["TLE_LINE2"] == _fix(L2A)
+    assert m["CREATION_DATE"] == "2017-11-18T20:16:41" and m["GP_ID"] == "123456789" and m["RCS_SIZE"] == "SMALL"
+    assert es.origin == f"{f}#1" and es.source == "space-track" and es.arrival is not None
+    # the same set from a 3LE file of the same source: a repeat; it brings the exact text, keeps every keyword
+    tle = _write(tmp_path / "a.3le", "\n".join([L0, _fix(L1A), _fix(L2A)]) + "\n")
+    assert reg.load(tle, source_name="space-track").updated == 1
+    es2 = reg.latest(31177)
+    assert es2.has_text and es2.line1 == _fix(L1A) and es2.meta == m and es2.origin == es.origin
+    reg.close()
+    capsys.readouterr()
+    assert main(["get", "31177", "--db", str(reg.path), "--format", "json"]) == 0
+    shown, = json.loads(capsys.readouterr().out)
+    assert shown["GP_ID"] == "123456789" and shown["OOR_SOURCE"] == "space-track" and shown["OOR_ORIGIN"] == es.origin
+    assert shown["OOR_ARRIVAL"].startswith(str(es2.arrival.year))
+
+
+def test_an_omm_export_then_reload_keeps_the_sources_apart(reg, tmp_path):
+    """The issue's 62 -> 31: the same 31 Iridium sets from two sources, exported as OMM and loaded again."""
+    from conftest import data_dir
+    d = data_dir()
+    if d is None:
+        pytest.skip("real data folder not found")
+    f = d / "omm" / "iridium-2023-10-26.3le"
+    reg.load(f, source_name="celestrak")
+    reg.load(f, source_name="space-track")
+    assert reg.stats()["element_sets"] == 62
+    out = tmp_path / "all.json"
+    assert reg.export(out, latest=False) == 62
+    with oor.open(tmp_path / "again.oor") as again:
+        rep = again.load(out)
+        assert rep.inserted == 62
+        assert again.sources() == {"celestrak": 1, "space-track": 2}
+
+
+def test_prune_never_changes_what_a_live_snapshot_sees(reg):
+    es = oor.parse_tle(_fix(L1A), _fix(L2A), name="ONE")
+    reg.put(es)
+    reg.put(es.replace(name="TWO"))
+    with reg.snapshot() as snap:
+        before = [(r.element_set.name, r.current) for r in snap.history(31177, revisions=True)]
+        _sleep_tick()
+        assert reg.prune(_now()).revisions == 1
+        assert [(r.element_set.name, r.current) for r in snap.history(31177, revisions=True)] == before
+        assert len(reg.history(31177, revisions=True)) == 1
