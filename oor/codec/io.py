@@ -431,13 +431,14 @@ def _provenance(sets, label, collect, source):
     source when the load names none, OOR_ORIGIN onto the origin, OOR_ARRIVAL (ISO 8601) onto the
     arrival; they leave the metadata.  Who may call: ElementReader."""
     from oor.codec import elements as _el
+    from oor.codec.elements import element_values
     from oor.codec.omm import parse_epoch
     n = 0
     base = len(collect) if collect is not None else 0
     prefix = None if label is None else label + "#"
     for es in sets:
         n += 1
-        v = es._v
+        v = element_values(es)
         meta = v[_el.META]
         if meta is not None and any(k in _OOR_KEYS for k, _ in meta):
             d = dict(meta)
@@ -456,7 +457,7 @@ def _provenance(sets, label, collect, source):
             if origin is not None:
                 yield es
                 continue
-        if prefix is not None and es._v[_el.ORIGIN] is None:
+        if prefix is not None and element_values(es)[_el.ORIGIN] is None:
             k = n + (len(collect) - base if collect is not None else 0)
             es = es.with_provenance(origin=f"{prefix}{k}")
         yield es

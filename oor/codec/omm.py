@@ -242,7 +242,7 @@ def extra_pairs(es):
     Who may call: the OMM writers.  A list of (keyword, text) pairs.
     """
     from oor.codec import elements as _el
-    v = es._v
+    v = _el.element_values(es)
     pairs = [p for p in v[_el.META] or () if p[0] not in PROVENANCE_KEYWORDS]
     if v[_el.SOURCE] is not None:
         pairs.append(("OOR_SOURCE", v[_el.SOURCE]))
