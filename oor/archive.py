@@ -599,9 +599,12 @@ def compact(db):
         except BaseException:
             _remove_db_files(tmp, vfs)
             raise
-        db.close()                                # writes only to the old (unlinked) file and the old log
-    _clear_log(path, vfs)                         # the old log: never to be replayed into the new file
-    _move_log(tmp, path, vfs)                     # the new file's own (the writer discards it: clean)
+        # Still holding the writer lock: no other writer can open the registry and start a log that the
+        # next two steps would remove.  The old log is never to be replayed into the new file; the new
+        # file's own log (clean: the writer discards it) takes its place.
+        _clear_log(path, vfs)
+        _move_log(tmp, path, vfs)
+        db.abandon()                              # the old file and log are no longer the registry's
     vfs.remove(tmp + "-lock")
     new = Database(path, create=False, timeout=5.0, **opts)
     after = new.pager.file_size()

@@ -91,6 +91,7 @@ TOMB = 0xFF
 MAX_SEQ = 0xFFFF
 _KEY = struct.Struct(">IQHH")
 _EPOCH = struct.Struct(">IQ")
+_EPOCH_HI = struct.Struct(">IQI")
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
 _Q = struct.Struct(">Q")
@@ -131,8 +132,8 @@ def epoch_lo(norad_id, epoch_us):
 
 
 def epoch_hi(norad_id, epoch_us):
-    """A key above every key of (norad_id, epoch_us) and below the next epoch's."""
-    return _EPOCH.pack(norad_id, epoch_us + SIGN) + b"\xff\xff\xff\xff"
+    """A key above every key of (norad_id, epoch_us) and below the next epoch's (one pack: at()'s seek)."""
+    return _EPOCH_HI.pack(norad_id, epoch_us + SIGN, 0xFFFFFFFF)
 
 
 # ---- stored values: tombstones --------------------------------------------------------------

@@ -28,6 +28,7 @@ Iterators (``scan``, ``iter_sets``) take the lock per step, never across a
 from __future__ import annotations
 
 import os
+import struct
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -88,7 +89,7 @@ from oor.revisions import (
     versioned_objects,
 )
 from oor.storage import Database, batched_items
-from oor.times import parse_duration, to_epoch_us, us_to_iso
+from oor.times import parse_duration, to_datetime, to_epoch_us, us_to_iso
 
 __all__ = ["Registry", "RegistrySnapshot", "RegistryTransaction", "LoadReport", "Revision", "PruneReport", "open",
            "restore",
@@ -113,6 +114,7 @@ TREES = ("elsets", "sources", "names", "cospar", "revs", "commits", "info")     
 _TREE_ATTRS = ("_elsets", "_sources", "_names", "_cospar", "_revisions", "_commits", "_info")
 _US_1950_TO_1970 = 631_152_000_000_000
 _FF12 = b"\xff" * 12
+_FF4 = b"\xff" * 4
 
 
 def _now_us():
@@ -140,7 +142,7 @@ def _object_end(norad_id):
 def arrival_of_safe(value):
     try:
         return arrival_of(value)
-    except (ValueError, UnicodeDecodeError, IndexError):
+    except (ValueError, UnicodeDecodeError, IndexError, struct.error):
         return -(1 << 63)
 
 
@@ -312,19 +314,29 @@ class _Reads:
             raise TypeError(f"source must be a str or None, not {type(source).__name__}")
         return self.sources().get(source, -1)
 
-    def _versions(self, norad_id, as_of, source):
-        """[(key, value)] of an object as of a time (or now), of one source (or _ANY), ascending key; a
-        valid tombstone is kept (last) whatever the source."""
-        if as_of is not None:
-            items = object_versions(self._reading, self._elsets, self._revisions, norad_id, self._bound(as_of))
+    def _sel(self, as_of, source):
+        """(stamp bound or None, source id or _ANY): a call's as_of / source, resolved once per call (one
+        "now" and one read of the sources tree for a whole scan)."""
+        return (None if as_of is None else self._bound(as_of)), (_ANY if source is _ANY else self._sid(source))
+
+    def _versions(self, norad_id, b, sid):
+        """[(key, value)] of an object at stamp bound b (None: now), of source id sid (or _ANY), ascending
+        key; a valid tombstone is kept (last) whatever the source."""
+        if b is not None:
+            items = object_versions(self._reading, self._elsets, self._revisions, norad_id, b)
         elif self._elsets is None:
             return []
         else:
             items = list(self._range(self._elsets, object_lo(norad_id), _object_end(norad_id)))
-        if source is not _ANY:
-            sid = self._sid(source)
-            items = [kv for kv in items if is_tombstone(kv[1]) or unpack_u16(kv[0][14:16]) == sid]
+        if sid is not _ANY:
+            items = [kv for kv in items if kv[1][0] == TOMB or unpack_u16(kv[0][14:16]) == sid]
         return items
+
+    def _latest_sel(self, norad_id, b, sid):
+        items = self._versions(norad_id, b, sid)
+        if not items or items[-1][1][0] == TOMB:
+            return None
+        return decode_record(items[-1][1])
 
     # ---- lookups -----------------------------------------------------------------------------
     def latest(self, norad_id, *, as_of=None, source=_ANY):
@@ -337,10 +349,7 @@ class _Reads:
         if as_of is None and source is _ANY:
             with self._reading():
                 return _latest_in(self._elsets, norad_id)
-        items = self._versions(norad_id, as_of, source)
-        if not items or is_tombstone(items[-1][1]):
-            return None
-        return decode_record(items[-1][1])
+        return self._latest_sel(norad_id, *self._sel(as_of, source))
 
     def at(self, norad_id: int, when: TimeLike, mode: str = "before",
            max_age: Optional[DurationLike] = None, *, as_of: Optional[TimeLike] = None,
@@ -360,8 +369,8 @@ class _Reads:
         if as_of is None and source is _ANY:
             item = at_item(self._reading, self._elsets, norad_id, us, mode, age)
         else:
-            item = pick_at([kv for kv in self._versions(norad_id, as_of, source) if not is_tombstone(kv[1])],
-                           us, mode, age)
+            item = pick_at([kv for kv in self._versions(norad_id, *self._sel(as_of, source))
+                            if kv[1][0] != TOMB], us, mode, age)
         return None if item is None else decode_record(item[1])
 
     def history(self, norad_id, since=None, until=None, *, as_of=None, source=_ANY, revisions=False):
@@ -378,7 +387,7 @@ class _Reads:
         if revisions:
             if as_of is not None:
                 raise ValueError("history(revisions=True) lists every version; as_of does not apply")
-            sid = None if source is _ANY else self._sid(source)
+            sid = None if source is _ANY else self._sid(source)       # resolved once for the call
             out = []
             for r in revisions_of(self._reading, self._elsets, self._revisions, norad_id):
                 if not r.tombstone and ((lo_us is not None and r.epoch_us < lo_us)
@@ -388,8 +397,8 @@ class _Reads:
                 out.append(r)
             return out
         if as_of is not None or source is not _ANY:
-            return [decode_record(v) for k, v in self._versions(norad_id, as_of, source)
-                    if not is_tombstone(v) and (lo_us is None or split_elset_key(k)[1] >= lo_us)
+            return [decode_record(v) for k, v in self._versions(norad_id, *self._sel(as_of, source))
+                    if v[0] != TOMB and (lo_us is None or split_elset_key(k)[1] >= lo_us)
                     and (hi_us is None or split_elset_key(k)[1] <= hi_us)]
         lo = object_lo(norad_id) if lo_us is None else epoch_lo(norad_id, lo_us)
         if hi_us is None or hi_us >= TOMB_EPOCH - 1:
@@ -415,7 +424,7 @@ class _Reads:
         nid = 0 if first_id is None else _check_norad(first_id)
         last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
         if as_of is not None:
-            b = self._bound(as_of)
+            b = self._bound(as_of)                 # one bound for the whole iteration
             for norad in versioned_objects(self._reading, self._elsets, self._revisions, nid, last):
                 if any(not is_tombstone(v) for _, v in
                        object_versions(self._reading, self._elsets, self._revisions, norad, b)):
@@ -444,10 +453,11 @@ class _Reads:
         nid = 0 if first_id is None else _check_norad(first_id)
         last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
         if as_of is not None or source is not _ANY:
+            b, sid = self._sel(as_of, source)
             ids = (versioned_objects(self._reading, self._elsets, self._revisions, nid, last)
-                   if as_of is not None else self.objects(nid, last))
+                   if b is not None else self.objects(nid, last))
             for norad in ids:
-                es = self.latest(norad, as_of=as_of, source=source)
+                es = self._latest_sel(norad, b, sid)
                 if es is not None:
                     yield es
             return
@@ -473,11 +483,12 @@ class _Reads:
         first = 0 if first_id is None else _check_norad(first_id)
         last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
         if as_of is not None or source is not _ANY:
+            b, sid = self._sel(as_of, source)
             ids = (versioned_objects(self._reading, self._elsets, self._revisions, first, last)
-                   if as_of is not None else self.objects(first, last))
+                   if b is not None else self.objects(first, last))
             for norad in ids:
-                for _, v in self._versions(norad, as_of, source):
-                    if not is_tombstone(v):
+                for _, v in self._versions(norad, b, sid):
+                    if v[0] != TOMB:
                         yield decode_record(v)
             return
         for _, v in self._range(self._elsets, object_lo(first), _object_end(last)):
@@ -498,8 +509,10 @@ class _Reads:
             raise TypeError("find() takes a str")
         ids = find_ids(self._range, self._names, self._cospar, self.__contains__, text, contains)
         out = []
+        plain = as_of is None and source is _ANY
+        b, sid = (None, _ANY) if plain else self._sel(as_of, source)
         for norad in sorted(ids):
-            es = self.latest(norad, as_of=as_of, source=source)
+            es = self.latest(norad) if plain else self._latest_sel(norad, b, sid)
             if es is not None:
                 out.append(es)
         return out
@@ -546,6 +559,8 @@ class _Reads:
         """
         path = dest if isinstance(dest, (str, os.PathLike)) else None
         fmt = resolve_format(format, path, "3le", WRITE_FORMATS + ("parquet",))
+        if as_of is not None:
+            as_of = to_datetime(as_of)           # one instant for every object ("now-1h" read once)
         sel = {"as_of": as_of, "source": source}
         plain = as_of is None and source is _ANY
         if at is not None:
@@ -585,6 +600,8 @@ class _Reads:
         (as ``latest``) from the selected sets.
         """
         from oor.interop import to_arrow
+        if as_of is not None:
+            as_of = to_datetime(as_of)           # one instant for every object
         if as_of is not None or source is not _ANY:
             from oor.interop import sets_to_arrow
             f, l_ = first_id, last_id
@@ -661,7 +678,7 @@ class _Reads:
         problems += more
         want = index_counts.new_expectation()
         problems += self._check_primary(src, want, stamps)
-        problems += self._check_revisions(stamps)
+        problems += self._check_revisions(src, stamps)
         for label, tree in zip(index_counts.INDEXES, (self._names, self._cospar)):
             problems += self._check_index(label, tree, want[label])
         return problems
@@ -688,7 +705,7 @@ class _Reads:
             prev_t = t
         with self._reading():
             fmt = self._info.get(b"format")
-        if fmt is None or unpack_u16(fmt) != FORMAT:
+        if fmt is None or len(fmt) != 2 or unpack_u16(fmt) != FORMAT:
             problems.append(f"tree info: registry format is {fmt!r}, expected {FORMAT}")
         return stamps, problems
 
@@ -747,10 +764,10 @@ class _Reads:
                             f"{us_to_iso(es.arrival_us)}, a stamp with no commits entry")
         return es
 
-    def _check_revisions(self, stamps):
-        """Problems of the revisions tree: key size, superseding stamp after the value's arrival, valid values."""
+    def _check_revisions(self, src, stamps):
+        """Problems of the revisions tree: key size, superseding stamp committed and after the value's arrival,
+        valid values."""
         problems = []
-        src, _ = self._check_sources()
         for rk, rv in self._range(self._revisions, None, None, 4096):
             if len(rk) != REV_KEY_SIZE or len(rv) < 2:
                 problems.append(f"tree revisions: entry {rk.hex()} is malformed")
@@ -765,6 +782,9 @@ class _Reads:
                 problems.append(f"tree revisions: entry {rk.hex()} holds no value")
                 continue
             self._check_value("revisions", k, v, src, stamps, problems)
+            if sup not in stamps:
+                problems.append(f"tree revisions: entry {rk.hex()} was superseded at {us_to_iso(sup)}, a stamp "
+                                f"with no commits entry")
             if arrival_of_safe(v) >= sup:
                 problems.append(f"tree revisions: entry {rk.hex()} was superseded at {us_to_iso(sup)}, not after "
                                 f"its arrival")
@@ -818,7 +838,7 @@ class Registry(_Reads):
         self._tracking = None    # keys written by a snapshot-based transaction (conflict check)
         self._stamp = None       # the running transaction's arrival stamp (taken at its first write)
         self._last_commit = None # commit time of the last registry commit (the next stamp exceeds it)
-        self._pending_commit = None
+        self._revs_empty = None  # whether the revs tree is empty (then an insert skips its seq seek)
         _bind_trees(self, lambda n: None)
         try:
             self._open_trees()
@@ -877,6 +897,7 @@ class Registry(_Reads):
 
     def _forget(self):
         """Drop caches that an abort could make stale."""
+        self._revs_empty = None
         self._src_id = {}
         self._src_name = {0: None}
         self._next_src = None
@@ -922,22 +943,21 @@ class Registry(_Reads):
         return self._stamp
 
     def _before_commit(self):
-        """Write commits[stamp] = commit time into the outermost transaction, just before its COMMIT."""
+        """Write commits[stamp] = commit time into the outermost transaction, just before its COMMIT (under
+        the writer's lock, like every use of the stamp state: the next transaction resets it when it begins).
+        The next stamp must exceed this commit time even if the COMMIT then fails: a higher floor is harmless."""
         if self._stamp is not None:
             t = max(_now_us(), self._stamp)
             self._commits.insert(stamp_key(self._stamp), pack_time(t))
-            self._pending_commit = t
-
-    def _after_end(self, committed):
-        if committed and self._stamp is not None and self._pending_commit is not None:
-            self._last_commit = self._pending_commit
-        self._stamp = self._pending_commit = None
+            self._last_commit = t
+            self._stamp = None
 
     def _supersede(self, key, value, stamp, why):
         """Keep value (what key held) as a revision superseded at stamp -- unless it arrived in this same
         transaction (nobody ever saw it)."""
         if arrival_of(value) == stamp:
             return
+        self._revs_empty = False
         try:
             self._revisions.insert(revision_key(key, stamp), revision_value(why, value))
         except KeyError:
@@ -984,9 +1004,12 @@ class Registry(_Reads):
         if same is not None:
             return self._merge(same, es)
         stamp = self._tx_stamp()
-        r = self._revisions.cursor().seek(epoch_hi(norad, epoch), "<=")
-        if r is not None and r[0][:12] == prefix:
-            seq = max(seq, unpack_u16(r[0][12:14]) + 1)     # a deleted set's seq is never reused
+        if self._revs_empty is None:
+            self._revs_empty = self._revisions.last() is None
+        if not self._revs_empty:
+            r = self._revisions.cursor().seek(prefix + _FF4, "<=")
+            if r is not None and r[0][:12] == prefix:
+                seq = max(seq, unpack_u16(r[0][12:14]) + 1)     # a deleted set's seq is not reused
         if seq > MAX_SEQ:
             raise OorError(f"{self.path}: NORAD {norad} has {MAX_SEQ + 1} distinct sets at epoch "
                            f"{us_to_iso(epoch)}; no more can be stored")
@@ -996,6 +1019,8 @@ class Registry(_Reads):
         self._counts.add(es)
         if tomb is not None:
             # the new set is the object's newest: the deleted object is back (its tombstone is kept as a revision)
+            if self._tracking is not None:
+                self._tracking.add(tomb[0])
             elsets.delete(tomb[0])
             self._supersede(tomb[0], tomb[1], stamp, "revived")
         return INSERTED
@@ -1330,7 +1355,7 @@ class Registry(_Reads):
         db, report = archive.compact(self.db)
         self.db = db
         self._forget()
-        self._tracking = self._stamp = self._last_commit = self._pending_commit = None
+        self._tracking = self._stamp = self._last_commit = None
         _bind_trees(self, lambda n: None)
         self._open_trees()
         return report
@@ -1350,7 +1375,9 @@ class RegistryTransaction(_Reads):
         self.registry = reg
         self.path = reg.path
         self._first = not reg.db.in_own_transaction()     # the outermost: it writes the commits entry
-        self._tx = reg.db.transaction()
+        self._tx = reg.db.transaction()                    # from here on the writer's lock is held
+        if self._first:
+            reg._stamp = None                              # this transaction takes its own stamp
         self._outer = reg._tracking is None
         self._base = snapshot
         if self._outer:
@@ -1377,15 +1404,8 @@ class RegistryTransaction(_Reads):
                 raise
         if exc_type is not None:
             self.registry._forget()
-        ok = False
-        try:
-            r = self._tx.__exit__(exc_type, exc, tb)
-            ok = exc_type is None
-            return r
-        finally:
-            if self._first:
-                self.registry._after_end(ok)
-            self._close_tracking()
+        self._close_tracking()          # while the writer's lock is held: the next transaction's state is its own
+        return self._tx.__exit__(exc_type, exc, tb)
 
     def _close_tracking(self):
         if self._outer:
@@ -1399,23 +1419,13 @@ class RegistryTransaction(_Reads):
         except BaseException:
             self.abort()
             raise
-        ok = False
-        try:
-            self._tx.commit()
-            ok = True
-        finally:
-            if self._first:
-                self.registry._after_end(ok)
-            self._close_tracking()
+        self._close_tracking()
+        self._tx.commit()
 
     def abort(self):
         self.registry._forget()
         self._close_tracking()
-        try:
-            self._tx.abort()
-        finally:
-            if self._first:
-                self.registry._after_end(False)
+        self._tx.abort()
 
     # ---- writes (inside this transaction) ----
     def put(self, element_set):

@@ -979,6 +979,21 @@ class Database:
         self.pager.sync()
         pool.discard_page(0)
 
+    def abandon(self):
+        """Close without writing anything more to the data file or the log, then release the writer lock.
+
+        Who may call: ``oor.archive.compact``, which has renamed a complete new file over this one and put
+        the new file's log in place while holding this lock (so no other writer can open in between); this
+        Database's file and log are then no longer the registry's.  Refuses inside a transaction.
+        """
+        if self.closed:
+            return
+        with self._lock:
+            if self._tx is not None:
+                raise OorError(f"{self.path}: abandon() inside a transaction")
+            self.closed = True
+            self._teardown(flush=False)
+
     def _forsake(self):
         """Close a forked child's copies of the files without writing or unlocking anything."""
         self.closed = True

@@ -20,7 +20,7 @@ from oor.codec.formats import FORMATS
 JASON1 = 26997
 EXT = {"tle": "tle", "3le": "3le", "omm-xml": "xml", "omm-json": "json", "omm-csv": "csv", "omm-kvn": "kvn",
        "jsonl": "jsonl", "table": "txt", "parquet": "parquet"}
-TABLE_LINE = re.compile(r"^ *(\d+)  (\S+)  (\S+)(?: +(.*))?$")
+TABLE_LINE = re.compile(r"^ *(\d+)  (\S+)  (\S+) +(\S+)(?: +(.*))?$")     # id, epoch, COSPAR, source, name
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def parse_back(fmt, text=None, path=None):
         for line in body.splitlines():
             m = TABLE_LINE.match(line)
             assert m, line
-            rows.append((int(m.group(1)), m.group(2), m.group(3), m.group(4) or None))
+            rows.append((int(m.group(1)), m.group(2), m.group(3), m.group(4), m.group(5) or None))
         return rows
     if fmt == "parquet":
         pq = pytest.importorskip("pyarrow.parquet")
@@ -62,7 +62,8 @@ def check_same(fmt, got, want):
     assert len(got) == len(want), (fmt, len(got), len(want))
     for g, w in zip(got, want):
         if fmt == "table":
-            assert g == (w.norad_id, w.epoch.isoformat().replace("+00:00", "Z"), w.cospar_id or "-", w.name)
+            assert g == (w.norad_id, w.epoch.isoformat().replace("+00:00", "Z"), w.cospar_id or "-",
+                         w.source or "-", w.name)
         elif fmt == "parquet":
             assert (g["norad_id"], g["epoch"], g["name"], g["mean_motion"]) == \
                 (w.norad_id, w.epoch, w.name, w.mean_motion)

@@ -366,3 +366,55 @@ def test_prune_never_changes_what_a_live_snapshot_sees(reg):
         assert reg.prune(_now()).revisions == 1
         assert [(r.element_set.name, r.current) for r in snap.history(31177, revisions=True)] == before
         assert len(reg.history(31177, revisions=True)) == 1
+
+
+def test_threads_writing_at_once_each_get_their_own_stamp(reg):
+    """Arrival stamps are per transaction even when threads of one process write at once (the state is set
+    and cleared under the writer's lock)."""
+    import threading
+    base = oor.parse_tle(_fix(L1A), _fix(L2A), name="X")
+    errors = []
+
+    def writer(k):
+        try:
+            for i in range(60):
+                reg.put(base.replace(norad_id=1000 * (k + 1) + i))
+        except BaseException as exc:          # noqa: BLE001 -- reported below
+            errors.append(exc)
+    ts = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
+    stamps = [reg.latest(1000 * (k + 1) + i).arrival_us for k in range(3) for i in range(60)]
+    assert len(set(stamps)) == 180                         # one transaction, one stamp
+    assert reg.stats()["commits"] == 180 and reg.check() == []
+
+
+def test_a_failed_conflict_leaves_no_stale_stamp(reg):
+    es = oor.parse_tle(_fix(L1A), _fix(L2A), name="X")
+    reg.put(es)
+    snap = reg.snapshot()
+    reg.put(es.replace(name="Y"))
+    with pytest.raises(oor.ConflictError):
+        with snap.transaction() as tx:
+            tx.put(es.replace(name="Z"))
+    snap.release()
+    time.sleep(0.01)
+    t = _now()
+    reg.put(es.replace(norad_id=5))
+    assert reg.latest(5).arrival >= t                     # a fresh stamp, not the failed transaction's
+    assert reg.check() == []
+
+
+def test_reviving_a_deleted_object_conflicts_with_the_delete(reg):
+    es = oor.parse_tle(_fix(L1A), _fix(L2A), name="X")
+    reg.put(es)
+    snap = reg.snapshot()
+    reg.delete(31177, reason="decayed")
+    with pytest.raises(oor.ConflictError):
+        with snap.transaction() as tx:
+            tx.put(es.replace(epoch=es.epoch + dt.timedelta(days=1)))
+    snap.release()
+    assert reg.latest(31177) is None and reg.check() == []
