@@ -13,8 +13,9 @@ Who may import: the console-script entry point, ``oor.__main__`` and tests
   oor query|merge|screen ...   (oor/query/cli.py, docs/query.md)
 
 Every command takes ``--db DB``; its default is the environment variable
-``OOR_DB``.  (Hooks for issue 13, revisions: ``--source`` / ``--as-of`` on the
-reading commands belong in ``_add_selection``.)
+``OOR_DB``.  ``--source NAME`` and ``--as-of T`` select on the reading commands
+(``sel_args``); ``history --revisions`` lists every version (docs/revisions.md).
+  oor dump | restore FILE | backup DEST | compact | upgrade | prune --before T   (issue 13)
 
 Formats: one vocabulary (``oor.codec.formats``) on every command: table, tle,
 3le, omm-xml, omm-json, omm-csv, omm-kvn, jsonl (aliases xml, json, csv,
@@ -679,7 +680,7 @@ EXAMPLES.update({
     "restore": "oor restore catalog.jsonl --db copy.oor         # a new registry, exactly the dumped one",
     "backup": "oor backup /backups/catalog-$(date +%F).oor --db catalog.oor   # while loads go on",
     "compact": "oor compact --db catalog.oor                     # no reader may be attached",
-    "upgrade": "oor upgrade catalog.oor        # format 1 -> 2; the original stays as catalog.oor.format1",
+    "upgrade": "oor upgrade --db catalog.oor   # format 1 -> 2; the original stays as catalog.oor.format1",
     "prune": "oor prune --before now-90d --keep-latest 2 --db catalog.oor\n"
              "  oor prune --before 2024-01-01 --purge-deleted",
 })
@@ -696,13 +697,8 @@ def _archive_parsers(sub, cmd):
     s.add_argument("dest", metavar="DEST")
     cmd("compact", "rebuild the file with full leaves and replace it atomically (refused while readers are "
                    "attached); prints the bytes before and after")
-    s = sub.add_parser("upgrade", help="convert a format-1 registry file to format 2 (the original is kept as "
-                                       "PATH.format1)",
-                       description="convert a format-1 registry file to format 2 in a new file renamed into "
-                                   "place; the original is kept as PATH.format1",
-                       epilog="example:\n  " + EXAMPLES["upgrade"],
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("path", metavar="PATH")
+    cmd("upgrade", "convert a format-1 registry file (--db) to format 2 in a new file renamed into place; the "
+                   "original is kept as DB.format1")
     s = cmd("prune", "remove superseded versions (and with --purge-deleted, deleted objects) older than --before")
     s.add_argument("--before", type=_time, required=True, metavar="T",
                    help="versions superseded before T (as-of answers at and after T stay the same)")
@@ -745,8 +741,8 @@ def _cmd_compact(args, out, err):
 
 def _cmd_upgrade(args, out, err):
     from oor.archive import upgrade
-    n = upgrade(args.path)
-    out.write(f"{args.path}: upgraded to registry format 2 ({_sets(n)}); the original is {args.path}.format1\n")
+    n = upgrade(args.db)
+    out.write(f"{args.db}: upgraded to registry format 2 ({_sets(n)}); the original is {args.db}.format1\n")
     return EXIT_OK
 
 

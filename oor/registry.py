@@ -158,7 +158,7 @@ def _check_format(path, have, info):
         return
     if fmt is None:
         raise OorError(f"{path}: registry format 1 (written by OOR before revisions were kept); this OOR reads "
-                       f"format {FORMAT} -- convert it with `oor upgrade {path}` (the original is kept beside it)")
+                       f"format {FORMAT} -- convert it with `oor upgrade --db {path}` (the original is kept beside it)")
     raise OorError(f"{path}: registry format {fmt!r} is not one this OOR reads (format {FORMAT})")
 
 

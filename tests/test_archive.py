@@ -275,7 +275,7 @@ def test_upgrade_format1(tmp_path):
     with pytest.raises(oor.OorError, match="oor upgrade"):
         oor.open(path)
     err = io.StringIO()
-    assert main(["upgrade", str(path)]) == 0
+    assert main(["upgrade", "--db", str(path)]) == 0
     assert (tmp_path / "old.oor.format1").exists()
     with oor.open(path) as reg:
         assert reg.check() == []
@@ -287,7 +287,7 @@ def test_upgrade_format1(tmp_path):
         assert reg.put(_es(5, 0, name="A", source="celestrak")) == "unchanged"
         assert reg.put(_es(5, 0, n=15.8, source="celestrak")) == "inserted"
         assert reg.check() == []
-    assert main(["upgrade", str(path)]) == 2          # already format 2 (and .format1 exists)
+    assert main(["upgrade", "--db", str(path)]) == 2          # already format 2 (and .format1 exists)
     del err
 
 

@@ -141,7 +141,7 @@ def test_forked_child_cannot_use_parents_registry(tmp_path, sets):
     os.close(r)
     assert "forked process cannot use it" in msg and "read allowed" not in msg, msg
     # the parent goes on, and still holds the writer lock
-    reg.delete(sets[1].norad_id)
+    reg.delete(sets[1].norad_id, sets[1].epoch)         # one set superseded (a whole-object delete is a tombstone)
     with pytest.raises(oor.DatabaseLockedError):
         oor.open(path)
     after = reg.stats()["element_sets"]
@@ -233,7 +233,7 @@ def test_crash_through_one_hard_link_recovered_through_another(tmp_path, sets):
             "from oor.codec import read_elements\n"
             "r = oor.open(sys.argv[1], checkpoint_bytes=1 << 40)\n"
             "sets = list(read_elements(sys.argv[2]))\n"
-            "r.delete(sets[0].norad_id)\n"
+            "r.delete(sets[0].norad_id, sets[0].epoch)\n"
             "print('committed', flush=True)\n"
             "os._exit(0)\n")
     import subprocess
