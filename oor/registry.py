@@ -54,6 +54,7 @@ from oor.keys import (
     MAX_EPOCH_US,
     MAX_SEQ,
     MIN_EPOCH_US,
+    SIGN,
     REV_KEY_SIZE,
     TOMB,
     TOMB_EPOCH,
@@ -115,6 +116,8 @@ _TREE_ATTRS = ("_elsets", "_sources", "_names", "_cospar", "_revisions", "_commi
 _US_1950_TO_1970 = 631_152_000_000_000
 _FF12 = b"\xff" * 12
 _FF4 = b"\xff" * 4
+_EPOCH_KEY = struct.Struct(">IQ")     # the first 12 bytes of an elsets key (oor.keys.epoch_lo, inlined in _put)
+_SEQ_SRC = struct.Struct(">HH")       # its last 4 (seq, source id)
 
 
 def _now_us():
@@ -440,7 +443,8 @@ class _Reads:
             norad = split_elset_key(item[0])[0]
             if norad > last:
                 return
-            yield norad
+            if item[1][0] != TOMB:         # a tombstone as the first key: every set was deleted
+                yield norad
             nid = norad + 1
 
     def scan(self, first_id=None, last_id=None, *, as_of=None, source=_ANY):
@@ -979,31 +983,33 @@ class Registry(_Reads):
             return self._put(element_set)
 
     def _put(self, es):
-        """put() inside a running transaction."""
+        """put() inside a running transaction.  The common case -- a new set -- costs one seek (no set at
+        that (object, epoch) yet), the encode, and the insert."""
         sid = self._source_id(es.source, True)
         norad, epoch = es.norad_id, es.epoch_us
         if epoch >= TOMB_EPOCH:
             raise ValueError(f"NORAD {norad}: epoch_us {epoch} is the registry's reserved maximum")
-        prefix = epoch_lo(norad, epoch)
+        prefix = _EPOCH_KEY.pack(norad, epoch + SIGN)
         if self._tracking is not None:
-            self._tracking.add((prefix, epoch_hi(norad, epoch)))
+            self._tracking.add((prefix, prefix + _FF4))
         elsets = self._elsets
         c = elsets.cursor()
         item = c.seek(prefix, ">=")
         seq = 0
-        same = None
-        sid_b = pack_u16(sid)
-        while item is not None and item[0][:12] == prefix:
-            k, v = item
-            seq = unpack_u16(k[12:14]) + 1
-            if same is None and k[14:16] == sid_b:
-                old = decode_record(v)
-                if old.same_elements(es):
-                    same = (k, v, old)
-            item = c.next()
-        if same is not None:
-            return self._merge(same, es)
-        stamp = self._tx_stamp()
+        if item is not None and item[0][:12] == prefix:       # other sets at this (object, epoch)
+            same = None
+            sid_b = pack_u16(sid)
+            while item is not None and item[0][:12] == prefix:
+                k, v = item
+                seq = unpack_u16(k[12:14]) + 1
+                if same is None and k[14:16] == sid_b:
+                    old = decode_record(v)
+                    if old.same_elements(es):
+                        same = (k, v, old)
+                item = c.next()
+            if same is not None:
+                return self._merge(same, es)
+        stamp = self._stamp or self._tx_stamp()
         if self._revs_empty is None:
             self._revs_empty = self._revisions.last() is None
         if not self._revs_empty:
@@ -1013,16 +1019,14 @@ class Registry(_Reads):
         if seq > MAX_SEQ:
             raise OorError(f"{self.path}: NORAD {norad} has {MAX_SEQ + 1} distinct sets at epoch "
                            f"{us_to_iso(epoch)}; no more can be stored")
-        tomb = item if (item is not None and item[0][:4] == prefix[:4] and item[1][0] == TOMB) else None
-        key = elset_key(norad, epoch, seq, sid)
-        elsets.insert(key, encode_record(es.with_provenance(arrival_us=stamp)))
+        elsets.insert(prefix + _SEQ_SRC.pack(seq, sid), encode_record(es, stamp))
         self._counts.add(es)
-        if tomb is not None:
+        if item is not None and item[1][0] == TOMB and item[0][:4] == prefix[:4]:
             # the new set is the object's newest: the deleted object is back (its tombstone is kept as a revision)
             if self._tracking is not None:
-                self._tracking.add(tomb[0])
-            elsets.delete(tomb[0])
-            self._supersede(tomb[0], tomb[1], stamp, "revived")
+                self._tracking.add(item[0])
+            elsets.delete(item[0])
+            self._supersede(item[0], item[1], stamp, "revived")
         return INSERTED
 
     def _merge(self, same, es):
@@ -1033,7 +1037,7 @@ class Registry(_Reads):
         if merged is None:
             return UNCHANGED
         stamp = self._tx_stamp()
-        rec = encode_record(merged.with_provenance(arrival_us=stamp))
+        rec = encode_record(merged, stamp)
         self._elsets.upsert(key, rec)
         self._supersede(key, old_v, stamp, "renamed" if merged.name != old.name else "updated")
         self._counts.replace(old, merged)

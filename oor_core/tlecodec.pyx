@@ -911,8 +911,10 @@ cdef inline bint same_ascii(object s, const char* c, Py_ssize_t n):
             and memcmp(PyUnicode_DATA(s), c, n) == 0)
 
 
-def encode_record(es):
-    """ElementSet -> record bytes (see oor/codec/record.py); for oor.codec.record only."""
+def encode_record(es, arrival_us=None):
+    """ElementSet -> record bytes (see oor/codec/record.py); for oor.codec.record only.  ``arrival_us``: the
+    arrival stamp to store instead of the set's own (the registry stamps every record it writes: no copy
+    of the ElementSet for it)."""
     cdef tuple v = es._v
     cdef const char* name_p = NULL
     cdef const char* src_p = NULL
@@ -929,8 +931,8 @@ def encode_record(es):
     cdef char c1[69]
     cdef char c2[69]
     cdef object l1 = v[20], l2 = v[21], name = v[16], source = v[17], meta = v[23], origin = v[24]
-    cdef object arrival = v[25]
-    cdef int64_t arrival_us = 0
+    cdef object arrival = v[25] if arrival_us is None else arrival_us
+    cdef int64_t arrival_v = 0
     if name is not None:
         name_p = PyUnicode_AsUTF8AndSize(name, &nn)
         flags |= F_NAME
@@ -962,7 +964,7 @@ def encode_record(es):
         else:
             total += 2 + n1 + n2
     if arrival is not None:
-        arrival_us = arrival
+        arrival_v = arrival
         flags |= F_ARRIVAL
         total += 8
     if origin is not None:
@@ -1033,7 +1035,7 @@ def encode_record(es):
     off += nn + ns
     # ---- trailer: arrival, origin, meta (each when its flag is set)
     if flags & F_ARRIVAL:
-        put_u64(p + off, <uint64_t>arrival_us)
+        put_u64(p + off, <uint64_t>arrival_v)
         off += 8
     if flags & F_ORIGIN:
         put_u16(p + off, <unsigned int>no)
