@@ -450,8 +450,8 @@ class Database:
                     if self._published and self._snaps.oldest(respect_age=False) is None:
                         try:
                             self._readers.publish(self._slot, 0)
-                        except (OSError, ValueError):
-                            return
+                        except (OSError, ValueError, OorError):
+                            return          # the table was closed under us: the reader is closing
                         self._published = 0
                 finally:
                     self._gate.clearing = False
