@@ -263,10 +263,10 @@ class _Boom(Exception):
 
 @pytest.mark.parametrize("seed", seeds(3))
 def test_model_committed(tmp_path, seed):
-    campaign(tmp_path, seed, 20_000 if soak() else 4000, aborts=False)
+    campaign(tmp_path, seed, 20_000 if soak() else 3000, aborts=False)
 
 
 @pytest.mark.parametrize("seed", seeds(3))
 def test_model_with_aborts(tmp_path, seed):
     """Depends on abort (the write-ahead log)."""
-    campaign(tmp_path, seed, 20_000 if soak() else 4000, aborts=True)
+    campaign(tmp_path, seed, 20_000 if soak() else 3000, aborts=True)
