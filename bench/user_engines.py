@@ -209,9 +209,11 @@ def sql_row(r):
 Q_LATEST = "SELECT line1, line2 FROM elsets WHERE norad = ? ORDER BY epoch DESC, seq DESC LIMIT 1"
 Q_AT = "SELECT line1, line2 FROM elsets WHERE norad = ? AND epoch <= ? ORDER BY epoch DESC, seq DESC LIMIT 1"
 Q_HIST = "SELECT line1, line2 FROM elsets WHERE norad = ? ORDER BY epoch, seq"
-# latest of every object: the window over the primary key's order (SQLite walks the key, no sort)
-Q_SCAN = ("SELECT name, line1, line2 FROM (SELECT name, line1, line2, row_number() OVER "
-          "(PARTITION BY norad ORDER BY epoch DESC, seq DESC) AS rn FROM elsets) WHERE rn = 1")
+# latest of every object: one correlated seek per distinct object (measured on the real set: 0.14 s, against
+# 0.27-0.33 s for row_number() OVER (PARTITION BY norad ...) = 1, which reads every row, and 0.19 s for a join on
+# the (epoch, seq) of that seek); the three columns come back joined by newlines and are split in Python
+Q_SCAN = ("SELECT (SELECT coalesce(name, '') || char(10) || line1 || char(10) || line2 FROM elsets "
+          "WHERE norad = o.norad ORDER BY epoch DESC, seq DESC LIMIT 1) FROM (SELECT DISTINCT norad FROM elsets) o")
 
 
 class SQLite:
@@ -265,7 +267,7 @@ class SQLite:
         return sum(len(ex(Q_HIST, (i,)).fetchall()) for i in ids)
 
     def scan(self):
-        return len([(a, b) for _n, a, b in self.con.execute(Q_SCAN)])
+        return len([r[0].split("\n")[1:] for r in self.con.execute(Q_SCAN)])
 
     def find(self, prefixes):
         ex = self.cur.execute
@@ -280,7 +282,8 @@ class SQLite:
     def export(self, path):
         n = 0
         with open(path, "w") as f:
-            for name, a, b in self.con.execute(Q_SCAN):
+            for (r,) in self.con.execute(Q_SCAN):
+                name, a, b = r.split("\n")
                 f.write(f"0 {name}\n{a}\n{b}\n" if name else f"{a}\n{b}\n")
                 n += 1
         return n
