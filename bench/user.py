@@ -2,7 +2,7 @@
 Berkeley DB doing the same job, in one run, engines alternated in every round.
 
     python bench/run.py                        # this benchmark at the real set (18 files, 102k sets), 3 rounds
-    python bench/run.py --scale 1m             # synthetic history from the real catalog, 1.03M sets (2 rounds)
+    python bench/run.py --scale 1m             # synthetic history from the real catalog, 1.03M sets (1 round)
     python bench/run.py --scale 10m            # 10.1M sets (1 round; generated once into /tmp/oor-bench-user)
     python bench/run.py --quick                # seconds: 300 sets of each file, 1 round (tests/test_bench_smoke.py)
     python bench/run.py --internal [--quick]   # the internal micro benchmarks (bench/suite, issue 7)
@@ -83,7 +83,8 @@ def config(args):
     if args.quick:
         return {"scale": "quick", "rounds": args.rounds or 1, "n_latest": 2000, "n_at": 1000, "n_hist": 50,
                 "subset": 300}
-    rounds = {"real": 3, "1m": 2, "10m": 1}[args.scale]
+    # 1m: one round is about 6 min here plus 3 min of profiles (two rounds took 15.5 min)
+    rounds = {"real": 3, "1m": 1, "10m": 1}[args.scale]
     return {"scale": args.scale, "rounds": args.rounds or rounds, "n_latest": 50_000, "n_at": 20_000,
             "n_hist": 1_000, "subset": None}
 
@@ -301,7 +302,18 @@ def main(argv=None):
     ap.add_argument("--no-profile", action="store_true", help="skip the cProfile of missed goals")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--out", default=None, help="JSON path (default bench/results/user-<scale>.json)")
+    ap.add_argument("--markdown", metavar="JSON", default=None,
+                    help="print the tables of a result file (for docs/benchmarks.md) and exit")
     args = ap.parse_args(argv)
+    if args.markdown:
+        with open(args.markdown) as f:
+            doc = json.load(f)
+        names = doc["meta"]["engines"]
+        print_tables(doc["summary"], doc["goals"], [n for n in names if n != "oor"] +
+                     [n for n in ("bdb",) if n not in names], doc["meta"])
+        for op, line in doc["profiles"].items():
+            note(f"  profile {op}: {line}")
+        return doc
     cfg = config(args)
     t_start = time.perf_counter()
     notes = []
