@@ -1,36 +1,18 @@
-"""OOR against SQLite, LMDB (and Berkeley DB when importable), and the codec against sgp4: one command.
+"""OOR's benchmarks, one command: the user-level benchmark by default, the internal micro benchmarks on request.
 
-    python bench/run.py                 # full run (< 10 min on 2 cores): bench/results/latest.json (+ .png)
-    python bench/run.py --quick         # smoke run on a small slice of the data (seconds)
-    python bench/run.py --profile       # also cProfile the OOR side of every target NOT met
+    python bench/run.py                 # user level (issue 17): the public API against SQLite, LMDB, RocksDB,
+                                        # DuckDB (and Berkeley DB when it imports), real set, 3 rounds
+    python bench/run.py --scale 1m      # the same at 1M sets (synthetic history; --scale 10m behind the flag)
+    python bench/run.py --quick         # user level on a tiny subset, one round (seconds)
+    python bench/run.py --internal      # internal micro benchmarks: engine level, registry level and codec
+                                        # against SQLite / LMDB / sgp4 (bench/suite, issue 7); add --quick,
+                                        # --profile, --sets N, --out, --no-chart as before
 
-Every measure runs each engine on the same data in the same process and
-directory (a temp dir under the system temp dir, removed at the end).  What
-each side does, exactly, is in docs/benchmarks.md.  Summary:
+The user-level flags are those of bench/user.py (--scale, --quick, --rounds, --engines, --no-profile, --out);
+what each side does is in docs/benchmarks.md.  Ratios are OOR / peer: below 1 means OOR is faster or smaller.
 
-engine level (oor.storage.Database: named tree + transactions; LMDB; SQLite):
-  same 16-byte keys (norad u32 BE | epoch i64 BE sign-flipped | seq u16 BE | source u16 BE)
-  and the codec's record bytes as values; SQLite stores the same rows as a
-  WITHOUT ROWID table keyed by (norad, epoch, source) with the record as a BLOB.
-  bulk        sorted bulk load of the x40 history, durable at the end
-  unsorted    the real catalog-2022-07 inserted in shuffled order, one transaction, durable
-  latest      newest set of a random object (one seek)
-  at          set valid at a random time for a random object (one seek)
-  scan        full range scan of the x40 history, sets/s
-  history     every set of a random object (40 sets), sets/s
-  commit      durable one-record commit (fsync per commit)
-  group       8 writer threads of one-record durable commits: commits/s, commits per fsync
-  recovery    recovery after a crash with a log of 100k WAL records (50k one-record transactions)
-  rss         peak RSS of a process loading 1M sets (registry with a 16 MB pool)
-registry level (oor.open(...) against SQLite / LMDB doing the equivalent work, decode included):
-  reg_latest, reg_at, reg_history (the real histories), ingest (parse + validate + store + fsync)
-codec: parse (read_elements of catalog-2022-07) against sgp4 Satrec.twoline2rv on the same lines.
-
-Ratios are OOR / anchor in the measure's own unit (time: below 1 is OOR faster;
-rate: above 1 is OOR faster).
-
-This file is only the entry point: the suite is the package bench/suite/ (harness, data builders,
-one module per engine, one per measure, the child programs); its __init__ lists the layout.
+This file is only the entry point: the user level is bench/user.py (+ user_engines.py, user_data.py), the
+internal suite the package bench/suite/ (its __init__ lists the layout).
 """
 
 import os
@@ -39,11 +21,16 @@ import sys
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [p for p in (os.path.dirname(BENCH), BENCH) if p not in sys.path]   # the project (oor), the suite
 
-from suite.cli import main as run_suite  # noqa: E402
-
 
 def main(argv=None):
-    return run_suite(argv, description=__doc__.splitlines()[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--internal" in argv:
+        argv.remove("--internal")
+        from suite.cli import main as run_suite
+        return run_suite(argv, description="internal micro benchmarks: OOR's engine against SQLite, LMDB "
+                                           "(and Berkeley DB when importable), the codec against sgp4")
+    from user import main as run_user
+    return run_user(argv)
 
 
 if __name__ == "__main__":
