@@ -53,6 +53,7 @@ from oor.codec.omm import format_epoch
 from oor.keys import (
     FORMAT,
     TOMB_EPOCH,
+    TREE_NAMES,
     elset_key,
     is_tombstone,
     pack_count,
@@ -77,7 +78,7 @@ __all__ = ["DUMP_VERSION", "dump", "restore", "copy_file", "compact", "upgrade",
            "FORMAT1_KEY_SIZE"]
 
 DUMP_VERSION = 1
-TREES = ("elsets", "sources", "names", "cospar", "revs", "commits", "info")   # as oor.registry creates them
+TREES = TREE_NAMES                     # oor.keys owns the list
 FORMAT1_TREES = ("elsets", "sources", "names", "cospar")
 FORMAT1_KEY_SIZE = 14                  # format 1 elsets key: norad u32 | epoch i64 flipped | source u16
 BUILD_SUFFIX = ".building"

@@ -73,13 +73,15 @@ Checked by ``Registry.check`` (``oor.registry`` and ``oor.revisions``).
 """
 import struct
 
-__all__ = ["KEY_SIZE", "SIGN", "NAME_KEY_MAX", "FORMAT", "TOMB_EPOCH", "elset_key", "split_elset_key",
+__all__ = ["KEY_SIZE", "SIGN", "NAME_KEY_MAX", "FORMAT", "TREE_NAMES", "TOMB_EPOCH", "elset_key", "split_elset_key",
            "object_lo", "object_hi", "epoch_lo", "epoch_hi", "is_tombstone", "tombstone", "split_tombstone",
            "revision_key", "split_revision_key", "revision_value", "split_revision_value", "stamp_key",
            "split_stamp_key", "pack_time", "unpack_time",
            "index_key", "split_index_key", "name_text", "prefix_end", "pack_count", "unpack_count"]
 
 FORMAT = 2                            # the registry format these encodings are (info["format"])
+# The trees of a format-2 registry file (names: at most 8 characters, the file header's limit).
+TREE_NAMES = ("elsets", "sources", "names", "cospar", "revs", "commits", "info")
 KEY_SIZE = 16
 REV_KEY_SIZE = 24
 SIGN = 1 << 63

@@ -58,6 +58,7 @@ from oor.keys import (
     REV_KEY_SIZE,
     TOMB,
     TOMB_EPOCH,
+    TREE_NAMES,
     elset_key,
     epoch_hi,
     epoch_lo,
@@ -111,7 +112,7 @@ class _Released:
 
 
 _RELEASED = _Released()
-TREES = ("elsets", "sources", "names", "cospar", "revs", "commits", "info")       # tree names: <= 8 characters
+TREES = TREE_NAMES             # oor.keys owns the list (format 2)
 _TREE_ATTRS = ("_elsets", "_sources", "_names", "_cospar", "_revisions", "_commits", "_info")
 _US_1950_TO_1970 = 631_152_000_000_000
 _FF12 = b"\xff" * 12
