@@ -330,7 +330,10 @@ class Database:
                 self.wal.durable_floor = self._readers.durable_hint()
         self.wal.open()
         self.pagelog = PageLog(self.wal.first_lsn - 1)
-        self._follow_end = self.wal.first_lsn
+        # A cleanly closed file holds everything below its mark, with or without a log (a writer opening it
+        # discards the old log before it starts a fresh one at the mark; a restore leaves none): follow from
+        # the mark, so that a page below it never looks "past the end of the log".
+        self._follow_end = max(self.wal.first_lsn, self.pager.clean_end())
         self._follow_lock = threading.RLock()
         self._unseen = []                  # (LSN, end) of COMMIT/END records indexed, not yet durable
         self._last_upto = self._followed_at = -1
@@ -369,12 +372,24 @@ class Database:
         return self._readers.durable_hint() if self._alive else None
 
     def _catch_up(self, lsn):
-        """Index the log at least up to the record at lsn (a page in the file carries that LSN)."""
-        if lsn >= self._follow_end:
+        """Index the log at least up to the record at lsn (a page in the file carries that LSN).
+
+        The log rule puts a page's record in the log before the page reaches the file, so with a live
+        writer a page past the followed end means the writer is creating or switching the segment that
+        holds the record (``WAL.follow`` stops at a segment whose header is not written yet): look again
+        for up to two seconds.  With no writer, or after that, it is damage."""
+        deadline = None
+        while lsn >= self._follow_end:
             self._follow(None)
-            if lsn >= self._follow_end:
+            if lsn < self._follow_end:
+                return
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + 2.0
+            if now > deadline or self._readers is None or not self._readers.writer_alive():
                 raise CorruptPageError(0, f"a page carries LSN {lsn}, past the end of the log "
                                           f"({self._follow_end})", self.path)
+            time.sleep(0.005)
 
     def _follow(self, upto):
         """Index the log records appended since the last look, up to upto (None: the valid end).
