@@ -330,10 +330,7 @@ class Database:
                 self.wal.durable_floor = self._readers.durable_hint()
         self.wal.open()
         self.pagelog = PageLog(self.wal.first_lsn - 1)
-        # A cleanly closed file holds everything below its mark, with or without a log (a writer opening it
-        # discards the old log before it starts a fresh one at the mark; a restore leaves none): follow from
-        # the mark, so that a page below it never looks "past the end of the log".
-        self._follow_end = max(self.wal.first_lsn, self.pager.clean_end())
+        self._follow_end = self.wal.first_lsn
         self._follow_lock = threading.RLock()
         self._unseen = []                  # (LSN, end) of COMMIT/END records indexed, not yet durable
         self._last_upto = self._followed_at = -1
