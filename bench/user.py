@@ -125,8 +125,9 @@ def supports(eng, op):
     return True
 
 
-def one_round(r, classes, files, probes, tmp, rng, rec, keep):
-    """Round r: ingest (shuffled), reopen, the reads (each op shuffled), close, checks.  Returns the engines."""
+def one_round(r, classes, files, probes, tmp, rng, rec, keep, ops=None):
+    """Round r: ingest (shuffled), reopen, the reads (each op shuffled), close, checks.  Returns the engines.
+    ``ops``: the read operations (and "check") to time; None: all (ingest and size are always measured)."""
     engines = {}
     order = rng.sample(classes, len(classes))
     for cls in order:
@@ -144,6 +145,8 @@ def one_round(r, classes, files, probes, tmp, rng, rec, keep):
     for eng in engines.values():
         eng.open()
     for op in READS:
+        if ops is not None and op not in ops:
+            continue
         names = [n for n in rng.sample(sorted(engines), len(engines)) if supports(engines[n], op)]
         for n in names:
             fn = read_fn(engines[n], op, probes, tmp)
@@ -157,7 +160,7 @@ def one_round(r, classes, files, probes, tmp, rng, rec, keep):
                 os.remove(p)
     for eng in engines.values():
         eng.close()
-    for n in rng.sample(sorted(engines), len(engines)):
+    for n in rng.sample(sorted(engines), len(engines)) if ops is None or "check" in ops else []:
         eng = engines[n]
         if eng.check_argv() is None:
             continue
@@ -299,6 +302,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="a few hundred sets of each file, one round (seconds)")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--engines", default=None, help="comma-separated subset (oor is always in)")
+    ap.add_argument("--ops", default=None,
+                    help="comma-separated subset of the reads and check to time (ingest and size always run)")
     ap.add_argument("--no-profile", action="store_true", help="skip the cProfile of missed goals")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--out", default=None, help="JSON path (default bench/results/user-<scale>.json)")
@@ -365,7 +370,8 @@ def main(argv=None):
         for r in range(cfg["rounds"]):
             t0 = time.perf_counter()
             keep = r == cfg["rounds"] - 1
-            last = one_round(r, classes, files, probes, tmp, rng, rec, keep)
+            last = one_round(r, classes, files, probes, tmp, rng, rec, keep,
+                             None if args.ops is None else set(args.ops.split(",")))
             got = rounds[r]
             note(f"round {r + 1}/{cfg['rounds']} ({time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f}): "
                  + "; ".join(f"{op} " + " ".join(f"{e}={fmt_abs(op, v['value'])}" for e, v in got[op].items())
