@@ -31,6 +31,7 @@ record that is needed but no longer kept raises SnapshotTooOldError
 (invariant 17).
 """
 import bisect
+import itertools
 import threading
 import time
 
@@ -137,74 +138,91 @@ class PageLog:
         return problems
 
 
-def _pages_of(rec):
-    """{page id: PageChange} of an UPDATE or CLR record; None for an UNLOGGED one (no bytes logged)."""
+def _page_list(rec):
+    """(payload, start of its page list) of an UPDATE or CLR record; None for an UNLOGGED one (no bytes
+    logged)."""
     if rec.type == LF.UPDATE:
-        pages = LF.decode_pages(rec.payload)
-    elif rec.type == LF.CLR:
-        pages = LF.decode_clr(rec.payload)[1]
-    else:
-        return None
-    return {pc.page_id: pc for pc in pages}
+        return rec.payload, 0
+    if rec.type == LF.CLR:
+        return rec.payload, 8
+    return None
 
 
-DECODED_BYTES = 16 << 20        # decoded records kept per process: a commit's records serve all its pages
-FOLLOWED_BYTES = 8 << 20        # followed, not yet decoded records kept per reader process
+PARK_SHARE = 0.25               # parked pages a view keeps, as a share of its frames (SnapshotView)
+PAYLOAD_BYTES = 16 << 20        # record payloads kept per process: a commit's records serve all its pages
+FOLLOWED_BYTES = 8 << 20        # followed, not yet used records kept per reader process
 
 
 class _Roller:
     """Rolls a page copy along the log: the shared half of both sources.
 
-    Decoded records are cached (by LSN, up to DECODED_BYTES of payload): after a commit every page it
-    changed is rebuilt from the same few records, and each is read, checked and decoded once -- measured
-    in bench/bench_concurrency.py, where decoding a 64-page record for every page was most of a reader
-    process's cost per commit."""
+    The payloads of the records used are kept (by LSN, up to PAYLOAD_BYTES): after a commit every page it
+    changed is rebuilt from the same few records, and each is read and checked once.  A roll applies one
+    page's change straight from the payload (``logformat.apply_page``); decoding a 64-page record for
+    every page was most of a reader process's cost per commit (bench/bench_concurrency.py)."""
 
     def __init__(self, wal, pagelog, path):
         self.wal = wal
         self.log = pagelog
         self.path = path
-        self._decoded = {}          # LSN -> ({page id: PageChange} or None, payload bytes)
-        self._decoded_bytes = 0
-        self._decoded_lock = threading.Lock()
-        self._followed = {}         # LSN -> Record just followed (checked by WAL.follow), not yet decoded
+        self._payloads = {}         # LSN -> (payload, page list start) or None (UNLOGGED)
+        self._payload_bytes = 0
+        self._payload_lock = threading.Lock()
+        self._followed = {}         # LSN -> Record just followed (checked by WAL.follow), not yet used
         self._followed_bytes = 0
 
     def note_followed(self, rec):
-        """A record a reader process just followed: a roll soon after decodes it from here instead of
+        """A record a reader process just followed: a roll soon after takes it from here instead of
         reading and checking it again (bench_concurrency's quick load: 26 records, 6.8 ms of WAL.read
         per reader process).  Kept up to FOLLOWED_BYTES, oldest dropped first."""
-        with self._decoded_lock:
+        with self._payload_lock:
             self._followed[rec.lsn] = rec
             self._followed_bytes += len(rec.payload)
             while self._followed_bytes > FOLLOWED_BYTES and len(self._followed) > 1:
                 old = next(iter(self._followed))
                 self._followed_bytes -= len(self._followed.pop(old).payload)
 
+    def _page_list_at(self, lsn, snapshot):
+        """(payload, start) of the page list of the record at lsn, or None (UNLOGGED)."""
+        try:
+            return self._payloads[lsn]
+        except KeyError:
+            pass
+        with self._payload_lock:
+            rec = self._followed.pop(lsn, None)
+            if rec is not None:
+                self._followed_bytes -= len(rec.payload)
+        if rec is None:
+            rec = self._read(lsn, snapshot)
+        got = _page_list(rec)
+        with self._payload_lock:
+            if lsn not in self._payloads:
+                self._payloads[lsn] = got
+                if got is not None:
+                    self._payload_bytes += len(got[0])
+                while self._payload_bytes > PAYLOAD_BYTES and len(self._payloads) > 1:
+                    old = self._payloads.pop(next(iter(self._payloads)))
+                    if old is not None:
+                        self._payload_bytes -= len(old[0])
+        return got
+
     def _change(self, lsn, pid, snapshot):
-        """The PageChange of page pid in the record at lsn, or None (UNLOGGED)."""
-        hit = self._decoded.get(lsn)
-        if hit is None:
-            with self._decoded_lock:
-                rec = self._followed.pop(lsn, None)
-                if rec is not None:
-                    self._followed_bytes -= len(rec.payload)
-            if rec is None:
-                rec = self._read(lsn, snapshot)
-            hit = (_pages_of(rec), len(rec.payload))
-            with self._decoded_lock:
-                self._decoded[lsn] = hit
-                self._decoded_bytes += hit[1]
-                while self._decoded_bytes > DECODED_BYTES and len(self._decoded) > 1:
-                    old = next(iter(self._decoded))
-                    self._decoded_bytes -= self._decoded.pop(old)[1]
-        pages = hit[0]
-        if pages is None:
+        """The PageChange of page pid in the record at lsn, or None (UNLOGGED).  Only for a full image
+        (``image_at``, the rare path); rolls apply the bytes in place."""
+        got = self._page_list_at(lsn, snapshot)
+        if got is None:
             return None
-        pc = pages.get(pid)
-        if pc is None:
+        for pc in LF.decode_pages(*got):
+            if pc.page_id == pid:
+                return pc
+        raise OorError(f"log: LSN {lsn}: the page index lists page {pid} but the record does not hold it")
+
+    def _apply(self, lsn, pid, page, snapshot, forward):
+        got = self._page_list_at(lsn, snapshot)
+        if got is None:
+            return
+        if not LF.apply_page(got[0], got[1], pid, page, forward):
             raise OorError(f"log: LSN {lsn}: the page index lists page {pid} but the record does not hold it")
-        return pc
 
     def _read(self, lsn, snapshot):
         try:
@@ -219,24 +237,13 @@ class _Roller:
             # a bulk build's copy in the file supersedes every record before its UNLOGGED record
             frm = max(frm, self.log.last_unlogged(pid, to))
             for lsn in self.log.between(pid, frm, to):
-                pc = self._change(lsn, pid, to)
-                if pc is None:
-                    continue
-                if pc.image is not None:
-                    page[:] = pc.image
-                else:
-                    for off, _old, new in pc.ranges:
-                        page[off:off + len(new)] = new
+                self._apply(lsn, pid, page, to, True)
         elif frm > to:
             if to < self.log.floor:
                 raise SnapshotTooOldError(f"{self.path}: snapshot at LSN {to} is too old: page {pid} changed "
                                           f"since, and the log of that change is no longer kept")
             for lsn in reversed(self.log.between(pid, to, frm)):
-                pc = self._change(lsn, pid, to)
-                if pc is None:
-                    continue
-                for off, old, _new in pc.ranges:
-                    page[off:off + len(old)] = old
+                self._apply(lsn, pid, page, to, False)
         page[8:16] = to.to_bytes(8, "little")
         return page
 
@@ -338,34 +345,59 @@ class SnapshotView(ViewBase):
         self.pool = BufferPool(pager, nframes)
         self.pool.set_mode(PoolMode.SNAPSHOT)
         self.pool.page_source = self._page
+        # pid -> (bytes of pid as of LSN frm, frm): cached pages a move found changed, rolled forward only
+        # when read again (at most PARK_SHARE of the frames; the oldest parked first out)
+        self.parked = {}
+        self.park_cap = max(64, int(nframes * PARK_SHARE))
 
     def _page(self, pid):
+        """The pool's miss: pid as of this view's LSN -- from its parked copy when a move parked it (roll
+        forward along the records of the gap), else from the source (the data file's or the writer's copy)."""
+        got = self.parked.pop(pid, None)
+        if got is not None:
+            page, frm = got
+            log = self.owner.log
+            # usable only while the index still lists every record after frm (floor) and no bulk build
+            # rewrote the page after it (its bytes are in the file, not the log)
+            if frm >= log.floor and frm <= self.lsn and log.last_unlogged(pid, self.lsn) <= frm:
+                try:
+                    page = self.owner.source.roll(bytearray(page), pid, frm, self.lsn)
+                except SnapshotTooOldError:
+                    pass
+                else:
+                    self.owner.parked_rolls += 1
+                    return page
         return self.owner.source.page_at(pid, self.lsn)
 
     def move_to(self, lsn, pagelog):
-        """Point the idle view at a newer snapshot: each cached page changed in between is rolled forward
-        along the records of the gap (bench/bench_concurrency.py: rebuilding them from the data file's
-        older copy replayed every record since its last write-back, per page and per commit), a page a
-        bulk build rewrote is dropped (its bytes are in the file, not the log)."""
+        """Point the idle view at a newer snapshot.  Each cached page changed in between is parked: taken
+        out of the pool with its bytes as of the old LSN, and rolled forward along the records of the gap
+        only if a reader asks for it again (``_page``).  A reader process beside a loader had rolled every
+        cached page a commit changed at every move -- with a warm pool, the whole commit's records decoded
+        and applied per reader process, most of them for pages it never read again (bench_concurrency
+        figure 3).  Rebuilding from the data file's copy instead would replay every record since the
+        page's last write-back, per page and per commit; a parked copy is at most a few moves old."""
         if lsn == self.lsn:
             return
+        parked = self.parked
         if self.lsn < pagelog.floor or lsn < self.lsn:
             self.pool.discard_clean()
+            parked.clear()
         else:
             old = self.lsn
             drop = []
-            for pid in sorted(pagelog.changed(old, lsn)):
-                page = self.pool.snapshot_page(pid)
-                if page is None:
-                    continue
-                if pagelog.last_unlogged(pid, lsn) > old:
+            pool = self.pool
+            for pid in pagelog.changed(old, lsn):
+                page = pool.snapshot_page(pid)
+                if page is not None:
+                    parked[pid] = (page, old)
                     drop.append(pid)
-                    continue
-                try:
-                    self.pool.replace_snapshot_page(pid, self.owner.source.roll(bytearray(page), pid, old, lsn))
-                except SnapshotTooOldError:
-                    drop.append(pid)
-            self.pool.discard_clean(drop)
+                # a page parked by an earlier move keeps its older copy: rolled from there when read
+            pool.discard_clean(drop)
+            over = len(parked) - self.park_cap
+            if over > 0:
+                for pid in list(itertools.islice(parked, over)):
+                    del parked[pid]
         self.lsn = lsn
         self.trees = {}
         self.since = time.monotonic()
@@ -379,6 +411,7 @@ class SnapshotView(ViewBase):
         return sorted(BTree.trees(self.pool))
 
     def close(self):
+        self.parked.clear()
         if not self.pool.closed:
             self.pool.set_mode(PoolMode.CLOSED)
 
@@ -405,6 +438,7 @@ class Snapshots:
         self.lock = threading.Lock()
         self.views = []                 # every open view (the current one included)
         self.max_age = None             # seconds: older views do not hold the watermark
+        self.parked_rolls = 0           # misses served by rolling a parked copy forward (SnapshotView._page)
 
     @property
     def current(self):

@@ -328,9 +328,19 @@ class Database:
                 # no writer: the hint proves how far the log was durable (a shorter log is damage);
                 # with a writer running, the writer judges its own log (it may be starting a fresh one)
                 self.wal.durable_floor = self._readers.durable_hint()
+        # A cleanly closed file holds every change below its clean-close mark, so a log that ends at or
+        # below the mark holds nothing a reader needs: its old segments may be gone or going (copied or
+        # restored without them, or a writer discarding them before it starts a fresh log at the mark),
+        # and the reader starts at the mark.  The mark is read before the log is listed: a writer clears
+        # it only after its fresh log exists.  A reader's check() then judges page 0 by the trees it
+        # reaches (tests/test_header.py).
+        mark = self.pager.clean_end()
         self.wal.open()
-        self.pagelog = PageLog(self.wal.first_lsn - 1)
-        self._follow_end = self.wal.first_lsn
+        first = self.wal.first_lsn
+        if mark and mark >= self.wal.next_lsn:
+            first = mark
+        self.pagelog = PageLog(first - 1)
+        self._follow_end = first
         self._follow_lock = threading.RLock()
         self._unseen = []                  # (LSN, end) of COMMIT/END records indexed, not yet durable
         self._last_upto = self._followed_at = -1
@@ -925,7 +935,10 @@ class Database:
         in the file (re-read when a concurrent write tore it), and the log as far as followed."""
         problems = []
         with self.snapshot() as snap:
-            _owner, _free, count = _check_ownership(snap.pool, problems)
+            owner, free, count = _check_ownership(snap.pool, problems)
+            for pid in sorted(p for p in owner.keys() | free if p >= count)[:10]:
+                problems.append(f"page {pid}: reachable but not below the header's page count {count} "
+                                f"(page 0 is corrupt; the next allocation would overwrite it)")
             on_file = min(count, self.pager.file_size() // 4096)
             writer = self._readers is not None and self._readers.writer_alive()
             for pid in range(on_file):
@@ -954,7 +967,8 @@ class Database:
                       "fsyncs": self.wal.fsyncs},
               "sync": self.sync, "snapshot_lsn": self.visible_lsn,
               "watermark": self.watermark(), "snapshots": self._snaps.held() if self._snaps else [],
-              "page_index_entries": len(self.pagelog)}
+              "page_index_entries": len(self.pagelog),
+              "parked_rolls": self._snaps.parked_rolls if self._snaps else 0}
         for name, tid in sorted(BTree.trees(pool).items()):
             st["trees"][name] = BTree(pool, tid).stats()
         return st

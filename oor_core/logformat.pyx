@@ -101,7 +101,7 @@ from oor_core.errors import WalError
 __all__ = ["Record", "PageChange", "FIRST_LSN", "SEG_HEADER", "REC_HEADER", "SEG_MAGIC", "VERSION",
            "UPDATE", "COMMIT", "ABORT", "END", "CLR", "CKPT_BEGIN", "CKPT_END", "UNLOGGED", "TYPE_NAMES",
            "segment_header", "segment_start", "frame", "read_record", "record_length", "record_problem",
-           "encode_changes", "decode_pages", "page_ids", "encode_clr", "decode_clr", "encode_unlogged",
+           "encode_changes", "decode_pages", "page_ids", "apply_page", "encode_clr", "decode_clr", "encode_unlogged",
            "decode_unlogged", "encode_ckpt_end", "decode_ckpt_end", "payload_problem", "EMPTY_PAGE_LIST"]
 
 FIRST_LSN = 4096
@@ -387,6 +387,74 @@ def page_ids(payload, Py_ssize_t start=0):
         if pos > n:
             raise ValueError("truncated page entry")
     return out
+
+
+def apply_page(payload, Py_ssize_t start, uint32_t page_id, bytearray page, bint forward):
+    """Apply page_id's change in the page list at payload[start:] to page (a 4096-byte bytearray) in place:
+    forward, the state after the change (the image, or each range's new bytes); else the state before it
+    (each range's old bytes, newest last applied first by the caller).  Nothing is allocated and no other
+    page's change is decoded.  True when the list holds page_id, False when it does not.
+
+    Caller: the snapshot layer rolling one page along the log (oor/snapshots.py); a roll used to decode
+    the whole page list (up to 64 pages, a bytes object per range) to apply one page.
+    Raises ValueError when the list does not fit the payload or a range leaves the page body (condition 4)."""
+    cdef const uint8_t[::1] mv = payload
+    cdef Py_ssize_t n = mv.shape[0], pos = start + PL_HEADER, off, ln
+    if start < 0 or pos > n:
+        raise ValueError("truncated page list")
+    if len(page) != PAGE_SIZE:
+        raise ValueError(f"a page is {PAGE_SIZE} bytes")
+    cdef const uint8_t* d = &mv[0]
+    cdef uint8_t* out = <uint8_t*>PyByteArray_AS_STRING(page)
+    cdef int count = pl_count(d + start), nr
+    cdef uint8_t kind
+    cdef const uint8_t* image
+    while count > 0:
+        count -= 1
+        if pos + PE_HEADER > n:
+            raise ValueError("truncated page entry")
+        kind = pe_kind(d + pos)
+        nr = pe_nranges(d + pos)
+        if pe_page_id(d + pos) != page_id:
+            pos += PE_HEADER
+            if kind == K_IMAGE or kind == K_NEW:
+                pos += PAGE_SIZE
+            while nr > 0:
+                nr -= 1
+                if pos + RANGE_HEADER > n:
+                    raise ValueError("truncated range")
+                pos += rg_size(d + pos, kind)
+            if pos > n:
+                raise ValueError("truncated page entry")
+            continue
+        pos += PE_HEADER
+        image = NULL
+        if kind == K_IMAGE or kind == K_NEW:
+            if pos + PAGE_SIZE > n:
+                raise ValueError("truncated page image")
+            image = d + pos
+            pos += PAGE_SIZE
+        elif kind != K_RANGES:
+            raise ValueError(f"unknown page change kind {kind}")
+        if forward and image != NULL:
+            memcpy(out, image, PAGE_SIZE)
+            return True
+        while nr > 0:
+            nr -= 1
+            if pos + RANGE_HEADER > n:
+                raise ValueError("truncated range")
+            off = rg_offset(d + pos)
+            ln = rg_length(d + pos)
+            if off < MIN_RANGE_OFFSET or off + ln > PAGE_SIZE or rg_size(d + pos, kind) + pos > n:
+                raise ValueError(f"range [{off}, {off + ln}) outside the page body or the record")
+            pos += RANGE_HEADER
+            if forward:                                  # K_RANGES: old bytes, then new bytes
+                memcpy(out + off, d + pos + ln, ln)
+            else:                                        # old bytes first in both kinds
+                memcpy(out + off, d + pos, ln)
+            pos += ln if kind != K_RANGES else 2 * ln
+        return True
+    return False
 
 
 def decode_clr(payload, bint pages=True):

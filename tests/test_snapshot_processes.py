@@ -274,17 +274,17 @@ reg.close()
 
 
 MODEL_READER = """
-import hashlib, sys, time
+import json, sys, time
 import oor
 path, n, ids = sys.argv[1], int(sys.argv[2]), [int(x) for x in sys.argv[3].split(",")]
 reg = oor.open(path, read_only=True)
 for _ in range(n):
     with reg.snapshot() as s:
-        h = hashlib.sha256()
+        vals = []
         for i in ids:
             e = s.latest(i)
-            h.update(b"-" if e is None else repr(e.mean_motion).encode())
-        print(s.lsn, h.hexdigest(), flush=True)
+            vals.append(None if e is None else e.mean_motion)
+        print(json.dumps([s.lsn, vals]), flush=True)
     time.sleep(0.002)
 reg.close()
 """
@@ -294,7 +294,7 @@ def test_model_with_reader_processes(tmp_path):
     """Random commits, aborts, deletes and checkpoints (log recycling) in this process while two reader
     processes take snapshots at random moments: every snapshot a reader saw equals the committed state at
     its LSN.  Seeded (OOR_SEED); the seed is printed on failure."""
-    import hashlib
+    import json
     import random
     seed = int(os.environ.get("OOR_SEED", "77"))
     rng = random.Random(seed)
@@ -304,12 +304,14 @@ def test_model_with_reader_processes(tmp_path):
     base = {e.norad_id: e for e in sets}
     reg = oor.open(path, checkpoint_bytes=1 << 18, segment_bytes=1 << 18, pool_pages=64)
     state = {i: base[i].mean_motion for i in ids}
+    # a set the registry already holds is unchanged by another put (docs/revisions.md): it does not
+    # become the latest again, nor bring a deleted object back.  (The model without this rule failed at
+    # step 1090 of seed 77, where a put repeated the set of step 99 -- reached only when the readers
+    # ran long enough: a flake.)
+    stored = {i: {base[i].mean_motion} for i in ids}
 
     def digest():
-        h = hashlib.sha256()
-        for i in ids:
-            h.update(b"-" if state.get(i) is None else repr(state[i]).encode())
-        return h.hexdigest()
+        return [state.get(i) for i in ids]
 
     seen = {}
     with reg.snapshot() as s:
@@ -326,7 +328,9 @@ def test_model_with_reader_processes(tmp_path):
                     for i in picks:
                         es = base[i].replace(mean_motion=base[i].mean_motion + 1e-6 * rng.randrange(1, 10 ** 6))
                         tx.put(es)
-                        state[i] = es.mean_motion
+                        if es.mean_motion not in stored[i]:
+                            stored[i].add(es.mean_motion)
+                            state[i] = es.mean_motion
             elif op < 0.75:
                 try:
                     with reg.transaction() as tx:
@@ -356,10 +360,20 @@ def test_model_with_reader_processes(tmp_path):
     for r, (out, err) in zip(readers, outs):
         assert r.returncode == 0, f"seed {seed}: reader failed: {err[-2000:]}"
         for line in out.splitlines():
-            lsn, dig = line.split()
-            want = seen.get(int(lsn))
+            lsn, vals = json.loads(line)
+            want = seen.get(lsn)
             if want is None:
                 continue                     # an abort's END: the state of the commit before it
-            assert dig == want, f"seed {seed}: a reader process's snapshot at LSN {lsn} differs from the commit"
+            if vals != want:
+                lsns = sorted(seen)
+                diffs = []
+                for k, i in enumerate(ids):
+                    if vals[k] != want[k]:
+                        at = [L for L in lsns if seen[L][k] == vals[k]]
+                        diffs.append(f"NORAD {i}: {vals[k]} (committed at {at[:3] or 'no snapshot'}), "
+                                     f"want {want[k]}")
+                raise AssertionError(f"seed {seed}: a reader process's snapshot at LSN {lsn} differs from the "
+                                     f"commit: {'; '.join(diffs[:5])}; commits around it: "
+                                     f"{[L for L in lsns if abs(L - lsn) < 3000]}")
             compared += 1
     assert compared > 50, f"seed {seed}: only {compared} snapshots compared"
