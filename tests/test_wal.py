@@ -635,6 +635,45 @@ def test_encode_changes_round_trips():
         assert imaged == seen, f"seed {trial}"
 
 
+def test_apply_page_applies_one_page_forward_and_back():
+    """logformat.apply_page (a snapshot roll's one-page apply): for every page of random page lists, forward
+    gives the page after the change and back the page before it, as the full decoder says; a page the list
+    does not hold is reported, and a list cut short raises."""
+    from oor_core.capture import page_diff
+    for trial in range(200):
+        rng = random.Random(trial)
+        imaged = set(rng.sample(range(1, 60), 20))
+        changes, pages = [], {}
+        for pid in rng.sample(range(1, 60), rng.randint(1, 6)):
+            after = bytearray(rng.randbytes(PAGE))
+            before = None if rng.random() < 0.2 else bytearray(after)
+            if before is not None:
+                for _ in range(rng.randint(1, 5)):
+                    a = rng.randrange(16, PAGE - 40)
+                    before[a:a + 40] = rng.randbytes(40)
+                before = bytes(before)
+            after = bytes(after)
+            changes.append((pid, before, after, page_diff(before, after)))
+            pages[pid] = (before, after)
+        payload = LF.encode_changes(changes, imaged)
+        if payload is None:
+            continue
+        start = 0
+        if rng.random() < 0.5:                      # the same list inside a CLR payload
+            payload, start = LF.encode_clr(12345, payload), 8
+        for pc in LF.decode_pages(payload, start):
+            before, after = pages[pc.page_id]
+            page = bytearray(before if before is not None else bytes(PAGE))
+            assert LF.apply_page(payload, start, pc.page_id, page, True), f"seed {trial}"
+            assert page[16:] == after[16:], f"seed {trial}: page {pc.page_id} forward"
+            if before is not None:
+                assert LF.apply_page(payload, start, pc.page_id, page, False), f"seed {trial}"
+                assert page[16:] == before[16:], f"seed {trial}: page {pc.page_id} back"
+        assert not LF.apply_page(payload, start, 999, bytearray(PAGE), True), f"seed {trial}"
+        with pytest.raises(ValueError):
+            LF.apply_page(payload[:-1], start, LF.decode_pages(payload, start)[-1].page_id, bytearray(PAGE), True)
+
+
 def test_follow_reads_in_chunks_across_record_boundaries(tmp_path, monkeypatch):
     """A reader follows a growing log in chunks (oor.wal._valid_chunks): records cut by a chunk's end, records
     longer than a chunk and the preallocated zeros after the last record; every record exactly once, in order."""
