@@ -436,10 +436,7 @@ def apply_page(payload, Py_ssize_t start, uint32_t page_id, bytearray page, bint
             pos += PAGE_SIZE
         elif kind != K_RANGES:
             raise ValueError(f"unknown page change kind {kind}")
-        if forward and image != NULL:
-            memcpy(out, image, PAGE_SIZE)
-            return True
-        while nr > 0:
+        while nr > 0:                                    # every range is checked before a byte is used
             nr -= 1
             if pos + RANGE_HEADER > n:
                 raise ValueError("truncated range")
@@ -448,11 +445,13 @@ def apply_page(payload, Py_ssize_t start, uint32_t page_id, bytearray page, bint
             if off < MIN_RANGE_OFFSET or off + ln > PAGE_SIZE or rg_size(d + pos, kind) + pos > n:
                 raise ValueError(f"range [{off}, {off + ln}) outside the page body or the record")
             pos += RANGE_HEADER
-            if forward:                                  # K_RANGES: old bytes, then new bytes
-                memcpy(out + off, d + pos + ln, ln)
-            else:                                        # old bytes first in both kinds
+            if not forward:                              # old bytes first in both kinds
                 memcpy(out + off, d + pos, ln)
+            elif image == NULL:                          # K_RANGES: old bytes, then new bytes
+                memcpy(out + off, d + pos + ln, ln)
             pos += ln if kind != K_RANGES else 2 * ln
+        if forward and image != NULL:
+            memcpy(out, image, PAGE_SIZE)
         return True
     return False
 
