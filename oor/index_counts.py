@@ -40,20 +40,42 @@ class IndexCounts:
 
     def __init__(self, names, cospar):
         self.trees = (names, cospar)
-        self._batch = None       # {(index position, key): delta} during a load batch
+        self._batch = None       # {(index position, raw text, norad): delta} during a load batch
 
     def add(self, es):
         """A new set was stored."""
+        b = self._batch
+        if b is not None:
+            # in a load batch the deltas are summed by (index, raw text, object): the indexed text and the
+            # key are made once per distinct entry at the flush, not once per set (a history repeats them)
+            n = es.norad_id
+            k = (0, es.name, n)
+            b[k] = b.get(k, 0) + 1
+            k = (1, es.cospar_id, n)
+            b[k] = b.get(k, 0) + 1
+            return
         for i, text in enumerate(index_texts(es)):
             self._bump(i, text, es.norad_id, +1)
 
     def remove(self, es):
         """A stored set was deleted."""
+        b = self._batch
+        if b is not None:
+            n = es.norad_id
+            k = (0, es.name, n)
+            b[k] = b.get(k, 0) - 1
+            k = (1, es.cospar_id, n)
+            b[k] = b.get(k, 0) - 1
+            return
         for i, text in enumerate(index_texts(es)):
             self._bump(i, text, es.norad_id, -1)
 
     def replace(self, old, new):
         """A stored set (old) was overwritten by another with the same key (new)."""
+        if self._batch is not None:
+            self.remove(old)             # the -1/+1 of an unchanged text cancel at the flush
+            self.add(new)
+            return
         for i, (t_old, t_new) in enumerate(zip(index_texts(old), index_texts(new))):
             if t_old != t_new:
                 self._bump(i, t_old, new.norad_id, -1)
@@ -66,7 +88,15 @@ class IndexCounts:
     def flush_batch(self):
         """Apply the summed changes in key order; the batch stays open (empty)."""
         batch, self._batch = self._batch, {}
-        for (i, key), delta in sorted(batch.items()):
+        deltas = {}
+        for (i, raw, n), delta in batch.items():
+            if not delta or not raw:
+                continue
+            text = name_text(raw) if i == 0 else raw.encode("ascii")
+            if text:
+                k = (i, index_key(text, n))
+                deltas[k] = deltas.get(k, 0) + delta
+        for (i, key), delta in sorted(deltas.items()):
             if delta:
                 self._apply(self.trees[i], key, delta)
 
@@ -75,14 +105,8 @@ class IndexCounts:
         self._batch = None
 
     def _bump(self, i, text, norad_id, delta):
-        if not text:
-            return
-        key = index_key(text, norad_id)
-        if self._batch is not None:
-            k = (i, key)
-            self._batch[k] = self._batch.get(k, 0) + delta
-            return
-        self._apply(self.trees[i], key, delta)
+        if text:
+            self._apply(self.trees[i], index_key(text, norad_id), delta)
 
     @staticmethod
     def _apply(tree, key, delta):
