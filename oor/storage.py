@@ -341,6 +341,7 @@ class Database:
             first = mark
         self.pagelog = PageLog(first - 1)
         self._follow_end = first
+        self._start_lsn = first - 1         # the committed state the followed log starts from
         self._follow_lock = threading.RLock()
         self._unseen = []                  # (LSN, end) of COMMIT/END records indexed, not yet durable
         self._last_upto = self._followed_at = -1
@@ -428,7 +429,11 @@ class Database:
             self.visible_lsn = max(self.visible_lsn, unseen[k - 1][0])
             del unseen[:k]
         if not self.visible_lsn:
-            self.visible_lsn = self._follow_end - 1
+            # no COMMIT or END followed yet: the committed state is the one the log starts from (the
+            # data file rolled back over every followed record).  The followed end would show a running
+            # or crashed transaction's changes -- a reader during a first batch saw 8,871 uncommitted sets
+            # (found by the issue-17 one-walk check; tests/test_snapshot_processes.py)
+            self.visible_lsn = self._start_lsn
         first = self.wal.first_lsn
         if first - 1 > self.pagelog.floor and self._snaps is not None and self._snaps.oldest() is None:
             self.pagelog.prune(first - 1)       # the writer removed old segments: the file holds them

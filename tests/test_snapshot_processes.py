@@ -377,3 +377,47 @@ def test_model_with_reader_processes(tmp_path):
                                      f"{[L for L in lsns if abs(L - lsn) < 3000]}")
             compared += 1
     assert compared > 50, f"seed {seed}: only {compared} snapshots compared"
+
+
+FIRST_BATCH_WRITER = """
+import os, sys, time
+import oor
+from oor.codec import read_elements
+path, go, ready, catalog = sys.argv[1:5]
+sets = [es for es in read_elements(catalog)][4000:9000]
+reg = oor.open(path, pool_pages=32)            # a small pool: the running batch's pages reach the file
+with reg.transaction() as tx:
+    for es in sets:
+        tx.put(es)
+    open(ready, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
+reg.close()
+"""
+
+
+def test_a_reader_during_the_first_batch_sees_only_the_committed_state(tmp_path):
+    """A reader process opening while a writer's first transaction on a cleanly closed file runs -- the
+    new log holds its records and the file some of its pages, but no COMMIT yet -- reads the state before
+    that transaction, and check() finds it sound; after the COMMIT a new read sees the batch.  (It used
+    to take the whole followed log as visible: a mid-batch snapshot held thousands of uncommitted sets.)"""
+    path = tmp_path / "fb.oor"
+    before = _load(path, 4000)
+    ids = sorted({es.norad_id for es in before})
+    go, ready = tmp_path / "go", tmp_path / "ready"
+    w = _spawn(FIRST_BATCH_WRITER, path, go, ready, _data() / CATALOG)
+    try:
+        _wait_for(ready, w)
+        with oor.open(path, read_only=True) as reg:
+            got = sum(1 for _ in reg.iter_sets())
+            assert got == len(before), f"a reader during the batch sees {got} sets, not the committed {len(before)}"
+            assert [reg.latest(i).norad_id for i in ids[:50]] == ids[:50]
+            assert reg.check() == []
+        open(go, "w").close()
+        w.communicate(timeout=120)
+        assert w.returncode == 0
+        with oor.open(path, read_only=True) as reg:
+            assert sum(1 for _ in reg.iter_sets()) > len(before)
+    finally:
+        if w.poll() is None:
+            w.kill()
