@@ -113,6 +113,8 @@ cdef class BufferPool:
         for i in range(self.ht_mask + 1):
             self.ht[i].key = NO_PAGE
         self.hand = 0
+        self.nhot = 0
+        self.max_hot = nframes - max(1, nframes // 4)
         self.wal_flush_hook = None
         self.mode = MODE_READ_ONLY if pager.read_only else MODE_DIRECT
         self.space = SpaceManager(self)
@@ -171,8 +173,23 @@ cdef class BufferPool:
         self.ht[i].key = NO_PAGE
 
     # ---- replacement -----------------------------------------------------
+    cdef void _unhot(self, int f) noexcept nogil:
+        if self.meta[f].hot:
+            self.meta[f].hot = 0
+            self.nhot -= 1
+
     cdef int _victim(self) except -1:
-        """Choose an unpinned frame by CLOCK (second chance), write it back if dirty, unmap it.
+        """Choose an unpinned frame by a scan-resistant CLOCK, write it back if dirty, unmap it.
+
+        Frames are cold or hot.  A page enters cold; when the hand reaches a cold frame that was hit
+        after at least one later miss (last != born: a reuse, not the repeated pins of one scan step
+        or one sequential pass), it is promoted to hot and passed over; any other cold frame is the
+        victim, hit or not.  Hot frames are passed over while at most max_hot (three quarters of
+        the frames) are hot; above that, or after a full turn found no cold victim, the hand gives
+        them CLOCK's second chance (clear the reference bit, then demote to cold).  So a full scan
+        or export, whose pages are each hit only before the next page's miss, cycles through the
+        cold quarter and leaves a hot working set cached (tests/test_bufpool.py; measured there:
+        misses of a 300-object hot set after a full scan, 334 -> 0).
 
         If writing a dirty victim fails (a full disk, an I/O error), the page
         stays cached and dirty and the sweep goes on: a clean frame, or a dirty
@@ -181,20 +198,31 @@ cdef class BufferPool:
         """
         cdef int steps = 0
         cdef int f
+        cdef FrameMeta* m
         failure = None
-        while steps < 2 * self.nframes + 1:
+        while steps < 3 * self.nframes + 1:
             f = self.hand
             self.hand += 1
             if self.hand == self.nframes:
                 self.hand = 0
             steps += 1
-            if self.meta[f].pins > 0:
+            m = &self.meta[f]
+            if m.pins > 0:
                 continue
-            if self.meta[f].ref:
-                self.meta[f].ref = 0
+            if m.hot:
+                if self.nhot <= self.max_hot and steps <= self.nframes:
+                    continue
+                if m.ref:
+                    m.ref = 0
+                    continue
+                self._unhot(f)           # demoted: evicted now if it is the victim, like any cold frame
+            elif m.ref and m.last != m.born and m.pid != NO_PAGE and steps <= 2 * self.nframes:
+                m.ref = 0
+                m.hot = 1
+                self.nhot += 1
                 continue
-            if self.meta[f].pid != NO_PAGE:
-                if self.meta[f].dirty:
+            if m.pid != NO_PAGE:
+                if m.dirty:
                     try:
                         self._write_back(f)
                     except Exception as e:
@@ -203,8 +231,8 @@ cdef class BufferPool:
                         if failure is None:
                             failure = e
                         continue
-                self._ht_del(self.meta[f].pid)
-                self.meta[f].pid = NO_PAGE
+                self._ht_del(m.pid)
+                m.pid = NO_PAGE
                 self.evictions += 1
             return f
         if failure is not None:
@@ -249,6 +277,8 @@ cdef class BufferPool:
         self.meta[f].ref = 0
         self.meta[f].dirty = 0
         self.meta[f].wlatch = 0
+        self.meta[f].hot = 0
+        self.meta[f].born = self.meta[f].last = <uint16_t>self.misses
         return f
 
     cdef int pin_image(self, uint32_t pid, uint64_t lsn) except -2:
@@ -378,6 +408,7 @@ cdef class BufferPool:
         if self.meta[f].pins:
             raise OorError(f"page {page_id} is pinned; cannot discard it")
         self._ht_del(page_id)
+        self._unhot(f)
         self.meta[f].pid = NO_PAGE
         self.meta[f].dirty = 0
         self.meta[f].ref = 0
@@ -432,6 +463,7 @@ cdef class BufferPool:
             if f < 0 or self.meta[f].pins or self.meta[f].dirty:
                 continue
             self._ht_del(pid)
+            self._unhot(f)
             self.meta[f].pid = NO_PAGE
             self.meta[f].ref = 0
             n += 1
@@ -568,7 +600,7 @@ cdef class BufferPool:
         total = self.hits + self.misses
         return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
                 "writes": self.writes, "hit_rate": (self.hits / total) if total else 0.0,
-                "frames": self.nframes, "cached": cached, "dirty": dirty, "pinned": pinned,
+                "frames": self.nframes, "cached": cached, "dirty": dirty, "pinned": pinned, "hot": self.nhot,
                 "file_reads": self.pager.reads, "file_writes": self.pager.writes,
                 "fsyncs": self.pager.syncs}
 
@@ -602,6 +634,7 @@ cdef class BufferPool:
         for f in range(self.nframes):
             if self.meta[f].pid != NO_PAGE:
                 self._ht_del(self.meta[f].pid)
+                self._unhot(f)
                 self.meta[f].pid = NO_PAGE
                 self.meta[f].dirty = 0
         oor_unmap_frames(self.mem, self.mem_size)
@@ -619,7 +652,7 @@ cdef class BufferPool:
         """Problems with the pool's invariants (frames, page table, write latches) and those of its
         parts (the free list: space.pxd; the capture: capture.pxd), as strings.  Tests, oor check."""
         problems = []
-        mapped = latched = 0
+        mapped = latched = hot = 0
         for f in range(self.nframes):
             pid = self.meta[f].pid
             if self.meta[f].pins < 0:
@@ -627,8 +660,11 @@ cdef class BufferPool:
             if pid == NO_PAGE:
                 if self.meta[f].pins != 0:
                     problems.append(f"frame {f}: unmapped but pinned")
+                if self.meta[f].hot:
+                    problems.append(f"frame {f}: unmapped but hot")
                 continue
             mapped += 1
+            hot += self.meta[f].hot != 0
             latched += self.meta[f].wlatch != 0
             if self.lookup(pid) != f:
                 problems.append(f"frame {f}: page {pid} missing from the page table")
@@ -639,6 +675,8 @@ cdef class BufferPool:
             problems.append(f"page table has {entries} entries for {mapped} mapped frames")
         if latched != self.nwriters:
             problems.append(f"{latched} write-latched frames for {self.nwriters} write guards")
+        if hot != self.nhot:
+            problems.append(f"{hot} hot frames, the pool counts {self.nhot}")
         problems.extend(self.space._check())
         problems.extend(self.capture._check())
         return problems
