@@ -76,8 +76,10 @@ cdef class BufferPool:
     cdef FrameMeta* meta
     cdef readonly int nframes
     cdef int hand
-    cdef readonly int nhot             # frames with hot set (at most max_hot unless every other is pinned)
+    cdef readonly int nhot             # frames with hot set (the hand ages them while above max_hot)
     cdef int max_hot                   # nframes minus the quarter kept for cold pages
+    cdef uint32_t* ghost               # ids of recently evicted cold pages (direct-mapped, ghost_shift bits)
+    cdef int ghost_shift
     cdef HtEntry* ht
     cdef uint32_t ht_mask
     cdef int ht_shift

@@ -104,7 +104,9 @@ cdef class BufferPool:
         self.ht_mask = (1u << bits) - 1
         self.ht_shift = 32 - bits
         self.ht = <HtEntry*>malloc((self.ht_mask + 1) * sizeof(HtEntry))
-        if self.mem == NULL or self.meta == NULL or self.ht == NULL:
+        self.ghost_shift = 33 - bits               # 2**(bits - 1) >= nframes entries
+        self.ghost = <uint32_t*>malloc((<size_t>1 << (bits - 1)) * sizeof(uint32_t))
+        if self.mem == NULL or self.meta == NULL or self.ht == NULL or self.ghost == NULL:
             raise MemoryError(f"cannot allocate a buffer pool of {nframes} frames")
         self.frames = <uint8_t*>self.mem
         cdef int i
@@ -112,6 +114,8 @@ cdef class BufferPool:
             self.meta[i].pid = NO_PAGE
         for i in range(self.ht_mask + 1):
             self.ht[i].key = NO_PAGE
+        for i in range(1 << (bits - 1)):
+            self.ghost[i] = NO_PAGE
         self.hand = 0
         self.nhot = 0
         self.max_hot = nframes - max(1, nframes // 4)
@@ -125,6 +129,7 @@ cdef class BufferPool:
             oor_unmap_frames(self.mem, self.mem_size)
         free(self.meta)
         free(self.ht)
+        free(self.ghost)
 
     # ---- mode ----------------------------------------------------------------
     cpdef set_mode(self, int mode):
@@ -184,8 +189,10 @@ cdef class BufferPool:
         Frames are cold or hot.  A page enters cold; when the hand reaches a cold frame that was hit
         after at least one later miss (last != born: a reuse, not the repeated pins of one scan step
         or one sequential pass), it is promoted to hot and passed over; any other cold frame is the
-        victim, hit or not.  Hot frames are passed over while at most max_hot (three quarters of
-        the frames) are hot; above that, or after a full turn found no cold victim, the hand gives
+        victim, hit or not; its id goes to the ghost table (one slot per frame, direct-mapped), and
+        a miss on a page found there enters hot (a reuse farther apart than the cold quarter holds:
+        2Q's A1out, CLOCK-Pro's non-resident cold pages).  Hot frames are passed over while at most
+        max_hot (three quarters of the frames) are hot; above that, or after a full turn found no cold victim, the hand gives
         them CLOCK's second chance (clear the reference bit, then demote to cold).  So a full scan
         or export, whose pages are each hit only before the next page's miss, cycles through the
         cold quarter and leaves a hot working set cached (tests/test_bufpool.py; measured there:
@@ -232,6 +239,7 @@ cdef class BufferPool:
                             failure = e
                         continue
                 self._ht_del(m.pid)
+                self.ghost[page_hash(m.pid, self.ghost_shift)] = m.pid
                 m.pid = NO_PAGE
                 self.evictions += 1
             return f
@@ -279,6 +287,12 @@ cdef class BufferPool:
         self.meta[f].wlatch = 0
         self.meta[f].hot = 0
         self.meta[f].born = self.meta[f].last = <uint16_t>self.misses
+        if not fresh and self.ghost[page_hash(pid, self.ghost_shift)] == pid:
+            # evicted cold not long ago (within about a pool's worth of evictions) and wanted again:
+            # a reuse the cold quarter was too small to see; it enters hot
+            self.ghost[page_hash(pid, self.ghost_shift)] = NO_PAGE
+            self.meta[f].hot = 1
+            self.nhot += 1
         return f
 
     cdef int pin_image(self, uint32_t pid, uint64_t lsn) except -2:
