@@ -868,7 +868,7 @@ class Database:
         self.pagelog.prune(mark)
         return min(candidate, mark + 1)
 
-    def check(self):
+    def check(self, deep=None):
         """Problems found in the file, as strings naming the page, tree or log (empty when clean).
 
         In order: the pool and the free list (``BufferPool._check``); every
@@ -876,10 +876,19 @@ class Database:
         (``BTree._check(free, pages)``): each page is the header, a page of
         exactly one tree, or on the free list; every page's checksum and id as
         read from the file; the log.
+
+        ``deep(tree_of)``, in a reader (read_only; a writer ignores it): the
+        caller's check of the trees' contents in the same walk, at the same
+        snapshot -- it returns ({tree name: leaf visitor}, finish); each visitor
+        sees that tree's leaves (``BTree._check``'s ``visitor``), and finish()
+        is called at the end, at that snapshot, only when the file checks
+        clean.  The registry's ``oor check`` reads every page once this way.
+        An OorError from deep itself (e.g. a damaged small tree it reads
+        first) drops it: the file's own checks then say what is wrong.
         """
         self._require_open()
         if self.read_only:
-            return self._check_snapshot()
+            return self._check_snapshot(deep)
         problems = []
         with self._lock:
             if not self.read_only:
@@ -920,12 +929,18 @@ class Database:
         except OorError:
             return False
 
-    def _check_snapshot(self):
+    def _check_snapshot(self, deep=None):
         """check() in a reader process: the trees and free list at one snapshot, every page's checksum
         in the file (re-read when a concurrent write tore it), and the log as far as followed."""
         problems = []
         with self.snapshot() as snap:
-            _beyond, count = _check_ownership(snap.pool, problems)
+            visitors, finish = {}, None
+            if deep is not None:
+                try:
+                    visitors, finish = deep(snap.tree)
+                except OorError:
+                    visitors, finish = {}, None
+            _beyond, count = _check_ownership(snap.pool, problems, visitors)
             on_file = min(count, self.pager.file_size() // 4096)
             writer = self._readers is not None and self._readers.writer_alive()
             for pid in self.pager.bad_pages(0, on_file):    # read 64 pages a call; re-read what fails
@@ -936,6 +951,8 @@ class Database:
                     # file, or any state while the writer runs); anything else is reported
                     if not self._rebuildable(pid, snap.lsn, writer):
                         problems.append(str(e))
+            if finish is not None and not problems:
+                finish()
         return problems
 
     def stats(self):
@@ -1138,7 +1155,7 @@ class Savepoint:
         self.db.rollback_to(self.tx, self.mark)
 
 
-def _check_ownership(pool, problems):
+def _check_ownership(pool, problems, visitors=None):
     """The page-ownership half of check(), on a writer's pool or a snapshot's: every tree's structure
     (one walk each), each page the header, a page of one tree, or on the free list.  Appends to problems;
     returns (ids reachable at or past the header's page count, sorted; the header's page count).
@@ -1163,7 +1180,8 @@ def _check_ownership(pool, problems):
     for name, tid in sorted(BTree.trees(pool).items()):
         tag = len(names)
         clashes = []
-        problems.extend(f"tree {name}: {p}" for p in BTree(pool, tid)._check(None, None, owner, tag, clashes))
+        visit = visitors.get(name) if visitors else None
+        problems.extend(f"tree {name}: {p}" for p in BTree(pool, tid)._check(None, None, owner, tag, clashes, visit))
         for pid, prev in sorted(clashes):
             if prev < 0:
                 beyond.append(pid)

@@ -9,6 +9,8 @@
 # space manager (pool.space); a bulk build switches the pool to BULK mode.
 cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.memoryview cimport PyMemoryView_FromMemory
+from cpython.buffer cimport PyBUF_READ
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
@@ -894,7 +896,7 @@ cdef class BTree:
             w.drop()
             yield item
 
-    def _check(self, free=None, pages=None, bytearray owner=None, int tag=0, list clashes=None):
+    def _check(self, free=None, pages=None, bytearray owner=None, int tag=0, list clashes=None, visitor=None):
         """Violations of the tree validity conditions (btree.pxd 1-6), as strings naming the page.
 
         One walk.  ``free``: the set of free-list pages (walked here when not
@@ -904,8 +906,12 @@ cdef class BTree:
         below the file's page count -- 0 unowned, 255 on the free list (then
         ``free`` is not used), else the tag of its owner; each page of this
         tree that is unowned gets ``tag``, any other is appended to ``clashes``
-        as (page id, its byte; -1 for an id at or past len(owner)).  Caller:
-        storage's check, the OOR_VERIFY commit check, tests.
+        as (page id, its byte; -1 for an id at or past len(owner)).
+        ``visitor(page id, page)``: called with each leaf of the right type
+        (a read-only memoryview of the pinned page, valid during the call),
+        leaves in key order -- the registry checks its records in the same
+        walk (storage's check, ``deep``).  Caller: storage's check, the
+        OOR_VERIFY commit check, tests.
         """
         problems = []
         cdef uint8_t* om = NULL
@@ -940,6 +946,8 @@ cdef class BTree:
                 problems.append(f"tree {self.tree_id} page {pid}: is on the free list")
             if self._check_visit(w, problems) and w.level == 0:
                 chain.add(w, problems)
+                if visitor is not None:
+                    visitor(pid, PyMemoryView_FromMemory(<char*>w.p, PAGE_SIZE, PyBUF_READ))
         chain.finish(problems)
         if pages is not None:
             pages |= w.seen

@@ -35,7 +35,13 @@ from libc.stdlib cimport malloc, free, calloc
 from libc.string cimport memcmp, memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
 from oor_core.tlecodec cimport RecordFacts, record_facts
+from oor_core.space cimport SpaceManager
+from oor_core.page cimport pg_nslots, slot_ptr, slot_len
+from oor_core.btree cimport leaf_klen, leaf_overflow, leaf_u32
+from oor_core.errors import OorError
 from oor_core.elset_layout cimport KEY_SIZE, VAL_TOMBSTONE, key_norad, key_epoch, key_source
 
 DEF NAME_MAX = 256          # oor.keys.NAME_KEY_MAX
@@ -80,6 +86,8 @@ cdef class PrimaryCheck:
     cdef uint32_t prev_norad
     cdef public Py_ssize_t fast, slow_count
     cdef list problems
+    cdef public object slow          # slow(key, value): the Python check of a value C does not decide
+    cdef public SpaceManager space   # reads overflow values of leaves given to visit_*
 
     def __cinit__(self, stamps, dict sources, list problems):
         """stamps: the committed arrival stamps (any order); sources: {source id: name bytes} (id 0 =
@@ -108,6 +116,8 @@ cdef class PrimaryCheck:
         self.have_prev = self.prev_tomb = False
         self.problems = problems
         self.fast = self.slow_count = 0
+        self.slow = None
+        self.space = None
 
     def __dealloc__(self):
         free(self.stamps)
@@ -184,57 +194,103 @@ cdef class PrimaryCheck:
             self._add(1, ck, clen + 5)
         return True
 
-    def feed(self, chunk, slow):
-        """Check the (key, value) pairs of chunk (elsets, in key order); slow(key, value) takes what C
-        does not decide."""
-        cdef object k, v
-        cdef const uint8_t* kp
-        cdef const uint8_t* vp
-        cdef Py_ssize_t kn, vn
+    cdef int _pair(self, const uint8_t* kp, Py_ssize_t kn, const uint8_t* vp, Py_ssize_t vn, object k,
+                   object v) except -1:
+        """One elsets (key, value); k, v: the same as bytes, or None (made here when needed)."""
         cdef uint32_t norad
+        if kn != KEY_SIZE:
+            if k is None:
+                k = PyBytes_FromStringAndSize(<const char*>kp, kn)
+            self.problems.append(f"tree elsets: key {k.hex()} is {kn} bytes, not {KEY_SIZE}")
+            return 0
+        norad = key_norad(kp)
+        if self.have_prev and self.prev_tomb and norad == self.prev_norad:
+            self.problems.append(f"tree elsets: NORAD {norad} has a key after its tombstone")
+        self.have_prev = True
+        self.prev_norad = norad
+        self.prev_tomb = vn > 0 and vp[0] == VAL_TOMBSTONE
+        if self.prev_tomb or vn == 0 or not self._fast(kp, vp, vn):
+            self.slow_count += 1
+            self.slow(PyBytes_FromStringAndSize(<const char*>kp, kn) if k is None else k,
+                      PyBytes_FromStringAndSize(<const char*>vp, vn) if v is None else v)
+        else:
+            self.fast += 1
+        return 0
+
+    def feed(self, chunk, slow=None):
+        """Check the (key, value) pairs of chunk (elsets, in key order); slow(key, value) takes what C
+        does not decide (default: the slow attribute)."""
+        cdef object k, v
+        if slow is not None:
+            self.slow = slow
         for k, v in chunk:
-            kp = <const uint8_t*>PyBytes_AS_STRING(k)
-            kn = PyBytes_GET_SIZE(k)
-            if kn != KEY_SIZE:
-                self.problems.append(f"tree elsets: key {k.hex()} is {kn} bytes, not {KEY_SIZE}")
+            self._pair(<const uint8_t*>PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k),
+                       <const uint8_t*>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v), k, v)
+
+    cdef int _leaf(self, int index, const uint8_t[::1] page) except -1:
+        """The records of one leaf page (btree.pxd layout): index 0/1 an index tree, 2 elsets."""
+        cdef const uint8_t* p = &page[0]
+        cdef const uint8_t* rec
+        cdef int i, n = pg_nslots(p), klen
+        cdef Py_ssize_t vlen
+        cdef object ov
+        for i in range(n):
+            rec = slot_ptr(p, i)
+            klen = leaf_klen(rec)
+            if leaf_overflow(rec):
+                try:
+                    ov = self.space.read_overflow(leaf_u32(rec + 6 + klen), leaf_u32(rec + 2 + klen))
+                except OorError:
+                    continue             # the tree check reports the broken chain
+                if index == 2:
+                    self._pair(rec + 2, klen, <const uint8_t*>PyBytes_AS_STRING(ov), PyBytes_GET_SIZE(ov),
+                               None, ov)
+                else:
+                    self._entry(index, rec + 2, klen, <const uint8_t*>PyBytes_AS_STRING(ov),
+                                PyBytes_GET_SIZE(ov))
                 continue
-            vp = <const uint8_t*>PyBytes_AS_STRING(v)
-            vn = PyBytes_GET_SIZE(v)
-            norad = key_norad(kp)
-            if self.have_prev and self.prev_tomb and norad == self.prev_norad:
-                self.problems.append(f"tree elsets: NORAD {norad} has a key after its tombstone")
-            self.have_prev = True
-            self.prev_norad = norad
-            self.prev_tomb = vn > 0 and vp[0] == VAL_TOMBSTONE
-            if self.prev_tomb or vn == 0 or not self._fast(kp, vp, vn):
-                self.slow_count += 1
-                slow(k, v)
+            vlen = slot_len(p, i) - 2 - klen
+            if index == 2:
+                self._pair(rec + 2, klen, rec + 2 + klen, vlen, None, None)
             else:
-                self.fast += 1
+                self._entry(index, rec + 2, klen, rec + 2 + klen, vlen)
+        return 0
+
+    def visit_elsets(self, page_id, page):
+        """A leaf page of elsets, during the tree walk (storage's check), leaves in key order."""
+        self._leaf(2, page)
+
+    def visit_names(self, page_id, page):
+        """A leaf page of the names index."""
+        self._leaf(0, page)
+
+    def visit_cospar(self, page_id, page):
+        """A leaf page of the cospar index."""
+        self._leaf(1, page)
 
     def add_key(self, int index, bytes key):
         """An index key (names: 0, cospar: 1) a set checked by the slow path implies."""
         self._add(index, <const uint8_t*>PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
 
+    cdef int _entry(self, int index, const uint8_t* kp, Py_ssize_t kn, const uint8_t* vp,
+                    Py_ssize_t vn) except -1:
+        cdef uint64_t c
+        if kn < 6 or kp[kn - 5] != 0 or vn != 4:
+            self.bad[index] = True
+            return 0
+        c = (<uint64_t>vp[0] << 24) | (<uint64_t>vp[1] << 16) | (<uint64_t>vp[2] << 8) | vp[3]
+        if c == 0:
+            self.bad[index] = True
+        self.acc[index][0] -= c * _hash(kp, kn, 0)
+        self.acc[index][1] -= c * _hash(kp, kn, 0x9e3779b97f4a7c15ULL)
+        return 0
+
     def take_index(self, int index, chunk):
         """Subtract the (key, value) entries of chunk of index (0 names, 1 cospar) from its sums."""
         cdef object k, v
-        cdef const uint8_t* kp
-        cdef const uint8_t* vp
-        cdef Py_ssize_t kn
-        cdef uint64_t c
         for k, v in chunk:
-            kp = <const uint8_t*>PyBytes_AS_STRING(k)
-            kn = PyBytes_GET_SIZE(k)
-            vp = <const uint8_t*>PyBytes_AS_STRING(v)
-            if kn < 6 or kp[kn - 5] != 0 or PyBytes_GET_SIZE(v) != 4:
-                self.bad[index] = True
-                continue
-            c = (<uint64_t>vp[0] << 24) | (<uint64_t>vp[1] << 16) | (<uint64_t>vp[2] << 8) | vp[3]
-            if c == 0:
-                self.bad[index] = True
-            self.acc[index][0] -= c * _hash(kp, kn, 0)
-            self.acc[index][1] -= c * _hash(kp, kn, 0x9e3779b97f4a7c15ULL)
+            self._entry(index, <const uint8_t*>PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k),
+                        <const uint8_t*>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v))
 
     def index_clean(self, int index):
         """Whether the entries taken of index match what the fed records imply (see the module doc)."""
