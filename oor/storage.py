@@ -877,7 +877,7 @@ class Database:
         exactly one tree, or on the free list; every page's checksum and id as
         read from the file; the log.
 
-        ``deep(tree_of)``, in a reader (read_only; a writer ignores it): the
+        ``deep(tree_of)``, in a reader (read_only) while no writer runs (else it is ignored): the
         caller's check of the trees' contents in the same walk, at the same
         snapshot -- it returns ({tree name: leaf visitor}, finish); each visitor
         sees that tree's leaves (``BTree._check``'s ``visitor``), and finish()
@@ -934,15 +934,18 @@ class Database:
         in the file (re-read when a concurrent write tore it), and the log as far as followed."""
         problems = []
         with self.snapshot() as snap:
+            writer = self._readers is not None and self._readers.writer_alive()
             visitors, finish = {}, None
-            if deep is not None:
+            if deep is not None and not writer:
+                # with a writer running, deep is dropped and the caller checks the contents at a snapshot
+                # of its own, as before: a reader's snapshot during a load can hold part of a batch whose
+                # commits entry is not there yet (found by the single-snapshot check: the issue-17 note)
                 try:
                     visitors, finish = deep(snap.tree)
                 except OorError:
                     visitors, finish = {}, None
             _beyond, count = _check_ownership(snap.pool, problems, visitors)
             on_file = min(count, self.pager.file_size() // 4096)
-            writer = self._readers is not None and self._readers.writer_alive()
             for pid in self.pager.bad_pages(0, on_file):    # read 64 pages a call; re-read what fails
                 try:
                     file_copy(self.pager, pid)
