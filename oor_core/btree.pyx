@@ -975,16 +975,30 @@ cdef class BTree:
             if level > 0 and n < 1:
                 problems.append(f"{where}: internal node without a separator")
         lo, hi = w.lo, w.hi
-        prev = None
+        # compared in place (memcmp order = bytes order); a key becomes bytes only for a message
+        cdef const uint8_t* r
+        cdef const uint8_t* kp
+        cdef const uint8_t* pp = NULL
+        cdef const uint8_t* lop = NULL
+        cdef const uint8_t* hip = NULL
+        cdef int kl, pl = 0, lol = 0, hil = 0
+        if lo is not None:
+            lop = <const uint8_t*>PyBytes_AS_STRING(lo)
+            lol = <int>PyBytes_GET_SIZE(lo)
+        if hi is not None:
+            hip = <const uint8_t*>PyBytes_AS_STRING(hi)
+            hil = <int>PyBytes_GET_SIZE(hi)
         for i in range(n):
-            k = _key_bytes(_rec(p, i))
-            if prev is not None and k <= prev:
+            r = _rec(p, i)
+            kp = r + 2
+            kl = _klen(r)
+            if pp != NULL and _cmp(kp, kl, pp, pl) <= 0:
                 problems.append(f"{where}: keys out of order at slot {i}")
-            if lo is not None and k < lo:
-                problems.append(f"{where}: key {k!r} below its separator {lo!r}")
-            if hi is not None and k >= hi:
-                problems.append(f"{where}: key {k!r} not below the next separator {hi!r}")
-            prev = k
+            if lop != NULL and _cmp(kp, kl, lop, lol) < 0:
+                problems.append(f"{where}: key {_key_bytes(r)!r} below its separator {lo!r}")
+            if hip != NULL and _cmp(kp, kl, hip, hil) >= 0:
+                problems.append(f"{where}: key {_key_bytes(r)!r} not below the next separator {hi!r}")
+            pp, pl = kp, kl
         return True
 
     def pages(self):
