@@ -55,8 +55,8 @@ ctypedef struct FrameMeta:
     uint8_t dirty       # differs from the file
     uint8_t wlatch      # a WritePageGuard exists
     uint8_t hot         # promoted: re-referenced after a later miss (scan resistance, bufpool.pyx _victim)
-    uint16_t born       # the pool's miss count (mod 2**16) when the page was loaded
-    uint16_t last       # the miss count at its latest hit: last != born means a hit after another miss
+    uint16_t born       # the pool's load count (mod 2**16: misses and fresh pages) when the page was loaded
+    uint16_t last       # the load count at its latest hit: last != born means a hit after another load
 
 # Page-table slot: linear probing, backward-shift deletion.
 ctypedef struct HtEntry:
@@ -93,6 +93,7 @@ cdef class BufferPool:
     # abort or recovery); a cursor re-seeks when it differs from its snapshot.
     cdef readonly unsigned long long change_count
     cdef readonly unsigned long long hits, misses, evictions, writes
+    cdef unsigned long long loads      # misses plus fresh pages: the clock of the hot/cold decision
 
     # ---- frame accessors (inline: the lookup path makes no calls) ----
     cdef inline uint8_t* fdata(self, int f) noexcept nogil:
@@ -121,7 +122,7 @@ cdef class BufferPool:
                 self.hits += 1
                 self.meta[f].pins += 1
                 self.meta[f].ref = 1
-                self.meta[f].last = <uint16_t>self.misses
+                self.meta[f].last = <uint16_t>self.loads
                 return f
         return self.pin_miss(pid, fresh)
 
@@ -153,6 +154,7 @@ cdef class BufferPool:
     cdef void _ht_put(self, uint32_t pid, int f) noexcept nogil
     cdef void _ht_del(self, uint32_t pid) noexcept nogil
     cdef int _victim(self) except -1
+    cdef bint _evict(self, int f, list failure) except -1
     cdef void _unhot(self, int f) noexcept nogil
     cdef int _write_back(self, int f) except -1
     cdef int _drop_frames(self) except -1

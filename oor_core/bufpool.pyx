@@ -187,16 +187,22 @@ cdef class BufferPool:
         """Choose an unpinned frame by a scan-resistant CLOCK, write it back if dirty, unmap it.
 
         Frames are cold or hot.  A page enters cold; when the hand reaches a cold frame that was hit
-        after at least one later miss (last != born: a reuse, not the repeated pins of one scan step
-        or one sequential pass), it is promoted to hot and passed over; any other cold frame is the
+        after at least one later load (last != born: a reuse, not the repeated pins of one scan step
+        or one sequential pass; a load is a miss or a fresh page, so a writer that only allocates
+        still ages its pages), it is promoted to hot and passed over; any other cold frame is the
         victim, hit or not; its id goes to the ghost table (one slot per frame, direct-mapped), and
         a miss on a page found there enters hot (a reuse farther apart than the cold quarter holds:
         2Q's A1out, CLOCK-Pro's non-resident cold pages).  Hot frames are passed over while at most
-        max_hot (three quarters of the frames) are hot; above that, or after a full turn found no cold victim, the hand gives
-        them CLOCK's second chance (clear the reference bit, then demote to cold).  So a full scan
-        or export, whose pages are each hit only before the next page's miss, cycles through the
-        cold quarter and leaves a hot working set cached (tests/test_bufpool.py; measured there:
-        misses of a 300-object hot set after a full scan, 334 -> 0).
+        max_hot (three quarters of the frames) are hot; above that the hand gives them CLOCK's
+        second chance (clear the reference bit, then demote to cold).  All of this is for clean
+        frames (what readers and snapshot views hold): a dirty frame gets plain CLOCK's treatment
+        (its reference bit is its second chance, then it is written back), and a turn without a
+        victim falls back to plain CLOCK over every frame, so a writer's dirty pages are evicted as
+        before (tests/test_full_disk.py: after ENOSPC the abort needs an in-file frame, which a
+        hot/cold search over dirty pages had written out and dropped).  So a full scan or
+        export, whose pages are each hit only before the next page's miss, cycles through the cold
+        quarter and leaves a hot working set cached (tests/test_bufpool.py: misses of a 300-object
+        hot set after a full scan, 224 -> 1).
 
         If writing a dirty victim fails (a full disk, an I/O error), the page
         stays cached and dirty and the sweep goes on: a clean frame, or a dirty
@@ -206,8 +212,10 @@ cdef class BufferPool:
         cdef int steps = 0
         cdef int f
         cdef FrameMeta* m
-        failure = None
-        while steps < 3 * self.nframes + 1:
+        cdef list failure = []
+        # one turn: a dirty frame by plain CLOCK, a clean one by hot/cold (hot passed over, aged while
+        # too many are hot) ...
+        while steps < self.nframes:
             f = self.hand
             self.hand += 1
             if self.hand == self.nframes:
@@ -216,36 +224,68 @@ cdef class BufferPool:
             m = &self.meta[f]
             if m.pins > 0:
                 continue
+            if m.dirty:                  # a writer's page: plain CLOCK (second chance, then write back)
+                if m.ref:
+                    m.ref = 0
+                    continue
+                if self._evict(f, failure):
+                    self._unhot(f)
+                    return f
+                continue
             if m.hot:
-                if self.nhot <= self.max_hot and steps <= self.nframes:
+                if self.nhot <= self.max_hot:
                     continue
                 if m.ref:
                     m.ref = 0
                     continue
                 self._unhot(f)           # demoted: evicted now if it is the victim, like any cold frame
-            elif m.ref and m.last != m.born and m.pid != NO_PAGE and steps <= 2 * self.nframes:
+            elif m.ref and m.last != m.born and m.pid != NO_PAGE:
                 m.ref = 0
                 m.hot = 1
                 self.nhot += 1
                 continue
-            if m.pid != NO_PAGE:
-                if m.dirty:
-                    try:
-                        self._write_back(f)
-                    except Exception as e:
-                        # e.g. a full disk refuses to grow the file: another page, one
-                        # inside the file or a clean one, may still make room
-                        if failure is None:
-                            failure = e
-                        continue
-                self._ht_del(m.pid)
-                self.ghost[page_hash(m.pid, self.ghost_shift)] = m.pid
-                m.pid = NO_PAGE
-                self.evictions += 1
-            return f
-        if failure is not None:
-            raise failure
+            if self._evict(f, failure):
+                return f
+        # ... else plain CLOCK over every frame, hot or cold, clean or dirty (a writer's pool)
+        steps = 0
+        while steps < 2 * self.nframes + 1:
+            f = self.hand
+            self.hand += 1
+            if self.hand == self.nframes:
+                self.hand = 0
+            steps += 1
+            m = &self.meta[f]
+            if m.pins > 0:
+                continue
+            if m.ref:
+                m.ref = 0
+                continue
+            if self._evict(f, failure):
+                self._unhot(f)
+                return f
+        if failure:
+            raise failure[0]
         raise BufferPoolFullError(self.nframes)
+
+    cdef bint _evict(self, int f, list failure) except -1:
+        """Write frame f back if dirty and unmap it: True.  False when the write fails (the first
+        failure is appended to failure)."""
+        cdef FrameMeta* m = &self.meta[f]
+        if m.pid != NO_PAGE:
+            if m.dirty:
+                try:
+                    self._write_back(f)
+                except Exception as e:
+                    # e.g. a full disk refuses to grow the file: another page, one
+                    # inside the file or a clean one, may still make room
+                    if not failure:
+                        failure.append(e)
+                    return False
+            self._ht_del(m.pid)
+            self.ghost[page_hash(m.pid, self.ghost_shift)] = m.pid
+            m.pid = NO_PAGE
+            self.evictions += 1
+        return True
 
     cdef int _write_back(self, int f) except -1:
         """Write a dirty frame to the file, after the WAL hook (invariant 2)."""
@@ -286,7 +326,8 @@ cdef class BufferPool:
         self.meta[f].dirty = 0
         self.meta[f].wlatch = 0
         self.meta[f].hot = 0
-        self.meta[f].born = self.meta[f].last = <uint16_t>self.misses
+        self.loads += 1
+        self.meta[f].born = self.meta[f].last = <uint16_t>self.loads
         if not fresh and self.ghost[page_hash(pid, self.ghost_shift)] == pid:
             # evicted cold not long ago (within about a pool's worth of evictions) and wanted again:
             # a reuse the cold quarter was too small to see; it enters hot
