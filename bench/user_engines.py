@@ -758,7 +758,14 @@ def available():
 
 
 def oor_env():
-    """The environment for child processes that must import this tree's oor."""
+    """The environment for child processes that must import this tree's oor.
+
+    Byte code is cached (in a directory outside the project), as for an installed package: with
+    PYTHONDONTWRITEBYTECODE set, as on the machine here, every `oor check` process compiled oor's 42
+    modules again (0.15-0.9 s on a loaded machine, against 0.05 s for the import from .pyc), a cost no
+    user pays and SQLite's side (the standard library's .pyc) never had."""
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(os.environ.get("OOR_BENCH_CACHE", "/tmp/oor-bench-user"), "pycache")
     return env

@@ -1,8 +1,12 @@
 """The index-count rule of the registry's secondary indexes (``names``, ``cospar``): applied and checked here only.
 
 Who may import: ``oor.registry`` (put/replace/delete/load apply the rule through
-an ``IndexCounts``; ``Registry.check`` verifies it with ``expect`` and
-``compare``), tests.  Key layouts: ``oor.keys``.
+an ``IndexCounts``; ``Registry.check`` verifies it in fixed memory with the hash
+sums of ``oor_core/regcheck.pyx``, and only when those disagree with ``expect``
+and ``compare`` here, which name each entry), tests.  Key layouts: ``oor.keys``.
+The C check computes the two texts itself for ASCII names and two-digit-year
+designators (others come from ``index_texts``): a change of the rule below
+changes regcheck.pyx in the same commit.
 
 The rule (docs/registry.md): an index entry ``(text, norad)`` exists if and
 only if at least one stored set of that object carries that text, and its

@@ -32,6 +32,7 @@ import struct
 import time
 from collections import Counter
 from contextlib import nullcontext
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from oor.query.source import Reader
     from oor.typing import DurationLike, PathLike, TimeLike
 
+from oor_core.regcheck import PrimaryCheck
 from oor_core.errors import ConflictError, LoadInterrupted, OorError, TLEParseError
 
 from oor import index_counts
@@ -62,6 +64,7 @@ from oor.keys import (
     elset_key,
     epoch_hi,
     epoch_lo,
+    index_key,
     is_tombstone,
     object_hi,
     object_lo,
@@ -681,11 +684,11 @@ class _Reads:
         src, problems = self._check_sources()
         stamps, more = self._check_commits()
         problems += more
-        want = index_counts.new_expectation()
-        problems += self._check_primary(src, want, stamps)
+        pc, more = self._check_primary(src, stamps)
+        problems += more
         problems += self._check_revisions(src, stamps)
-        for label, tree in zip(index_counts.INDEXES, (self._names, self._cospar)):
-            problems += self._check_index(label, tree, want[label])
+        for i, (label, tree) in enumerate(zip(index_counts.INDEXES, (self._names, self._cospar))):
+            problems += self._check_index(i, label, tree, pc, src, stamps)
         return problems
 
     def _trees(self):
@@ -737,7 +740,7 @@ class _Reads:
     def _check_value(self, tree, k, v, src, stamps, problems):
         """The ElementSet of one stored value (None for a tombstone or a bad value, reported in problems)."""
         norad, us, _seq, sid = split_elset_key(k)
-        if is_tombstone(v):
+        if v and is_tombstone(v):
             if us != TOMB_EPOCH or sid != 0 or len(v) < 9:
                 problems.append(f"tree {tree}: tombstone under key {k.hex()} (NORAD {norad}) must have the "
                                 f"maximum epoch and source 0")
@@ -795,31 +798,103 @@ class _Reads:
                                 f"its arrival")
         return problems
 
-    def _check_primary(self, src, want, stamps=frozenset()):
-        """Problems of the elsets tree: key size, record validity, key = record, known source, arrival
-        committed, tombstones last.
+    def _chunks(self, tree, batch=4096):
+        """Lists of up to batch (key, value) pairs of the whole tree, in key order, each read under the lock."""
+        lo = None
+        while True:
+            with self._reading():
+                chunk = list(islice(tree.items(lo, None), batch))
+            if chunk:
+                yield chunk
+            if len(chunk) < batch:
+                return
+            lo = chunk[-1][0] + b"\x00"
 
-        Fills want (``index_counts.new_expectation()``) with the index entries the valid records imply.
-        """
+    def _primary_check(self, src, stamps):
+        """(PrimaryCheck, problems) ready to take the elsets records and index entries: records it
+        does not decide go to ``_check_value`` here, which words every problem."""
         problems = []
-        prev = prev_v = None
-        for k, v in self._range(self._elsets, None, None, 4096):
-            if len(k) != KEY_SIZE:
-                problems.append(f"tree elsets: key {k.hex()} is {len(k)} bytes, not {KEY_SIZE}")
-                continue
-            norad = split_elset_key(k)[0]
-            if prev is not None and prev[:4] == k[:4] and is_tombstone(prev_v):
-                problems.append(f"tree elsets: NORAD {norad} has a key after its tombstone")
-            prev, prev_v = k, v
-            es = self._check_value("elsets", k, v, src, stamps, problems)
-            if es is None:
-                continue
-            index_counts.expect(want, es, norad)
-        return problems
+        pc = PrimaryCheck(stamps, {sid: name.encode("utf-8") for sid, name in src.items() if sid}, problems)
+        texts = index_counts.index_texts
 
-    def _check_index(self, label, tree, want):
-        """Problems of one index against the primary tree: malformed, stale, missing, miscounted entries."""
-        return index_counts.compare(label, self._range(tree, None, None, 4096), want)
+        def slow(k, v):
+            es = self._check_value("elsets", k, v, src, stamps, problems)
+            if es is not None:
+                norad = split_elset_key(k)[0]
+                for i, text in enumerate(texts(es)):
+                    if text:
+                        pc.add_key(i, index_key(text, norad))
+
+        pc.slow = slow
+        pc.space = self._elsets.pool.space
+        return pc, problems
+
+    def _check_primary(self, src, stamps):
+        """(PrimaryCheck, problems) of the elsets tree: key size, record validity, key = record, known
+        source, arrival committed, tombstones last.
+
+        One pass, per record in C (``oor_core.regcheck``: no ElementSet for a record it finds fine).
+        The returned PrimaryCheck holds the index entries the valid records imply, as sums (its doc).
+        """
+        pc, problems = self._primary_check(src, stamps)
+        for chunk in self._chunks(self._elsets):
+            pc.feed(chunk)
+        return pc, problems
+
+    def _check_index(self, i, label, tree, pc, src, stamps):
+        """Problems of index i (label) against the primary tree: malformed, stale, missing, miscounted
+        entries.  The entries go through pc's sums (fixed memory); only when they disagree is the exact
+        comparison run (``_index_exact``)."""
+        for chunk in self._chunks(tree):
+            pc.take_index(i, chunk)
+        if pc.index_clean(i):
+            return []
+        return self._index_exact(label, tree, src, stamps)
+
+    def _index_exact(self, label, tree, src, stamps):
+        """``index_counts.compare`` of one index against every valid record: names each malformed, stale,
+        missing or miscounted entry (memory: one counter per entry).  Run only on a damaged file."""
+        want = index_counts.new_expectation()
+        for k, v in self._range(self._elsets, None, None, 4096):
+            if len(k) == KEY_SIZE:
+                es = self._check_value("elsets", k, v, src, stamps, [])
+                if es is not None:
+                    index_counts.expect(want, es, split_elset_key(k)[0])
+        return index_counts.compare(label, self._range(tree, None, None, 4096), want[label])
+
+    def _check_begin(self, out):
+        """The registry's part of ``Database.check(deep)`` (a reader's ``oor check``): (leaf visitors,
+        finish).  Sources and commits are read first (small trees); the elsets records and both
+        indexes are checked as the file's walk passes their leaves, so every page is read once;
+        finish() adds the revisions and, where an index's sums disagree, the exact comparison, and
+        appends the problems (the order of ``_check_trees``) to out."""
+        if any(t is None for t in self._trees()):
+            return {}, lambda: out.append(self._check_trees())
+        src, problems = self._check_sources()
+        stamps, more = self._check_commits()
+        problems += more
+        pc, prim = self._primary_check(src, stamps)
+
+        def finish():
+            problems.extend(prim)
+            problems.extend(self._check_revisions(src, stamps))
+            for i, (label, tree) in enumerate(zip(index_counts.INDEXES, (self._names, self._cospar))):
+                if not pc.index_clean(i):
+                    problems.extend(self._index_exact(label, tree, src, stamps))
+            out.append(problems)
+
+        return {"elsets": pc.visit_elsets, "names": pc.visit_names, "cospar": pc.visit_cospar}, finish
+
+
+class _CheckView(_Reads):
+    """The trees as Database.check's walk sees them (its snapshot), for ``_check_begin``."""
+
+    def __init__(self, path, tree_of):
+        self.path = path
+        _bind_trees(self, tree_of)
+
+    def _reading(self):
+        return _NO_LOCK
 
 
 
@@ -1248,9 +1323,12 @@ class Registry(_Reads):
         index holds exactly the entries and counts the primary tree implies
         (``_check_index``, the rule of ``oor.index_counts``).
         """
-        problems = list(self.db.check())
+        done = []
+        problems = list(self.db.check(lambda tree_of: _CheckView(self.path, tree_of)._check_begin(done)))
         if problems:
             return problems       # trees are not trustworthy; index checks would only add noise
+        if done:
+            return done[0]        # a reader: checked in the file's own walk (Database.check's deep)
         with self._reads() as v:
             return v._check_trees()
 

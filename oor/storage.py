@@ -883,7 +883,7 @@ class Database:
         self.pagelog.prune(mark)
         return min(candidate, mark + 1)
 
-    def check(self):
+    def check(self, deep=None):
         """Problems found in the file, as strings naming the page, tree or log (empty when clean).
 
         In order: the pool and the free list (``BufferPool._check``); every
@@ -891,10 +891,19 @@ class Database:
         (``BTree._check(free, pages)``): each page is the header, a page of
         exactly one tree, or on the free list; every page's checksum and id as
         read from the file; the log.
+
+        ``deep(tree_of)``, in a reader (read_only) while no writer runs (else it is ignored): the
+        caller's check of the trees' contents in the same walk, at the same
+        snapshot -- it returns ({tree name: leaf visitor}, finish); each visitor
+        sees that tree's leaves (``BTree._check``'s ``visitor``), and finish()
+        is called at the end, at that snapshot, only when the file checks
+        clean.  The registry's ``oor check`` reads every page once this way.
+        An OorError from deep itself (e.g. a damaged small tree it reads
+        first) drops it: the file's own checks then say what is wrong.
         """
         self._require_open()
         if self.read_only:
-            return self._check_snapshot()
+            return self._check_snapshot(deep)
         problems = []
         with self._lock:
             if not self.read_only:
@@ -906,13 +915,13 @@ class Database:
                     self._log_changes()
                 self.pool.flush_all()
             problems.extend(self.pool._check())
-            owner, free, count = _check_ownership(self.pool, problems)
-            for pid in range(count):
+            beyond, count = _check_ownership(self.pool, problems)
+            for pid in self.pager.bad_pages(0, count):      # read 64 pages a call; re-read what fails
                 try:
                     self.pager.read(pid)
                 except OorError as e:
                     problems.append(str(e))
-            for pid in sorted(p for p in owner.keys() | free if p >= count)[:10]:
+            for pid in beyond[:10]:
                 problems.append(f"page {pid}: reachable but not below the header's page count {count} "
                                 f"(page 0 is corrupt; the next allocation would overwrite it)")
             if self.wal.failed is not None:
@@ -935,18 +944,27 @@ class Database:
         except OorError:
             return False
 
-    def _check_snapshot(self):
+    def _check_snapshot(self, deep=None):
         """check() in a reader process: the trees and free list at one snapshot, every page's checksum
         in the file (re-read when a concurrent write tore it), and the log as far as followed."""
         problems = []
         with self.snapshot() as snap:
-            owner, free, count = _check_ownership(snap.pool, problems)
-            for pid in sorted(p for p in owner.keys() | free if p >= count)[:10]:
+            writer = self._readers is not None and self._readers.writer_alive()
+            visitors, finish = {}, None
+            if deep is not None:
+                # the registry's records and indexes, checked as the walk passes their leaves (one read of
+                # every page, one snapshot -- a writer running or not: a snapshot holds only committed
+                # transactions, tests/test_snapshot_processes.py::test_a_reader_during_the_first_batch_...)
+                try:
+                    visitors, finish = deep(snap.tree)
+                except OorError:
+                    visitors, finish = {}, None
+            beyond, count = _check_ownership(snap.pool, problems, visitors)
+            for pid in beyond[:10]:
                 problems.append(f"page {pid}: reachable but not below the header's page count {count} "
                                 f"(page 0 is corrupt; the next allocation would overwrite it)")
             on_file = min(count, self.pager.file_size() // 4096)
-            writer = self._readers is not None and self._readers.writer_alive()
-            for pid in range(on_file):
+            for pid in self.pager.bad_pages(0, on_file):    # read 64 pages a call; re-read what fails
                 try:
                     file_copy(self.pager, pid)
                 except OorError as e:
@@ -954,6 +972,8 @@ class Database:
                     # file, or any state while the writer runs); anything else is reported
                     if not self._rebuildable(pid, snap.lsn, writer):
                         problems.append(str(e))
+            if finish is not None and not problems:
+                finish()
         return problems
 
     def stats(self):
@@ -1157,26 +1177,47 @@ class Savepoint:
         self.db.rollback_to(self.tx, self.mark)
 
 
-def _check_ownership(pool, problems):
+def _check_ownership(pool, problems, visitors=None):
     """The page-ownership half of check(), on a writer's pool or a snapshot's: every tree's structure
     (one walk each), each page the header, a page of one tree, or on the free list.  Appends to problems;
-    returns (owner by page id, free pages, the header's page count)."""
-    free = set(pool.space.free_pages())
-    owner = {0: "the file header"}
-    for name, tid in sorted(BTree.trees(pool).items()):
-        pages = set()
-        problems.extend(f"tree {name}: {p}" for p in BTree(pool, tid)._check(free, pages))
-        for pid in sorted(pages & owner.keys()):
-            problems.append(f"page {pid}: used by tree {name} and by {owner[pid]}")
-        for pid in pages:
-            owner.setdefault(pid, f"tree {name}")
-    for pid in sorted(free & owner.keys()):
-        problems.append(f"page {pid}: on the free list but in use")
+    returns (ids reachable at or past the header's page count, sorted; the header's page count).
+
+    Memory: one byte per page (its owner: 0 none, 1 the header, 2.. a tree, 255 the free list) and the
+    walker's bit per page -- about 1.1 MB per GB of file -- where sets and a dict of every page id
+    took 309 MB at 10M sets."""
     count = pool.page_count
-    lost = set(range(count)) - owner.keys() - free
+    owner = bytearray(count)
+    names = [None, "the file header"]
+    beyond = []
+    if count:
+        owner[0] = 1
+    in_use = []
+    for pid in pool.space.free_pages():
+        if pid >= count:
+            beyond.append(pid)
+        elif owner[pid] == 1:
+            in_use.append(pid)
+        else:
+            owner[pid] = 255
+    for name, tid in sorted(BTree.trees(pool).items()):
+        tag = len(names)
+        clashes = []
+        visit = visitors.get(name) if visitors else None
+        problems.extend(f"tree {name}: {p}" for p in BTree(pool, tid)._check(None, None, owner, tag, clashes, visit))
+        for pid, prev in sorted(clashes):
+            if prev < 0:
+                beyond.append(pid)
+            elif prev == 255:
+                in_use.append(pid)
+            else:
+                problems.append(f"page {pid}: used by tree {name} and by {names[prev]}")
+        names.append(f"tree {name}")
+    for pid in sorted(set(in_use)):
+        problems.append(f"page {pid}: on the free list but in use")
+    lost = owner.count(0)
     if lost:
-        problems.append(f"{len(lost)} pages belong to nothing (first: page {min(lost)})")
-    return owner, free, count
+        problems.append(f"{lost} pages belong to nothing (first: page {owner.index(0)})")
+    return sorted(set(beyond)), count
 
 
 class Snapshot:

@@ -72,7 +72,10 @@ cdef class BTree:
 cdef class TreeWalker:
     cdef readonly BTree tree
     cdef list stack                  # pending (page id, level, lo, hi, owner); level -1 = overflow page
-    cdef readonly set seen           # every page positioned on so far
+    cdef bytearray seen_bits         # every page positioned on so far: a bit per page below the pool's
+    cdef uint8_t* sb                 #   page count at the walk's start (bounded memory: 1 bit a page),
+    cdef uint32_t nbits              #   and a set for ids at or past it (only a damaged tree has them)
+    cdef set seen_far
     cdef list problems               # receives "reached twice" (None: ignored)
     cdef uint32_t root
     cdef ReadPageGuard g             # pin on the current page (None between pages)
@@ -82,6 +85,7 @@ cdef class TreeWalker:
     cdef readonly bytes lo, hi       # node: separator bounds [lo, hi); overflow: lo = the record's key
     cdef readonly uint32_t owner     # overflow page: the leaf holding the chain; node: its parent (0: root)
     cdef readonly bint is_root
+    cdef bint _seen(self, uint32_t pid) except -1
     cdef int step(self) except -1
     cdef int drop(self) except -1
 

@@ -57,7 +57,9 @@ class BTree:
     # checks and statistics: each is one walk (walk() yields what the others see)
     def walk(self) -> Iterator[Tuple[int, int, int, Optional[bytes], Optional[bytes]]]: ...
         # (page_id, level (-1: overflow page), page_type, lo, hi) per page, parents first, key order
-    def _check(self, free: Optional[Set[int]] = ..., pages: Optional[Set[int]] = ...) -> List[str]: ...
+    def _check(self, free: Optional[Set[int]] = ..., pages: Optional[Set[int]] = ..., owner: Optional[bytearray] = ...,
+               tag: int = ..., clashes: Optional[List[Tuple[int, int]]] = ...,
+               visitor: Optional[Any] = ...) -> List[str]: ...
     def pages(self) -> Set[int]: ...
     def stats(self) -> Dict[str, Any]: ...
 
@@ -65,7 +67,8 @@ class BTree:
 class TreeWalker:
     """The one walk over a tree's pages (BTree.walk, _check, pages, stats); created by this module only."""
     tree: BTree
-    seen: Set[int]
+    seen: Set[int]                 # built on demand (the walker keeps a bitmap)
+    def seen_ids(self) -> Iterator[int]: ...
     page_id: int
     level: int
     lo: Optional[bytes]

@@ -9,6 +9,8 @@
 # space manager (pool.space); a bulk build switches the pool to BULK mode.
 cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.memoryview cimport PyMemoryView_FromMemory
+from cpython.buffer cimport PyBUF_READ
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
@@ -894,28 +896,58 @@ cdef class BTree:
             w.drop()
             yield item
 
-    def _check(self, free=None, pages=None):
+    def _check(self, free=None, pages=None, bytearray owner=None, int tag=0, list clashes=None, visitor=None):
         """Violations of the tree validity conditions (btree.pxd 1-6), as strings naming the page.
 
         One walk.  ``free``: the set of free-list pages (walked here when not
         given); ``pages``: a set that receives every page of the tree (nodes
-        and overflow chains), for page accounting.  Caller: storage's check,
-        the OOR_VERIFY commit check, tests.
+        and overflow chains), for page accounting.  Or, for page accounting in
+        bounded memory (storage's check): ``owner`` holds one byte per page
+        below the file's page count -- 0 unowned, 255 on the free list (then
+        ``free`` is not used), else the tag of its owner; each page of this
+        tree that is unowned gets ``tag``, any other is appended to ``clashes``
+        as (page id, its byte; -1 for an id at or past len(owner)).
+        ``visitor(page id, page)``: called with each leaf of the right type
+        (a read-only memoryview of the pinned page, valid during the call),
+        leaves in key order -- the registry checks its records in the same
+        walk (storage's check, ``deep``).  Caller: storage's check, the
+        OOR_VERIFY commit check, tests.
         """
         problems = []
-        if free is None:
+        cdef uint8_t* om = NULL
+        cdef Py_ssize_t on = 0
+        cdef uint32_t pid
+        cdef bint is_free
+        if owner is not None:
+            om = <uint8_t*>(<char*>owner)
+            on = len(owner)
+        elif free is None:
             free = set(self.pool.space.free_pages())
         cdef TreeWalker w = TreeWalker(self, problems)
         cdef _LeafChain chain = _LeafChain()
         while w.step():
+            pid = w.page_id
+            if om != NULL:
+                is_free = False
+                if pid >= on:
+                    clashes.append((pid, -1))
+                elif om[pid] == 0:
+                    om[pid] = tag
+                else:
+                    is_free = om[pid] == 255
+                    clashes.append((pid, om[pid]))
+            else:
+                is_free = pid in free
             if w.level < 0:
-                if w.page_id in free:
-                    problems.append(f"tree {self.tree_id} page {w.owner}: overflow page {w.page_id} is on the free list")
+                if is_free:
+                    problems.append(f"tree {self.tree_id} page {w.owner}: overflow page {pid} is on the free list")
                 continue
-            if w.page_id in free:
-                problems.append(f"tree {self.tree_id} page {w.page_id}: is on the free list")
+            if is_free:
+                problems.append(f"tree {self.tree_id} page {pid}: is on the free list")
             if self._check_visit(w, problems) and w.level == 0:
                 chain.add(w, problems)
+                if visitor is not None:
+                    visitor(pid, PyMemoryView_FromMemory(<char*>w.p, PAGE_SIZE, PyBUF_READ))
         chain.finish(problems)
         if pages is not None:
             pages |= w.seen
@@ -943,16 +975,30 @@ cdef class BTree:
             if level > 0 and n < 1:
                 problems.append(f"{where}: internal node without a separator")
         lo, hi = w.lo, w.hi
-        prev = None
+        # compared in place (memcmp order = bytes order); a key becomes bytes only for a message
+        cdef const uint8_t* r
+        cdef const uint8_t* kp
+        cdef const uint8_t* pp = NULL
+        cdef const uint8_t* lop = NULL
+        cdef const uint8_t* hip = NULL
+        cdef int kl, pl = 0, lol = 0, hil = 0
+        if lo is not None:
+            lop = <const uint8_t*>PyBytes_AS_STRING(lo)
+            lol = <int>PyBytes_GET_SIZE(lo)
+        if hi is not None:
+            hip = <const uint8_t*>PyBytes_AS_STRING(hi)
+            hil = <int>PyBytes_GET_SIZE(hi)
         for i in range(n):
-            k = _key_bytes(_rec(p, i))
-            if prev is not None and k <= prev:
+            r = _rec(p, i)
+            kp = r + 2
+            kl = _klen(r)
+            if pp != NULL and _cmp(kp, kl, pp, pl) <= 0:
                 problems.append(f"{where}: keys out of order at slot {i}")
-            if lo is not None and k < lo:
-                problems.append(f"{where}: key {k!r} below its separator {lo!r}")
-            if hi is not None and k >= hi:
-                problems.append(f"{where}: key {k!r} not below the next separator {hi!r}")
-            prev = k
+            if lop != NULL and _cmp(kp, kl, lop, lol) < 0:
+                problems.append(f"{where}: key {_key_bytes(r)!r} below its separator {lo!r}")
+            if hip != NULL and _cmp(kp, kl, hip, hil) >= 0:
+                problems.append(f"{where}: key {_key_bytes(r)!r} not below the next separator {hi!r}")
+            pp, pl = kp, kl
         return True
 
     def pages(self):
@@ -1004,7 +1050,10 @@ cdef class TreeWalker:
         cdef int height
         self.tree = tree
         self.problems = problems
-        self.seen = set()
+        self.nbits = tree.pool.page_count
+        self.seen_bits = bytearray((self.nbits >> 3) + 1)
+        self.sb = <uint8_t*>(<char*>self.seen_bits)
+        self.seen_far = set()
         self.g = None
         tree._root(&root, &height)
         self.stack = [(root, height - 1, None, None, 0)]
@@ -1018,6 +1067,35 @@ cdef class TreeWalker:
             self.p = NULL
         return 0
 
+    cdef bint _seen(self, uint32_t pid) except -1:
+        """Whether pid was positioned on before; marks it seen."""
+        cdef uint8_t bit
+        if pid < self.nbits:
+            bit = 1 << (pid & 7)
+            if self.sb[pid >> 3] & bit:
+                return True
+            self.sb[pid >> 3] |= bit
+            return False
+        if pid in self.seen_far:
+            return True
+        self.seen_far.add(pid)
+        return False
+
+    @property
+    def seen(self):
+        """The set of pages positioned on so far (built on demand: O(pages) memory)."""
+        cdef uint32_t pid
+        out = {pid for pid in range(self.nbits) if self.sb[pid >> 3] & (1 << (pid & 7))}
+        return out | self.seen_far
+
+    def seen_ids(self):
+        """The ids positioned on so far, ascending, one at a time (no set)."""
+        cdef uint32_t pid
+        for pid in range(self.nbits):
+            if self.sb[pid >> 3] & (1 << (pid & 7)):
+                yield pid
+        yield from sorted(self.seen_far)
+
     cdef int step(self) except -1:
         """Position on the next page: 1, or 0 when the walk is over."""
         cdef const uint8_t* p
@@ -1027,14 +1105,13 @@ cdef class TreeWalker:
         self.drop()
         while self.stack:
             pid, level, lo, hi, owner = self.stack.pop()
-            if pid in self.seen:
+            if self._seen(pid):
                 if self.problems is not None:
                     if level < 0:
                         self.problems.append(f"tree {self.tree.tree_id} page {owner}: overflow page {pid} reached twice")
                     else:
                         self.problems.append(f"tree {self.tree.tree_id} page {pid}: reached twice")
                 continue
-            self.seen.add(pid)
             self.g = self.tree.pool.read_guard(pid)
             p = self.p = self.g.p
             self.page_id, self.level, self.lo, self.hi, self.owner = pid, level, lo, hi, owner

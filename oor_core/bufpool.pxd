@@ -2,8 +2,8 @@
 #
 # Owns: a fixed array of 4096-byte frames (aligned to 4096), the page table
 # (open-addressing hash, page id -> frame, no Python objects), per frame its
-# page id, pin count, reference bit, dirty flag and write-latch flag, the CLOCK
-# hand, write-back (after the WAL hook: invariant 2), the hit/miss counters,
+# page id, pin count, reference bit, hot flag and load/hit miss stamps, dirty
+# flag and write-latch flag, the CLOCK hand (scan-resistant: see _victim), write-back (after the WAL hook: invariant 2), the hit/miss counters,
 # and the pool's mode (one state variable, MODE_* below).  Memory is
 # nframes * 4096 plus a few bytes per frame (invariant 9).
 #
@@ -51,10 +51,12 @@ cdef enum:                 # the modes (PoolMode in Python)
 ctypedef struct FrameMeta:
     uint32_t pid        # page held (NO_PAGE = free frame)
     int32_t pins        # pin count (guards alive, capture pins, raw pins)
-    uint8_t ref         # CLOCK reference bit
+    uint8_t ref         # CLOCK reference bit (set by every hit)
     uint8_t dirty       # differs from the file
     uint8_t wlatch      # a WritePageGuard exists
-    uint8_t pad[5]
+    uint8_t hot         # promoted: re-referenced after a later miss (scan resistance, bufpool.pyx _victim)
+    uint16_t born       # the pool's load count (mod 2**16: misses and fresh pages) when the page was loaded
+    uint16_t last       # the load count at its latest hit: last != born means a hit after another load
 
 # Page-table slot: linear probing, backward-shift deletion.
 ctypedef struct HtEntry:
@@ -74,6 +76,10 @@ cdef class BufferPool:
     cdef FrameMeta* meta
     cdef readonly int nframes
     cdef int hand
+    cdef readonly int nhot             # frames with hot set (the hand ages them while above max_hot)
+    cdef int max_hot                   # nframes minus the quarter kept for cold pages
+    cdef uint32_t* ghost               # ids of recently evicted cold pages (direct-mapped, ghost_shift bits)
+    cdef int ghost_shift
     cdef HtEntry* ht
     cdef uint32_t ht_mask
     cdef int ht_shift
@@ -87,6 +93,7 @@ cdef class BufferPool:
     # abort or recovery); a cursor re-seeks when it differs from its snapshot.
     cdef readonly unsigned long long change_count
     cdef readonly unsigned long long hits, misses, evictions, writes
+    cdef unsigned long long loads      # misses plus fresh pages: the clock of the hot/cold decision
 
     # ---- frame accessors (inline: the lookup path makes no calls) ----
     cdef inline uint8_t* fdata(self, int f) noexcept nogil:
@@ -115,6 +122,7 @@ cdef class BufferPool:
                 self.hits += 1
                 self.meta[f].pins += 1
                 self.meta[f].ref = 1
+                self.meta[f].last = <uint16_t>self.loads
                 return f
         return self.pin_miss(pid, fresh)
 
@@ -146,6 +154,8 @@ cdef class BufferPool:
     cdef void _ht_put(self, uint32_t pid, int f) noexcept nogil
     cdef void _ht_del(self, uint32_t pid) noexcept nogil
     cdef int _victim(self) except -1
+    cdef bint _evict(self, int f, list failure) except -1
+    cdef void _unhot(self, int f) noexcept nogil
     cdef int _write_back(self, int f) except -1
     cdef int _drop_frames(self) except -1
     cdef int write_dirty(self, list pids) except -1

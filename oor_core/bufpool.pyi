@@ -21,6 +21,7 @@ class PoolMode(enum.IntEnum):
 class BufferPool:
     pager: Pager                                     # read-only
     nframes: int                                     # read-only
+    nhot: int                                        # read-only: frames promoted to hot (scan resistance)
     wal_flush_hook: Optional[Callable[[int], object]]  # called with the page LSN before each dirty write
     page_source: Optional[Callable[[int], bytes]]    # SNAPSHOT mode: a page's bytes at the pool's snapshot
     hits: int                                        # read-only counters

@@ -1,6 +1,6 @@
 """Typing stub for the compiled oor_core.pager (the page file; byte table in pager.pxd)."""
 import os
-from typing import Any, Optional, Union
+from typing import Any, List, Optional, Union
 
 MAGIC: bytes
 
@@ -24,6 +24,7 @@ class Pager:
         """The clean-close mark of page 0 on disk (0: none)."""
     def set_clean_end(self, lsn: int) -> None:
         """Write the clean-close mark into page 0 on disk (the caller syncs)."""
+    def bad_pages(self, first: int, end: int) -> List[int]: ...
     def read_raw(self, page_id: int) -> bytes:
         """Unverified bytes of a page (zero-filled past the end)."""
     def file_size(self) -> int: ...

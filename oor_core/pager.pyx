@@ -319,6 +319,24 @@ cdef class Pager:
         hdr_set_u64(p, HDR_CLEAN_END, lsn)
         self.write_page(0, p)
 
+    def bad_pages(self, uint32_t first, uint32_t end):
+        """Ids in [first, end) whose copy in the file fails verification (checksum, own id, short
+        read), read 64 pages per system call; the caller re-reads each with read() for its error.
+        `oor check` (every page of the file, without a Python object per page)."""
+        cdef bytearray buf = bytearray(64 * PAGE_SIZE)
+        cdef uint8_t* b = <uint8_t*>(<char*>buf)
+        cdef uint32_t pid = first, n, i
+        out = []
+        while pid < end:
+            n = min(<uint32_t>64, end - pid)
+            self._pread(b, <Py_ssize_t>n * PAGE_SIZE, <unsigned long long>pid * PAGE_SIZE)
+            self.reads += n
+            for i in range(n):
+                if page_verify(b + <size_t>i * PAGE_SIZE, pid + i) != 0:
+                    out.append(pid + i)
+            pid += n
+        return out
+
     def read_raw(self, uint32_t page_id):
         """Unverified bytes of a page (zero-filled past the end).  `check` and tests only."""
         buf = bytearray(PAGE_SIZE)

@@ -32,3 +32,22 @@ cdef inline bint is_leap(int64_t y):
 cdef object make_element(tuple v)
 cdef int64_t year_of(int64_t epoch_us)
 cpdef tuple epoch_year_day(int64_t epoch_us)
+
+
+# What the registry check's record loop (oor_core/regcheck.pyx) learns from one valid record without
+# making an ElementSet: pointers into the record's bytes (valid while the caller holds them).
+cdef struct RecordFacts:
+    int64_t norad
+    int64_t epoch_us
+    int64_t arrival
+    bint has_arrival
+    bint has_name
+    bint has_source
+    const unsigned char* name
+    Py_ssize_t name_len
+    const unsigned char* source
+    Py_ssize_t source_len
+    const unsigned char* intl
+    int intl_len
+
+cdef int record_facts(const unsigned char* p, Py_ssize_t n, RecordFacts* f) except -1

@@ -664,14 +664,24 @@ cdef inline char checksum_char(const char* p):
 cdef bint canon_lines(tuple v, char* l1, char* l2):
     """The canonical lines of the value tuple v (69 bytes each into l1, l2); False if format_lines
     would raise (or for -0.0 fields: the Python formatter decides those)."""
-    cdef int64_t norad = v[0], epoch_us = v[3], start, units, year, diy
+    cdef int64_t norad = v[0], epoch_us = v[3]
     cdef int64_t eph = v[8], elnum = v[9], rev = v[15]
-    cdef double ndot = v[5]
+    cdef object cls = v[1], intl = v[2]
+    if type(intl) is not str or not PyUnicode_IS_ASCII(intl) or type(cls) is not str \
+            or PyUnicode_GET_LENGTH(cls) != 1 or not PyUnicode_IS_ASCII(cls):
+        return False
+    return canon_fields(norad, (<const char*>PyUnicode_DATA(cls))[0], <const char*>PyUnicode_DATA(intl),
+                        PyUnicode_GET_LENGTH(intl), epoch_us, v[4], v[5], v[6], v[7], eph, elnum, v[10], v[11],
+                        v[12], v[13], v[14], rev, l1, l2)
+
+
+cdef bint canon_fields(int64_t norad, char cls, const char* ip, Py_ssize_t ni, int64_t epoch_us, double mm,
+                       double ndot, double nddot, double bstar, int64_t eph, int64_t elnum, double incl,
+                       double raan, double ecc, double argp, double ma, int64_t rev, char* l1, char* l2) noexcept:
+    """canon_lines on C values (no Python object); the designator ip[:ni] ASCII."""
+    cdef int64_t start, units, year, diy
     cdef uint64_t r
     cdef char sid[5]
-    cdef Py_ssize_t ni
-    cdef const char* ip
-    cdef object cls = v[1], intl = v[2]
     cdef int i
     if norad < 0 or norad > 339999 or rev < 0 or rev > 99999 or eph < 0 or eph > 9 or elnum < 0 or elnum > 9999:
         return False
@@ -680,13 +690,8 @@ cdef bint canon_lines(tuple v, char* l1, char* l2):
     else:
         sid[0] = ALPHA5[norad // 10000 - 10]
         put_digits(sid + 1, norad % 10000, 4)
-    if type(intl) is not str or not PyUnicode_IS_ASCII(intl) or type(cls) is not str \
-            or PyUnicode_GET_LENGTH(cls) != 1 or not PyUnicode_IS_ASCII(cls):
-        return False
-    ni = PyUnicode_GET_LENGTH(intl)
     if ni > 8:
         return False
-    ip = <const char*>PyUnicode_DATA(intl)
     # epoch: 1e-8 day, rounded half up; the year rolls over at the end of the year
     year = year_of(epoch_us)
     start = days_before_year(year) * US_PER_DAY
@@ -701,7 +706,7 @@ cdef bint canon_lines(tuple v, char* l1, char* l2):
     l1[0] = 49
     l1[1] = 32
     memcpy(l1 + 2, sid, 5)
-    l1[7] = (<const char*>PyUnicode_DATA(cls))[0]
+    l1[7] = cls
     l1[8] = 32
     for i in range(8):
         l1[9 + i] = ip[i] if i < ni else 32
@@ -719,10 +724,10 @@ cdef bint canon_lines(tuple v, char* l1, char* l2):
     l1[34] = 46
     put_digits(l1 + 35, r, 8)
     l1[43] = 32
-    if not exp_field_out(l1 + 44, v[6]):
+    if not exp_field_out(l1 + 44, nddot):
         return False
     l1[52] = 32
-    if not exp_field_out(l1 + 53, v[7]):
+    if not exp_field_out(l1 + 53, bstar):
         return False
     l1[61] = 32
     l1[62] = 48 + <int>eph
@@ -734,23 +739,23 @@ cdef bint canon_lines(tuple v, char* l1, char* l2):
     l2[1] = 32
     memcpy(l2 + 2, sid, 5)
     l2[7] = 32
-    if not fixed_field(l2 + 8, v[10], 8, 4):
+    if not fixed_field(l2 + 8, incl, 8, 4):
         return False
     l2[16] = 32
-    if not fixed_field(l2 + 17, v[11], 8, 4):
+    if not fixed_field(l2 + 17, raan, 8, 4):
         return False
     l2[25] = 32
-    if not round_scaled(v[12], 7, &r) or r >= 10000000:
+    if not round_scaled(ecc, 7, &r) or r >= 10000000:
         return False
     put_digits(l2 + 26, r, 7)
     l2[33] = 32
-    if not fixed_field(l2 + 34, v[13], 8, 4):
+    if not fixed_field(l2 + 34, argp, 8, 4):
         return False
     l2[42] = 32
-    if not fixed_field(l2 + 43, v[14], 8, 4):
+    if not fixed_field(l2 + 43, ma, 8, 4):
         return False
     l2[51] = 32
-    if not fixed_field(l2 + 52, v[4], 11, 8):
+    if not fixed_field(l2 + 52, mm, 11, 8):
         return False
     put_right(l2 + 63, rev, 5)
     l2[68] = checksum_char(l2)
@@ -1271,3 +1276,110 @@ def longest(list lines):
             best = n
     return best
 
+
+
+# ---- the registry check's fast path (caller: oor_core/regcheck.pyx, through tlecodec.pxd) ----------
+cdef inline bint _ascii(const unsigned char* p, Py_ssize_t n):
+    cdef Py_ssize_t i
+    for i in range(n):
+        if p[i] >= 128:
+            return False
+    return True
+
+
+cdef int record_facts(const unsigned char* p, Py_ssize_t n, RecordFacts* f) except -1:
+    """1 when the n-byte record at p is valid (record.py conditions 1-8 and 10-13, as decode_record
+    checks them) and of a kind this C path decides alone, with its facts in f; 0 when check_record
+    must decide: a TEXT record with its lines kept (condition 9 re-parses them), version 1, metadata,
+    non-ASCII name, source or origin, and every record that fails a condition (the Python path words
+    the error).  Never 1 for a record decode_record refuses.  No Python object is made."""
+    cdef int flags, kind, style
+    cdef Py_ssize_t nn, ns, off, no
+    cdef const unsigned char* q
+    cdef unsigned char c
+    cdef int ni, i
+    cdef double mm, incl, raan, ecc, argp, ma, ndot, nddot, bstar
+    cdef char c1[69]
+    cdef char c2[69]
+    if n < HDR + FIXED or p[0] != VERSION:
+        return 0
+    kind = p[1]
+    flags = p[2]
+    if flags & ~F_V2 or flags & F_META:
+        return 0
+    if kind == KIND_TEXT:
+        if not flags & F_ELIDED:
+            return 0                        # condition 9: check_record re-parses the stored lines
+    elif kind != KIND_FIELDS or flags & F_ELIDED:
+        return 0
+    ns = p[3]
+    nn = <Py_ssize_t>get_u(p + 4, 2)
+    if (not flags & F_NAME and nn) or (not flags & F_SOURCE and ns):
+        return 0
+    off = HDR + FIXED
+    if flags & F_ELIDED:
+        if n < off + 1:
+            return 0
+        style = p[off]
+        if style & ~ST_ALL:
+            return 0
+        off += 1
+    if off + nn + ns > n or not _ascii(p + off, nn + ns):
+        return 0
+    f.has_name = (flags & F_NAME) != 0
+    f.name = p + off
+    f.name_len = nn
+    f.has_source = (flags & F_SOURCE) != 0
+    f.source = p + off + nn
+    f.source_len = ns
+    off += nn + ns
+    f.has_arrival = (flags & F_ARRIVAL) != 0
+    f.arrival = 0
+    if flags & F_ARRIVAL:
+        if off + 8 > n:
+            return 0
+        f.arrival = <int64_t>get_u(p + off, 8)
+        off += 8
+    if flags & F_ORIGIN:
+        if off + 2 > n:
+            return 0
+        no = <Py_ssize_t>get_u(p + off, 2)
+        if off + 2 + no > n or not _ascii(p + off + 2, no):
+            return 0
+        off += 2 + no
+    if off != n:
+        return 0
+    q = p + HDR
+    c = q[4]
+    if (c != 85 and c != 67 and c != 83) or q[5] > 9:
+        return 0
+    ni = q[92]
+    if ni > 8:
+        return 0
+    for i in range(ni):
+        if not (48 <= q[93 + i] <= 57 or 65 <= q[93 + i] <= 90):
+            return 0
+    f.norad = <int64_t>get_u(q, 4)
+    f.epoch_us = <int64_t>get_u(q + 6, 8)
+    f.intl = q + 93
+    f.intl_len = ni
+    mm = get_f64(q + 14)
+    ndot = get_f64(q + 22)
+    nddot = get_f64(q + 30)
+    bstar = get_f64(q + 38)
+    incl = get_f64(q + 46)
+    raan = get_f64(q + 54)
+    ecc = get_f64(q + 62)
+    argp = get_f64(q + 70)
+    ma = get_f64(q + 78)
+    if not (isfinite(mm) and isfinite(ndot) and isfinite(nddot) and isfinite(bstar)):
+        return 0
+    if not (mm > 0.0 and 0.0 <= incl <= 180.0 and 0.0 <= raan <= 360.0 and 0.0 <= ecc < 1.0
+            and 0.0 <= argp <= 360.0 and 0.0 <= ma <= 360.0):
+        return 0
+    if flags & F_ELIDED:
+        # condition 13, exactly as decode_record checks it
+        if not canon_fields(f.norad, <char>c, <const char*>q + 93, ni, f.epoch_us, mm, ndot, nddot, bstar, q[5],
+                            <int64_t>get_u(q + 90, 2), incl, raan, ecc, argp, ma, <int64_t>get_u(q + 86, 4), c1, c2):
+            return 0
+    return 1

@@ -111,23 +111,92 @@ def test_pinned_page_never_evicted(tmp_path):
 
 
 def test_clock_second_chance(tmp_path):
-    # _victim: starting at the hand, skip pinned frames, clear a set reference bit and
-    # skip, else evict.  A page read from the file enters with ref = 0; a later hit sets ref = 1.
-    path = make_file(tmp_path / "clock.oor", 6)
+    # _victim: starting at the hand, skip pinned frames; a cold frame hit after a later miss is promoted
+    # to hot and skipped, any other cold frame is evicted; hot frames are skipped while at most max_hot
+    # (here 3 - 1 = 2) are hot.  A page read from the file enters cold with ref = 0.
+    path = make_file(tmp_path / "clock.oor", 8)
     with BufferPool(Pager(path, create=False), 3) as pool:
-        for pid in (1, 2, 3):                   # frames 0, 1, 2; hand back at 0; all ref = 0
+        for pid in (1, 2, 3):                   # frames 0, 1, 2; hand back at 0; all cold
             pool.read(pid).release()
         assert pool.cached_pages() == [1, 2, 3]
-        pool.read(1).release()                  # hit: page 1 (frame 0) gets its reference bit
-        pool.read(4).release()                  # hand at frame 0: page 1 referenced -> second chance
+        pool.read(1).release()                  # hit after later misses: page 1 (frame 0) is reused
+        pool.read(4).release()                  # hand at frame 0: page 1 promoted, page 2 evicted
         assert pool.cached_pages() == [1, 3, 4], "CLOCK evicted the referenced page"
-        assert pool.stats()["evictions"] == 1
+        assert pool.stats()["evictions"] == 1 and pool.stats()["hot"] == 1
         pool.read(5).release()                  # hand at frame 2: page 3 (unreferenced) goes
         assert pool.cached_pages() == [1, 4, 5]
-        pool.read(2).release()                  # hand at frame 0: page 1's chance was used up
-        assert pool.cached_pages() == [2, 4, 5]
-        assert pool.stats()["evictions"] == 3
+        pool.read(2).release()                  # hand at frame 0: page 1 is hot and stays; page 4 goes;
+        assert pool.cached_pages() == [1, 2, 5]  # page 2, evicted cold not long ago, comes back hot
+        assert pool.stats()["evictions"] == 3 and pool.stats()["hot"] == 2
+        pool.read(6).release()                  # hand at frame 2: page 5 goes
+        pool.read(6).release()                  # repeated pins with no miss between: not a reuse
+        pool.read(6).release()
+        pool.read(7).release()                  # frames 0, 1 hot (2 <= max_hot): skipped; page 6 goes
+        assert pool.cached_pages() == [1, 2, 7], "repeated pins of one page promoted it"
+        pool.read(8).release()
+        pool.read(6).release()                  # page 6 is wanted again: from the ghost table, hot;
+        assert pool.stats()["hot"] == 3          # now above max_hot, so the hand ages hot frames:
+        pool.read(3).release()                  # page 1, not hit since its promotion, is demoted
+        assert pool.cached_pages() == [2, 3, 6]  # and evicted first; page 2 (hit since) has its bit
         assert pool._check() == []
+
+
+def test_scan_resistant_clock(tmp_path):
+    # A hot set read repeatedly, then a sequential pass over every page with each page pinned several
+    # times in a row (what a cursor's steps over one leaf do): the hot set stays cached.
+    path = make_file(tmp_path / "scan.oor", 200)
+    with BufferPool(Pager(path, create=False), 32) as pool:
+        hot = list(range(1, 21))
+        for _ in range(3):
+            for pid in hot:
+                pool.read(pid).release()
+        for pid in range(21, 201):              # the scan
+            for _ in range(5):
+                with pool.read(pid) as g:
+                    assert g.get(0) == b"page %d" % pid
+        assert pool._check() == []
+        before = pool.stats()["misses"]
+        for pid in hot:
+            pool.read(pid).release()
+        # at most the page loaded by the hot set's last miss: no miss followed it, so no hit of it
+        # proved a reuse before the scan
+        assert pool.stats()["misses"] - before <= 1, "the scan flushed the hot set"
+        # a working set larger than the hot share is still served: later pages can become hot
+        for _ in range(3):
+            for pid in range(100, 130):
+                pool.read(pid).release()
+        before = pool.stats()["misses"]
+        for pid in range(100, 120):
+            pool.read(pid).release()
+        assert pool.stats()["misses"] - before <= 4
+        assert pool._check() == []
+
+
+def test_full_scan_keeps_a_registry_hot_set(data, tmp_path):
+    # issue 17: one full scan() used to turn a 300-object hot set from 0 to 224-334 misses
+    import oor
+    with oor.open(tmp_path / "hot.oor", pool_pages=512) as reg:
+        reg.load(str(data / "catalogs" / "catalog-2022-07.3le"), source_name="c")
+        ids = list(reg.objects())
+        seed = 5
+        hot = random.Random(seed).sample(ids, 300)
+        with reg.snapshot() as snap:
+            pool = snap._snap.pool
+            for _ in range(3):
+                for i in hot:
+                    assert snap.latest(i) is not None
+            before = pool.stats()["misses"]
+            for i in hot:
+                snap.latest(i)
+            assert pool.stats()["misses"] == before             # the hot set is cached
+            assert sum(1 for _ in snap.scan()) == len(ids)
+            assert pool.stats()["misses"] - before > 1000         # the scan went through the pool
+            before = pool.stats()["misses"]
+            for i in hot:
+                snap.latest(i)
+            missed = pool.stats()["misses"] - before
+            assert missed <= 5, f"seed {seed}: {missed} misses of the hot set after a full scan"
+            assert pool._check() == []
 
 
 def test_all_frames_pinned(tmp_path):
