@@ -892,7 +892,7 @@ class Database:
         exactly one tree, or on the free list; every page's checksum and id as
         read from the file; the log.
 
-        ``deep(tree_of)``, in a reader (read_only) while no writer runs (else it is ignored): the
+        ``deep(tree_of)``, in a reader (read_only; ignored by a writer): the
         caller's check of the trees' contents in the same walk, at the same
         snapshot -- it returns ({tree name: leaf visitor}, finish); each visitor
         sees that tree's leaves (``BTree._check``'s ``visitor``), and finish()
