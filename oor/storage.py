@@ -1017,6 +1017,7 @@ class Database:
                 if not self.read_only and self._failed is None and self.wal.failed is None:
                     self._checkpoint_locked()
                     self._mark_clean()
+                    self._drop_log()
             finally:
                 self.closed = True
                 self._teardown(flush=True)
@@ -1029,6 +1030,18 @@ class Database:
         self.pager.set_clean_end(self.wal.next_lsn)
         self.pager.sync()
         pool.discard_page(0)
+
+    def _drop_log(self):
+        """After a clean close with no reader process attached: remove the log (a segment is 16 MiB of
+        file with its preallocated zeros; the data file holds everything below the clean-close mark, and
+        the next open starts a fresh log at the mark).  The durable hint is cleared first, so a reader
+        opening later never takes the missing log for a short, damaged one.  With a reader attached the
+        log stays: the reader may still roll pages back along it (invariant 13)."""
+        if self._readers_floor() is not None:
+            return
+        if self._flock is not None:
+            self._flock.reset_durable()
+        self.wal.remove_all()
 
     def abandon(self):
         """Close without writing anything more to the data file or the log, then release the writer lock.

@@ -621,6 +621,21 @@ class WAL:
             self.vfs.sync_dir(self.dir)
         return removed
 
+    def remove_all(self):
+        """Delete every segment after a clean close (the data file holds everything below its clean-close
+        mark, so nothing here is needed; the next writer starts a fresh log at the mark, as after
+        ``discard_all``).  Nothing may be appended afterwards.  Caller: storage.Database.close, with the
+        writer lock held and no reader process attached."""
+        with self.lock:
+            for s in self.segments:
+                f = self.files.pop(s, None)
+                if f is not None:
+                    f.close()
+                self.vfs.remove(self._path(s))
+            self.segments = []
+            self.failed = WalError(f"{self.dir}: the log was removed at a clean close")
+        self.vfs.sync_dir(self.dir)
+
     @property
     def first_lsn(self):
         return self.segments[0] if self.segments else self.next_lsn

@@ -5,6 +5,8 @@ each trial damages the log -- a single-bit flip, a byte overwrite, a zeroed rang
 random offset of a random segment, or a deleted segment -- and opens the database for writing.  Every
 trial must end in exactly one of:
   * the last committed state (damage in the tail, or anything after a clean close), with a clean check;
+    (a clean close removes the log: in "clean" mode the campaign damages the log as it was just before the
+    close, put back beside the file -- a stale log restored from a copy);
   * CorruptLogError naming the segment file and byte offset, with the log left exactly as it was.
 Never an earlier state, never a partial transaction, never a clean check over lost sets.
 
@@ -50,7 +52,17 @@ CHILD = textwrap.dedent("""
                     reg.delete(arg)
         print("committed", i, flush=True)
     if mode == "clean":
+        # a clean close removes the log (nothing in it is needed); keep a copy of it as it was just
+        # before, and put that back: a stale log restored beside a cleanly closed file (from a backup
+        # or a copy), which the campaign then damages -- it must be ignored, whatever its state
+        import os, shutil
+        wal_dir = path + "-wal"
+        shutil.copytree(wal_dir, wal_dir + ".kept")
         reg.close()
+        left = [n for n in os.listdir(wal_dir) if n.endswith(".wal")]
+        assert not left, f"log segments left after a clean close: {left}"
+        shutil.rmtree(wal_dir)
+        os.rename(wal_dir + ".kept", wal_dir)
         print("closed", flush=True)
     else:
         tx = reg.transaction()

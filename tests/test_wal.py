@@ -122,12 +122,20 @@ def test_records_visible_after_1000_inserts(tmp_path):
     mine = [(r.lsn, r.txid, r.prev_lsn, r.type, r.payload) for r in ro.scan()]
     ro.close()
     assert mine == recs
+    # a clean close ends with a checkpoint, marks the file clean, and then removes the log (the
+    # data file holds everything; a segment is 16 MiB of file): no segment is left behind
+    end = db.wal.next_lsn
     db.close()
-    # a clean close ends with a checkpoint
-    recs = all_records(path + "-wal")
-    assert recs[-1][3] == LF.CKPT_END
-    begin, txns = LF.decode_ckpt_end(recs[-1][4])
-    assert txns == {} and any(r[0] == begin and r[3] == LF.CKPT_BEGIN for r in recs)
+    assert all_records(path + "-wal") == []
+    assert [n for n in os.listdir(path + "-wal") if n.endswith(".wal")] == []
+    from oor_core.pager import Pager
+    pg = Pager(path, create=False, read_only=True)
+    assert pg.clean_end() >= end
+    pg.close()
+    # the next writer continues at the mark, with every key readable
+    db = open_database(path)
+    assert db.wal.next_lsn >= end
+    db.close()
 
 
 # ---- a WAL on its own ------------------------------------------------------------------
@@ -223,9 +231,12 @@ def test_read_only_wal_does_not_truncate(tmp_path):
     assert seg.stat().st_size == size
 
 
-def test_torn_tail_in_database_log(tmp_path):
-    """Junk after the last record of a closed database changes nothing on reopen: after a clean close the
-    data file holds everything (its clean-close mark), the old log is dropped and a fresh one begins."""
+@pytest.mark.parametrize("how", ["crash", "clean"])
+def test_torn_tail_in_database_log(tmp_path, how):
+    """Junk after the last record of a database's log changes nothing on reopen.  After a crash (the
+    writer left without a checkpoint: ``abandon``) the junk is a torn tail that recovery cuts off, keeping
+    every commit; after a clean close the log is removed (the data file holds everything below its
+    clean-close mark) and a junk segment put there later is dropped: a fresh log begins at the mark."""
     path = str(tmp_path / "db")
     db = open_database(path, pool_pages=64)
     t = db.tree("t", create=True)
@@ -233,19 +244,29 @@ def test_torn_tail_in_database_log(tmp_path):
         with db.transaction():
             for i in range(b * 50, b * 50 + 50):
                 t.insert(key(i), b"x" * 30)
-    db.close()
     wal_dir = path + "-wal"
-    seg = os.path.join(wal_dir, sorted(os.listdir(wal_dir))[-1])
-    good = os.path.getsize(seg)
-    # half of a plausible record header, then garbage
-    with open(seg, "ab") as f:
-        f.write(bytes.fromhex("efbeadde" "f4010000") + os.urandom(100))
+    if how == "crash":
+        end = db.wal.next_lsn
+        db.abandon()
+        name = sorted(os.listdir(wal_dir))[-1]
+        seg = os.path.join(wal_dir, name)
+        good = LF.SEG_HEADER_SIZE + end - int(name[:16], 16)
+        # half of a plausible record header, then garbage, right after the last record
+        with open(seg, "r+b") as f:
+            f.seek(good)
+            f.write(bytes.fromhex("efbeadde" "f4010000") + os.urandom(100))
+    else:
+        end = db.wal.next_lsn
+        db.close()
+        assert [n for n in os.listdir(wal_dir) if n.endswith(".wal")] == []
+        with open(os.path.join(wal_dir, f"{end:016x}.wal"), "wb") as f:
+            f.write(bytes.fromhex("efbeadde" "f4010000") + os.urandom(100))
     db = open_database(path, pool_pages=64)
     t = db.tree("t")
     assert [k for k in t.keys()] == [key(i) for i in range(250)]
     assert db.check() == [] and t._check() == []
-    db.close()
-    all_records(wal_dir)          # the file parses to its end again
+    db.abandon()
+    all_records(wal_dir)          # the log parses to its end again
 
 
 def test_segment_rotation(tmp_path):
