@@ -253,6 +253,62 @@ def test_killed_reader_releases_its_hold(tmp_path):
         reg.close()
 
 
+CHECKING_READER = """
+import sys, time
+import oor
+reg = oor.open(sys.argv[1], read_only=True)
+snap = reg.snapshot()
+ids = [int(x) for x in sys.argv[2].split(",")]
+before = {n: snap.latest(n).line2 for n in ids}
+print(snap.lsn, flush=True)
+sys.stdin.readline()                       # the writer has committed more and closed
+after = {n: snap.latest(n).line2 for n in ids}
+print("same" if after == before else f"changed {len(ids)}", flush=True)
+snap.release()
+print(reg.latest(ids[0]).mean_motion, flush=True)
+reg.close()
+"""
+
+
+def _segments(path):
+    d = str(path) + "-wal"
+    return [n for n in os.listdir(d) if n.endswith(".wal")] if os.path.isdir(d) else []
+
+
+def test_clean_close_removes_the_log_unless_a_reader_is_attached(tmp_path):
+    """A clean close leaves no log segment (the data file holds everything); with a reader process
+    attached the log stays until the next close with none, and the reader's snapshot stays readable."""
+    path = tmp_path / "close.oor"
+    sets = _load(path, 2000)
+    assert _segments(path) == []                          # _load closed cleanly, no reader
+    ids = [e.norad_id for e in sets[:50]]
+    r = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CHECKING_READER), str(path),
+                          ",".join(map(str, ids))], env=_env(), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert r.stdout.readline().strip().isdigit(), r.stderr.read()
+        with oor.open(path) as reg:
+            reg.load([e.replace(mean_motion=e.mean_motion + 0.5) for e in sets])
+        assert _segments(path), "the log was removed under an attached reader"
+        r.stdin.write("\n")
+        r.stdin.flush()
+        assert r.stdout.readline().strip() == "same"
+        line = r.stdout.readline()
+        assert line.strip(), r.stderr.read()
+        mm = float(line)
+        assert abs(mm - (sets[0].mean_motion + 0.5)) < 1e-9, "a new read after the close misses the commit"
+        assert r.wait(60) == 0, r.stderr.read()
+    finally:
+        if r.poll() is None:
+            r.kill()
+    with oor.open(path) as reg:
+        assert reg.latest(ids[0]).mean_motion == pytest.approx(sets[0].mean_motion + 0.5)
+    assert _segments(path) == []
+    with oor.open(path, read_only=True) as reg:          # a reader of the log-less file: the last commit
+        assert reg.latest(ids[0]).mean_motion == pytest.approx(sets[0].mean_motion + 0.5)
+        assert reg.check() == []
+
+
 def test_writer_waits_for_the_lock_with_timeout(tmp_path):
     path = tmp_path / "wait.oor"
     _load(path, 10)
