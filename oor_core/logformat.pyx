@@ -356,6 +356,27 @@ def encode_clr(uint64_t undo_next, page_list):
     return (<bytes>PyBytes_FromStringAndSize(<const char*>&undo_next, 8)) + page_list
 
 
+cdef Py_ssize_t _entry_end(const uint8_t* d, Py_ssize_t pos, Py_ssize_t n) except -1:
+    """The offset just past the page entry at d[pos:n] (its header, image and ranges), checked to fit.
+
+    Callers: page_ids and apply_page, stepping over entries without decoding them."""
+    if pos + PE_HEADER > n:
+        raise ValueError("truncated page entry")
+    cdef uint8_t kind = pe_kind(d + pos)
+    cdef int nr = pe_nranges(d + pos)
+    pos += PE_HEADER
+    if kind == K_IMAGE or kind == K_NEW:
+        pos += PAGE_SIZE
+    while nr > 0:
+        nr -= 1
+        if pos + RANGE_HEADER > n:
+            raise ValueError("truncated range")
+        pos += rg_size(d + pos, kind)
+    if pos > n:
+        raise ValueError("truncated page entry")
+    return pos
+
+
 def page_ids(payload, Py_ssize_t start=0):
     """The page ids of the page list at payload[start:], in order (no bytes copied).
 
@@ -366,26 +387,14 @@ def page_ids(payload, Py_ssize_t start=0):
     if start < 0 or pos > n:
         raise ValueError("truncated page list")
     cdef const uint8_t* d = &mv[0]
-    cdef int count = pl_count(d + start), nr
-    cdef uint8_t kind
+    cdef int count = pl_count(d + start)
     cdef list out = []
     while count > 0:
         count -= 1
         if pos + PE_HEADER > n:
             raise ValueError("truncated page entry")
         out.append(pe_page_id(d + pos))
-        kind = pe_kind(d + pos)
-        nr = pe_nranges(d + pos)
-        pos += PE_HEADER
-        if kind == K_IMAGE or kind == K_NEW:
-            pos += PAGE_SIZE
-        while nr > 0:
-            nr -= 1
-            if pos + RANGE_HEADER > n:
-                raise ValueError("truncated range")
-            pos += rg_size(d + pos, kind)
-        if pos > n:
-            raise ValueError("truncated page entry")
+        pos = _entry_end(d, pos, n)
     return out
 
 
@@ -416,16 +425,7 @@ def apply_page(payload, Py_ssize_t start, uint32_t page_id, bytearray page, bint
         kind = pe_kind(d + pos)
         nr = pe_nranges(d + pos)
         if pe_page_id(d + pos) != page_id:
-            pos += PE_HEADER
-            if kind == K_IMAGE or kind == K_NEW:
-                pos += PAGE_SIZE
-            while nr > 0:
-                nr -= 1
-                if pos + RANGE_HEADER > n:
-                    raise ValueError("truncated range")
-                pos += rg_size(d + pos, kind)
-            if pos > n:
-                raise ValueError("truncated page entry")
+            pos = _entry_end(d, pos, n)
             continue
         pos += PE_HEADER
         image = NULL

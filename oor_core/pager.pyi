@@ -18,6 +18,8 @@ class Pager:
         CorruptPageError(0)."""
     def read(self, page_id: int) -> bytes:
         """Verified copy of a page; raises CorruptPageError (checksum, page id, beyond EOF)."""
+    def read_if_written(self, page_id: int) -> Optional[bytes]:
+        """Verified copy of a page, or None when never written (beyond EOF, or all zeros)."""
     def write(self, page_id: int, data: Union[bytes, bytearray]) -> None:
         """Seal (checksum) and write a 4096-byte page at page_id * 4096."""
     def clean_end(self) -> int:

@@ -294,6 +294,31 @@ cdef class Pager:
         self.read_page(page_id, buf)
         return bytes(buf)
 
+    def read_if_written(self, uint32_t page_id):
+        """Verified copy of a page as bytes, or None when the page was never written: it lies beyond the
+        end of the file, or reads as all zeros (a hole left by a later page's write).  Raises
+        CorruptPageError for any other bad page (a torn or damaged write).  Caller: a reader process
+        taking the file's copy of a page the writer may not have written yet (oor/snapshots.py): such a
+        page is no torn write to read again, its version is in the log."""
+        buf = bytearray(PAGE_SIZE)
+        cdef uint8_t* p = buf
+        cdef int full = self._pread(p, PAGE_SIZE, <unsigned long long>page_id * PAGE_SIZE)
+        cdef Py_ssize_t i
+        self.reads += 1
+        if not full:
+            return None
+        if page_verify(p, page_id) == 0:
+            return bytes(buf)
+        for i in range(PAGE_SIZE):
+            if p[i] != 0:
+                break
+        else:
+            return None
+        got = (<uint32_t*>(p + 4))[0]
+        rc = page_verify(p, page_id)
+        raise CorruptPageError(page_id, "checksum mismatch" if rc == 1 else
+                               f"misdirected write: page header names page {got}", self.path)
+
     def write(self, uint32_t page_id, data):
         """Write a page (sealed with a fresh checksum).  Tests and recovery."""
         if len(data) != PAGE_SIZE:

@@ -102,6 +102,27 @@ def test_page_written_at_page_id_times_4096(db):
     pg.close()
 
 
+def test_read_if_written_tells_a_never_written_page_from_a_damaged_one(db):
+    """A reader process asks for pages the writer may not have written yet: past the end of the file or
+    a hole, that is None at once (its version is in the log; no torn-write retries), while a written
+    page comes back verified and a damaged one still raises."""
+    pg = Pager(db)
+    for pid in (1, 4):                          # a hole at 2..3, nothing past 4
+        pg.write(pid, _blank_page(pid))
+    assert pg.read_if_written(1) == pg.read(1)
+    assert pg.read_if_written(2) is None        # a hole
+    assert pg.read_if_written(9) is None        # past the end
+    pg.close()
+    raw = bytearray(db.read_bytes())
+    raw[4 * PAGE_SIZE + 100] ^= 0x20            # one bit of a written page
+    db.write_bytes(bytes(raw))
+    pg = Pager(db)
+    with pytest.raises(CorruptPageError) as ei:
+        pg.read_if_written(4)
+    assert ei.value.page_id == 4
+    pg.close()
+
+
 def test_pool_page_lands_at_its_offset(db):
     with BufferPool(Pager(db), 8) as pool:
         ids = []
