@@ -256,6 +256,11 @@ class WriterSource(_Roller):
         self.pool = pool
         self.pager = pager
 
+    @property
+    def direct_pool(self):
+        """The pool a view's miss may copy from in C (bufpool.pyx, _direct_copy): the writer's."""
+        return self.pool
+
     def page_at(self, pid, snapshot):
         base = self.pool.committed_copy(pid)
         if base is None:
@@ -270,6 +275,8 @@ class WriterSource(_Roller):
 
 class FileSource(_Roller):
     """PageAt in a reader process: the data file's copy rolled forward or back to S."""
+
+    direct_pool = None          # a reader process's miss must consult the log index: never in C
 
     def __init__(self, wal, pagelog, path, pager, catch_up):
         super().__init__(wal, pagelog, path)
@@ -354,6 +361,12 @@ class SnapshotView(ViewBase):
         # when read again (at most PARK_SHARE of the frames; the oldest parked first out)
         self.parked = {}
         self.park_cap = max(64, int(nframes * PARK_SHARE))
+        # a miss in C when the newest copy at hand is old enough (bufpool.pyx, _direct_copy): in the
+        # writer's process only (a reader process must look up the log index first)
+        base = owner.source.direct_pool
+        if base is not None:
+            self.pool.base_pool = base
+            self.pool.parked_map = self.parked
 
     def _page(self, pid):
         """The pool's miss: pid as of this view's LSN -- from its parked copy when a move parked it (roll
@@ -404,6 +417,7 @@ class SnapshotView(ViewBase):
                 for pid in list(itertools.islice(parked, over)):
                     del parked[pid]
         self.lsn = lsn
+        self.pool.snap_lsn = lsn
         self.trees = {}
         self.since = time.monotonic()
 

@@ -85,6 +85,12 @@ cdef class BufferPool:
     cdef int ht_shift
     cdef public object wal_flush_hook
     cdef public object page_source     # SNAPSHOT: page_source(pid) -> the page's 4096 bytes at the pool's snapshot
+    # SNAPSHOT in the writer's process, a miss's C path (bufpool.pyx, _direct_copy): the writer's pool, the
+    # view's LSN, the view's parked pages (left to page_source); direct_misses counts the misses it served
+    cdef public BufferPool base_pool
+    cdef public uint64_t snap_lsn
+    cdef public dict parked_map
+    cdef readonly unsigned long long direct_misses
     cdef readonly int mode             # a MODE_* value; changed only by set_mode()
     cdef readonly SpaceManager space
     cdef readonly ChangeCapture capture
@@ -156,6 +162,7 @@ cdef class BufferPool:
     cdef int _victim(self) except -1
     cdef bint _evict(self, int f, list failure) except -1
     cdef void _unhot(self, int f) noexcept nogil
+    cdef bint _direct_copy(self, uint32_t pid, int f) except -1
     cdef int _write_back(self, int f) except -1
     cdef int _drop_frames(self) except -1
     cdef int write_dirty(self, list pids) except -1

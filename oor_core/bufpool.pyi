@@ -1,7 +1,7 @@
 """Typing stub for the compiled oor_core.bufpool (the page cache: frames, CLOCK, pins, mode)."""
 import enum
 from types import TracebackType
-from typing import Callable, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 from oor_core.capture import ChangeCapture
 from oor_core.guards import ReadPageGuard, WritePageGuard
@@ -24,6 +24,11 @@ class BufferPool:
     nhot: int                                        # read-only: frames promoted to hot (scan resistance)
     wal_flush_hook: Optional[Callable[[int], object]]  # called with the page LSN before each dirty write
     page_source: Optional[Callable[[int], bytes]]    # SNAPSHOT mode: a page's bytes at the pool's snapshot
+    base_pool: Optional["BufferPool"]   # SNAPSHOT in the writer's process: the writer's pool (a miss's C path)
+    snap_lsn: int                       # SNAPSHOT: the view's LSN (the C path keeps copies at or below it)
+    parked_map: Optional[Dict[int, Any]]  # SNAPSHOT: the view's parked pages (left to page_source)
+    @property
+    def direct_misses(self) -> int: ...
     hits: int                                        # read-only counters
     misses: int
     evictions: int

@@ -287,6 +287,31 @@ cdef class BufferPool:
             self.evictions += 1
         return True
 
+    cdef bint _direct_copy(self, uint32_t pid, int f) except -1:
+        """A SNAPSHOT pool's miss in the writer's process, in C: copy pid into frame f from the writer's
+        frame (when cached and not changed since the last log record) or from the data file (verified),
+        and keep it when its LSN is at or below the view's snapshot.  False leaves the miss to
+        page_source (oor/snapshots.py, WriterSource.page_at), which takes the same copy and rolls it
+        back: a page the view parked, a page the writer changed since its last record (its
+        before-image), a copy newer than the snapshot, a torn or missing file copy.  The writer changes
+        its frames only while holding the GIL, which this holds, so the frame copy is one state."""
+        cdef BufferPool b = self.base_pool
+        cdef uint8_t* dst = self.fdata(f)
+        cdef int wf
+        if self.parked_map and pid in self.parked_map:
+            return False
+        wf = b.lookup(pid)
+        if wf >= 0:
+            if b.capture is not None and b.capture.is_captured(pid):
+                return False
+            memcpy(dst, b.fdata(wf), PAGE_SIZE)
+        else:
+            try:
+                self.pager.read_page(pid, dst)
+            except CorruptPageError:
+                return False
+        return pg_lsn(dst) <= self.snap_lsn
+
     cdef int _write_back(self, int f) except -1:
         """Write a dirty frame to the file, after the WAL hook (invariant 2)."""
         cdef uint8_t* p = self.fdata(f)
@@ -309,13 +334,17 @@ cdef class BufferPool:
         if fresh:
             memset(self.fdata(f), 0, PAGE_SIZE)
         elif self.mode == MODE_SNAPSHOT:
-            # a reader's pool: the page as of its snapshot, built by the snapshot layer
+            # a reader's pool: the page as of its snapshot -- in C when the newest copy at hand is
+            # already at or below it (_direct_copy), else built by the snapshot layer
             # (oor/snapshots.py: the writer's frame or the file, rolled along the log)
             self.misses += 1
-            version = self.page_source(pid)
-            if version.shape[0] != PAGE_SIZE:
-                raise AssertionError(f"page source gave {version.shape[0]} bytes for page {pid}")
-            memcpy(self.fdata(f), &version[0], PAGE_SIZE)
+            if self.base_pool is not None and self._direct_copy(pid, f):
+                self.direct_misses += 1
+            else:
+                version = self.page_source(pid)
+                if version.shape[0] != PAGE_SIZE:
+                    raise AssertionError(f"page source gave {version.shape[0]} bytes for page {pid}")
+                memcpy(self.fdata(f), &version[0], PAGE_SIZE)
         else:
             self.misses += 1
             self.pager.read_page(pid, self.fdata(f))   # raises CorruptPageError; frame stays unmapped
