@@ -417,3 +417,36 @@ def test_a_clean_file_copied_without_its_log_opens_read_only(tmp_path):
             assert reg.latest(n) == es
         assert reg.check() == []
     assert not (tmp_path / "b" / "cat.oor-wal").exists() or not os.listdir(tmp_path / "b" / "cat.oor-wal")
+
+
+def test_misses_served_in_c_agree_with_the_snapshot(tmp_path):
+    """With a pool far smaller than the file, a held snapshot's misses are served in C from the writer's
+    frames or the file when those are old enough, and by the snapshot layer otherwise, while the writer
+    commits, evicts and writes pages back: every read agrees with the snapshot (seeded)."""
+    seed = 1729
+    rnd = random.Random(seed)
+    sets = _sets(3000)
+    reg = oor.open(tmp_path / "c.oor", pool_pages=24, checkpoint_bytes=1 << 18, segment_bytes=1 << 18)
+    try:
+        reg.load(sets)
+        ids = [e.norad_id for e in sets]
+        with reg.snapshot() as s:
+            want = {n: s.latest(n) for n in ids}
+            for k in range(4):
+                reg.load([_bump(e, k) for e in rnd.sample(sets, 600)])
+                for n in rnd.sample(ids, 400):
+                    assert s.latest(n) == want[n], f"seed {seed}: {n} differs at its snapshot"
+            reg.checkpoint()
+            for n in ids:
+                assert s.latest(n) == want[n], f"seed {seed}: {n} differs after a checkpoint"
+        now = {n: reg.latest(n) for n in ids}
+        v = reg.db.acquire_view()
+        try:
+            served, misses = v.pool.direct_misses, v.pool.misses
+        finally:
+            reg.db.release_view(v)
+        assert misses > 0 and served > 0, (served, misses)
+        assert sum(1 for n in ids if now[n] != want[n]) > 0      # the writer's commits are seen now
+        assert reg.check() == []
+    finally:
+        reg.close()
