@@ -160,6 +160,15 @@ cdef class BufferPool:
     cdef void _ht_put(self, uint32_t pid, int f) noexcept nogil
     cdef void _ht_del(self, uint32_t pid) noexcept nogil
     cdef int _victim(self) except -1
+
+    cdef inline int _advance(self) noexcept nogil:
+        """The CLOCK hand's frame, the hand moved on by one (wrapping)."""
+        cdef int f = self.hand
+        self.hand += 1
+        if self.hand == self.nframes:
+            self.hand = 0
+        return f
+
     cdef bint _evict(self, int f, list failure) except -1
     cdef void _unhot(self, int f) noexcept nogil
     cdef bint _direct_copy(self, uint32_t pid, int f) except -1

@@ -216,10 +216,7 @@ cdef class BufferPool:
         # one turn: a dirty frame by plain CLOCK, a clean one by hot/cold (hot passed over, aged while
         # too many are hot) ...
         while steps < self.nframes:
-            f = self.hand
-            self.hand += 1
-            if self.hand == self.nframes:
-                self.hand = 0
+            f = self._advance()
             steps += 1
             m = &self.meta[f]
             if m.pins > 0:
@@ -249,10 +246,7 @@ cdef class BufferPool:
         # ... else plain CLOCK over every frame, hot or cold, clean or dirty (a writer's pool)
         steps = 0
         while steps < 2 * self.nframes + 1:
-            f = self.hand
-            self.hand += 1
-            if self.hand == self.nframes:
-                self.hand = 0
+            f = self._advance()
             steps += 1
             m = &self.meta[f]
             if m.pins > 0:
