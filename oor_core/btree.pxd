@@ -70,7 +70,9 @@ cdef class BTree:
     cdef bytes _leaf_rec(self, bytes key, bytes value)
     cdef int _put(self, bytes key, bytes value, int mode) except -1
     cdef int _leaf_put(self, uint32_t* path, int* idxs, int depth, int idx, bytes rec) except -1
-    cdef long _left_room(self, uint32_t* path, int* idxs, int depth) except -2
+    cdef bint _sep_fits(self, uint32_t* path, int depth, int entry, bytes sep) except -1
+    cdef int _append_left(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, int idx,
+                          bytes rec) except -1
     cdef int _push_right(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, list recs,
                          Py_ssize_t idx) except -1
     cdef int _push_left(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, list recs,

@@ -550,23 +550,15 @@ cdef class BTree:
         cdef Py_ssize_t s, n
         cdef long acc
         cdef bint rising, borrow = False
-        cdef long need
-        cdef int i
         try:
             rising = self.run >= RUN_MIN or (self.hint_leaf != 0 and (
                 (self.hint_leaf == leaf and idx > self.hint_idx) or self.hint_leaf == pg_prev(g.p)))
             if rising and depth > 1:
                 # Append-left: while the left neighbour has room, the records of a rising run
                 # (those before the new record, and the new record: as many as fit) go to its
-                # end, so the pages behind the run are full.  Checked on the page first: no
-                # list is built unless the first record fits.
-                need = (slot_len(g.p, 0) if idx > 0 else PyBytes_GET_SIZE(rec)) + SLOT_SIZE
-                if _used(g.p) + PyBytes_GET_SIZE(rec) + SLOT_SIZE - need >= MIN_FILL and \
-                        need <= self._left_room(path, idxs, depth):
-                    recs = _records(g.p)
-                    recs.insert(idx, rec)
-                    if self._push_left(path, idxs, depth, g, recs, idx, idx + 1):
-                        return 0                     # g was released by _push_left
+                # end, so the pages behind the run are full.  Copied page to page (no list).
+                if self._append_left(path, idxs, depth, g, idx, rec):
+                    return 0                     # g was released by _append_left
             if page_insert_at(g.p, idx, <const uint8_t*>PyBytes_AS_STRING(rec),
                               <int>PyBytes_GET_SIZE(rec), 0) >= 0:
                 self.hint_leaf = leaf
@@ -635,20 +627,91 @@ cdef class BTree:
             self.hint_idx = 0           # with its right sibling keeps it there)
         return 0
 
-    cdef long _left_room(self, uint32_t* path, int* idxs, int depth) except -2:
-        """Free bytes of the left sibling of leaf path[depth-1] under the same parent; -1 if none."""
-        cdef int ci = idxs[depth - 2], f
-        cdef uint32_t left
-        cdef long room
-        if ci < 0:
-            return -1
+    cdef bint _sep_fits(self, uint32_t* path, int depth, int entry, bytes sep) except -1:
+        """Whether replacing separator entry of the leaf's parent by sep keeps that parent at or
+        above MIN_FILL (condition 5; the root is exempt).  A shorter separator shrinks it."""
+        cdef int f
+        cdef long used
+        if depth - 2 == 0:
+            return True
         f = self.pool.pin(path[depth - 2], False)
+        used = _used(self.pool.fdata(f)) - slot_len(self.pool.fdata(f), entry) + PyBytes_GET_SIZE(sep)
+        self.pool.unpin(f)
+        return used >= MIN_FILL
+
+    cdef int _append_left(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, int idx,
+                          bytes rec) except -1:
+        """Append-left of a rising insert: leaf g's records before slot idx, then the new record rec,
+        go to the end of its left sibling (same parent), as many of them as fit there, when what
+        stays in g meets MIN_FILL.  Records are copied page to page.  Returns 1, having released g
+        and set the hint; or 0, changing nothing (g still pinned).
+        """
+        cdef uint32_t parent = path[depth - 2], left, leaf = path[depth - 1]
+        cdef int ci = idxs[depth - 2], f, lfree, lslots, n = pg_nslots(g.p), k = 0, j, sz, ln
+        cdef int rlen = <int>PyBytes_GET_SIZE(rec)
+        cdef const uint8_t* rp = <const uint8_t*>PyBytes_AS_STRING(rec)
+        cdef const uint8_t* q
+        cdef long moved = 0, total = _used(g.p) + rlen + SLOT_SIZE
+        cdef WritePageGuard pg = None, lg = None
+        if ci < 0:
+            return 0
+        f = self.pool.pin(parent, False)
         left = _child_at(self.pool.fdata(f), ci - 1)
         self.pool.unpin(f)
         f = self.pool.pin(left, False)
-        room = page_total_free(self.pool.fdata(f)) if pg_next(self.pool.fdata(f)) == path[depth - 1] else -1
+        lfree = page_total_free(self.pool.fdata(f))
+        lslots = pg_nslots(self.pool.fdata(f))
+        sz = pg_next(self.pool.fdata(f)) == leaf
         self.pool.unpin(f)
-        return room
+        if not sz:
+            return 0
+        # the run's records in order: slots 0 .. idx-1 of g, then rec (k <= idx + 1)
+        while k <= idx:
+            sz = (rlen if k == idx else slot_len(g.p, k)) + SLOT_SIZE
+            if moved + sz > lfree:
+                break
+            moved += sz
+            k += 1
+        if k == 0 or k == n + 1 or total - moved > USABLE or total - moved < MIN_FILL:
+            return 0
+        # separator: between the last record moved and the first that stays
+        q = rp if k - 1 == idx else _rec(g.p, k - 1)
+        last = _key_bytes(q)
+        q = rp if k == idx else _rec(g.p, k if k < idx else idx)
+        sep = _internal_rec(_shortest_sep(last, _key_bytes(q)), leaf)
+        if not self._sep_fits(path, depth, ci, sep):
+            return 0
+        pg = self.pool.write_guard(parent)
+        lg = self.pool.write_guard(left)
+        try:
+            for j in range(k):
+                if j == idx:
+                    q, ln = rp, rlen
+                else:
+                    q, ln = _rec(g.p, j), slot_len(g.p, j)
+                if page_insert_at(lg.p, pg_nslots(lg.p), q, ln, 0) < 0:
+                    raise AssertionError("B+ tree: appended records do not fit the left sibling")
+            for j in range(k - 1 if idx < k else k):
+                page_remove_at(g.p, 0)
+            if idx >= k:
+                if page_insert_at(g.p, idx - k, rp, rlen, 0) < 0:
+                    raise AssertionError("B+ tree: the new record does not fit its leaf")
+                self.hint_leaf = leaf
+                self.hint_idx = idx - k
+            else:
+                self.hint_leaf = left
+                self.hint_idx = lslots + idx
+            page_remove_at(pg.p, ci)
+            if page_insert_at(pg.p, ci, <const uint8_t*>PyBytes_AS_STRING(sep),
+                              <int>PyBytes_GET_SIZE(sep), 0) >= 0:
+                return 1
+        finally:
+            pg.unpin_now()
+            lg.unpin_now()
+            g.unpin_now()
+        # The new separator is longer and the parent is full: split the parent.
+        self._internal_insert(path, idxs, depth - 2, ci, sep)
+        return 1
 
     cdef int _push_right(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, list recs,
                          Py_ssize_t idx) except -1:
@@ -686,6 +749,8 @@ cdef class BTree:
         if tail > rfree:
             return 0
         sep = _internal_rec(_shortest_sep(_rkey(recs[idx - 1]), _rkey(recs[idx])), right)
+        if not self._sep_fits(path, depth, ci + 1, sep):
+            return 0
         pg = self.pool.write_guard(parent)
         rg = self.pool.write_guard(right)
         try:
@@ -753,6 +818,8 @@ cdef class BTree:
                 total - moved > USABLE or total - moved < MIN_FILL:
             return 0
         sep = _internal_rec(_shortest_sep(_rkey(recs[k - 1]), _rkey(recs[k])), leaf)
+        if not self._sep_fits(path, depth, ci, sep):
+            return 0
         pg = self.pool.write_guard(parent)
         lg = self.pool.write_guard(left)
         try:

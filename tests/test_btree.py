@@ -1167,3 +1167,38 @@ def test_same_length_upsert_rewrites_in_place(db):
     check(t, "after length changes")
     assert list(t.items()) == sorted(want.items())
     account(db.pool, [t], "in-place upserts")
+
+
+@pytest.mark.verify
+def test_rising_runs_with_long_separators(db):
+    """Rising passes over keys whose neighbours share long, varying prefixes, so that the
+    separators a settled or split leaf leaves in its parent grow and shrink by hundreds of
+    bytes (internal nodes of a dozen entries, height 3+): every internal node keeps MIN_FILL
+    (a shorter separator must not leave a non-root parent underfull) and the tree stays valid."""
+    seed = seed_for(1706)
+    rng = random.Random(seed)
+    ctx = f"seed={seed} (replay: OOR_SEED={seed})"
+    t = BTree.create(db.pool, "longsep")
+    model = SortedDict()
+    objects = [struct.pack(">I", g) + b"\x00" * rng.randrange(0, 400) + struct.pack(">I", i)
+               for i, g in enumerate(sorted(rng.randrange(1, 40) for _ in range(600)))]
+    objects.sort()
+    for p in range(6):
+        for n, o in enumerate(objects):
+            if p and rng.random() < 0.2:
+                continue
+            k = o + struct.pack(">q", p * 1000 + rng.randrange(1000))
+            v = rng.randbytes(rng.randrange(10, 200))
+            t.insert(k, v)
+            model[k] = v
+            if n % 3 == 0:
+                check(t, f"{ctx} pass {p} object {n}")
+        check(t, f"{ctx} after pass {p}")
+        if p % 2 == 1:          # deletes leave internal nodes near MIN_FILL for the next passes
+            for k in rng.sample(list(model.keys()), len(model) // 2):
+                assert t.delete(k), ctx
+                del model[k]
+            check(t, f"{ctx} after deletes {p}")
+    assert t.height >= 3, t.height
+    assert list(t.items()) == list(model.items()), ctx
+    account(db.pool, [t], ctx)
