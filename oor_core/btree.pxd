@@ -33,6 +33,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from oor_core.bufpool cimport BufferPool, ReadPageGuard
+from oor_core.guards cimport WritePageGuard
 from oor_core.page cimport PAGE_SIZE, PAGE_HDR, SLOT_SIZE
 
 cdef enum:
@@ -42,6 +43,8 @@ cdef enum:
     MAX_LEAF_REC = 1000                    # larger leaf records move their value to overflow
     VAL_OVERFLOW = 0x8000
     MAX_DEPTH = 32
+    RUN_MIN = 8                            # puts in ascending key order that make a rising run anywhere
+    PUSH_MIN = 507                         # USABLE / 8: least free space worth settling into a left sibling
 
 
 cdef class BTree:
@@ -49,6 +52,14 @@ cdef class BTree:
     cdef readonly int tree_id
     cdef readonly object name
     cdef public unsigned long long version   # bumped by every change; cursors re-seek on change
+    # Insert hint, in memory only (never on disk, never trusted for correctness):
+    # the leaf and slot where the last inserted record landed.  An overflowing
+    # insert after it in the same leaf, or the first one in its right
+    # neighbour, is a rising run (btree.pyx, _leaf_put).
+    cdef uint32_t hint_leaf
+    cdef int hint_idx
+    cdef bytes hint_key                    # the last key put (the caller's object, kept, not copied)
+    cdef int run                           # how many puts in a row had a key above the one before
 
     cdef int _root(self, uint32_t* root, int* height) except -1
     cdef int _set_root(self, uint32_t root, int height) except -1
@@ -59,6 +70,13 @@ cdef class BTree:
     cdef bytes _leaf_rec(self, bytes key, bytes value)
     cdef int _put(self, bytes key, bytes value, int mode) except -1
     cdef int _leaf_put(self, uint32_t* path, int* idxs, int depth, int idx, bytes rec) except -1
+    cdef bint _sep_fits(self, uint32_t* path, int depth, int entry, bytes sep) except -1
+    cdef int _append_left(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, int idx,
+                          bytes rec) except -1
+    cdef int _push_right(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, list recs,
+                         Py_ssize_t idx) except -1
+    cdef int _push_left(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, list recs,
+                        Py_ssize_t idx, Py_ssize_t want) except -1
     cdef int _insert_sep(self, uint32_t* path, int* idxs, int j, bytes sep, uint32_t child) except -1
     cdef int _internal_insert(self, uint32_t* path, int* idxs, int j, int pos, bytes rec) except -1
     cdef int _rebalance(self, uint32_t* path, int* idxs, int j) except -1

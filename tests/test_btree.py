@@ -1007,3 +1007,198 @@ def test_differential_against_sorteddict(db, space):
     t = BTree.open(pool, "diff")
     check(t, f"seed={seed} reopened")
     assert list(t.items()) == list(model.items()), f"seed={seed} reopened"
+
+
+# ---- placement of rising runs (issue 17: page fill of the registry's loads) ---------------------
+
+def leaf_fills(t, layout=False):
+    """[(page id, slot count, used bytes)] of every leaf, in key order; with layout, also each
+    leaf's contiguous free bytes and dead (fragmented) bytes."""
+    out = []
+    for pid, level, _, _, _ in t.walk():
+        if level == 0:
+            with t.pool.read(pid) as g:
+                out.append((pid, g.slot_count, USABLE - g.free_space) +
+                           ((g.contiguous_free, g.fragmented) if layout else ()))
+    return out
+
+
+def catalog_passes(t, model, rng, objects, passes, skip, vlen=(170, 200), check_every=None, ctx=""):
+    """Load like the registry: each pass inserts one (norad, epoch) key per object, in norad order,
+    at the end of that object's run (a later epoch than its earlier passes); an object is left out
+    of a pass with probability skip.  Keys and values go to model too."""
+    for p in range(passes):
+        for n, i in enumerate(objects):
+            if p and rng.random() < skip:
+                continue
+            key = struct.pack(">IqHH", i, p * 10_000_000 + rng.randrange(1_000_000), 0, 0)
+            val = rng.randbytes(rng.randrange(*vlen))
+            t.insert(key, val)
+            model[key] = val
+            if check_every and n % check_every == 0:
+                check(t, f"{ctx} pass {p} object {n}")
+        check(t, f"{ctx} after pass {p}")
+
+
+@pytest.mark.verify
+def test_rising_runs_fill_leaves(db):
+    """Interleaved passes that each add one set per object at the end of its run (the registry's
+    catalog loads) keep the leaves >= 85% full (the balanced split alone: ~55%), the tree valid
+    after every pass, and every key readable; a right-edge run (new objects) appended on top too."""
+    seed = seed_for(1701)
+    rng = random.Random(seed)
+    ctx = f"seed={seed} (replay: OOR_SEED={seed})"
+    objects = sorted(rng.sample(range(1, 80_000), 3000))
+    t = BTree.create(db.pool, "elsets")
+    model = SortedDict()
+    catalog_passes(t, model, rng, objects, 5, 0.15, ctx=ctx)
+    s = report("rising runs, 5 passes", t)
+    assert s["fill"] >= 0.85, f"{ctx}: {s}"
+    # new objects after the old ones, then two more passes over everything
+    objects += list(range(80_000, 81_000))
+    catalog_passes(t, model, rng, objects, 2, 0.3, ctx=ctx)
+    s = report("rising runs, 2 more passes with 1,000 new objects", t)
+    assert s["fill"] >= 0.85, f"{ctx}: {s}"
+    assert s["keys"] == len(model)
+    assert list(t.items()) == list(model.items()), ctx
+    check_balanced(t)
+    account(db.pool, [t], ctx)
+
+
+@pytest.mark.verify
+def test_rising_runs_with_deletes_and_random_inserts(db):
+    """Runs, random-order inserts and deletes mixed: the tree stays valid (checked often) and equal
+    to a model; the run heuristics are only hints and never change what is stored."""
+    seed = seed_for(1702)
+    rng = random.Random(seed)
+    ctx = f"seed={seed} (replay: OOR_SEED={seed})"
+    objects = sorted(rng.sample(range(1, 50_000), 800))
+    t = BTree.create(db.pool, "mixed")
+    model = SortedDict()
+    catalog_passes(t, model, rng, objects, 2, 0.1, check_every=97, ctx=ctx)
+    for wave in range(3):
+        keys = list(model.keys())
+        for k in rng.sample(keys, len(keys) // 4):          # random deletes
+            assert t.delete(k), ctx
+            del model[k]
+        for _ in range(1500):                               # random inserts
+            k = struct.pack(">IqHH", rng.randrange(1, 50_000), rng.randrange(2 ** 40), 1, wave)
+            v = rng.randbytes(rng.randrange(20, 300))
+            t.upsert(k, v)
+            model[k] = v
+        check(t, f"{ctx} wave {wave} random")
+        catalog_passes(t, model, rng, objects, 1, 0.2, check_every=97, ctx=f"{ctx} wave {wave}")
+    assert list(t.items()) == list(model.items()), ctx
+    for k in model.keys()[::7]:
+        assert t.get(k) == model[k], ctx
+    account(db.pool, [t], ctx)
+
+
+@pytest.mark.verify
+@pytest.mark.parametrize("vlen", [(1, 40), (300, 990)], ids=["small", "large"])
+def test_rising_split_never_empties_a_page(db, vlen):
+    """Runs inserted at the front, in the middle and at the end of full leaves, with small and
+    near-MAX_LEAF_REC records (4 to a page): after every insert every non-root leaf holds at least
+    one record and MIN_FILL bytes (condition 5), and the tree is valid."""
+    seed = seed_for(1703)
+    rng = random.Random(seed)
+    ctx = f"seed={seed} (replay: OOR_SEED={seed})"
+    t = BTree.create(db.pool, "edges")
+    model = SortedDict()
+    base = [struct.pack(">I", i * 1000) for i in range(1, 200)]
+    for k in base:
+        v = rng.randbytes(rng.randrange(*vlen))
+        t.insert(k, v)
+        model[k] = v
+    steps = 0
+    for start in (0, 500, 999):                 # runs at the front / middle / end of each gap
+        for i in range(1, 200):
+            for j in range(rng.randrange(1, 6)):
+                key = struct.pack(">IB", i * 1000 + start, j)
+                if key in model:
+                    continue
+                v = rng.randbytes(rng.randrange(*vlen))
+                t.insert(key, v)
+                model[key] = v
+                steps += 1
+                if steps % 25 == 0:
+                    for pid, n, used in leaf_fills(t):
+                        assert n >= 1, f"{ctx}: leaf {pid} is empty"
+                    check(t, f"{ctx} step {steps}")
+    fills = leaf_fills(t)
+    if len(fills) > 1:
+        assert all(n >= 1 and used >= USABLE // 4 for _, n, used in fills), f"{ctx}: {fills}"
+    assert list(t.items()) == list(model.items()), ctx
+    check(t, ctx)
+
+
+def test_same_length_upsert_rewrites_in_place(db):
+    """Replacing a value by one of the same length keeps the record where it is (same leaf, no
+    new page, no split) and the new value reads back; other lengths and overflow values still
+    take the remove + insert path."""
+    rng = random.Random(1704)
+    t = BTree.create(db.pool, "inplace")
+    items = registry_items(3000, seed=1705)
+    for k, v in items:
+        t.insert(k, v)
+    check(t, "loaded")
+    leaves_before = leaf_fills(t, layout=True)
+    pages_before = db.pool.page_count
+    want = dict(items)
+    for k, v in rng.sample(items, 1500):
+        nv = rng.randbytes(len(v))
+        assert t.upsert(k, nv) is False
+        want[k] = nv
+    check(t, "after same-length upserts")
+    # same pages, slot counts and bytes used, and no record moved (no dead bytes left behind)
+    assert leaf_fills(t, layout=True) == leaves_before
+    assert db.pool.page_count == pages_before
+    assert list(t.items()) == sorted(want.items())
+    # a different length, then an overflow value of the same length: both still correct
+    k0, v0 = items[10]
+    t.upsert(k0, v0 + b"longer")
+    assert t.get(k0) == v0 + b"longer"
+    big = rng.randbytes(5000)
+    t.upsert(k0, big)
+    t.upsert(k0, rng.randbytes(5000))
+    assert len(t.get(k0)) == 5000 and t.get(k0) != big
+    t.upsert(k0, v0)
+    want[k0] = v0
+    check(t, "after length changes")
+    assert list(t.items()) == sorted(want.items())
+    account(db.pool, [t], "in-place upserts")
+
+
+@pytest.mark.verify
+def test_rising_runs_with_long_separators(db):
+    """Rising passes over keys whose neighbours share long, varying prefixes, so that the
+    separators a settled or split leaf leaves in its parent grow and shrink by hundreds of
+    bytes (internal nodes of a dozen entries, height 3+): every internal node keeps MIN_FILL
+    (a shorter separator must not leave a non-root parent underfull) and the tree stays valid."""
+    seed = seed_for(1706)
+    rng = random.Random(seed)
+    ctx = f"seed={seed} (replay: OOR_SEED={seed})"
+    t = BTree.create(db.pool, "longsep")
+    model = SortedDict()
+    objects = [struct.pack(">I", g) + b"\x00" * rng.randrange(0, 400) + struct.pack(">I", i)
+               for i, g in enumerate(sorted(rng.randrange(1, 40) for _ in range(600)))]
+    objects.sort()
+    for p in range(6):
+        for n, o in enumerate(objects):
+            if p and rng.random() < 0.2:
+                continue
+            k = o + struct.pack(">q", p * 1000 + rng.randrange(1000))
+            v = rng.randbytes(rng.randrange(10, 200))
+            t.insert(k, v)
+            model[k] = v
+            if n % 3 == 0:
+                check(t, f"{ctx} pass {p} object {n}")
+        check(t, f"{ctx} after pass {p}")
+        if p % 2 == 1:          # deletes leave internal nodes near MIN_FILL for the next passes
+            for k in rng.sample(list(model.keys()), len(model) // 2):
+                assert t.delete(k), ctx
+                del model[k]
+            check(t, f"{ctx} after deletes {p}")
+    assert t.height >= 3, t.height
+    assert list(t.items()) == list(model.items()), ctx
+    account(db.pool, [t], ctx)
