@@ -1,0 +1,450 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The registry's current-state reads in C: seek, walk the leaf, decode, return ElementSets.
+
+Who may import: ``oor.registry`` (its read views call these on their ``elsets`` tree when a read
+asks for no ``as_of`` / ``source`` selection) and tests.  Contract: reads.pxd.  Keys are
+``norad u32 BE | epoch (sign-flipped i64 BE) | seq u16 BE | source u16 BE`` (oor/keys.py); an
+object's keys are adjacent and in epoch order, a deleted object's last key is its tombstone.
+
+  latest_set(tree, norad)              the object's last key (one descent); tombstone -> None
+  latest_sets(tree, ids)               latest_set of each id, as a list in the order given; probed in
+                                       id order so neighbouring ids reuse the pinned leaf
+  set_at(tree, norad, us, mode, age)   ``Registry.at`` (oor/lookups.py): before / after / nearest
+  sets_between(tree, norad, lo, hi)    the object's sets with lo <= epoch <= hi, decoded straight from
+                                       the leaf records (no (key, value) tuples)
+  latest_run(tree, first, last, n)     the latest set of each of up to n objects from first on: one
+                                       walk along the leaves, an in-leaf search for each object's end,
+                                       a descent only for an object whose sets run past its leaf
+
+Why: the Python path made per call a cursor, the probe key, the found key and value as bytes and a
+(key, value) tuple before decoding (``_latest_in``: 2.2 us of a 5 us ``latest``), and ``scan`` made
+two cursor seeks per object.  Errors: a damaged record is decode_record's ValueError, a key of the
+wrong size CorruptPageError with its page.
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, INT64_MIN, INT64_MAX
+from libc.stdlib cimport malloc, free, qsort
+
+from oor_core.bufpool cimport BufferPool
+from oor_core.btree cimport BTree, leaf_search, leaf_klen, leaf_overflow
+from oor_core.page cimport pg_nslots, pg_next, pg_prev, pg_id, slot_ptr, slot_len
+from oor_core.elset_layout cimport KEY_SIZE, VAL_TOMBSTONE, key_norad, key_epoch
+from oor_core.tlecodec cimport decode_at
+from oor_core.errors import CorruptPageError
+
+DEF MAX_NORAD = 999999999       # oor.codec.elements.MAX_NORAD_ID
+DEF ALL_ONES = 0xFFFFFFFFFFFFFFFF
+
+
+# ---- keys and positions ------------------------------------------------------------------------
+cdef inline void _key(uint8_t* k, uint32_t norad, uint64_t ebits, uint32_t tail) noexcept nogil:
+    """k = norad | ebits | tail, all big-endian (16 bytes: a primary key or a probe between keys)."""
+    cdef int i
+    for i in range(4):
+        k[i] = <uint8_t>(norad >> (24 - 8 * i))
+    for i in range(8):
+        k[4 + i] = <uint8_t>(ebits >> (56 - 8 * i))
+    for i in range(4):
+        k[12 + i] = <uint8_t>(tail >> (24 - 8 * i))
+
+
+cdef inline uint64_t _ebits(int64_t us) noexcept nogil:
+    """An epoch as its key bytes read as a u64 (sign bit flipped: memcmp order is time order)."""
+    return (<uint64_t>us) ^ (<uint64_t>1 << 63)
+
+
+cdef inline void _release(BufferPool pool, Pos* s) noexcept:
+    if s.f >= 0:
+        pool.unpin(s.f)
+        s.f = -1
+
+
+cdef int _forward(BufferPool pool, Pos* s) except -1:
+    """Stand on a real slot: past a leaf's end, move to the next leaf's first slot (f = -1 at the end)."""
+    cdef const uint8_t* p
+    cdef uint32_t nxt
+    while s.f >= 0:
+        p = pool.fdata(s.f)
+        if s.idx < pg_nslots(p):
+            return 0
+        nxt = pg_next(p)
+        _release(pool, s)
+        if nxt == 0:
+            return 0
+        s.f = pool.pin(nxt, False)
+        s.idx = 0
+    return 0
+
+
+cdef int _back(BufferPool pool, Pos* s) except -1:
+    """Stand on a real slot: before a leaf's start, move to the previous leaf's last slot (f = -1: none)."""
+    cdef const uint8_t* p
+    cdef uint32_t prv
+    while s.f >= 0 and s.idx < 0:
+        prv = pg_prev(pool.fdata(s.f))
+        _release(pool, s)
+        if prv == 0:
+            return 0
+        s.f = pool.pin(prv, False)
+        s.idx = pg_nslots(pool.fdata(s.f)) - 1
+    return 0
+
+
+cdef int _seek_le(BTree t, const uint8_t* key, Pos* s) except -1:
+    """s = the last slot whose key <= key (f = -1: none).  One descent."""
+    cdef bint found
+    s.f = -1
+    s.f = t.leaf_for(key, KEY_SIZE, &s.idx, &found)
+    if not found:
+        s.idx -= 1
+    return _back(t.pool, s)
+
+
+cdef int _seek_ge(BTree t, const uint8_t* key, Pos* s) except -1:
+    """s = the first slot whose key >= key (f = -1: none).  One descent."""
+    cdef bint found
+    s.f = -1
+    s.f = t.leaf_for(key, KEY_SIZE, &s.idx, &found)
+    return _forward(t.pool, s)
+
+
+cdef const uint8_t* _pkey(BTree t, Pos* s) except NULL:
+    """The primary key in slot s (CorruptPageError when it is not 16 bytes)."""
+    cdef const uint8_t* p = t.pool.fdata(s.f)
+    cdef const uint8_t* rec = slot_ptr(p, s.idx)
+    cdef int klen = leaf_klen(rec)
+    if klen != KEY_SIZE:
+        raise CorruptPageError(pg_id(p), f"primary key of {klen} bytes in slot {s.idx}, expected {KEY_SIZE}; "
+                                         f"run `oor check`", t.pool.pager.path)
+    return rec + 2
+
+
+cdef bint _is_tombstone(BTree t, Pos* s) except -1:
+    """Whether the value in slot s is a tombstone (first byte 0xFF; oor/keys.py)."""
+    cdef const uint8_t* p = t.pool.fdata(s.f)
+    cdef const uint8_t* rec = slot_ptr(p, s.idx)
+    cdef bytes v
+    if leaf_overflow(rec):            # a tombstone with a long reason
+        v = t.leaf_value(p, s.idx)
+        return PyBytes_GET_SIZE(v) > 0 and (<const uint8_t*>PyBytes_AS_STRING(v))[0] == VAL_TOMBSTONE
+    return slot_len(p, s.idx) > 2 + KEY_SIZE and rec[2 + KEY_SIZE] == VAL_TOMBSTONE
+
+
+cdef object _decode(BTree t, Pos* s):
+    """The ElementSet in slot s, or None for a tombstone.  Decoded from the leaf's bytes while pinned;
+    a value in an overflow chain through the tree's own value read."""
+    cdef const uint8_t* p = t.pool.fdata(s.f)
+    cdef const uint8_t* rec = slot_ptr(p, s.idx)
+    cdef const uint8_t* val
+    cdef Py_ssize_t vlen
+    cdef bytes v
+    _pkey(t, s)
+    if leaf_overflow(rec):
+        v = t.leaf_value(p, s.idx)
+        val = <const uint8_t*>PyBytes_AS_STRING(v)
+        vlen = PyBytes_GET_SIZE(v)
+        if vlen > 0 and val[0] == VAL_TOMBSTONE:
+            return None
+        return decode_at(val, vlen)
+    val = rec + 2 + KEY_SIZE
+    vlen = slot_len(p, s.idx) - 2 - KEY_SIZE
+    if vlen > 0 and val[0] == VAL_TOMBSTONE:
+        return None
+    return decode_at(val, vlen)
+
+
+cdef inline uint32_t _norad_arg(object norad) except? 0:
+    if type(norad) is not int:
+        if isinstance(norad, bool) or not isinstance(norad, int):
+            raise TypeError(f"norad_id must be an int, not {type(norad).__name__}")
+    if not 0 <= norad <= MAX_NORAD:
+        raise ValueError(f"norad_id {norad} is outside 0..{MAX_NORAD}")
+    return <uint32_t>norad
+
+
+cdef int64_t _clamped(object us):
+    """An epoch in us as an i64 (Python ints beyond it clamped)."""
+    if us > INT64_MAX:
+        return INT64_MAX
+    if us < INT64_MIN:
+        return INT64_MIN
+    return <int64_t>us
+
+
+# ---- point reads ---------------------------------------------------------------------------------
+def latest_set(BTree tree not None, norad_id):
+    """The newest set of an object (last key; at equal epochs the last arrival), or None when it has
+    none or was deleted (its last key is a tombstone).  One descent; O(log n)."""
+    cdef uint32_t norad = _norad_arg(norad_id)
+    cdef uint8_t k[KEY_SIZE]
+    cdef Pos s
+    s.f = -1
+    _key(k, norad, ALL_ONES, 0xFFFFFFFF)
+    try:
+        _seek_le(tree, k, &s)
+        if s.f < 0 or key_norad(_pkey(tree, &s)) != norad:
+            return None
+        return _decode(tree, &s)
+    finally:
+        _release(tree.pool, &s)
+
+
+cdef int _cmp_probe(const void* a, const void* b) noexcept nogil:
+    cdef uint32_t x = (<const Probe*>a).norad, y = (<const Probe*>b).norad
+    return -1 if x < y else (1 if x > y else 0)
+
+
+def latest_sets(BTree tree not None, ids):
+    """[latest_set(tree, id) for id in ids], in the order given (None for an id with no current set).
+
+    The probes run in id order: a probe whose key falls inside the leaf still pinned from the last one
+    is answered there (one in-leaf search instead of a descent), and a repeated id shares its answer
+    (the same immutable ElementSet).  O(k log k + k log n) for k ids, the sort in C."""
+    cdef list seq = ids if type(ids) is list else list(ids)
+    cdef Py_ssize_t n = len(seq), i
+    cdef list out = [None] * n
+    if n == 0:
+        return out
+    cdef Probe* pr = <Probe*>malloc(n * sizeof(Probe))
+    if pr == NULL:
+        raise MemoryError()
+    cdef BufferPool pool = tree.pool
+    cdef uint8_t k[KEY_SIZE]
+    cdef Pos s
+    cdef const uint8_t* p
+    cdef uint32_t norad
+    cdef int64_t last = -1
+    cdef int idx, m
+    cdef bint found, here
+    cdef object es = None
+    s.f = -1
+    try:
+        for i in range(n):
+            pr[i].norad = _norad_arg(seq[i])
+            pr[i].at = i
+        qsort(pr, n, sizeof(Probe), _cmp_probe)
+        for i in range(n):
+            norad = pr[i].norad
+            if <int64_t>norad != last:
+                _key(k, norad, ALL_ONES, 0xFFFFFFFF)
+                here = False
+                if s.f >= 0:
+                    # the pinned leaf answers when the probe lies strictly inside its keys (the
+                    # descent would end there)
+                    p = pool.fdata(s.f)
+                    m = pg_nslots(p)
+                    idx = leaf_search(p, k, KEY_SIZE, &found)
+                    if found or 0 < idx < m:
+                        s.idx = idx if found else idx - 1
+                        here = True
+                    else:
+                        _release(pool, &s)
+                if not here:
+                    _seek_le(tree, k, &s)
+                es = None
+                if s.f >= 0 and key_norad(_pkey(tree, &s)) == norad:
+                    es = _decode(tree, &s)
+                last = norad
+            out[pr[i].at] = es
+    finally:
+        _release(pool, &s)
+        free(pr)
+    return out
+
+
+def set_at(BTree tree not None, norad_id, int64_t us, int mode=AT_BEFORE, max_age_us=None):
+    """The set ``Registry.at`` returns (oor/lookups.py ``at_item``), or None.
+
+    mode AT_BEFORE (0): the newest set with epoch <= us (one descent); AT_AFTER (1): the oldest with
+    epoch >= us, the last arrival at that epoch (two); AT_NEAREST (2): both, the smaller distance to
+    us wins, a tie goes to before.  max_age_us (None: any): None unless the set found lies within it
+    of us.  A tombstone is never an answer; the caller keeps us below the tombstone epoch."""
+    cdef uint32_t norad = _norad_arg(norad_id)
+    if mode != AT_BEFORE and mode != AT_AFTER and mode != AT_NEAREST:
+        raise ValueError(f"unknown at mode {mode}")
+    cdef uint8_t k[KEY_SIZE]
+    cdef Pos b, a
+    cdef bint hb = False, ha = False
+    cdef int64_t eb = 0, ea = 0, e
+    cdef BufferPool pool = tree.pool
+    b.f = -1
+    a.f = -1
+    try:
+        if mode != AT_AFTER:
+            _key(k, norad, _ebits(us), 0xFFFFFFFF)
+            _seek_le(tree, k, &b)
+            if b.f >= 0 and key_norad(_pkey(tree, &b)) == norad:
+                hb = True
+                eb = key_epoch(_pkey(tree, &b))
+            else:
+                _release(pool, &b)
+        if mode != AT_BEFORE and not (hb and eb == us):
+            _key(k, norad, _ebits(us), 0)
+            _seek_ge(tree, k, &a)
+            if a.f >= 0 and key_norad(_pkey(tree, &a)) == norad and not _is_tombstone(tree, &a):
+                ea = key_epoch(_pkey(tree, &a))
+                _release(pool, &a)
+                _key(k, norad, _ebits(ea), 0xFFFFFFFF)      # the last arrival at that epoch
+                _seek_le(tree, k, &a)
+                ha = a.f >= 0
+            else:
+                _release(pool, &a)
+        if hb and ha and mode == AT_NEAREST:
+            # Python ints: the distances may not fit an i64
+            if (<object>us) - eb <= (<object>ea) - us:
+                _release(pool, &a)
+                ha = False
+            else:
+                _release(pool, &b)
+                hb = False
+        if hb:
+            e = eb
+        elif ha:
+            e = ea
+        else:
+            return None
+        if max_age_us is not None and abs((<object>e) - us) > max_age_us:
+            return None
+        return _decode(tree, &b if hb else &a)
+    finally:
+        _release(pool, &b)
+        _release(pool, &a)
+
+
+# ---- ranges --------------------------------------------------------------------------------------
+def sets_between(BTree tree not None, norad_id, lo_us=None, hi_us=None):
+    """The sets of an object with lo_us <= epoch <= hi_us (None: unbounded), in key order (epoch,
+    then arrival), as a list; the tombstone of a deleted object is left out.  One descent, then the
+    leaf chain; each set decoded from its leaf record.  O(log n + k)."""
+    cdef uint32_t norad = _norad_arg(norad_id)
+    cdef int64_t lo = INT64_MIN if lo_us is None else _clamped(lo_us)
+    cdef int64_t hi = INT64_MAX if hi_us is None else _clamped(hi_us)
+    cdef list out = []
+    if lo > hi:
+        return out
+    cdef uint8_t k[KEY_SIZE]
+    cdef const uint8_t* key
+    cdef Pos s
+    cdef BufferPool pool = tree.pool
+    cdef int n
+    cdef object es
+    s.f = -1
+    _key(k, norad, _ebits(lo), 0)
+    try:
+        _seek_ge(tree, k, &s)
+        while s.f >= 0:
+            n = pg_nslots(pool.fdata(s.f))
+            while s.idx < n:
+                key = _pkey(tree, &s)
+                if key_norad(key) != norad or key_epoch(key) > hi:
+                    return out
+                es = _decode(tree, &s)
+                if es is not None:
+                    out.append(es)
+                s.idx += 1
+            _forward(pool, &s)
+        return out
+    finally:
+        _release(pool, &s)
+
+
+cdef object _decode_prev_last(BTree t, Pos* s, uint32_t norad):
+    """The set in the last slot of the leaf before s's leaf, if its key is norad's (else None)."""
+    cdef Pos q
+    cdef uint32_t prv = pg_prev(t.pool.fdata(s.f))
+    q.f = -1
+    if prv == 0:
+        return None
+    try:
+        q.f = t.pool.pin(prv, False)
+        q.idx = pg_nslots(t.pool.fdata(q.f)) - 1
+        if q.idx < 0 or key_norad(_pkey(t, &q)) != norad:
+            return None
+        return _decode(t, &q)
+    finally:
+        _release(t.pool, &q)
+
+
+def latest_run(BTree tree not None, first_id, last_id, int n):
+    """(sets, next_id): the latest set of each object with first_id <= id <= last_id, in id order,
+    covering at most n objects (deleted ones count, and give no set); next_id is where the next run
+    starts, or -1 when the range is done.
+
+    One walk along the leaves: each object's last key is found by an in-leaf search for the next
+    object's first key; an object whose sets run on into the next leaf (a deep history) is finished
+    by one descent to its end instead of walking its leaves.  O(objects + leaves + log n)."""
+    cdef uint32_t first = _norad_arg(first_id)
+    cdef uint32_t last = _norad_arg(last_id)
+    cdef list out = []
+    cdef uint8_t k[KEY_SIZE]
+    cdef const uint8_t* p
+    cdef const uint8_t* p2
+    cdef const uint8_t* r2
+    cdef Pos s
+    cdef BufferPool pool = tree.pool
+    cdef int m, j, g, covered = 0
+    cdef uint32_t x, nl
+    cdef bint found, more
+    cdef int64_t nxt = -1
+    cdef object es
+    if n < 1:
+        raise ValueError("a run covers at least one object")
+    if first > last:
+        return out, -1
+    s.f = -1
+    _key(k, first, 0, 0)
+    try:
+        _seek_ge(tree, k, &s)
+        while s.f >= 0:
+            x = key_norad(_pkey(tree, &s))
+            if x > last:
+                break
+            if covered == n:
+                nxt = x
+                break
+            p = pool.fdata(s.f)
+            m = pg_nslots(p)
+            _key(k, x + 1, 0, 0)
+            j = leaf_search(p, k, KEY_SIZE, &found)        # the first slot of a later object
+            if j < m:
+                s.idx = j - 1
+                es = _decode(tree, &s)
+                s.idx = j
+            else:
+                more = False
+                nl = pg_next(p)
+                if nl != 0:
+                    g = pool.pin(nl, False)
+                    p2 = pool.fdata(g)
+                    if pg_nslots(p2) > 0:
+                        r2 = slot_ptr(p2, 0)
+                        more = leaf_klen(r2) == KEY_SIZE and key_norad(r2 + 2) == x
+                    pool.unpin(g)
+                if not more:
+                    s.idx = m - 1
+                    es = _decode(tree, &s)
+                    s.idx = m
+                else:
+                    # x's sets run on past this leaf: one descent to their end
+                    _release(pool, &s)
+                    _key(k, x, ALL_ONES, 0xFFFFFFFF)
+                    s.f = tree.leaf_for(k, KEY_SIZE, &s.idx, &found)
+                    if s.idx > 0:
+                        s.idx -= 1
+                        if key_norad(_pkey(tree, &s)) != x:
+                            raise CorruptPageError(pg_id(pool.fdata(s.f)), f"object {x} has no last key "
+                                                   f"where its leaves lead; run `oor check`", pool.pager.path)
+                        es = _decode(tree, &s)
+                        s.idx += 1
+                    else:
+                        es = _decode_prev_last(tree, &s, x)
+                _forward(pool, &s)
+            covered += 1
+            if es is not None:
+                out.append(es)
+        return out, nxt
+    finally:
+        _release(pool, &s)
+
+
+globals().update(AT_BEFORE=AT_BEFORE, AT_AFTER=AT_AFTER, AT_NEAREST=AT_NEAREST)
