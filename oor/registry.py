@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from oor.typing import DurationLike, PathLike, TimeLike
 
 from oor_core.regcheck import PrimaryCheck
-from oor_core.reads import latest_run, latest_set, latest_sets, set_at, sets_between
+from oor_core.reads import index_ids, latest_run, latest_set, latest_sets, set_at, sets_between
 from oor_core.errors import ConflictError, LoadInterrupted, OorError, TLEParseError
 
 from oor import index_counts
@@ -454,6 +454,13 @@ class _Reads:
     def __contains__(self, norad_id):
         return self.latest(norad_id) is not None
 
+    def _index_ids(self, tree, lo, hi):
+        """The ids of an index range (names, cospar) in one C call (oor_core.reads.index_ids)."""
+        if tree is None:
+            return set()
+        with self._reading():
+            return index_ids(_live(tree), lo, hi)
+
     def _range(self, tree, lo, hi, batch=1024):
         """(key, value) pairs with lo <= key < hi, read in batches under the lock (none held across yield)."""
         return batched_items(self._reading, tree, lo, hi, batch)
@@ -542,7 +549,7 @@ class _Reads:
         """
         if not isinstance(text, str):
             raise TypeError("find() takes a str")
-        ids = find_ids(self._range, self._names, self._cospar, self.__contains__, text, contains)
+        ids = find_ids(self._range, self._names, self._cospar, self.__contains__, text, contains, self._index_ids)
         if as_of is None and source is _ANY:
             return [es for es in self.latest_many(sorted(ids)) if es is not None]
         out = []

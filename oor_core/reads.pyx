@@ -15,6 +15,7 @@ object's keys are adjacent and in epoch order, a deleted object's last key is it
   latest_run(tree, first, last, n)     the latest set of each of up to n objects from first on: one
                                        walk along the leaves, an in-leaf search for each object's end,
                                        a descent only for an object whose sets run past its leaf
+  index_ids(tree, lo, hi)              the ids of a names / cospar index range (find's prefix search)
 
 Why: the Python path made per call a cursor, the probe key, the found key and value as bytes and a
 (key, value) tuple before decoding (``_latest_in``: 2.2 us of a 5 us ``latest``), and ``scan`` made
@@ -24,6 +25,7 @@ wrong size CorruptPageError with its page.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, INT64_MIN, INT64_MAX
 from libc.stdlib cimport malloc, free, qsort
+from libc.string cimport memcmp
 
 from oor_core.bufpool cimport BufferPool
 from oor_core.btree cimport BTree, leaf_search, leaf_klen, leaf_overflow
@@ -448,3 +450,44 @@ def latest_run(BTree tree not None, first_id, last_id, int n):
 
 
 globals().update(AT_BEFORE=AT_BEFORE, AT_AFTER=AT_AFTER, AT_NEAREST=AT_NEAREST)
+
+
+# ---- index trees -----------------------------------------------------------------------------------
+def index_ids(BTree tree not None, bytes lo not None, bytes hi=None):
+    """The NORAD ids of the index keys in [lo, hi) (hi None: to the end), as a set: the trees ``names`` and
+    ``cospar``, whose keys end ``0x00 | norad u32 BE`` (oor/keys.py).  One descent, then the leaf chain; no
+    (key, value) pair is made.  Caller: ``oor.lookups.find_ids`` (a prefix search).  O(log n + k)."""
+    cdef set out = set()
+    cdef Pos s
+    cdef BufferPool pool = tree.pool
+    cdef const uint8_t* p
+    cdef const uint8_t* rec
+    cdef const uint8_t* key
+    cdef const uint8_t* h = NULL if hi is None else <const uint8_t*>PyBytes_AS_STRING(hi)
+    cdef int hlen = 0 if hi is None else <int>PyBytes_GET_SIZE(hi)
+    cdef int n, klen, c
+    cdef bint found
+    s.f = -1
+    try:
+        s.f = tree.leaf_for(<const uint8_t*>PyBytes_AS_STRING(lo), <int>PyBytes_GET_SIZE(lo), &s.idx, &found)
+        _forward(pool, &s)
+        while s.f >= 0:
+            p = pool.fdata(s.f)
+            n = pg_nslots(p)
+            while s.idx < n:
+                rec = slot_ptr(p, s.idx)
+                klen = leaf_klen(rec)
+                key = rec + 2
+                if h != NULL:
+                    c = memcmp(key, h, klen if klen < hlen else hlen)
+                    if c > 0 or (c == 0 and klen >= hlen):
+                        return out
+                if klen < 6 or key[klen - 5] != 0:
+                    raise CorruptPageError(pg_id(p), f"index key of {klen} bytes in slot {s.idx} does not end "
+                                                     f"0x00 | norad; run `oor check`", pool.pager.path)
+                out.add(key_norad(key + klen - 4))
+                s.idx += 1
+            _forward(pool, &s)
+        return out
+    finally:
+        _release(pool, &s)

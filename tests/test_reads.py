@@ -20,7 +20,9 @@ import oor
 from oor.codec import decode_record, read_elements
 from oor.codec.elements import EPOCH_1950
 from oor.lookups import at_item
-from oor_core.reads import AT_AFTER, AT_BEFORE, AT_NEAREST, latest_run, latest_set, latest_sets, set_at, sets_between
+from oor.keys import name_text, prefix_end, split_index_key
+from oor_core.reads import (AT_AFTER, AT_BEFORE, AT_NEAREST, index_ids, latest_run, latest_set, latest_sets, set_at,
+                            sets_between)
 
 SEED = int(os.environ.get("OOR_READS_SEED", "1717"))
 MODES = {"before": AT_BEFORE, "after": AT_AFTER, "nearest": AT_NEAREST}
@@ -248,6 +250,20 @@ def test_real_data_c_reads_equal_the_python_path(real_reg):
         _check_tree(t, sample, rng, f"real data, seed {SEED}")
         for n in deep:
             assert same_list(sets_between(t, n), o_history(t, n))
+
+
+def test_index_ids_equal_the_index_pairs(real_reg):
+    """find's prefix ranges in C give the ids the (key, value) pairs give, for names and COSPAR ids."""
+    with real_reg.db.snapshot() as snap:
+        for tree_name, prefixes in (("names", ["STARLINK", "COSMOS 2", "ISS", "A", "Z", "\u00e9", ""]),
+                                    ("cospar", ["1998-067", "2022-", "1998-067A\x00", "9"])):
+            t = snap.tree(tree_name)
+            for text in prefixes:
+                lo = name_text(text) if tree_name == "names" else text.encode("ascii")
+                hi = prefix_end(lo) if lo else None
+                want = {split_index_key(k)[1] for k, _ in t.items(lo, hi)}
+                assert index_ids(t, lo, hi) == want, (tree_name, text)
+            assert index_ids(t, b"\xff" * 8) == set()
 
 
 def test_real_data_registry_methods(real_reg):
