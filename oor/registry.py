@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from oor.typing import DurationLike, PathLike, TimeLike
 
 from oor_core.regcheck import PrimaryCheck
-from oor_core.reads import index_ids, latest_run, latest_set, latest_sets, set_at, sets_between
+from oor_core.reads import index_ids, latest_run, latest_set, latest_sets, latest_text_run, set_at, sets_between
 from oor_core.errors import ConflictError, LoadInterrupted, OorError, TLEParseError
 
 from oor import index_counts
@@ -315,6 +315,27 @@ def _history_bounds(since, until):
     hi_us = None if until is None else to_epoch_us(until)
     empty = hi_us is not None and (hi_us < MIN_EPOCH_US or (lo_us is not None and lo_us > hi_us))
     return lo_us, hi_us, empty
+
+
+class _LatestRuns:
+    """The latest set of each object in [first, last] at one read view, read SCAN_RUN objects a C call:
+    iterated, the sets (as scan); ``tle_runs(names, one)``, their TLE / 3LE text in runs, for
+    ``oor.codec.io``'s writer (``oor_core.reads.latest_text_run``: most records need no ElementSet)."""
+
+    def __init__(self, view, first, last):
+        self.view, self.first, self.last = view, first, last
+
+    def __iter__(self):
+        return self.view.scan(self.first, self.last)
+
+    def tle_runs(self, names, one):
+        view, nid = self.view, self.first
+        while nid >= 0:
+            with view._reading():
+                if view._elsets is None:
+                    return
+                text, k, nid = latest_text_run(_live(view._elsets), nid, self.last, 4 * SCAN_RUN, names, one)
+            yield text, k
 
 
 # ---- the registry ---------------------------------------------------------------------------
@@ -619,6 +640,9 @@ class _Reads:
             from oor.interop import write_parquet
             return WriteCount.make(write_parquet(self.to_arrow(latest=latest, first_id=first_id, last_id=last_id),
                                                  dest), ())
+        elif latest and plain:
+            sets = _LatestRuns(self, 0 if first_id is None else _check_norad(first_id),
+                               MAX_NORAD_ID if last_id is None else _check_norad(last_id))
         elif latest:
             sets = self.scan(first_id, last_id, **sel)
         else:

@@ -15,6 +15,8 @@ object's keys are adjacent and in epoch order, a deleted object's last key is it
   latest_run(tree, first, last, n)     the latest set of each of up to n objects from first on: one
                                        walk along the leaves, an in-leaf search for each object's end,
                                        a descent only for an object whose sets run past its leaf
+  latest_text_run(tree, first, last, n, names, one)   latest_run as TLE / 3LE text (export), elided
+                                       records straight from their bytes (tlecodec.tle_text_at)
   index_ids(tree, lo, hi)              the ids of a names / cospar index range (find's prefix search)
 
 Why: the Python path made per call a cursor, the probe key, the found key and value as bytes and a
@@ -24,14 +26,18 @@ wrong size CorruptPageError with its page.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, INT64_MIN, INT64_MAX
-from libc.stdlib cimport malloc, free, qsort
-from libc.string cimport memcmp
+from libc.stdlib cimport malloc, free, qsort, realloc
+from libc.string cimport memcmp, memcpy
 
 from oor_core.bufpool cimport BufferPool
 from oor_core.btree cimport BTree, leaf_search, leaf_klen, leaf_overflow
 from oor_core.page cimport pg_nslots, pg_next, pg_prev, pg_id, slot_ptr, slot_len
 from oor_core.elset_layout cimport KEY_SIZE, VAL_TOMBSTONE, key_norad, key_epoch
-from oor_core.tlecodec cimport decode_at
+from oor_core.tlecodec cimport decode_at, tle_text_at
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+    object PyUnicode_DecodeUTF8(const char*, Py_ssize_t, const char*)
 from oor_core.errors import CorruptPageError
 
 DEF MAX_NORAD = 999999999       # oor.codec.elements.MAX_NORAD_ID
@@ -350,34 +356,37 @@ def sets_between(BTree tree not None, norad_id, lo_us=None, hi_us=None):
         _release(pool, &s)
 
 
-cdef object _decode_prev_last(BTree t, Pos* s, uint32_t norad):
-    """The set in the last slot of the leaf before s's leaf, if its key is norad's (else None)."""
-    cdef Pos q
-    cdef uint32_t prv = pg_prev(t.pool.fdata(s.f))
-    q.f = -1
-    if prv == 0:
-        return None
-    try:
-        q.f = t.pool.pin(prv, False)
-        q.idx = pg_nslots(t.pool.fdata(q.f)) - 1
-        if q.idx < 0 or key_norad(_pkey(t, &q)) != norad:
-            return None
-        return _decode(t, &q)
-    finally:
-        _release(t.pool, &q)
+cdef class _Taker:
+    """What a latest walk does with each object's last slot (latest_run: decode; latest_text_run: text)."""
+    cdef list sets
+    cdef int count
+
+    cdef int take(self, BTree t, Pos* s) except -1:
+        es = _decode(t, s)
+        if es is not None:
+            self.sets.append(es)
+            self.count += 1
+        return 0
+
+    cdef int take_prev_last(self, BTree t, Pos* s, uint32_t norad) except -1:
+        """take() on the last slot of the leaf before s's leaf, if its key is norad's."""
+        cdef Pos q
+        cdef uint32_t prv = pg_prev(t.pool.fdata(s.f))
+        q.f = -1
+        if prv == 0:
+            return 0
+        try:
+            q.f = t.pool.pin(prv, False)
+            q.idx = pg_nslots(t.pool.fdata(q.f)) - 1
+            if q.idx >= 0 and key_norad(_pkey(t, &q)) == norad:
+                self.take(t, &q)
+        finally:
+            _release(t.pool, &q)
+        return 0
 
 
-def latest_run(BTree tree not None, first_id, last_id, int n):
-    """(sets, next_id): the latest set of each object with first_id <= id <= last_id, in id order,
-    covering at most n objects (deleted ones count, and give no set); next_id is where the next run
-    starts, or -1 when the range is done.
-
-    One walk along the leaves: each object's last key is found by an in-leaf search for the next
-    object's first key; an object whose sets run on into the next leaf (a deep history) is finished
-    by one descent to its end instead of walking its leaves.  O(objects + leaves + log n)."""
-    cdef uint32_t first = _norad_arg(first_id)
-    cdef uint32_t last = _norad_arg(last_id)
-    cdef list out = []
+cdef int64_t _latest_walk(BTree tree, uint32_t first, uint32_t last, int n, _Taker tk) except -2:
+    """The walk of latest_run (its doc): tk takes the last slot of each object; returns the next id or -1."""
     cdef uint8_t k[KEY_SIZE]
     cdef const uint8_t* p
     cdef const uint8_t* p2
@@ -388,11 +397,8 @@ def latest_run(BTree tree not None, first_id, last_id, int n):
     cdef uint32_t x, nl
     cdef bint found, more
     cdef int64_t nxt = -1
-    cdef object es
-    if n < 1:
-        raise ValueError("a run covers at least one object")
     if first > last:
-        return out, -1
+        return -1
     s.f = -1
     _key(k, first, 0, 0)
     try:
@@ -410,7 +416,7 @@ def latest_run(BTree tree not None, first_id, last_id, int n):
             j = leaf_search(p, k, KEY_SIZE, &found)        # the first slot of a later object
             if j < m:
                 s.idx = j - 1
-                es = _decode(tree, &s)
+                tk.take(tree, &s)
                 s.idx = j
             else:
                 more = False
@@ -424,7 +430,7 @@ def latest_run(BTree tree not None, first_id, last_id, int n):
                     pool.unpin(g)
                 if not more:
                     s.idx = m - 1
-                    es = _decode(tree, &s)
+                    tk.take(tree, &s)
                     s.idx = m
                 else:
                     # x's sets run on past this leaf: one descent to their end
@@ -436,20 +442,108 @@ def latest_run(BTree tree not None, first_id, last_id, int n):
                         if key_norad(_pkey(tree, &s)) != x:
                             raise CorruptPageError(pg_id(pool.fdata(s.f)), f"object {x} has no last key "
                                                    f"where its leaves lead; run `oor check`", pool.pager.path)
-                        es = _decode(tree, &s)
+                        tk.take(tree, &s)
                         s.idx += 1
                     else:
-                        es = _decode_prev_last(tree, &s, x)
+                        tk.take_prev_last(tree, &s, x)
                 _forward(pool, &s)
             covered += 1
-            if es is not None:
-                out.append(es)
-        return out, nxt
+        return nxt
     finally:
         _release(pool, &s)
 
 
-globals().update(AT_BEFORE=AT_BEFORE, AT_AFTER=AT_AFTER, AT_NEAREST=AT_NEAREST)
+def latest_run(BTree tree not None, first_id, last_id, int n):
+    """(sets, next_id): the latest set of each object with first_id <= id <= last_id, in id order,
+    covering at most n objects (deleted ones count, and give no set); next_id is where the next run
+    starts, or -1 when the range is done.
+
+    One walk along the leaves: each object's last key is found by an in-leaf search for the next
+    object's first key; an object whose sets run on into the next leaf (a deep history) is finished
+    by one descent to its end instead of walking its leaves.  O(objects + leaves + log n)."""
+    cdef uint32_t first = _norad_arg(first_id)
+    cdef uint32_t last = _norad_arg(last_id)
+    if n < 1:
+        raise ValueError("a run covers at least one object")
+    cdef _Taker tk = _Taker()
+    tk.sets = []
+    cdef int64_t nxt = _latest_walk(tree, first, last, n, tk)
+    return tk.sets, nxt
+
+
+DEF TEXT_ROOM = 4096          # bytes of text one set may need before the buffer grows (a 3LE set: < 220)
+
+
+cdef class _TextTaker(_Taker):
+    """latest_text_run's taker: each set's TLE / 3LE text appended to a UTF-8 buffer."""
+    cdef char* buf
+    cdef Py_ssize_t used, cap
+    cdef bint names
+    cdef object one
+
+    def __dealloc__(self):
+        free(self.buf)
+
+    cdef int room(self, Py_ssize_t need) except -1:
+        cdef char* b
+        if self.used + need <= self.cap:
+            return 0
+        b = <char*>realloc(self.buf, 2 * self.cap + need)
+        if b == NULL:
+            raise MemoryError()
+        self.buf = b
+        self.cap = 2 * self.cap + need
+        return 0
+
+    cdef int take(self, BTree t, Pos* s) except -1:
+        cdef const uint8_t* p = t.pool.fdata(s.f)
+        cdef const uint8_t* rec = slot_ptr(p, s.idx)
+        cdef const uint8_t* val = rec + 2 + KEY_SIZE
+        cdef Py_ssize_t vlen = slot_len(p, s.idx) - 2 - KEY_SIZE, k
+        cdef const char* u
+        _pkey(t, s)
+        if not leaf_overflow(rec) and vlen > 0:
+            if val[0] == VAL_TOMBSTONE:
+                return 0
+            self.room(TEXT_ROOM)
+            k = tle_text_at(val, vlen, self.names, self.buf + self.used, self.cap - self.used)
+            if k >= 0:
+                self.used += k
+                self.count += 1
+                return 0
+        es = _decode(t, s)                    # every other record: the ElementSet, formatted by the codec
+        if es is None:
+            return 0
+        text = self.one(es)                   # "" when the writer skips the set
+        if text:
+            u = PyUnicode_AsUTF8AndSize(text, &k)
+            self.room(k)
+            memcpy(self.buf + self.used, u, k)
+            self.used += k
+            self.count += 1
+        return 0
+
+
+def latest_text_run(BTree tree not None, first_id, last_id, int n, bint names, one):
+    """(text, count, next_id): latest_run's sets as the text a TLE (names False) or 3LE writer writes
+    for them (``format_tle`` with name_prefix None, newline "\\n"), count sets, in one str.
+
+    A text-elided record (most of them) is written straight from its bytes (``tlecodec.tle_text_at``,
+    no ElementSet); any other is decoded and given to ``one(es)``, which returns its text ("" to leave it
+    out).  Caller: oor.registry's export of the latest sets (through ``oor.codec.io``)."""
+    cdef uint32_t first = _norad_arg(first_id)
+    cdef uint32_t last = _norad_arg(last_id)
+    if n < 1:
+        raise ValueError("a run covers at least one object")
+    cdef _TextTaker tk = _TextTaker()
+    tk.cap = TEXT_ROOM * 4
+    tk.buf = <char*>malloc(tk.cap)
+    if tk.buf == NULL:
+        raise MemoryError()
+    tk.names = names
+    tk.one = one
+    cdef int64_t nxt = _latest_walk(tree, first, last, n, tk)
+    return PyUnicode_DecodeUTF8(tk.buf, tk.used, NULL), tk.count, nxt
 
 
 # ---- index trees -----------------------------------------------------------------------------------
@@ -491,3 +585,6 @@ def index_ids(BTree tree not None, bytes lo not None, bytes hi=None):
         return out
     finally:
         _release(pool, &s)
+
+
+globals().update(AT_BEFORE=AT_BEFORE, AT_AFTER=AT_AFTER, AT_NEAREST=AT_NEAREST)

@@ -54,3 +54,7 @@ cdef struct RecordFacts:
     int intl_len
 
 cdef int record_facts(const unsigned char* p, Py_ssize_t n, RecordFacts* f) except -1
+
+# The TLE / 3LE text of a text-elided record, written without Python objects (-1: decode and format the
+# ElementSet instead).  Who may cimport: oor_core/reads.pyx.
+cdef Py_ssize_t tle_text_at(const unsigned char* p, Py_ssize_t n, bint names, char* out, Py_ssize_t cap) except -2

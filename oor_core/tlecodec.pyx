@@ -1409,3 +1409,38 @@ cdef int record_facts(const unsigned char* p, Py_ssize_t n, RecordFacts* f) exce
                             <int64_t>get_u(q + 90, 2), incl, raan, ecc, argp, ma, <int64_t>get_u(q + 86, 4), c1, c2):
             return 0
     return 1
+
+
+cdef Py_ssize_t tle_text_at(const unsigned char* p, Py_ssize_t n, bint names, char* out, Py_ssize_t cap) except -2:
+    """The TLE / 3LE text format_tle writes for the n-byte record at p (name_prefix None, newline "\\n"):
+    ``[0 ]NAME\\n`` when names and the record has a name, then line 1 and line 2, each with "\\n"; written
+    to out, its length returned.  Only for what record_facts decides alone and that has TLE lines without
+    Python: a valid text-elided TEXT record (its lines are the canonical ones of its fields in its style;
+    the name prefix is "0 " exactly when the set was read with one).  -1 for every other record (and when
+    cap is too small): the caller decodes it and formats the ElementSet.  No Python object is made.
+    Caller: oor_core/reads.pyx (export of the latest sets)."""
+    cdef RecordFacts f
+    cdef const unsigned char* q = p + HDR
+    cdef Py_ssize_t k = 0
+    if n < HDR + FIXED or p[1] != KIND_TEXT or not (p[2] & F_ELIDED) or record_facts(p, n, &f) != 1:
+        return -1
+    if cap < 2 + f.name_len + 1 + 2 * 70:
+        return -1
+    if names and f.has_name:
+        if p[2] & F_PREFIX:
+            out[0] = 48
+            out[1] = 32
+            k = 2
+        memcpy(out + k, f.name, f.name_len)
+        k += f.name_len
+        out[k] = 10
+        k += 1
+    if not canon_fields(f.norad, <char>q[4], <const char*>q + 93, f.intl_len, f.epoch_us, get_f64(q + 14),
+                        get_f64(q + 22), get_f64(q + 30), get_f64(q + 38), <int64_t>q[5], <int64_t>get_u(q + 90, 2),
+                        get_f64(q + 46), get_f64(q + 54), get_f64(q + 62), get_f64(q + 70), get_f64(q + 78),
+                        <int64_t>get_u(q + 86, 4), out + k, out + k + 70):
+        return -1
+    apply_style(out + k, out + k + 70, p[HDR + FIXED])
+    out[k + 69] = 10
+    out[k + 139] = 10
+    return k + 140
