@@ -368,22 +368,6 @@ cdef class _Taker:
             self.count += 1
         return 0
 
-    cdef int take_prev_last(self, BTree t, Pos* s, uint32_t norad) except -1:
-        """take() on the last slot of the leaf before s's leaf, if its key is norad's."""
-        cdef Pos q
-        cdef uint32_t prv = pg_prev(t.pool.fdata(s.f))
-        q.f = -1
-        if prv == 0:
-            return 0
-        try:
-            q.f = t.pool.pin(prv, False)
-            q.idx = pg_nslots(t.pool.fdata(q.f)) - 1
-            if q.idx >= 0 and key_norad(_pkey(t, &q)) == norad:
-                self.take(t, &q)
-        finally:
-            _release(t.pool, &q)
-        return 0
-
 
 cdef int64_t _latest_walk(BTree tree, uint32_t first, uint32_t last, int n, _Taker tk) except -2:
     """The walk of latest_run (its doc): tk takes the last slot of each object; returns the next id or -1."""
@@ -433,19 +417,16 @@ cdef int64_t _latest_walk(BTree tree, uint32_t first, uint32_t last, int n, _Tak
                     tk.take(tree, &s)
                     s.idx = m
                 else:
-                    # x's sets run on past this leaf: one descent to their end
+                    # x's sets run on past this leaf: one descent to their end (its last key may be the
+                    # last slot of the leaf before the one the descent reaches: _seek_le steps back)
                     _release(pool, &s)
                     _key(k, x, ALL_ONES, 0xFFFFFFFF)
-                    s.f = tree.leaf_for(k, KEY_SIZE, &s.idx, &found)
-                    if s.idx > 0:
-                        s.idx -= 1
-                        if key_norad(_pkey(tree, &s)) != x:
-                            raise CorruptPageError(pg_id(pool.fdata(s.f)), f"object {x} has no last key "
-                                                   f"where its leaves lead; run `oor check`", pool.pager.path)
-                        tk.take(tree, &s)
-                        s.idx += 1
-                    else:
-                        tk.take_prev_last(tree, &s, x)
+                    _seek_le(tree, k, &s)
+                    if s.f < 0 or key_norad(_pkey(tree, &s)) != x:
+                        raise CorruptPageError(0 if s.f < 0 else pg_id(pool.fdata(s.f)), f"object {x} has no "
+                                               f"last key where its leaves lead; run `oor check`", pool.pager.path)
+                    tk.take(tree, &s)
+                    s.idx += 1
                 _forward(pool, &s)
             covered += 1
         return nxt
