@@ -1320,12 +1320,15 @@ class Registry(_Reads):
             with self._reads() as v:
                 return v.at(norad_id, when, mode, max_age, **sel)
         _check_norad(norad_id)
-        check_mode(mode)
-        us = min(_clamp(to_epoch_us(when)), TOMB_EPOCH - 1)
+        code = _AT_MODE.get(mode) if type(mode) is str else None
+        if code is None:
+            check_mode(mode)
+        us = to_epoch_us(when)           # set_at clamps it below the tombstone epoch
         age = None if max_age is None else parse_duration(max_age)
         view = db.acquire_view()         # one lookup: the bare view, as latest
         try:
-            return _at_in(view.tree("elsets"), norad_id, us, mode, age)
+            tree = view.tree("elsets")
+            return None if tree is None else set_at(tree, norad_id, us, code, age)
         finally:
             db.release_view(view)
 

@@ -260,14 +260,17 @@ def latest_sets(BTree tree not None, ids):
     return out
 
 
-def set_at(BTree tree not None, norad_id, int64_t us, int mode=AT_BEFORE, max_age_us=None):
+def set_at(BTree tree not None, norad_id, when_us, int mode=AT_BEFORE, max_age_us=None):
     """The set ``Registry.at`` returns (oor/lookups.py ``at_item``), or None.
 
     mode AT_BEFORE (0): the newest set with epoch <= us (one descent); AT_AFTER (1): the oldest with
     epoch >= us, the last arrival at that epoch (two); AT_NEAREST (2): both, the smaller distance to
     us wins, a tie goes to before.  max_age_us (None: any): None unless the set found lies within it
-    of us.  A tombstone is never an answer; the caller keeps us below the tombstone epoch."""
+    of us.  A tombstone is never an answer: us (a Python int) is clamped below the tombstone epoch."""
     cdef uint32_t norad = _norad_arg(norad_id)
+    cdef int64_t us = _clamped(when_us)
+    if us == INT64_MAX:
+        us = INT64_MAX - 1            # oor.keys.TOMB_EPOCH - 1
     if mode != AT_BEFORE and mode != AT_AFTER and mode != AT_NEAREST:
         raise ValueError(f"unknown at mode {mode}")
     cdef uint8_t k[KEY_SIZE]
