@@ -4,8 +4,9 @@
 # Every function takes the registry's primary tree (``elsets``, a BTree of oor_core/btree: the
 # writer's own tree, or a snapshot view's tree over its SNAPSHOT pool) and returns decoded element
 # sets (oor_core/tlecodec decode_at, straight from the pinned leaf; an overflow value through the
-# tree's own value read).  It owns no format: the key layout is oor/keys.py's (offsets in
-# elset_layout.pxd), the leaf record btree.pxd's, the record oor/codec/record.py's.
+# tree's own value read).  It owns no format: the key layouts are oor/keys.py's (elsets offsets in
+# elset_layout.pxd; an index key ends 0x00 | norad u32 BE), the leaf record btree.pxd's, the record
+# oor/codec/record.py's, the TLE text oor/codec/tle.py's (tlecodec writes it).
 #
 # Isolation is the caller's: a call holds pins only while it runs (raw pins, guards.pxd) and keeps
 # no position between calls, so a registry read view runs it at its snapshot (or, in the writer's
