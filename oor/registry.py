@@ -518,8 +518,8 @@ class _Reads:
         """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id
         (deleted objects left out).
 
-        Constant memory; two seeks per object.  ``as_of`` / ``source``: as ``latest`` (then O(sets) per
-        object).
+        Constant memory: one walk along the leaves, SCAN_RUN objects a C call (oor_core.reads.latest_run).
+        ``as_of`` / ``source``: as ``latest`` (then O(sets) per object).
         """
         nid = 0 if first_id is None else _check_norad(first_id)
         last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
@@ -1363,7 +1363,7 @@ class Registry(_Reads):
         """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id
         (deleted objects left out; ``as_of=`` / ``source=`` as ``latest``).
 
-        Constant memory; two seeks per object; one snapshot however long it is consumed.
+        Constant memory; one walk along the leaves; one snapshot however long it is consumed.
         """
         with self._reads() as v:
             yield from v.scan(first_id, last_id, **sel)
