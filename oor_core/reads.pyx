@@ -43,6 +43,7 @@ cdef extern from "Python.h":
 
 DEF MAX_NORAD = 999999999       # oor.codec.elements.MAX_NORAD_ID
 DEF ALL_ONES = 0xFFFFFFFFFFFFFFFF
+cdef object _U64_LIMIT = 1 << 64
 
 
 # ---- keys and positions ------------------------------------------------------------------------
@@ -278,6 +279,7 @@ def set_at(BTree tree not None, norad_id, when_us, int mode=AT_BEFORE, max_age_u
     cdef Pos b, a
     cdef bint hb = False, ha = False
     cdef int64_t eb = 0, ea = 0, e
+    cdef uint64_t d
     cdef BufferPool pool = tree.pool
     b.f = -1
     a.f = -1
@@ -302,8 +304,8 @@ def set_at(BTree tree not None, norad_id, when_us, int mode=AT_BEFORE, max_age_u
             else:
                 _release(pool, &a)
         if hb and ha and mode == AT_NEAREST:
-            # Python ints: the distances may not fit an i64
-            if (<object>us) - eb <= (<object>ea) - us:
+            # eb <= us <= ea, so both distances fit a u64 (not always an i64)
+            if <uint64_t>us - <uint64_t>eb <= <uint64_t>ea - <uint64_t>us:
                 _release(pool, &a)
                 ha = False
             else:
@@ -315,8 +317,10 @@ def set_at(BTree tree not None, norad_id, when_us, int mode=AT_BEFORE, max_age_u
             e = ea
         else:
             return None
-        if max_age_us is not None and abs((<object>e) - us) > max_age_us:
-            return None
+        if max_age_us is not None:
+            d = <uint64_t>e - <uint64_t>us if e >= us else <uint64_t>us - <uint64_t>e
+            if max_age_us < 0 or (max_age_us < _U64_LIMIT and d > <uint64_t>max_age_us):
+                return None
         return _decode(tree, &b if hb else &a)
     finally:
         _release(pool, &b)

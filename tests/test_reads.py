@@ -114,8 +114,12 @@ def _check_tree(t, ids, rng, why):
             span = (full[0].epoch_us - 10 ** 9, full[-1].epoch_us + 10 ** 9)
         else:
             span = (-10 ** 12, 10 ** 12)
-        for _ in range(4):
-            us = rng.choice([rng.randint(*span), rng.choice(full).epoch_us if full else 0])
+        probes = [rng.choice([rng.randint(*span), rng.choice(full).epoch_us if full else 0]) for _ in range(4)]
+        if len(full) > 1:                        # between two epochs: the midpoint (a tie for nearest) and its
+            j = rng.randrange(len(full) - 1)     # neighbours
+            mid = (full[j].epoch_us + full[j + 1].epoch_us) // 2
+            probes += [mid - 1, mid, mid + 1]
+        for us in probes:
             for mode, code in MODES.items():
                 for age in (None, 0, rng.randint(1, 10 ** 11)):
                     assert same(set_at(t, n, us, code, age), o_at(t, n, us, mode, age)), \
