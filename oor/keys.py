@@ -3,7 +3,8 @@ docs/revisions.md).
 
 Who may import: ``oor.registry``, ``oor.revisions``, ``oor.query`` and tests.  Pure functions, no I/O.
 C-level offsets of the ``elsets`` key, for Cython readers of leaf pages
-(``oor_core/batch.pyx``), are in ``oor_core/elset_layout.pxd``.
+(``oor_core/batch.pyx``, ``oor_core/reads.pyx``), are in ``oor_core/elset_layout.pxd``; ``reads.index_ids``
+reads the norad at the end of a names / cospar key.
 
 Every key is a memcmp-ordered byte string: comparing two keys byte by byte
 gives the order of the values they encode.  Byte order: big-endian for every

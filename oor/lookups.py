@@ -107,12 +107,16 @@ def pick_at(items, us, mode="before", max_age_us=None):
     return _choose(before, after, us, mode, max_age_us)
 
 
-def find_ids(items, names, cospar_tree, has, text, contains=False):
+def find_ids(items, names, cospar_tree, has, text, contains=False, ids_in=None):
     """The NORAD ids matching text (module doc), as a set.  Who may call: the registry's read views.
 
     ``items(tree, lo, hi)``: (key, value) pairs of a tree in [lo, hi) read under the read guard; ``names`` and
-    ``cospar_tree``: the index trees; ``has(norad)``: whether an object is stored.
+    ``cospar_tree``: the index trees; ``has(norad)``: whether an object is stored; ``ids_in(tree, lo, hi)``
+    (optional): the set of ids of an index range at once (the registry's: ``oor_core.reads.index_ids``).
     """
+    if ids_in is None:
+        def ids_in(tree, lo, hi):
+            return {split_index_key(k)[1] for k, _ in items(tree, lo, hi)}
     t = text.strip()
     ids = set()
     if not t:
@@ -128,14 +132,13 @@ def find_ids(items, names, cospar_tree, has, text, contains=False):
     if designator is not None:
         # one piece: its exact text (key text | 0x00); a launch: every piece (text prefix)
         prefix = designator.encode("ascii") + (b"\x00" if cospar.piece(designator) else b"")
-        return {split_index_key(k)[1] for k, _ in items(cospar_tree, prefix, prefix_end(prefix))}
+        return ids_in(cospar_tree, prefix, prefix_end(prefix))
     m = _LAUNCH_PREFIX.fullmatch(t)
     if m is not None:
         prefix = t.encode("ascii")
-        return {split_index_key(k)[1] for k, _ in items(cospar_tree, prefix, prefix_end(prefix))}
+        return ids_in(cospar_tree, prefix, prefix_end(prefix))
     prefix = name_text(t)
-    for k, _ in items(names, prefix, prefix_end(prefix)):
-        ids.add(split_index_key(k)[1])
+    ids |= ids_in(names, prefix, prefix_end(prefix))
     number = None
     if t.isdigit() and t.isascii() and len(t) <= 9:
         number = int(t)

@@ -24,6 +24,10 @@ Concurrency: one writer process (the Database's file lock); in-process, every
 read runs under ``Database.reading()`` and every change inside a transaction.
 Iterators (``scan``, ``iter_sets``) take the lock per step, never across a
 ``yield``, and re-seek, so a change made while iterating is safe.
+
+Reads of the current state (no ``as_of`` / ``source``) go through ``oor_core.reads``: C from
+the seek to the returned ElementSet (``latest``, ``latest_many``, ``at``, ``history``, ``scan``
+in runs of ``SCAN_RUN`` objects, ``find``, ``export``); the selections keep the Python path.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ import time
 from collections import Counter
 from contextlib import nullcontext
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional
 
 if TYPE_CHECKING:
     from oor.query.merge import MergeResult
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from oor.typing import DurationLike, PathLike, TimeLike
 
 from oor_core.regcheck import PrimaryCheck
+from oor_core.reads import index_ids, latest_run, latest_set, latest_sets, latest_text_run, set_at, sets_between
 from oor_core.errors import ConflictError, LoadInterrupted, OorError, TLEParseError
 
 from oor import index_counts
@@ -82,7 +87,7 @@ from oor.keys import (
     unpack_time,
     unpack_u16,
 )
-from oor.lookups import at_item, check_mode, find_ids, pick_at
+from oor.lookups import check_mode, find_ids, pick_at
 from oor.revisions import (
     PruneReport,
     Revision,
@@ -118,7 +123,6 @@ _RELEASED = _Released()
 TREES = TREE_NAMES             # oor.keys owns the list (format 2)
 _TREE_ATTRS = ("_elsets", "_sources", "_names", "_cospar", "_revisions", "_commits", "_info")
 _US_1950_TO_1970 = 631_152_000_000_000
-_FF12 = b"\xff" * 12
 _FF4 = b"\xff" * 4
 _EPOCH_KEY = struct.Struct(">IQ")     # the first 12 bytes of an elsets key (oor.keys.epoch_lo, inlined in _put)
 _SEQ_SRC = struct.Struct(">HH")       # its last 4 (seq, source id)
@@ -280,15 +284,58 @@ class LoadReport:
 # ---- transactions ---------------------------------------------------------------------------
 
 
+SCAN_RUN = 256      # objects per C call of scan (oor_core.reads.latest_run): a run's sets are one list
+_AT_MODE = {"before": 0, "after": 1, "nearest": 2}       # oor_core.reads AT_BEFORE / AT_AFTER / AT_NEAREST
+
+
+def _live(tree):
+    """tree, or OorError when it stands for a released snapshot's (the C reads take only a BTree)."""
+    if tree.__class__ is _Released:
+        tree.cursor                      # raises the released snapshot's OorError
+    return tree
+
+
 def _latest_in(elsets, norad_id):
-    """The newest set of norad_id in the elsets tree (None when absent).  One seek."""
+    """The newest set of norad_id in the elsets tree (None when absent or deleted).  One descent, in C."""
     if elsets is None:
         return None
-    lo = norad_id.to_bytes(4, "big")          # object_lo / object_hi, without two struct calls
-    item = elsets.cursor().seek(lo + _FF12, "<=")
-    if item is None or item[0][:4] != lo or item[1][0] == TOMB:
-        return None            # absent, or deleted (its tombstone is the object's last key)
-    return decode_record(item[1])
+    return latest_set(_live(elsets), norad_id)
+
+
+def _at_in(elsets, norad_id, us, mode, age):
+    """``at`` on the current state (oor.lookups.at_item's answer, decoded), in C."""
+    if elsets is None:
+        return None
+    return set_at(_live(elsets), norad_id, us, _AT_MODE[mode], age)
+
+
+def _history_bounds(since, until):
+    """(lo_us, hi_us, empty) of history(since, until): inclusive epoch bounds (None: open)."""
+    lo_us = None if since is None else _clamp(to_epoch_us(since))
+    hi_us = None if until is None else to_epoch_us(until)
+    empty = hi_us is not None and (hi_us < MIN_EPOCH_US or (lo_us is not None and lo_us > hi_us))
+    return lo_us, hi_us, empty
+
+
+class _LatestRuns:
+    """The latest set of each object in [first, last] at one read view, read SCAN_RUN objects a C call:
+    iterated, the sets (as scan); ``tle_runs(names, one)``, their TLE / 3LE text in runs, for
+    ``oor.codec.io``'s writer (``oor_core.reads.latest_text_run``: most records need no ElementSet)."""
+
+    def __init__(self, view, first, last):
+        self.view, self.first, self.last = view, first, last
+
+    def __iter__(self):
+        return self.view.scan(self.first, self.last)
+
+    def tle_runs(self, names, one):
+        view, nid = self.view, self.first
+        while nid >= 0:
+            with view._reading():
+                if view._elsets is None:
+                    return
+                text, k, nid = latest_text_run(_live(view._elsets), nid, self.last, 4 * SCAN_RUN, names, one)
+            yield text, k
 
 
 # ---- the registry ---------------------------------------------------------------------------
@@ -358,6 +405,20 @@ class _Reads:
                 return _latest_in(self._elsets, norad_id)
         return self._latest_sel(norad_id, *self._sel(as_of, source))
 
+    def latest_many(self, ids, *, as_of=None, source=_ANY):
+        """[latest(id) for id in ids] as a list (None where an object has no current set), read at once.
+
+        ``as_of`` / ``source``: as ``latest`` (then one selection per id).  Current state: one C call
+        (oor_core.reads.latest_sets: ids probed in sorted order, neighbours reuse the leaf)."""
+        if as_of is None and source is _ANY:
+            with self._reading():
+                if self._elsets is None:
+                    return [None for _ in ids]
+                return latest_sets(_live(self._elsets), ids)
+        ids = [_check_norad(i) for i in ids]
+        b, sid = self._sel(as_of, source)
+        return [self._latest_sel(i, b, sid) for i in ids]
+
     def at(self, norad_id: int, when: TimeLike, mode: str = "before",
            max_age: Optional[DurationLike] = None, *, as_of: Optional[TimeLike] = None,
            source: Any = _ANY) -> Optional[ElementSet]:
@@ -374,10 +435,10 @@ class _Reads:
         us = min(_clamp(to_epoch_us(when)), TOMB_EPOCH - 1)
         age = None if max_age is None else parse_duration(max_age)
         if as_of is None and source is _ANY:
-            item = at_item(self._reading, self._elsets, norad_id, us, mode, age)
-        else:
-            item = pick_at([kv for kv in self._versions(norad_id, *self._sel(as_of, source))
-                            if kv[1][0] != TOMB], us, mode, age)
+            with self._reading():
+                return _at_in(self._elsets, norad_id, us, mode, age)
+        item = pick_at([kv for kv in self._versions(norad_id, *self._sel(as_of, source))
+                        if kv[1][0] != TOMB], us, mode, age)
         return None if item is None else decode_record(item[1])
 
     def history(self, norad_id, since=None, until=None, *, as_of=None, source=_ANY, revisions=False):
@@ -389,8 +450,7 @@ class _Reads:
         supersession times), ordered by set, then arrival.
         """
         _check_norad(norad_id)
-        lo_us = None if since is None else _clamp(to_epoch_us(since))
-        hi_us = None if until is None else to_epoch_us(until)
+        lo_us, hi_us, empty = _history_bounds(since, until)
         if revisions:
             if as_of is not None:
                 raise ValueError("history(revisions=True) lists every version; as_of does not apply")
@@ -407,17 +467,20 @@ class _Reads:
             return [decode_record(v) for k, v in self._versions(norad_id, *self._sel(as_of, source))
                     if v[0] != TOMB and (lo_us is None or split_elset_key(k)[1] >= lo_us)
                     and (hi_us is None or split_elset_key(k)[1] <= hi_us)]
-        lo = object_lo(norad_id) if lo_us is None else epoch_lo(norad_id, lo_us)
-        if hi_us is None or hi_us >= TOMB_EPOCH - 1:
-            hi = _object_end(norad_id)
-        else:
-            hi = epoch_lo(norad_id, _clamp(hi_us + 1))
-        if hi is not None and lo >= hi:
+        if empty or self._elsets is None:
             return []
-        return [decode_record(v) for _, v in self._range(self._elsets, lo, hi) if v[0] != TOMB]
+        with self._reading():
+            return sets_between(_live(self._elsets), norad_id, lo_us, hi_us)
 
     def __contains__(self, norad_id):
         return self.latest(norad_id) is not None
+
+    def _index_ids(self, tree, lo, hi):
+        """The ids of an index range (names, cospar) in one C call (oor_core.reads.index_ids)."""
+        if tree is None:
+            return set()
+        with self._reading():
+            return index_ids(_live(tree), lo, hi)
 
     def _range(self, tree, lo, hi, batch=1024):
         """(key, value) pairs with lo <= key < hi, read in batches under the lock (none held across yield)."""
@@ -455,8 +518,8 @@ class _Reads:
         """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id
         (deleted objects left out).
 
-        Constant memory; two seeks per object.  ``as_of`` / ``source``: as ``latest`` (then O(sets) per
-        object).
+        Constant memory: one walk along the leaves, SCAN_RUN objects a C call (oor_core.reads.latest_run).
+        ``as_of`` / ``source``: as ``latest`` (then O(sets) per object).
         """
         nid = 0 if first_id is None else _check_norad(first_id)
         last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
@@ -469,21 +532,13 @@ class _Reads:
                 if es is not None:
                     yield es
             return
-        while nid <= last:
+        while nid >= 0:
+            # a run of SCAN_RUN objects per call; the view (self) is one snapshot for the whole scan
             with self._reading():
                 if self._elsets is None:
                     return
-                c = self._elsets.cursor()
-                item = c.seek(object_lo(nid), ">=")
-                if item is None:
-                    return
-                norad = split_elset_key(item[0])[0]
-                if norad > last:
-                    return
-                item = c.seek(object_hi(norad), "<=")
-            if item[1][0] != TOMB:
-                yield decode_record(item[1])
-            nid = norad + 1
+                sets, nid = latest_run(_live(self._elsets), nid, last, SCAN_RUN)
+            yield from sets
 
     def iter_sets(self, first_id=None, last_id=None, *, as_of=None, source=_ANY):
         """Iterator of every stored set in key order (id, epoch, arrival).  Constant memory.
@@ -515,12 +570,13 @@ class _Reads:
         """
         if not isinstance(text, str):
             raise TypeError("find() takes a str")
-        ids = find_ids(self._range, self._names, self._cospar, self.__contains__, text, contains)
+        ids = find_ids(self._range, self._names, self._cospar, self.__contains__, text, contains, self._index_ids)
+        if as_of is None and source is _ANY:
+            return [es for es in self.latest_many(sorted(ids)) if es is not None]
         out = []
-        plain = as_of is None and source is _ANY
-        b, sid = (None, _ANY) if plain else self._sel(as_of, source)
+        b, sid = self._sel(as_of, source)
         for norad in sorted(ids):
-            es = self.latest(norad) if plain else self._latest_sel(norad, b, sid)
+            es = self._latest_sel(norad, b, sid)
             if es is not None:
                 out.append(es)
         return out
@@ -584,6 +640,9 @@ class _Reads:
             from oor.interop import write_parquet
             return WriteCount.make(write_parquet(self.to_arrow(latest=latest, first_id=first_id, last_id=last_id),
                                                  dest), ())
+        elif latest and plain:
+            sets = _LatestRuns(self, 0 if first_id is None else _check_norad(first_id),
+                               MAX_NORAD_ID if last_id is None else _check_norad(last_id))
         elif latest:
             sets = self.scan(first_id, last_id, **sel)
         else:
@@ -1215,17 +1274,38 @@ class Registry(_Reads):
         At equal epochs the last arrival wins.  ``as_of``: as the registry answered at that wall-clock
         time; ``source``: only that source's sets (docs/revisions.md).
         """
-        _check_norad(norad_id)
         db = self.db
         if as_of is not None or source is not _ANY:
+            _check_norad(norad_id)
             with self._reads() as v:
                 return v.latest(norad_id, as_of=as_of, source=source)
         if db.tx_thread is not None and db.in_own_transaction():
+            _check_norad(norad_id)
             with db.reading():
                 return _latest_in(self._elsets, norad_id)
         view = db.acquire_view()
         try:
-            return _latest_in(view.tree("elsets"), norad_id)
+            tree = view.tree("elsets")
+            if tree is None:
+                _check_norad(norad_id)
+                return None
+            return latest_set(tree, norad_id)          # checks norad_id as _check_norad does
+        finally:
+            db.release_view(view)
+
+    def latest_many(self, ids: Iterable[int], **sel: Any) -> List[Optional[ElementSet]]:
+        """[latest(id) for id in ids] as a list, all at one snapshot (None where an object has no
+        current set); ``as_of=`` / ``source=``: as ``latest``.  One C call for the batch
+        (oor_core.reads.latest_sets): the ids are probed in sorted order, neighbours share a leaf."""
+        ids = ids if type(ids) is list else list(ids)
+        db = self.db
+        if sel or (db.tx_thread is not None and db.in_own_transaction()):
+            with self._reads() as v:
+                return v.latest_many(ids, **sel)
+        view = db.acquire_view()
+        try:
+            tree = view.tree("elsets")
+            return [None] * len(ids) if tree is None else latest_sets(tree, ids)
         finally:
             db.release_view(view)
 
@@ -1235,15 +1315,39 @@ class Registry(_Reads):
         newest set with epoch <= when), "after" or "nearest"; ``max_age``: None unless the set lies within
         that much of when (``oor.lookups.at_item``; times: ``oor.times``); ``as_of=`` / ``source=``: as
         ``latest``."""
-        with self._reads() as v:
-            return v.at(norad_id, when, mode, max_age, **sel)
+        db = self.db
+        if sel or (db.tx_thread is not None and db.in_own_transaction()):
+            with self._reads() as v:
+                return v.at(norad_id, when, mode, max_age, **sel)
+        _check_norad(norad_id)
+        code = _AT_MODE.get(mode) if type(mode) is str else None
+        if code is None:
+            check_mode(mode)
+        us = to_epoch_us(when)           # set_at clamps it below the tombstone epoch
+        age = None if max_age is None else parse_duration(max_age)
+        view = db.acquire_view()         # one lookup: the bare view, as latest
+        try:
+            tree = view.tree("elsets")
+            return None if tree is None else set_at(tree, norad_id, us, code, age)
+        finally:
+            db.release_view(view)
 
     def history(self, norad_id: int, since: Optional[TimeLike] = None,
                 until: Optional[TimeLike] = None, **sel: Any) -> List[Any]:
         """The sets of an object with since <= epoch <= until (both optional), by epoch then arrival, as a
         list; ``as_of=`` / ``source=`` as ``latest``; ``revisions=True``: every version (Revision objects)."""
-        with self._reads() as v:
-            return v.history(norad_id, since, until, **sel)
+        db = self.db
+        if sel or (db.tx_thread is not None and db.in_own_transaction()):
+            with self._reads() as v:
+                return v.history(norad_id, since, until, **sel)
+        _check_norad(norad_id)
+        lo_us, hi_us, empty = _history_bounds(since, until)
+        view = db.acquire_view()         # one C call: the bare view, as latest
+        try:
+            tree = view.tree("elsets")
+            return [] if empty or tree is None else sets_between(tree, norad_id, lo_us, hi_us)
+        finally:
+            db.release_view(view)
 
     def __contains__(self, norad_id: int) -> bool:
         return self.latest(norad_id) is not None
@@ -1259,7 +1363,7 @@ class Registry(_Reads):
         """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id
         (deleted objects left out; ``as_of=`` / ``source=`` as ``latest``).
 
-        Constant memory; two seeks per object; one snapshot however long it is consumed.
+        Constant memory; one walk along the leaves; one snapshot however long it is consumed.
         """
         with self._reads() as v:
             yield from v.scan(first_id, last_id, **sel)

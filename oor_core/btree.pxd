@@ -82,6 +82,10 @@ cdef class BTree:
     cdef int _rebalance(self, uint32_t* path, int* idxs, int j) except -1
     cdef list _build_level(self, list below, int lvl, int target)
     cdef bint _check_visit(self, TreeWalker w, list problems) except -1
+    # Public leaf access for C readers outside the tree (oor_core/reads.pyx): pin the leaf where key
+    # belongs and give its slot (see the bodies in btree.pyx); read a slot's value, overflow or not.
+    cdef int leaf_for(self, const uint8_t* key, int klen, int* idx, bint* found) except -1
+    cdef object leaf_value(self, const uint8_t* p, int idx)
 
 
 # The one walk over a tree's pages (btree.pyx): a node before its children,
@@ -127,7 +131,11 @@ cdef class Cursor:
 
 
 # ---- leaf record getters (layout above), for readers of leaf pages outside the
-# tree (oor_core/batch.pyx decodes column batches straight from leaves).
+# tree (oor_core/batch.pyx decodes column batches straight from leaves; oor_core/reads.pyx
+# decodes element sets from them).
+# leaf_search: first slot of the leaf (or internal) page p whose key >= key; found: that key equals key.
+cdef int leaf_search(const uint8_t* p, const uint8_t* key, int klen, bint* found) noexcept nogil
+
 cdef inline int leaf_klen(const uint8_t* rec) noexcept nogil:
     return (<int>rec[0] | (<int>rec[1] << 8)) & 0x7FFF
 

@@ -91,6 +91,10 @@ cdef int _lower_bound(const uint8_t* p, const uint8_t* key, int klen, bint* foun
         found[0] = _cmp(r + 2, _klen(r), key, klen) == 0
     return lo
 
+cdef int leaf_search(const uint8_t* p, const uint8_t* key, int klen, bint* found) noexcept nogil:
+    """_lower_bound for C readers outside the tree (btree.pxd)."""
+    return _lower_bound(p, key, klen, found)
+
 cdef inline int _child_index(const uint8_t* p, const uint8_t* key, int klen) noexcept nogil:
     """Index of the separator entry to follow (-1 = leftmost child)."""
     cdef int lo = 0, hi = pg_nslots(p), mid
@@ -401,6 +405,30 @@ cdef class BTree:
         path[height - 1] = pid
         idxs[height - 1] = 0
         return height
+
+    # ---- leaf access for C readers (btree.pxd; caller: oor_core/reads.pyx) --------------------
+    cdef int leaf_for(self, const uint8_t* key, int klen, int* idx, bint* found) except -1:
+        """Pin the leaf where key belongs and return its frame; idx = the first slot whose key >= key
+        (the slot count when none), found = that key equals key.  One descent, as ``_get``.
+
+        The caller unpins the frame (``pool.unpin``) on every path: a raw pin (guards.pxd).  A page on
+        the path that is not a tree page of the right kind is CorruptPageError, nothing pinned."""
+        cdef uint32_t path[MAX_DEPTH]
+        cdef int idxs[MAX_DEPTH]
+        cdef int depth = self._descend(key, klen, path, idxs)
+        cdef int f = self.pool.pin(path[depth - 1], False)
+        cdef const uint8_t* p = self.pool.fdata(f)
+        if pg_type(p) != PT_BTREE_LEAF:
+            self.pool.unpin(f)
+            raise CorruptPageError(path[depth - 1], "expected a B+ tree leaf page", self.pool.pager.path)
+        if depth > 1:
+            _prefetch_page(p)
+        idx[0] = _lower_bound(p, key, klen, found)
+        return f
+
+    cdef object leaf_value(self, const uint8_t* p, int idx):
+        """The value of slot idx of the pinned leaf p, as bytes: inline, or read from its overflow chain."""
+        return self._value_of(_rec(p, idx), slot_len(p, idx))
 
     # ---- insert ------------------------------------------------------------
     cdef bytes _leaf_rec(self, bytes key, bytes value):

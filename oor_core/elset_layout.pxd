@@ -4,7 +4,7 @@
 # Owners of the formats (the byte tables and validity conditions live there, not here):
 #   primary key  -> oor/keys.py         (``elsets`` key, 16 bytes, big-endian; tombstone values)
 #   record       -> oor/codec/record.py (little-endian; this file mirrors its table)
-# Both owners name this file in their header.  Caller: oor_core/batch.pyx (cimport).
+# Both owners name this file in their header.  Callers: oor_core/batch.pyx, oor_core/reads.pyx (cimport).
 # A change of either table changes this file in the same commit.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy

@@ -18,7 +18,9 @@
 #   btree.pyx  BTree._root (root entry of page 0), _get and _descend (search
 #              descent), _set_root_height_from_page, __len__ (leaf walk),
 #              _bulk_load (root slot count), _stat_node; Cursor._position,
-#              _seek, _edge (cursor steps hold no pin between calls);
+#              _seek, _edge (cursor steps hold no pin between calls); BTree.leaf_for
+#              (the leaf handed to oor_core/reads.pyx, which unpins it in a finally
+#              before it returns: no pin outlives a read call);
 #   walscan.pyx redo: pin / pin_image, mark_dirty, unpin on one frame while the
 #              pool is RECOVERING (one record's change; redo allocates nothing).
 # The change capture adds one pin per captured page (released when logged).

@@ -3,7 +3,7 @@
 # tlecodec.pyx holds the TLE columns and the binary record; ommcodec.pyx the OMM
 # record scanners.  Both build ElementSets the same way (make_element) and count
 # epochs the same way (the calendar helpers below, proleptic Gregorian, integer
-# arithmetic only).  Who may cimport: oor_core/ommcodec.pyx.
+# arithmetic only).  Who may cimport: oor_core/ommcodec.pyx (decode_at: oor_core/reads.pyx).
 from libc.stdint cimport int64_t
 
 # CPython's C API calls the codec's fast paths use (string data without copies)
@@ -30,6 +30,9 @@ cdef inline bint is_leap(int64_t y):
 
 
 cdef object make_element(tuple v)
+# The n-byte binary record at p -> ElementSet (or ValueError), as decode_record; p need not be a bytes
+# object (oor_core/reads.pyx decodes straight from a pinned leaf page).  Who may cimport: oor_core/reads.pyx.
+cdef object decode_at(const unsigned char* p, Py_ssize_t n)
 cdef int64_t year_of(int64_t epoch_us)
 cpdef tuple epoch_year_day(int64_t epoch_us)
 
@@ -51,3 +54,7 @@ cdef struct RecordFacts:
     int intl_len
 
 cdef int record_facts(const unsigned char* p, Py_ssize_t n, RecordFacts* f) except -1
+
+# The TLE / 3LE text of a text-elided record, written without Python objects (-1: decode and format the
+# ElementSet instead).  Who may cimport: oor_core/reads.pyx.
+cdef Py_ssize_t tle_text_at(const unsigned char* p, Py_ssize_t n, bint names, char* out, Py_ssize_t cap) except -2
