@@ -40,6 +40,7 @@ sys.path[:0] = [p for p in (os.path.dirname(BENCH), BENCH) if p not in sys.path]
 
 import user_data  # noqa: E402
 import user_engines as E  # noqa: E402
+from oor.storage import DEFAULT_POOL_PAGES  # noqa: E402
 
 MB = 1 << 20
 # (op, what the row says, unit): unit "s" = seconds for the whole operation, "MB" = size
@@ -72,7 +73,7 @@ GOAL_TEXT = {
     "find": "≤ 1.0 SQLite", "export": "≤ 1.0 SQLite", "size": "≤ 1.0 SQLite", "check": "≤ 1.0 SQLite",
     "check_rss": "≤ pool + 40 MB",
 }
-POOL_MB = 2048 * 4096 / MB                # oor.open's default pool
+POOL_MB = DEFAULT_POOL_PAGES * 4096 / MB   # oor.open's default pool
 
 
 def note(msg):

@@ -8,7 +8,7 @@ pairs it produced, so that the harness can compare the engines' answers), ``size
 left after close) and ``check_argv()`` (the integrity check a user would run, as a command line, or None).  What
 every read returns is what a user needs: the two TLE lines of each set (a name line too for export).
 
-OOR: ``oor.open`` (defaults: 2,048-page pool, sync="full"), ``Registry.load(path, source_name=...)`` per file (its
+OOR: ``oor.open`` (defaults: the 8,192-page pool of oor.storage.DEFAULT_POOL_PAGES, sync="full"), ``Registry.load(path, source_name=...)`` per file (its
 own 10,000-set durable commits), ``latest/at/history/scan/find`` then ``es.line1, es.line2``, ``export(path,
 format="3le")``, and ``python -m oor check --db`` for the check.
 

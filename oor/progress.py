@@ -3,7 +3,8 @@
 Who may import: ``oor.cli`` (``oor load``), tests.  Draws on a stream that is a
 terminal (the CLI checks ``isatty``); nothing is written before the load has
 run for ``delay`` seconds (1; ``OOR_PROGRESS_DELAY`` overrides it, tests set 0),
-nor more often than every ``interval`` seconds.
+nor more often than every ``interval`` seconds (0.1; ``OOR_PROGRESS_INTERVAL`` overrides it: tests that
+count frames set it small, as a load of a whole catalog takes only a fraction of a second).
 
   catalog-2022-07.3le [########........]  47%  11,342 sets  21,873 sets/s  ETA 0:01
   [2/3] .../catalogs/catalog-2022-07.3le  [#####...]  61%  38,015 sets  20,118 sets/s  ETA 0:02
@@ -91,13 +92,15 @@ class LoadProgress:
     file, and ``finish()`` at the end (clears the line).
     """
 
-    def __init__(self, stream, files, *, delay=None, interval=0.1, clock=time.monotonic, columns=None):
+    def __init__(self, stream, files, *, delay=None, interval=None, clock=time.monotonic, columns=None):
         self.stream = stream
         self.files = list(files)
         self.total = None if any(size is None for _, size in self.files) else sum(s for _, s in self.files)
         if delay is None:           # OOR_PROGRESS_DELAY: seconds before the first draw (tests set 0)
             delay = float(os.environ.get("OOR_PROGRESS_DELAY", "1.0"))
         self.delay = delay
+        if interval is None:        # OOR_PROGRESS_INTERVAL: seconds between draws
+            interval = float(os.environ.get("OOR_PROGRESS_INTERVAL", "0.1"))
         self.interval = interval
         self.clock = clock
         self.columns = columns            # fixed width (tests); None: ask the terminal at each draw

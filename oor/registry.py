@@ -98,7 +98,7 @@ from oor.revisions import (
     revisions_of,
     versioned_objects,
 )
-from oor.storage import Database, batched_items
+from oor.storage import DEFAULT_POOL_PAGES, Database, batched_items
 from oor.times import parse_duration, to_datetime, to_epoch_us, us_to_iso
 
 __all__ = ["Registry", "RegistrySnapshot", "RegistryTransaction", "LoadReport", "Revision", "PruneReport", "open",
@@ -964,7 +964,7 @@ class Registry(_Reads):
     ``at`` are one seek each; ``history`` one seek plus the sets returned.
     """
 
-    def __init__(self, path: PathLike, *, create: bool = True, read_only: bool = False, pool_pages: int = 2048,
+    def __init__(self, path: PathLike, *, create: bool = True, read_only: bool = False, pool_pages: int = DEFAULT_POOL_PAGES,
                  sync: str = "full", **storage: Any) -> None:
         self.path = os.fspath(path)
         self.read_only = read_only
@@ -1743,7 +1743,7 @@ def _fill(report, counts, reader, t0):
     return report
 
 
-def restore(dump: Any, path: PathLike, *, pool_pages: int = 2048) -> Dict[str, int]:
+def restore(dump: Any, path: PathLike, *, pool_pages: int = DEFAULT_POOL_PAGES) -> Dict[str, int]:
     """Build a new registry at path from an ``oor dump`` (a path, "-" or an open text file): exactly the
     dumped keys and values; refuses an existing path; a damaged line is one OorError naming it, and nothing
     is left behind.  Returns {"elsets": n, "revs": m}."""
@@ -1751,7 +1751,7 @@ def restore(dump: Any, path: PathLike, *, pool_pages: int = 2048) -> Dict[str, i
     return archive.restore(dump, path, pool_pages=pool_pages)
 
 
-def open(path: PathLike, *, create: bool = True, read_only: bool = False, pool_pages: int = 2048,  # noqa: A001
+def open(path: PathLike, *, create: bool = True, read_only: bool = False, pool_pages: int = DEFAULT_POOL_PAGES,  # noqa: A001
          sync: str = "full", **storage: Any) -> Registry:
     """Open (by default create) the registry at path; returns a Registry (a context manager).
 

@@ -29,7 +29,7 @@ LONG_DIR = "a folder with a rather long name/and another level of folders that h
 def spawn(args, columns, cwd):
     """Start `python -m oor ARGS` on a new pseudo-terminal of `columns` columns; returns (pid, master fd)."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), OOR_PROGRESS_DELAY="0",
-               COLUMNS=str(columns))
+               OOR_PROGRESS_INTERVAL="0.005", COLUMNS=str(columns))
     pid, fd = pty.fork()
     if pid == 0:                                        # child: the terminal is its stdin/stdout/stderr
         try:
