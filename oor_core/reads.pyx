@@ -34,7 +34,7 @@ from oor_core.bufpool cimport BufferPool
 from oor_core.btree cimport BTree, leaf_search, leaf_klen, leaf_overflow
 from oor_core.page cimport pg_nslots, pg_next, pg_prev, pg_id, slot_ptr, slot_len
 from oor_core.elset_layout cimport KEY_SIZE, VAL_TOMBSTONE, key_norad, key_epoch
-from oor_core.tlecodec cimport decode_at, tle_text_at
+from oor_core.tlecodec cimport lazy_at, tle_text_at
 from oor_core.errors import CorruptPageError
 
 cdef extern from "Python.h":
@@ -155,12 +155,12 @@ cdef object _decode(BTree t, Pos* s):
         vlen = PyBytes_GET_SIZE(v)
         if vlen > 0 and val[0] == VAL_TOMBSTONE:
             return None
-        return decode_at(val, vlen)
+        return lazy_at(val, vlen)
     val = rec + 2 + KEY_SIZE
     vlen = slot_len(p, s.idx) - 2 - KEY_SIZE
     if vlen > 0 and val[0] == VAL_TOMBSTONE:
         return None
-    return decode_at(val, vlen)
+    return lazy_at(val, vlen)
 
 
 cdef inline uint32_t _norad_arg(object norad) except? 0:

@@ -33,6 +33,9 @@ cdef object make_element(tuple v)
 # The n-byte binary record at p -> ElementSet (or ValueError), as decode_record; p need not be a bytes
 # object (oor_core/reads.pyx decodes straight from a pinned leaf page).  Who may cimport: oor_core/reads.pyx.
 cdef object decode_at(const unsigned char* p, Py_ssize_t n)
+# The same, decoded on first use when the record allows it (a RecordElementSet holding a copy of the record;
+# tlecodec.pyx, lazy_at).  Who may cimport: oor_core/reads.pyx.
+cdef object lazy_at(const unsigned char* p, Py_ssize_t n)
 cdef int64_t year_of(int64_t epoch_us)
 cpdef tuple epoch_year_day(int64_t epoch_us)
 

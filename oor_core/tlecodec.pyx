@@ -80,6 +80,38 @@ def set_element_class(cls):
     _v_offset = off
 
 
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void* op)
+
+
+cdef object _lazy_class = None
+cdef PyTypeObject* _lazy_type = NULL
+cdef Py_ssize_t _rec_offset = 0        # where RecordElementSet's _rec slot sits in an instance
+cdef Py_ssize_t _lines_offset = 0      # ... and its _lines slot
+
+
+def set_lazy_class(cls):
+    """Register the lazy element class (oor.codec.elements.RecordElementSet, an ElementSet whose fields are
+    decoded from its record on first use); called once by oor.codec.elements.  lazy_at allocates an
+    instance and stores the record bytes at the ``_rec`` slot, leaving ``_v`` and ``_lines`` unset."""
+    global _lazy_class, _lazy_type, _rec_offset, _lines_offset
+    d = cls.__dict__.get("_rec")
+    e = cls.__dict__.get("_lines")
+    if (_element_class is None or type(d).__name__ != "member_descriptor"
+            or type(e).__name__ != "member_descriptor"
+            or cls.__mro__ != (cls, _element_class, object) or cls.__new__ is not object.__new__):
+        raise TypeError("the lazy element class must subclass the element class with _rec and _lines slots")
+    off = (<PyMemberDescrObject*><PyObject*>d).d_member.offset
+    off2 = (<PyMemberDescrObject*><PyObject*>e).d_member.offset
+    for o in (off, off2):
+        if not 0 < o <= cls.__basicsize__ - sizeof(PyObject*) or cls.__itemsize__ != 0:
+            raise TypeError("unexpected slot layout of the lazy element class")
+    _lazy_class = cls
+    _lazy_type = <PyTypeObject*>cls
+    _rec_offset = off
+    _lines_offset = off2
+
+
 cdef object make_element(tuple v):
     """A new ElementSet holding the value tuple v.  Callers: the parsers here and in ommcodec.pyx."""
     obj = PyType_GenericAlloc(_element_type, 0)
@@ -1262,8 +1294,6 @@ cdef object decode_at(const unsigned char* p, Py_ssize_t n):
                                    year, day, l1, l2, 1 if flags & F_PREFIX else 0, meta, origin, arrival)))
 
 
-cdef extern from "Python.h":
-    void PyObject_GC_UnTrack(void* op)
 
 
 cdef object untracked(object es):
@@ -1449,3 +1479,36 @@ cdef Py_ssize_t tle_text_at(const unsigned char* p, Py_ssize_t n, bint names, ch
     out[k + 69] = 10
     out[k + 139] = 10
     return k + 140
+
+
+cdef object lazy_at(const unsigned char* p, Py_ssize_t n):
+    """The n-byte record at p -> an ElementSet, decoded on first use when it can be (tlecodec.pxd): a
+    valid text-elided TEXT record -- what record_facts decides alone, the same conditions decode_at
+    checks (tle_text_at: record_facts) -- becomes a RecordElementSet holding a copy of the record and its
+    two TLE lines, written straight from the record (its fields are decoded when first asked for);
+    any other record is decoded now (decode_at).  Untracked by the cyclic GC (it holds bytes, then a
+    value tuple of atoms and the lines: no cycle).  Caller: oor_core/reads.pyx."""
+    cdef char out[1024]
+    if _lazy_type == NULL or tle_text_at(p, n, False, out, sizeof(out)) != 140:
+        return decode_at(p, n)
+    rec = PyBytes_FromStringAndSize(<const char*>p, n)
+    lines = (PyUnicode_DecodeASCII(out, 69, NULL), PyUnicode_DecodeASCII(out + 70, 69, NULL))
+    obj = PyType_GenericAlloc(_lazy_type, 0)
+    Py_INCREF(rec)
+    (<PyObject**>(<char*><PyObject*>obj + _rec_offset))[0] = <PyObject*>rec
+    Py_INCREF(lines)
+    (<PyObject**>(<char*><PyObject*>obj + _lines_offset))[0] = <PyObject*>lines
+    PyObject_GC_UnTrack(<PyObject*>obj)
+    return obj
+
+
+def record_lines(bytes rec not None):
+    """(line 1, line 2) of a text-elided TEXT record, written straight from its bytes (the canonical lines
+    of its fields in its style: what decoding it gives), or None for any other record.  Caller:
+    RecordElementSet.line1/line2 (oor/codec/elements.py)."""
+    cdef char out[1024]
+    cdef Py_ssize_t k = tle_text_at(<const unsigned char*>PyBytes_AS_STRING(rec), PyBytes_GET_SIZE(rec),
+                                    False, out, sizeof(out))
+    if k != 140:
+        return None
+    return (PyUnicode_DecodeASCII(out, 69, NULL), PyUnicode_DecodeASCII(out + 70, 69, NULL))

@@ -437,3 +437,43 @@ def test_a_reader_process_handle_reads_through_the_c_path(tmp_path, data):
         assert ro.latest(base[3].norad_id) is None
         assert same_list(list(ro.scan()), want[1])
         assert all(same_list(ro.history(n), h) for n, h in zip(ids[:20], want[2]))
+
+
+def test_sets_read_are_decoded_on_first_use_and_equal_the_decoded_ones(real_reg):
+    """The read path hands back RecordElementSets for text-elided records: their lines, asked for first,
+    come straight from the record and equal the decoded set's; their fields, decoded on first use, equal
+    it too; they hash, pickle (as plain ElementSets), replace and stay off the cyclic GC like it."""
+    import pickle
+    from oor.codec.elements import ElementSet, RecordElementSet
+    with real_reg.db.snapshot() as snap:
+        t = snap.tree("elsets")
+        ids = sorted({int.from_bytes(k[:4], "big") for k in t.keys()})
+        sets = [es for es in latest_sets(t, ids) if es is not None]
+    lazy = [es for es in sets if type(es) is RecordElementSet]
+    assert len(lazy) > 0.95 * len(sets), (len(lazy), len(sets))
+    for es in lazy:
+        lines = (es.line1, es.line2)                    # before any field: from the record
+        assert not gc.is_tracked(es)
+        eager = decode_record(es._rec)
+        assert type(eager) is ElementSet
+        assert lines == (eager.line1, eager.line2), es.norad_id
+        assert es == eager and hash(es) == hash(eager) and repr(es) == repr(eager)
+        assert es.fields() == eager.fields() and es.name == eager.name and es.epoch == eager.epoch
+    rng = random.Random(SEED)
+    for es in rng.sample(lazy, 200):
+        fresh = es
+        back = pickle.loads(pickle.dumps(fresh))
+        assert type(back) is ElementSet and same(back, fresh)
+        moved = fresh.replace(mean_motion=fresh.mean_motion + 1e-6)
+        assert type(moved) is ElementSet and moved.norad_id == fresh.norad_id and moved != fresh
+        with pytest.raises(AttributeError):
+            fresh.name = "x"
+    # fields first, then lines: the same lines
+    with real_reg.db.snapshot() as snap:
+        t = snap.tree("elsets")
+        for n in rng.sample(ids, 300):
+            a, b = latest_set(t, n), latest_set(t, n)
+            if a is None:
+                continue
+            a.mean_motion                                 # decode first
+            assert (a.line1, a.line2) == (b.line1, b.line2) and a == b
