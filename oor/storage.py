@@ -212,7 +212,7 @@ class Database:
                 raise
             self.pager = make_pager(False)
         clean_end = self.pager.clean_end()     # a clean close: the data file alone holds everything
-        if clean_end and self._readers_floor() is None:
+        if clean_end and not self._readers_attached():
             # the log below the mark is not needed, whatever its state -- unless a reader
             # still reads at a snapshot (it may need it to roll pages back)
             self.wal.discard_all()
@@ -280,6 +280,19 @@ class Database:
             self._readers = table(self.path, create=True)
         return self._readers.oldest(max_age=self.max_snapshot_age)
 
+    def _readers_attached(self):
+        """True while any reader process is attached (a claimed slot, with or without a snapshot): such a
+        reader may not have followed the log to its end yet, so the log must stay (an idle reader's slot
+        holds no LSN, so _readers_floor alone does not see it).  A reader that claims its slot after
+        the look starts at the clean-close mark, which is already synced (_open_reader), and needs no
+        log below it."""
+        table = getattr(self.vfs, "readers", None)
+        if table is None or self._flock is None:
+            return False
+        if self._readers is None:
+            self._readers = table(self.path, create=True)
+        return bool(self._readers.attached()) or self._readers.oldest() is not None
+
     def attached_readers(self):
         """(snapshots this process holds, [pid] of the reader processes attached through the reader table):
         what a file replacement (``oor compact``) must wait for.  Caller: oor.archive."""
@@ -332,8 +345,12 @@ class Database:
                         self.path, None, who="by a writer through another name of the same file (a hard "
                                              "link in another directory); read it through that name")
                 # no writer: the hint proves how far the log was durable (a shorter log is damage);
-                # with a writer running, the writer judges its own log (it may be starting a fresh one)
-                self.wal.durable_floor = self._readers.durable_hint()
+                # with a writer running, the writer judges its own log (it may be starting a fresh one).
+                # A hint at or below the clean-close mark proves nothing: the file holds everything
+                # below the mark, and the close that removed the log cleared the hint unsynced
+                hint = self._readers.durable_hint()
+                mark = self.pager.clean_end()
+                self.wal.durable_floor = 0 if mark and hint <= mark else hint
         # A cleanly closed file holds every change below its clean-close mark, so a log that ends at or
         # below the mark holds nothing a reader needs: its old segments may be gone or going (copied or
         # restored without them, or a writer discarding them before it starts a fresh log at the mark),
@@ -1041,9 +1058,11 @@ class Database:
         """After a clean close with no reader process attached: remove the log (a segment is 16 MiB of
         file with its preallocated zeros; the data file holds everything below the clean-close mark, and
         the next open starts a fresh log at the mark).  The durable hint is cleared first, so a reader
-        opening later never takes the missing log for a short, damaged one.  With a reader attached the
-        log stays: the reader may still roll pages back along it (invariant 13)."""
-        if self._readers_floor() is not None:
+        opening later never takes the missing log for a short, damaged one (and a reader opening with no
+        writer ignores a hint at or below the clean-close mark: the hint's write is not synced).  With a
+        reader process attached, idle or holding a snapshot, the log stays: it may not have followed the
+        last commits yet, or may still roll pages back along the log (invariant 13)."""
+        if self._readers_attached():
             return
         if self._flock is not None:
             self._flock.reset_durable()

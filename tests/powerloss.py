@@ -249,6 +249,14 @@ class SimReaderTable:
             return [(i, pid, lsn, started) for i, (pid, lsn, started) in enumerate(st.slots)
                     if lsn and st.owner[i] is not None]
 
+    def attached(self):
+        """[(slot, pid)] of the slots another table holds, with or without a snapshot (ReaderTable.attached)."""
+        st = self.state
+        with st.mutex:
+            self._usable()
+            return [(i, pid) for i, (pid, _lsn, _started) in enumerate(st.slots)
+                    if st.owner[i] is not None and i not in self._mine]
+
     def oldest(self, max_age=None, now=None):
         if max_age is not None and now is None:
             now = time.time()

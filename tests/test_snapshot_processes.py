@@ -265,6 +265,7 @@ sys.stdin.readline()                       # the writer has committed more and c
 after = {n: snap.latest(n).line2 for n in ids}
 print("same" if after == before else f"changed {len(ids)}", flush=True)
 snap.release()
+time.sleep(0.1)        # a reader asks whether the writer still runs at most every 50 ms (docs/concurrency.md)
 print(reg.latest(ids[0]).mean_motion, flush=True)
 reg.close()
 """
@@ -307,6 +308,46 @@ def test_clean_close_removes_the_log_unless_a_reader_is_attached(tmp_path):
     with oor.open(path, read_only=True) as reg:          # a reader of the log-less file: the last commit
         assert reg.latest(ids[0]).mean_motion == pytest.approx(sets[0].mean_motion + 0.5)
         assert reg.check() == []
+
+
+IDLE_READER = """
+import sys, time
+import oor
+reg = oor.open(sys.argv[1], read_only=True)
+n = int(sys.argv[2])
+print(reg.latest(n).mean_motion, flush=True)   # attached, holding no snapshot
+sys.stdin.readline()                       # the writer has committed and closed
+time.sleep(0.1)
+print(reg.latest(n).mean_motion, flush=True)
+print(len(reg.check()), flush=True)
+reg.close()
+"""
+
+
+def test_clean_close_keeps_the_log_for_an_idle_attached_reader(tmp_path):
+    """A reader process attached without a snapshot (its slot holds no LSN) may not have followed the
+    writer's last commits: the writer's clean close keeps the log, and the reader's next read sees them."""
+    path = tmp_path / "idle.oor"
+    sets = _load(path, 2000)
+    r = subprocess.Popen([sys.executable, "-c", textwrap.dedent(IDLE_READER), str(path), str(sets[0].norad_id)],
+                         env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = r.stdout.readline()
+        assert first.strip(), r.stderr.read()
+        time.sleep(0.5)                                 # the slot keeper clears the slot's LSN: idle
+        with oor.open(path) as reg:
+            reg.load([e.replace(mean_motion=e.mean_motion + 0.25) for e in sets])
+        assert _segments(path), "the log was removed under an idle attached reader"
+        r.stdin.write("\n")
+        r.stdin.flush()
+        line = r.stdout.readline()
+        assert line.strip(), r.stderr.read()
+        assert float(line) == pytest.approx(sets[0].mean_motion + 0.25)
+        assert r.stdout.readline().strip() == "0", "the reader's check found problems"
+        assert r.wait(60) == 0, r.stderr.read()
+    finally:
+        if r.poll() is None:
+            r.kill()
 
 
 def test_writer_waits_for_the_lock_with_timeout(tmp_path):
@@ -477,3 +518,26 @@ def test_a_reader_during_the_first_batch_sees_only_the_committed_state(tmp_path)
     finally:
         if w.poll() is None:
             w.kill()
+
+
+def test_a_stale_durable_hint_after_a_clean_close_is_not_damage(tmp_path):
+    """The close clears the lock file's durable hint before it removes the log, unsynced: after a power
+    cut the old hint may survive beside a log-less, cleanly closed file.  A reader opening with no writer
+    reads the last commit instead of calling the missing log damaged."""
+    from oor.lockfile import HINT_OFFSET, encode_hint
+    path = tmp_path / "hint.oor"
+    sets = _load(path, 500)
+    assert _segments(path) == []
+    from oor_core import Pager
+    pg = Pager(str(path), create=False, read_only=True)
+    mark = pg.clean_end()
+    pg.close()
+    assert mark > 0
+    fd = os.open(str(path) + "-lock", os.O_RDWR)
+    try:
+        os.pwrite(fd, encode_hint(mark), HINT_OFFSET)          # the hint of the last commit, before the close
+    finally:
+        os.close(fd)
+    with oor.open(path, read_only=True) as reg:
+        assert reg.latest(sets[0].norad_id) == sets[0]
+        assert reg.check() == []
