@@ -337,6 +337,11 @@ class Database:
             self.pager = make_pager(False)    # page 0 torn (mid-write or a crash): the log rebuilds it
         if not self.immutable:
             self._readers = self.vfs.readers(self.path, create=True)
+            if self._readers.writable:
+                # attached before the hint and the mark are read and the log is listed: a writer
+                # closing from now on sees this reader and keeps its log (Database._drop_log); one that
+                # closed before left its clean-close mark synced
+                self._slot = self._readers.claim()
             if not self._readers.writer_alive():
                 if getattr(self.vfs, "data_file_locked", lambda p: False)(self.path):
                     # a writer holds the file through a name whose log we cannot see (a hard link
@@ -380,7 +385,6 @@ class Database:
             self._gate.fresh_until = -1.0
         if self._readers is not None and self._readers.writable:
             self._gate.guarded = True
-            self._slot = self._readers.claim()
             self._slot_lock = threading.Lock()
             self._keeper = threading.Thread(target=self._keep_slot, name="oor-reader-slot", daemon=True)
             self._keeper.start()
