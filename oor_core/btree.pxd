@@ -71,6 +71,8 @@ cdef class BTree:
     cdef int _put(self, bytes key, bytes value, int mode) except -1
     cdef int _leaf_put(self, uint32_t* path, int* idxs, int depth, int idx, bytes rec) except -1
     cdef bint _sep_fits(self, uint32_t* path, int depth, int entry, bytes sep) except -1
+    cdef bint _left_of(self, uint32_t parent, int ci, uint32_t leaf, uint32_t* left, int* lfree,
+                       int* lslots) except -1
     cdef int _append_left(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, int idx,
                           bytes rec) except -1
     cdef int _push_right(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, list recs,

@@ -667,6 +667,25 @@ cdef class BTree:
         self.pool.unpin(f)
         return used >= MIN_FILL
 
+    cdef bint _left_of(self, uint32_t parent, int ci, uint32_t leaf, uint32_t* left, int* lfree,
+                       int* lslots) except -1:
+        """The left sibling of child ci of parent: its page id, free bytes and slot count into left, lfree,
+        lslots.  False when there is none under the same parent (ci < 0) or it is not leaf's left
+        neighbour in the leaf chain.  Callers: _append_left, _push_left."""
+        cdef int f
+        cdef uint32_t nxt
+        if ci < 0:
+            return False
+        f = self.pool.pin(parent, False)
+        left[0] = _child_at(self.pool.fdata(f), ci - 1)
+        self.pool.unpin(f)
+        f = self.pool.pin(left[0], False)
+        lfree[0] = page_total_free(self.pool.fdata(f))
+        lslots[0] = pg_nslots(self.pool.fdata(f))
+        nxt = pg_next(self.pool.fdata(f))
+        self.pool.unpin(f)
+        return nxt == leaf
+
     cdef int _append_left(self, uint32_t* path, int* idxs, int depth, WritePageGuard g, int idx,
                           bytes rec) except -1:
         """Append-left of a rising insert: leaf g's records before slot idx, then the new record rec,
@@ -681,17 +700,7 @@ cdef class BTree:
         cdef const uint8_t* q
         cdef long moved = 0, total = _used(g.p) + rlen + SLOT_SIZE
         cdef WritePageGuard pg = None, lg = None
-        if ci < 0:
-            return 0
-        f = self.pool.pin(parent, False)
-        left = _child_at(self.pool.fdata(f), ci - 1)
-        self.pool.unpin(f)
-        f = self.pool.pin(left, False)
-        lfree = page_total_free(self.pool.fdata(f))
-        lslots = pg_nslots(self.pool.fdata(f))
-        sz = pg_next(self.pool.fdata(f)) == leaf
-        self.pool.unpin(f)
-        if not sz:
+        if not self._left_of(parent, ci, leaf, &left, &lfree, &lslots):
             return 0
         # the run's records in order: slots 0 .. idx-1 of g, then rec (k <= idx + 1)
         while k <= idx:
@@ -821,17 +830,7 @@ cdef class BTree:
         cdef long moved = 0, total = 0, sz
         cdef WritePageGuard pg = None, lg = None
         cdef bytes r
-        if ci < 0:
-            return 0
-        f = self.pool.pin(parent, False)
-        left = _child_at(self.pool.fdata(f), ci - 1)
-        self.pool.unpin(f)
-        f = self.pool.pin(left, False)
-        lfree = page_total_free(self.pool.fdata(f))
-        lslots = pg_nslots(self.pool.fdata(f))
-        sz = pg_next(self.pool.fdata(f))
-        self.pool.unpin(f)
-        if sz != leaf or (want == 0 and lfree < PUSH_MIN):
+        if not self._left_of(parent, ci, leaf, &left, &lfree, &lslots) or (want == 0 and lfree < PUSH_MIN):
             return 0
         for r in recs:
             total += len(r) + SLOT_SIZE

@@ -1501,14 +1501,3 @@ cdef object lazy_at(const unsigned char* p, Py_ssize_t n):
     PyObject_GC_UnTrack(<PyObject*>obj)
     return obj
 
-
-def record_lines(bytes rec not None):
-    """(line 1, line 2) of a text-elided TEXT record, written straight from its bytes (the canonical lines
-    of its fields in its style: what decoding it gives), or None for any other record.  Caller:
-    RecordElementSet.line1/line2 (oor/codec/elements.py)."""
-    cdef char out[1024]
-    cdef Py_ssize_t k = tle_text_at(<const unsigned char*>PyBytes_AS_STRING(rec), PyBytes_GET_SIZE(rec),
-                                    False, out, sizeof(out))
-    if k != 140:
-        return None
-    return (PyUnicode_DecodeASCII(out, 69, NULL), PyUnicode_DecodeASCII(out + 70, 69, NULL))

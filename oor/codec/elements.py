@@ -576,27 +576,21 @@ class RecordElementSet(ElementSet):
 
     Who makes them: the registry's read path in C (``oor_core/tlecodec.pyx``, ``lazy_at``), for a valid
     text-elided record -- nearly every set read from TLE text.  It holds a copy of the stored record
-    (``_rec``); the value tuple is decoded from it the first time a field is asked for, and the two TLE
-    lines are written straight from it (``record_lines``: the canonical lines of the fields in the set's
-    style, what decoding gives), so a caller who wants the lines pays for neither the 26 values nor their
-    objects.  Every other behaviour -- equality, hashing, pickling (as an ElementSet), ``replace``,
+    (``_rec``) and its two TLE lines (``_lines``), written straight from the record when it was read (the
+    canonical lines of the fields in the set's style: what decoding gives); the value tuple is decoded
+    from the record the first time a field is asked for, so a caller who wants the lines pays for neither
+    the 26 values nor their objects.  Every other behaviour -- equality, hashing, pickling (as an ElementSet), ``replace``,
     immutability -- is ElementSet's, through the decoded values.
     """
 
     __slots__ = ("_rec", "_lines")
 
     def __getattr__(self, name):
-        # reached only for an unset slot: the values (decoded now) or the lines (written now)
+        # reached only for an unset slot: the values, decoded now (lazy_at sets _rec and _lines)
         if name == "_v":
             v = _tlecodec.decode_record(self._rec)._v
             _setattr(self, "_v", v)
             return v
-        if name == "_lines":
-            lines = _tlecodec.record_lines(self._rec)
-            if lines is None:           # not what lazy_at makes; kept total for safety
-                lines = (ElementSet.line1.fget(self), ElementSet.line2.fget(self))
-            _setattr(self, "_lines", lines)
-            return lines
         raise AttributeError(f"'ElementSet' object has no attribute {name!r}")
 
     @property
