@@ -206,6 +206,13 @@ cdef Py_ssize_t _rising_split(list recs, Py_ssize_t idx, bint can_borrow) except
     return lo if idx < lo else (hi if idx > hi else idx)
 
 
+cdef inline bint _replace_sep(uint8_t* p, int pos, bytes sep) noexcept:
+    """Replace the separator record at slot pos of internal page p by sep; False when sep does not fit
+    (the old record is gone then: the caller splits the parent with sep).  Callers: the settle moves."""
+    page_remove_at(p, pos)
+    return page_insert_at(p, pos, <const uint8_t*>PyBytes_AS_STRING(sep), <int>PyBytes_GET_SIZE(sep), 0) >= 0
+
+
 cdef Py_ssize_t _balanced_split(list recs, int extra) except -1:
     """Split index s giving two halves of about equal bytes, both non-empty and each fitting a page.
 
@@ -738,9 +745,7 @@ cdef class BTree:
             else:
                 self.hint_leaf = left
                 self.hint_idx = lslots + idx
-            page_remove_at(pg.p, ci)
-            if page_insert_at(pg.p, ci, <const uint8_t*>PyBytes_AS_STRING(sep),
-                              <int>PyBytes_GET_SIZE(sep), 0) >= 0:
+            if _replace_sep(pg.p, ci, sep):
                 return 1
         finally:
             pg.unpin_now()
@@ -800,9 +805,7 @@ cdef class BTree:
                     raise AssertionError("B+ tree: settled records do not fit the right sibling")
             self.hint_leaf = right
             self.hint_idx = 0
-            page_remove_at(pg.p, ci + 1)
-            if page_insert_at(pg.p, ci + 1, <const uint8_t*>PyBytes_AS_STRING(sep),
-                              <int>PyBytes_GET_SIZE(sep), 0) >= 0:
+            if _replace_sep(pg.p, ci + 1, sep):
                 return 1
         finally:
             pg.unpin_now()
@@ -863,9 +866,7 @@ cdef class BTree:
             else:
                 self.hint_leaf = left
                 self.hint_idx = lslots + <int>idx
-            page_remove_at(pg.p, ci)
-            if page_insert_at(pg.p, ci, <const uint8_t*>PyBytes_AS_STRING(sep),
-                              <int>PyBytes_GET_SIZE(sep), 0) >= 0:
+            if _replace_sep(pg.p, ci, sep):
                 return k
         finally:
             pg.unpin_now()
