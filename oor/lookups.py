@@ -5,7 +5,8 @@ their trees and read guard; a snapshot or transaction read view calls them the s
 way), tests.  Functions over a tree and a ``reading()`` guard: no Registry state,
 so whichever read view owns the trees passes them in.
 
-at(norad, t, mode, max_age) -- keys are (norad, epoch, seq, source) in memcmp order:
+at(norad, t, mode, max_age) -- the rules (the current state's seeks: ``oor_core.reads.set_at``, in C;
+a list of versions: ``pick_at``); keys are (norad, epoch, seq, source) in memcmp order:
   before   the newest set with epoch <= t: one seek ``<=`` (norad | t | FFFFFFFF);
   after    the oldest set with epoch >= t: ``>=`` (norad | t), then ``<=``
            (norad | that epoch | FFFFFFFF) so that at equal epochs the last arrival
@@ -32,9 +33,9 @@ import re
 
 from oor.codec import cospar
 from oor.codec.tle import alpha5_decode
-from oor.keys import epoch_hi, epoch_lo, is_tombstone, name_text, object_lo, prefix_end, split_elset_key, split_index_key
+from oor.keys import epoch_hi, epoch_lo, name_text, prefix_end, split_elset_key, split_index_key
 
-__all__ = ["AT_MODES", "check_mode", "at_item", "pick_at", "find_ids"]
+__all__ = ["AT_MODES", "check_mode", "pick_at", "find_ids"]
 
 AT_MODES = ("before", "nearest", "after")
 _LAUNCH_PREFIX = re.compile(r"([0-9]{4})-([0-9]{0,2})")
@@ -46,31 +47,6 @@ def check_mode(mode):
     if mode not in AT_MODES:
         raise ValueError(f"mode must be one of {', '.join(AT_MODES)}, not {mode!r}")
     return mode
-
-
-def at_item(reading, elsets, norad_id, us, mode="before", max_age_us=None):
-    """The (key, record) of the set ``at`` returns (module doc), or None.  Who may call: the registry's read views.
-
-    ``reading``: the read guard (a callable giving a context manager); ``elsets``: the primary tree (None
-    when the file has none).  One seek (before), two (after) or three (nearest).  A tombstone (the
-    object's last key, epoch above every set's) is never an answer.
-    """
-    if elsets is None:
-        return None
-    lo = object_lo(norad_id)
-    with reading():
-        c = elsets.cursor()
-        before = after = None
-        if mode != "after":
-            item = c.seek(epoch_hi(norad_id, us), "<=")
-            if item is not None and item[0][:4] == lo:
-                before = item
-        if mode != "before" and not (before is not None and split_elset_key(before[0])[1] == us):
-            item = c.seek(epoch_lo(norad_id, us), ">=")
-            if item is not None and item[0][:4] == lo and not is_tombstone(item[1]):
-                epoch = split_elset_key(item[0])[1]
-                after = c.seek(epoch_hi(norad_id, epoch), "<=")
-    return _choose(before, after, us, mode, max_age_us)
 
 
 def _choose(before, after, us, mode, max_age_us):
@@ -88,8 +64,9 @@ def _choose(before, after, us, mode, max_age_us):
 
 
 def pick_at(items, us, mode="before", max_age_us=None):
-    """``at_item``'s answer from a list of (key, record) of one object in key order (no tombstones): the
-    as-of and one-source paths.  O(len(items))."""
+    """The (key, record) ``at`` answers (module doc) from a list of (key, record) of one object in key
+    order (no tombstones): the as-of and one-source paths; the current state's seeks are in C
+    (``oor_core.reads.set_at``, the same rules).  O(len(items))."""
     if not items:
         return None
     norad = split_elset_key(items[0][0])[0]

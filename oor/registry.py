@@ -303,7 +303,7 @@ def _latest_in(elsets, norad_id):
 
 
 def _at_in(elsets, norad_id, us, mode, age):
-    """``at`` on the current state (oor.lookups.at_item's answer, decoded), in C."""
+    """``at`` on the current state, in C (oor_core.reads.set_at; the rules: oor.lookups)."""
     if elsets is None:
         return None
     return set_at(_live(elsets), norad_id, us, _AT_MODE[mode], age)
@@ -422,7 +422,7 @@ class _Reads:
     def at(self, norad_id: int, when: TimeLike, mode: str = "before",
            max_age: Optional[DurationLike] = None, *, as_of: Optional[TimeLike] = None,
            source: Any = _ANY) -> Optional[ElementSet]:
-        """The set of an object at a time, or None.  One to three seeks (``oor.lookups.at_item``).
+        """The set of an object at a time, or None.  One to three seeks (rules: ``oor.lookups``).
 
         ``when``: any time ``oor.times`` reads (datetime, date, ISO 8601 text, TLE epoch, ``now-30d``, Unix
         seconds).  ``mode``: "before" (default: the newest set with epoch <= when, the one valid then),
@@ -1313,7 +1313,7 @@ class Registry(_Reads):
            max_age: Optional[DurationLike] = None, **sel: Any) -> Optional[ElementSet]:
         """The set of an object at a time, or None, at one snapshot.  ``mode``: "before" (default: the
         newest set with epoch <= when), "after" or "nearest"; ``max_age``: None unless the set lies within
-        that much of when (``oor.lookups.at_item``; times: ``oor.times``); ``as_of=`` / ``source=``: as
+        that much of when (rules: ``oor.lookups``; times: ``oor.times``); ``as_of=`` / ``source=``: as
         ``latest``."""
         db = self.db
         if sel or (db.tx_thread is not None and db.in_own_transaction()):

@@ -13,7 +13,6 @@ import datetime
 import gc
 import os
 import random
-from contextlib import nullcontext
 
 import pytest
 
@@ -22,7 +21,7 @@ import io
 
 from oor.codec import decode_record, format_elements, read_elements
 from oor.codec.elements import EPOCH_1950
-from oor.lookups import at_item
+from oor.lookups import pick_at
 from oor.keys import name_text, prefix_end, split_index_key
 from oor_core.reads import (AT_AFTER, AT_BEFORE, AT_NEAREST, index_ids, latest_run, latest_set, latest_sets, set_at,
                             sets_between)
@@ -54,7 +53,7 @@ def o_history(t, n, lo_us=None, hi_us=None):
 
 
 def o_at(t, n, us, mode, age):
-    item = at_item(nullcontext, t, n, us, mode, age)
+    item = pick_at([kv for kv in t.items(_lo(n), _lo(n + 1)) if kv[1][0] != 0xFF], us, mode, age)
     return None if item is None else decode_record(item[1])
 
 
