@@ -195,7 +195,9 @@ def test_full_scan_keeps_a_registry_hot_set(data, tmp_path):
             for i in hot:
                 snap.latest(i)
             missed = pool.stats()["misses"] - before
-            assert missed <= 5, f"seed {seed}: {missed} misses of the hot set after a full scan"
+            # a flushed pool misses 224-334 times here; the scan-resistant one 0-7, by where the pages
+            # fall (each set's origin names the data file, so the checkout's path moves the layout)
+            assert missed <= 15, f"seed {seed}: {missed} misses of the hot set after a full scan"
             assert pool._check() == []
 
 
