@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from oor.typing import DurationLike, PathLike, TimeLike
 
 from oor_core.regcheck import PrimaryCheck
-from oor_core.reads import index_ids, latest_run, latest_set, latest_sets, latest_text_run, set_at, sets_between
+from oor_core.reads import (NOT_GATED, datetime_us, gate_at, gate_latest, index_ids, latest_run, latest_set,
+                            latest_sets, latest_text_run, set_at, sets_between)
 from oor_core.errors import ConflictError, LoadInterrupted, OorError, TLEParseError
 
 from oor import index_counts
@@ -1275,6 +1276,10 @@ class Registry(_Reads):
         time; ``source``: only that source's sets (docs/revisions.md).
         """
         db = self.db
+        if as_of is None and source is _ANY and db.tx_thread is None:
+            es = gate_latest(db.gate, norad_id)      # the common case: one C call (checks norad_id)
+            if es is not NOT_GATED:
+                return es
         if as_of is not None or source is not _ANY:
             _check_norad(norad_id)
             with self._reads() as v:
@@ -1319,12 +1324,16 @@ class Registry(_Reads):
         if sel or (db.tx_thread is not None and db.in_own_transaction()):
             with self._reads() as v:
                 return v.at(norad_id, when, mode, max_age, **sel)
-        _check_norad(norad_id)
         code = _AT_MODE.get(mode) if type(mode) is str else None
         if code is None:
             check_mode(mode)
-        us = to_epoch_us(when)           # set_at clamps it below the tombstone epoch
+        us = datetime_us(when)           # a UTC or naive datetime in C; set_at clamps below the tombstone
+        if us is None:
+            us = to_epoch_us(when)
         age = None if max_age is None else parse_duration(max_age)
+        es = gate_at(db.gate, norad_id, us, code, age)     # the common case: one C call
+        if es is not NOT_GATED:
+            return es
         view = db.acquire_view()         # one lookup: the bare view, as latest
         try:
             tree = view.tree("elsets")

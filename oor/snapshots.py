@@ -454,6 +454,7 @@ class Snapshots:
         self.visible = visible          # callable: the newest snapshot LSN readers may take (refreshed)
         self.path = path
         self.gate = gate                # oor_core.snapview.ViewGate: gate.current is the current view
+        gate.on_idle = self.retire      # gate.finish(v) retires an idle, no longer current view
         self.lock = threading.Lock()
         self.views = []                 # every open view (the current one included)
         self.max_age = None             # seconds: older views do not hold the watermark

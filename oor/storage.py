@@ -151,7 +151,8 @@ class Database:
         self._prune_next = PAGELOG_PRUNE
         # the current snapshot view, the visible LSN (visible_lsn) and the reader slot's published
         # LSN (_published), read by the C fast path of acquire_view (oor_core.snapview)
-        self._gate = ViewGate()
+        self.gate = ViewGate()        # public: Registry's single-call reads run through it (reads.gate_*)
+        self.gate.owner_pid = self.owner_pid
         self._snaps = None
         self._readers = None          # read-only: this process's reader table slot (lock file)
         self._slot = None
@@ -247,7 +248,7 @@ class Database:
         self.pagelog = PageLog(self.wal.next_lsn - 1)
         self.visible_lsn = self.wal.next_lsn - 1
         self._snaps = Snapshots(WriterSource(self.wal, self.pagelog, self.path, self.pool, self.pager),
-                                self.pager, pool_pages, self.pagelog, self._visible, self.path, self._gate)
+                                self.pager, pool_pages, self.pagelog, self._visible, self.path, self.gate)
         self._snaps.max_age = self.max_snapshot_age
 
     def _visible(self):
@@ -256,20 +257,20 @@ class Database:
     @property
     def visible_lsn(self):
         """The newest snapshot readers may take (a COMMIT or END LSN)."""
-        return self._gate.visible
+        return self.gate.visible
 
     @visible_lsn.setter
     def visible_lsn(self, lsn):
-        self._gate.visible = lsn
+        self.gate.visible = lsn
 
     @property
     def _published(self):
         """Reader process: the LSN this process's reader slot holds (0: none)."""
-        return self._gate.published
+        return self.gate.published
 
     @_published.setter
     def _published(self, lsn):
-        self._gate.published = lsn
+        self.gate.published = lsn
 
     def _readers_floor(self):
         """Oldest snapshot LSN of a live reader process (None: none), slots older than max_snapshot_age ignored."""
@@ -375,16 +376,16 @@ class Database:
         self._last_upto = self._followed_at = -1
         self._follow(None)
         self._snaps = Snapshots(FileSource(self.wal, self.pagelog, self.path, self.pager, self._catch_up),
-                                self.pager, pool_pages, self.pagelog, self._reader_visible, self.path, self._gate)
+                                self.pager, pool_pages, self.pagelog, self._reader_visible, self.path, self.gate)
         if self._readers is not None:
             # the gate joins the current view only while the writer's durable hint is unchanged and the
             # writer's liveness was asked less than 50 ms ago; without a mapping of the hint, never
             mapping = getattr(self._readers, "hint_mapping", None)     # optional (oor/vfs.py)
-            self._gate.hint_map = mapping() if mapping is not None else None
-            self._fast_ok = self._gate.hint_map is not None
-            self._gate.fresh_until = -1.0
+            self.gate.hint_map = mapping() if mapping is not None else None
+            self._fast_ok = self.gate.hint_map is not None
+            self.gate.fresh_until = -1.0
         if self._readers is not None and self._readers.writable:
-            self._gate.guarded = True
+            self.gate.guarded = True
             self._slot_lock = threading.Lock()
             self._keeper = threading.Thread(target=self._keep_slot, name="oor-reader-slot", daemon=True)
             self._keeper.start()
@@ -467,7 +468,7 @@ class Database:
 
     def _reader_visible(self):
         """Refresh from the log and publish this process's oldest snapshot in its reader slot."""
-        gate = self._gate
+        gate = self.gate
         gate.note_hint()            # before the hint is read: a change after it sends the gate here again
         upto = self._durable_point()
         if self._fast_ok and self._readers is not None:
@@ -499,7 +500,7 @@ class Database:
             with self._slot_lock:
                 # the gate's joins go slow (to this lock) from here: a join before this line is seen by
                 # oldest(); none can happen between oldest() and the clearing
-                self._gate.clearing = True
+                self.gate.clearing = True
                 try:
                     if self._published and self._snaps.oldest(respect_age=False) is None:
                         try:
@@ -508,7 +509,7 @@ class Database:
                             return          # the table was closed under us: the reader is closing
                         self._published = 0
                 finally:
-                    self._gate.clearing = False
+                    self.gate.clearing = False
 
     def snapshot(self):
         """A read view at the newest visible commit (docs/concurrency.md): a Snapshot, released by
@@ -523,7 +524,7 @@ class Database:
         in a reader process, the durable hint is unchanged, the writer's liveness fresh and the slot
         covers the view); else the slow path refreshes, publishes and moves or makes a view."""
         if self.owner_pid == _PID[0]:
-            v = self._gate.enter()
+            v = self.gate.enter()
             if v is not None:
                 return v
         self._require_open()
@@ -533,8 +534,7 @@ class Database:
         return self._snaps.acquire()
 
     def release_view(self, view):
-        if self._gate.leave(view):
-            self._snaps.retire(view)
+        self.gate.finish(view)          # retires the view (Snapshots.retire) when idle and not current
 
     def _verify_header(self):
         """Page 0 verified (checksum) and its references within its page count (pager.pxd condition 5)."""

@@ -18,6 +18,10 @@ object's keys are adjacent and in epoch order, a deleted object's last key is it
   latest_text_run(tree, first, last, n, names, one)   latest_run as TLE / 3LE text (export), elided
                                        records straight from their bytes (tlecodec.tle_text_at)
   index_ids(tree, lo, hi)              the ids of a names / cospar index range (find's prefix search)
+  datetime_us(when)                    a naive or UTC datetime as epoch us (None: ask oor.times)
+  gate_latest(gate, norad)             latest_set at a database's newest visible commit: the view's join
+  gate_at(gate, norad, us, mode, age)  (snapview.ViewGate), the read and the leave in one call; NOT_GATED
+                                       when the gate sends the read to the Python slow path
 
 Why: the Python path made per call a cursor, the probe key, the found key and value as bytes and a
 (key, value) tuple before decoding (cursor seek + decode_record 2.3-2.4 us against latest_set's 1.8 us,
@@ -35,6 +39,14 @@ from oor_core.btree cimport BTree, leaf_search, leaf_klen, leaf_overflow
 from oor_core.page cimport pg_nslots, pg_next, pg_prev, pg_id, slot_ptr, slot_len
 from oor_core.elset_layout cimport KEY_SIZE, VAL_TOMBSTONE, key_norad, key_epoch
 from oor_core.tlecodec cimport lazy_at, tle_text_at
+from oor_core.snapview cimport ViewGate, ViewBase
+from oor_core.tlecodec cimport days_before_year, is_leap
+from cpython.datetime cimport (import_datetime, PyDateTime_CheckExact, datetime_tzinfo, datetime_year,
+                               datetime_month, datetime_day, datetime_hour, datetime_minute, datetime_second,
+                               datetime_microsecond)
+import datetime as _datetime
+import_datetime()
+cdef object _UTC = _datetime.timezone.utc
 from oor_core.errors import CorruptPageError
 
 cdef extern from "Python.h":
@@ -185,7 +197,10 @@ cdef int64_t _clamped(object us):
 def latest_set(BTree tree not None, norad_id):
     """The newest set of an object (last key; at equal epochs the last arrival), or None when it has
     none or was deleted (its last key is a tombstone).  One descent; O(log n)."""
-    cdef uint32_t norad = _norad_arg(norad_id)
+    return _latest(tree, _norad_arg(norad_id))
+
+
+cdef object _latest(BTree tree, uint32_t norad):
     cdef uint8_t k[KEY_SIZE]
     cdef Pos s
     s.f = -1
@@ -269,7 +284,10 @@ def set_at(BTree tree not None, norad_id, when_us, int mode=AT_BEFORE, max_age_u
     epoch >= us, the last arrival at that epoch (two); AT_NEAREST (2): both, the smaller distance to
     us wins, a tie goes to before.  max_age_us (None: any): None unless the set found lies within it
     of us.  A tombstone is never an answer: us (a Python int) is clamped below the tombstone epoch."""
-    cdef uint32_t norad = _norad_arg(norad_id)
+    return _at(tree, _norad_arg(norad_id), when_us, mode, max_age_us)
+
+
+cdef object _at(BTree tree, uint32_t norad, object when_us, int mode, object max_age_us):
     cdef int64_t us = _clamped(when_us)
     if us == INT64_MAX:
         us = INT64_MAX - 1            # oor.keys.TOMB_EPOCH - 1
@@ -325,6 +343,66 @@ def set_at(BTree tree not None, norad_id, when_us, int mode=AT_BEFORE, max_age_u
     finally:
         _release(pool, &b)
         _release(pool, &a)
+
+
+# ---- times -------------------------------------------------------------------------------------
+cdef int _CUM[13]
+_CUM[:] = [0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334]
+
+
+def datetime_us(when):
+    """The epoch in us since 1950-01-01T00:00Z (oor.times.to_epoch_us) of a datetime that is naive
+    (read as UTC, as to_epoch_us reads it) or in ``datetime.timezone.utc``, in C; None for anything
+    else (the caller asks to_epoch_us).  Why: ``(when - EPOCH_1950) // 1us`` makes a timedelta and a
+    division, 0.5 us of the 2.5 us of ``Registry.at``."""
+    cdef int64_t y, m, days
+    if not PyDateTime_CheckExact(when):
+        return None
+    tz = datetime_tzinfo(when)
+    if tz is not None and tz is not _UTC:
+        return None
+    y = datetime_year(when)
+    m = datetime_month(when)
+    days = days_before_year(y) + _CUM[m] + datetime_day(when) - 1
+    if m > 2 and is_leap(y):
+        days += 1
+    return ((days * 24 + datetime_hour(when)) * 60 + datetime_minute(when)) * 60000000 \
+        + datetime_second(when) * 1000000 + datetime_microsecond(when)
+
+
+# ---- gated point reads: the snapshot join, the read and the leave in one call ----------------------
+NOT_GATED = object()    # what gate_latest / gate_at return when the gate sends the read to the slow path
+
+
+def gate_latest(ViewGate gate not None, norad_id):
+    """``Registry.latest`` at the newest visible commit in one call: join the gate's current view
+    (ViewGate.enter), latest_set on its ``elsets`` tree (None when the view has none), leave
+    (ViewGate.finish).  NOT_GATED, with nothing joined, when enter() refuses (no current view, a
+    newer commit to move to, a refresh due, another process): the caller takes the slow path.
+    Why: the same three steps as Python calls cost 0.3-0.4 us a lookup on top of the seek."""
+    cdef uint32_t norad = _norad_arg(norad_id)
+    cdef ViewBase v = gate.enter()
+    if v is None:
+        return NOT_GATED
+    try:
+        tree = v.tree("elsets")
+        return None if tree is None else _latest(<BTree>tree, norad)
+    finally:
+        gate.finish(v)
+
+
+def gate_at(ViewGate gate not None, norad_id, when_us, int mode=AT_BEFORE, max_age_us=None):
+    """``Registry.at`` (set_at's arguments) at the newest visible commit in one call, as gate_latest;
+    NOT_GATED when the gate refuses."""
+    cdef uint32_t norad = _norad_arg(norad_id)
+    cdef ViewBase v = gate.enter()
+    if v is None:
+        return NOT_GATED
+    try:
+        tree = v.tree("elsets")
+        return None if tree is None else _at(<BTree>tree, norad, when_us, mode, max_age_us)
+    finally:
+        gate.finish(v)
 
 
 # ---- ranges --------------------------------------------------------------------------------------

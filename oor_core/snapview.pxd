@@ -6,8 +6,8 @@
 # reader table again).  A join and a leave are one C call each under the GIL, so each is atomic for the
 # other threads of the process without a lock (docs/concurrency.md, "As built": the per-call snapshot).
 #
-# Who may cimport: nobody yet (the Python layer uses it: oor.snapshots subclasses ViewBase, oor.storage
-# owns one ViewGate per Database).
+# Who may cimport: oor_core/reads.pyx (gated reads: enter, one read, finish in one call). The Python layer
+# uses it too: oor.snapshots subclasses ViewBase, oor.storage owns one ViewGate per Database.
 from libc.stdint cimport uint64_t
 
 
@@ -32,6 +32,9 @@ cdef class ViewGate:
     cdef public object hint_map     # a mapping of the lock file (None: no durable hint to watch)
     cdef public bytes hint_seen     # the hint bytes as of the last refresh
     cdef readonly unsigned long long fast, slow   # joins by path (tests, stats)
+    cdef public long owner_pid      # the process the database was opened in: enter() elsewhere goes slow
+    cdef public object on_idle      # finish(v) calls on_idle(v) when v is idle and not current (None: no one)
     cpdef ViewBase enter(self)
     cdef bint _hint_same(self) except -1
     cpdef bint leave(self, ViewBase v) except -1
+    cpdef finish(self, ViewBase v)

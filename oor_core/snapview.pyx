@@ -27,6 +27,17 @@ cdef enum:
     HINT_END = 80
 cdef object _MISSING = object()
 
+import os as _os
+cdef long _pid = _os.getpid()      # this process (refreshed in a forked child)
+
+
+def _after_fork():
+    global _pid
+    _pid = _os.getpid()
+
+
+_os.register_at_fork(after_in_child=_after_fork)
+
 
 cdef inline double _monotonic() noexcept nogil:
     cdef timespec ts
@@ -72,11 +83,13 @@ cdef class ViewGate:
 
     def __cinit__(self):
         self.hint_seen = b""
+        self.owner_pid = _pid
 
     cpdef ViewBase enter(self):
         """Join the current view and return it, or None: the caller takes the slow path."""
         cdef ViewBase v
-        if self.closed or (self.fresh_until != 0.0 and _monotonic() >= self.fresh_until):
+        if self.closed or self.owner_pid != _pid or \
+                (self.fresh_until != 0.0 and _monotonic() >= self.fresh_until):
             self.slow += 1
             return None
         if self.hint_map is not None and not self._hint_same():
@@ -115,6 +128,11 @@ cdef class ViewGate:
             raise AssertionError(f"snapshot view at LSN {v.lsn} released more often than acquired")
         v.refs -= 1
         return v.refs == 0 and v is not self.current
+
+    cpdef finish(self, ViewBase v):
+        """leave(v), then on_idle(v) when v is idle and not current (the database retires it)."""
+        if self.leave(v) and self.on_idle is not None:
+            self.on_idle(v)
 
     def note_hint(self):
         """Remember the hint bytes now (before a refresh reads them: a change after this sends the next

@@ -1349,19 +1349,26 @@ cdef inline bint _ascii(const unsigned char* p, Py_ssize_t n):
 
 
 cdef int record_facts(const unsigned char* p, Py_ssize_t n, RecordFacts* f) except -1:
+    """_facts without the lines (regcheck's path)."""
+    cdef char c1[69]
+    cdef char c2[69]
+    return _facts(p, n, f, c1, c2)
+
+
+cdef int _facts(const unsigned char* p, Py_ssize_t n, RecordFacts* f, char* c1, char* c2) except -1:
     """1 when the n-byte record at p is valid (record.py conditions 1-8 and 10-13, as decode_record
     checks them) and of a kind this C path decides alone, with its facts in f; 0 when check_record
     must decide: a TEXT record with its lines kept (condition 9 re-parses them), version 1, metadata,
     non-ASCII name, source or origin, and every record that fails a condition (the Python path words
-    the error).  Never 1 for a record decode_record refuses.  No Python object is made."""
+    the error).  Never 1 for a record decode_record refuses.  For a text-elided record (F_ELIDED) the 1
+    also leaves its canonical lines (before the style) in c1 and c2, 69 bytes each: condition 13 is
+    "the lines can be written", so the check writes them once for tle_text_at.  No Python object is made."""
     cdef int flags, kind, style
     cdef Py_ssize_t nn, ns, off, no
     cdef const unsigned char* q
     cdef unsigned char c
     cdef int ni, i
     cdef double mm, incl, raan, ecc, argp, ma, ndot, nddot, bstar
-    cdef char c1[69]
-    cdef char c2[69]
     if n < HDR + FIXED or p[0] != VERSION:
         return 0
     kind = p[1]
@@ -1455,9 +1462,10 @@ cdef Py_ssize_t tle_text_at(const unsigned char* p, Py_ssize_t n, bint names, ch
     cap is too small): the caller decodes it and formats the ElementSet.  No Python object is made.
     Caller: oor_core/reads.pyx (export of the latest sets)."""
     cdef RecordFacts f
-    cdef const unsigned char* q = p + HDR
     cdef Py_ssize_t k = 0
-    if n < HDR + FIXED or p[1] != KIND_TEXT or not (p[2] & F_ELIDED) or record_facts(p, n, &f) != 1:
+    cdef char c1[69]
+    cdef char c2[69]
+    if n < HDR + FIXED or p[1] != KIND_TEXT or not (p[2] & F_ELIDED) or _facts(p, n, &f, c1, c2) != 1:
         return -1
     if cap < 2 + f.name_len + 1 + 2 * 70:
         return -1
@@ -1470,11 +1478,8 @@ cdef Py_ssize_t tle_text_at(const unsigned char* p, Py_ssize_t n, bint names, ch
         k += f.name_len
         out[k] = 10
         k += 1
-    if not canon_fields(f.norad, <char>q[4], <const char*>q + 93, f.intl_len, f.epoch_us, get_f64(q + 14),
-                        get_f64(q + 22), get_f64(q + 30), get_f64(q + 38), <int64_t>q[5], <int64_t>get_u(q + 90, 2),
-                        get_f64(q + 46), get_f64(q + 54), get_f64(q + 62), get_f64(q + 70), get_f64(q + 78),
-                        <int64_t>get_u(q + 86, 4), out + k, out + k + 70):
-        return -1
+    memcpy(out + k, c1, 69)                 # the canonical lines _facts wrote checking condition 13
+    memcpy(out + k + 70, c2, 69)
     apply_style(out + k, out + k + 70, p[HDR + FIXED])
     out[k + 69] = 10
     out[k + 139] = 10

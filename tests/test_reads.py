@@ -23,8 +23,11 @@ from oor.codec import decode_record, format_elements, read_elements
 from oor.codec.elements import EPOCH_1950
 from oor.lookups import pick_at
 from oor.keys import name_text, prefix_end, split_index_key
-from oor_core.reads import (AT_AFTER, AT_BEFORE, AT_NEAREST, index_ids, latest_run, latest_set, latest_sets, set_at,
-                            sets_between)
+from hypothesis import given, settings, strategies as st
+
+from oor.times import to_epoch_us
+from oor_core.reads import (AT_AFTER, AT_BEFORE, AT_NEAREST, NOT_GATED, datetime_us, gate_at, gate_latest, index_ids,
+                            latest_run, latest_set, latest_sets, set_at, sets_between)
 
 SEED = int(os.environ.get("OOR_READS_SEED", "1"))      # seed 1 has the leaf-boundary case below
 MODES = {"before": AT_BEFORE, "after": AT_AFTER, "nearest": AT_NEAREST}
@@ -476,3 +479,80 @@ def test_sets_read_are_decoded_on_first_use_and_equal_the_decoded_ones(real_reg)
                 continue
             a.mean_motion                                 # decode first
             assert (a.line1, a.line2) == (b.line1, b.line2) and a == b
+
+
+# ---- the gated single-call reads and the datetime conversion (Registry.latest / at) --------------------
+def test_gated_reads_answer_as_the_view_and_step_aside_when_the_gate_refuses(rand_reg):
+    """gate_latest / gate_at join the current view, read and leave in one call: the answers are the
+    view's tree's, the view's reader count is back to zero after every call (errors included), and a
+    gate that refuses (closed, or owned by another process) makes them return NOT_GATED unjoined."""
+    reg, ids, deleted = rand_reg
+    rng = random.Random(SEED + 7)
+    gate = reg.db.gate
+    reg.latest(ids[0])                          # a current view exists
+    v = gate.current
+    t = v.tree("elsets")
+    fast = gate.fast
+    for n in rng.sample(ids, 40) + sorted(deleted)[:5] + [0, 400000]:
+        assert same(gate_latest(gate, n), latest_set(t, n)), f"seed {SEED}: {n}"
+        full = o_history(t, n)
+        us = rng.choice(full).epoch_us + rng.randint(-10 ** 9, 10 ** 9) if full else 0
+        for code in MODES.values():
+            assert same(gate_at(gate, n, us, code, None), set_at(t, n, us, code, None)), f"seed {SEED}: {n}"
+        assert v.refs == 0, f"seed {SEED}: the view is still held after reading {n}"
+    assert gate.fast > fast
+    with pytest.raises(ValueError):
+        gate_latest(gate, -1)
+    with pytest.raises(ValueError):
+        gate_at(gate, ids[0], 0, 7)                # an unknown mode: raised inside, the view left
+    assert v.refs == 0 and gate._check() == []
+    owner = gate.owner_pid
+    gate.owner_pid = owner + 1                     # as a forked child sees it
+    try:
+        assert gate_latest(gate, ids[0]) is NOT_GATED and gate_at(gate, ids[0], 0) is NOT_GATED
+        assert v.refs == 0
+    finally:
+        gate.owner_pid = owner
+    assert same(reg.latest(ids[0]), latest_set(t, ids[0]))
+
+
+def test_registry_reads_step_aside_to_the_slow_path_when_the_gate_refuses(rand_reg):
+    """A registry read whose gate refuses still answers (the Python path), the same.  (A forked child's
+    refusal: tests/test_trust.py.)"""
+    reg, ids, _ = rand_reg
+    gate = reg.db.gate
+    n = ids[3]
+    want_l, want_a = reg.latest(n), reg.at(n, "2100-01-01")
+    slow = gate.slow
+    gate.fresh_until = 1e-9                      # a refresh due: enter() refuses, the slow path reads
+    try:
+        assert same(reg.latest(n), want_l) and same(reg.at(n, "2100-01-01"), want_a)
+        assert gate.slow > slow
+    finally:
+        gate.fresh_until = 0.0
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.datetimes(min_value=datetime.datetime(1, 1, 1), max_value=datetime.datetime(9999, 12, 31, 23, 59, 59)),
+       st.sampled_from([None, datetime.timezone.utc, datetime.timezone(datetime.timedelta(hours=5, minutes=30))]))
+def test_datetime_us_is_to_epoch_us_for_naive_and_utc_datetimes(when, tz):
+    when = when if tz is None else when.replace(tzinfo=tz)
+    got = datetime_us(when)
+    if tz is None or tz is datetime.timezone.utc:
+        assert got == to_epoch_us(when)
+    else:
+        assert got is None                         # the caller asks oor.times
+    assert datetime_us(when.date()) is None and datetime_us(0) is None and datetime_us("2022-01-01") is None
+
+
+def test_at_reads_every_form_of_time_alike(rand_reg):
+    reg, ids, _ = rand_reg
+    n = ids[5]
+    e = reg.history(n)[-1]
+    utc = e.epoch
+    ist = utc.astimezone(datetime.timezone(datetime.timedelta(hours=5, minutes=30)))
+    naive = utc.replace(tzinfo=None)
+    for mode in MODES:
+        want = reg.at(n, utc, mode)
+        assert same(reg.at(n, ist, mode), want) and same(reg.at(n, naive, mode), want)
+        assert same(reg.at(n, utc.isoformat(), mode), want)

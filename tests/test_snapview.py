@@ -145,8 +145,8 @@ def test_single_call_reads_agree_with_the_model_while_committing(tmp_path):
                     finally:
                         db.release_view(v)
                     assert got == model, f"seed {seed}: step {i}"
-            assert w._gate._check() == [] and r._gate._check() == [], f"seed {seed}"
-        assert w._gate.fast > 0 and r._gate.fast > 0 and r._gate.slow > 0, f"seed {seed}"
+            assert w.gate._check() == [] and r.gate._check() == [], f"seed {seed}"
+        assert w.gate.fast > 0 and r.gate.fast > 0 and r.gate.slow > 0, f"seed {seed}"
         r.close()
     finally:
         w.close()
