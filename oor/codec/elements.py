@@ -576,32 +576,24 @@ class RecordElementSet(ElementSet):
 
     Who makes them: the registry's read path in C (``oor_core/tlecodec.pyx``, ``lazy_at``), for a valid
     text-elided record -- nearly every set read from TLE text.  It holds a copy of the stored record
-    (``_rec``) and its two TLE lines (``_lines``), written straight from the record when it was read (the
+    (``_rec``) and its two TLE lines (the ``line1`` and ``line2`` slots), written straight from the record when it was read (the
     canonical lines of the fields in the set's style: what decoding gives); the value tuple is decoded
     from the record the first time a field is asked for, so a caller who wants the lines pays for neither
     the 26 values nor their objects.  Every other behaviour -- equality, hashing, pickling (as an ElementSet), ``replace``,
     immutability -- is ElementSet's, through the decoded values.
     """
 
-    __slots__ = ("_rec", "_lines")
+    # line1 / line2 are slots, set by lazy_at: reading one is a C-level slot read (they shadow
+    # ElementSet's properties, which format the lines from the values)
+    __slots__ = ("_rec", "line1", "line2")
 
     def __getattr__(self, name):
-        # reached only for an unset slot: the values, decoded now (lazy_at sets _rec and _lines)
+        # reached only for an unset slot: the values, decoded now (lazy_at sets _rec and the lines)
         if name == "_v":
             v = _tlecodec.decode_record(self._rec)._v
             _setattr(self, "_v", v)
             return v
         raise AttributeError(f"'ElementSet' object has no attribute {name!r}")
-
-    @property
-    def line1(self) -> str:
-        """TLE line 1 (see ElementSet.line1), written from the record."""
-        return self._lines[0]
-
-    @property
-    def line2(self) -> str:
-        """TLE line 2 (see ElementSet.line2), written from the record."""
-        return self._lines[1]
 
 
 _tlecodec.set_lazy_class(RecordElementSet)
