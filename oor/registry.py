@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from oor.typing import DurationLike, PathLike, TimeLike
 
 from oor_core.regcheck import PrimaryCheck
-from oor_core.reads import (NOT_GATED, datetime_us, gate_at, gate_latest, index_ids, latest_run, latest_set,
-                            latest_sets, latest_text_run, set_at, sets_between)
+from oor_core.reads import (NOT_GATED, datetime_us, gate_at, gate_history, gate_latest, index_ids,
+                            latest_run, latest_set, latest_sets, latest_text_run, scan_view, set_at, sets_between)
 from oor_core.errors import ConflictError, LoadInterrupted, OorError, TLEParseError
 
 from oor import index_counts
@@ -1346,6 +1346,10 @@ class Registry(_Reads):
         """The sets of an object with since <= epoch <= until (both optional), by epoch then arrival, as a
         list; ``as_of=`` / ``source=`` as ``latest``; ``revisions=True``: every version (Revision objects)."""
         db = self.db
+        if since is None and until is None and not sel and db.tx_thread is None:
+            sets = gate_history(db.gate, norad_id)      # the common case: one C call (checks norad_id)
+            if sets is not NOT_GATED:
+                return sets
         if sel or (db.tx_thread is not None and db.in_own_transaction()):
             with self._reads() as v:
                 return v.history(norad_id, since, until, **sel)
@@ -1372,8 +1376,18 @@ class Registry(_Reads):
         """Iterator of the latest set of every object with first_id <= id <= last_id, ascending id
         (deleted objects left out; ``as_of=`` / ``source=`` as ``latest``).
 
-        Constant memory; one walk along the leaves; one snapshot however long it is consumed.
+        Constant memory; one walk along the leaves; one snapshot, taken at the call, however long it is
+        consumed (``close()`` on the iterator, or dropping it, lets the snapshot go early).
         """
+        db = self.db
+        if not sel and not db.in_own_transaction():
+            nid = 0 if first_id is None else _check_norad(first_id)
+            last = MAX_NORAD_ID if last_id is None else _check_norad(last_id)
+            # the common case: a C iterator that owns the view (reads.LatestSets)
+            return scan_view(db.gate, db.acquire_view(), nid, last, SCAN_RUN)
+        return self._scan_reads(first_id, last_id, sel)
+
+    def _scan_reads(self, first_id, last_id, sel):
         with self._reads() as v:
             yield from v.scan(first_id, last_id, **sel)
 

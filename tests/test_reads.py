@@ -556,3 +556,44 @@ def test_at_reads_every_form_of_time_alike(rand_reg):
         want = reg.at(n, utc, mode)
         assert same(reg.at(n, ist, mode), want) and same(reg.at(n, naive, mode), want)
         assert same(reg.at(n, utc.isoformat(), mode), want)
+
+
+def test_scan_takes_its_snapshot_at_the_call_and_lets_it_go_when_done(tmp_path, data):
+    """Registry.scan's iterator (reads.LatestSets) reads the state of the call, holds one view until it is
+    exhausted, closed or dropped, and then lets it go: the writer's watermark moves on."""
+    base = _base_sets(data, 60)
+    reg = oor.open(tmp_path / "scanit.oor")
+    try:
+        reg.load(base, source_name="a")
+        want = list(reg.scan())
+        it = reg.scan()                                # nothing consumed yet: the snapshot is already taken
+        reg.delete(want[0].norad_id)
+        assert same_list(list(it), want)
+        assert next(it, None) is None                  # exhausted stays exhausted
+        assert reg.db.gate.current.refs == 0, "an exhausted scan still holds its view"
+        for how in ("close", "drop", "half"):
+            it = reg.scan()
+            v = reg.db.gate.current
+            assert v.refs == 1
+            if how == "close":
+                it.close()
+                it.close()
+                assert list(it) == []
+            elif how == "half":
+                next(it)
+                del it
+            else:
+                del it
+            gc.collect()
+            assert v.refs == 0, f"{how}: the scan's view is still held"
+        held = reg.scan(want[5].norad_id, want[9].norad_id)
+        lsn = reg.db.gate.current.lsn
+        reg.delete(want[6].norad_id)
+        assert reg.stats()["watermark"] <= lsn          # the open scan holds the watermark back
+        assert [es.norad_id for es in held] == [es.norad_id for es in want[5:10]]
+        reg.delete(want[7].norad_id)
+        assert reg.stats()["watermark"] > lsn
+        with pytest.raises(ValueError):
+            reg.scan(-1)                                 # arguments are checked at the call
+    finally:
+        reg.close()
