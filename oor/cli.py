@@ -56,7 +56,6 @@ from oor.codec import cospar, write_elements
 from oor.codec.io import atomic_output
 from oor.codec.formats import ALIASES, FORMATS, READ_FORMATS, canonical, resolve
 from oor.codec.tle import alpha5_decode
-from oor.progress import Counting, LoadProgress
 from oor.registry import Registry
 from oor.times import parse_duration, to_datetime
 
@@ -383,6 +382,7 @@ class _Interrupt:
 
 
 def _cmd_load(args, out, err):
+    from oor.progress import Counting, LoadProgress      # here: no other command draws progress
     for f in args.files:
         if f == "-":
             continue
