@@ -3,6 +3,7 @@
 # Every function here works on one 4096-byte buffer and never allocates a
 # Python object, except page_check (tests and `oor check`).
 from libc.string cimport memcpy, memmove, memset
+from libc.stdlib cimport free, malloc, qsort
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from oor_core.checksum cimport oor_crc32c
@@ -174,45 +175,70 @@ cdef int page_remove_at(uint8_t* p, int idx) noexcept nogil:
     return 0
 
 
+cdef int _cmp_u64(const void* a, const void* b) noexcept nogil:
+    cdef uint64_t x = (<const uint64_t*>a)[0], y = (<const uint64_t*>b)[0]
+    return (x > y) - (x < y)
+
+
+DEF SPAN_STACK = 1024       # > the most slots a valid page holds ((4096 - 40) / 4)
+
+
 cdef list page_check(const uint8_t* p, uint32_t expect_id):
-    """Violations of validity conditions 2-7 as strings (empty when valid).  Tests, `check`."""
+    """Violations of validity conditions 2-7 as strings (empty when valid).  Tests, `check`.
+
+    In C but for the messages: the slots' spans are sorted as packed integers (offset, end, slot), the
+    order of the (offset, end, slot) tuples this sorted before.  Why: a tuple and three ints per slot, a
+    sort and a zip per page were ~25% of `oor check` on the real data (6,310 pages, ~180,000 slots)."""
     problems = []
-    pid = pg_id(p)
-    where = f"page {expect_id}"
+    cdef uint32_t pid = pg_id(p)
+    cdef int ptype = pg_type(p)
+    cdef int ns = pg_nslots(p), lo = pg_free_lo(p), hi = pg_free_hi(p)
+    cdef int i, n = 0, off, ln
+    cdef Py_ssize_t live = 0
+    cdef uint64_t stack_spans[SPAN_STACK]
+    cdef uint64_t* spans = stack_spans
+    cdef uint64_t a, b
     if pid != expect_id:
-        problems.append(f"{where}: header names page {pid}")
-    ptype = pg_type(p)
+        problems.append(f"page {expect_id}: header names page {pid}")
     if ptype > PT_MAX:
-        problems.append(f"{where}: unknown page type {ptype}")
-    ns = pg_nslots(p)
-    lo = pg_free_lo(p)
-    hi = pg_free_hi(p)
+        problems.append(f"page {expect_id}: unknown page type {ptype}")
     if lo != PAGE_HDR + SLOT_SIZE * ns:
-        problems.append(f"{where}: free_lo {lo} != 40 + 4 * {ns}")
+        problems.append(f"page {expect_id}: free_lo {lo} != 40 + 4 * {ns}")
     if not (lo <= hi <= PAGE_SIZE):
-        problems.append(f"{where}: free bounds out of order ({lo}, {hi})")
+        problems.append(f"page {expect_id}: free bounds out of order ({lo}, {hi})")
         return problems
-    spans = []
-    live = 0
-    for i in range(ns):
-        off = slot_off(p, i)
-        ln = slot_len(p, i)
-        if off == 0:
-            if slot_rawlen(p, i) != 0:
-                problems.append(f"{where}: empty slot {i} has length {ln}")
-            continue
-        if off < hi or off + ln > PAGE_SIZE:
-            problems.append(f"{where}: slot {i} [{off}, {off + ln}) outside the record area [{hi}, 4096)")
-        if slot_is_stub(p, i) and ln != STUB_SIZE:
-            problems.append(f"{where}: slot {i} overflow stub has length {ln}")
-        spans.append((off, off + ln, i))
-        live += ln
-    spans.sort()
-    for a, b in zip(spans, spans[1:]):
-        if b[0] < a[1]:
-            problems.append(f"{where}: slots {a[2]} and {b[2]} overlap")
+    if ns > SPAN_STACK:
+        spans = <uint64_t*>malloc(ns * sizeof(uint64_t))
+        if spans == NULL:
+            raise MemoryError()
+    try:
+        for i in range(ns):
+            off = slot_off(p, i)
+            ln = slot_len(p, i)
+            if off == 0:
+                if slot_rawlen(p, i) != 0:
+                    problems.append(f"page {expect_id}: empty slot {i} has length {ln}")
+                continue
+            if off < hi or off + ln > PAGE_SIZE:
+                problems.append(f"page {expect_id}: slot {i} [{off}, {off + ln}) outside the record area "
+                                f"[{hi}, 4096)")
+            if slot_is_stub(p, i) and ln != STUB_SIZE:
+                problems.append(f"page {expect_id}: slot {i} overflow stub has length {ln}")
+            # offset < 2**16, end < 2**17, slot < 2**16: 20 bits each keep the tuple order
+            spans[n] = (<uint64_t>off << 40) | (<uint64_t>(off + ln) << 20) | <uint64_t>i
+            n += 1
+            live += ln
+        qsort(spans, n, sizeof(uint64_t), _cmp_u64)
+        for i in range(n - 1):
+            a, b = spans[i], spans[i + 1]
+            if (b >> 40) < ((a >> 20) & 0xFFFFF):
+                problems.append(f"page {expect_id}: slots {a & 0xFFFFF} and {b & 0xFFFFF} overlap")
+    finally:
+        if spans != stack_spans:
+            free(spans)
     if live + pg_frag(p) != PAGE_SIZE - hi:
-        problems.append(f"{where}: live bytes {live} + fragmented {pg_frag(p)} != record area {PAGE_SIZE - hi}")
+        problems.append(f"page {expect_id}: live bytes {live} + fragmented {pg_frag(p)} != record area "
+                        f"{PAGE_SIZE - hi}")
     if ptype == PT_OVERFLOW and (ns != 0 or pg_aux(p) > OVERFLOW_PAYLOAD):
-        problems.append(f"{where}: overflow page with {ns} slots, payload {pg_aux(p)}")
+        problems.append(f"page {expect_id}: overflow page with {ns} slots, payload {pg_aux(p)}")
     return problems

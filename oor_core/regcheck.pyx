@@ -57,13 +57,19 @@ cdef inline uint64_t _fmix(uint64_t h) noexcept nogil:
     return h
 
 
-cdef inline uint64_t _hash(const uint8_t* p, Py_ssize_t n, uint64_t seed) noexcept nogil:
-    """A 64-bit hash of p[:n] (FNV-1a, then a murmur3 finaliser), forced odd."""
-    cdef uint64_t h = 0xcbf29ce484222325ULL ^ seed
+DEF SEED2 = 0x9e3779b97f4a7c15ULL
+
+
+cdef inline void _hash2(const uint8_t* p, Py_ssize_t n, uint64_t* h1, uint64_t* h2) noexcept nogil:
+    """Two 64-bit hashes of p[:n] (FNV-1a from two bases, seed 0 and SEED2, then a murmur3 finaliser),
+    forced odd.  One loop for both: the two multiply chains run side by side (they were two passes)."""
+    cdef uint64_t a = 0xcbf29ce484222325ULL, b = 0xcbf29ce484222325ULL ^ SEED2
     cdef Py_ssize_t i
     for i in range(n):
-        h = (h ^ p[i]) * 0x100000001b3ULL
-    return _fmix(h ^ <uint64_t>n) | 1
+        a = (a ^ p[i]) * 0x100000001b3ULL
+        b = (b ^ p[i]) * 0x100000001b3ULL
+    h1[0] = _fmix(a ^ <uint64_t>n) | 1
+    h2[0] = _fmix(b ^ <uint64_t>n) | 1
 
 
 cdef inline bint _space(uint8_t c) noexcept nogil:
@@ -135,8 +141,10 @@ cdef class PrimaryCheck:
         return lo < self.nstamps and self.stamps[lo] == t
 
     cdef inline void _add(self, int i, const uint8_t* k, Py_ssize_t n) noexcept:
-        self.acc[i][0] += _hash(k, n, 0)
-        self.acc[i][1] += _hash(k, n, 0x9e3779b97f4a7c15ULL)
+        cdef uint64_t h1, h2
+        _hash2(k, n, &h1, &h2)
+        self.acc[i][0] += h1
+        self.acc[i][1] += h2
 
     cdef bint _fast(self, const uint8_t* kp, const uint8_t* vp, Py_ssize_t vn) except -1:
         """True when the record is valid and consistent and its index keys were added; False: slow path."""
@@ -274,15 +282,16 @@ cdef class PrimaryCheck:
 
     cdef int _entry(self, int index, const uint8_t* kp, Py_ssize_t kn, const uint8_t* vp,
                     Py_ssize_t vn) except -1:
-        cdef uint64_t c
+        cdef uint64_t c, h1, h2
         if kn < 6 or kp[kn - 5] != 0 or vn != 4:
             self.bad[index] = True
             return 0
         c = (<uint64_t>vp[0] << 24) | (<uint64_t>vp[1] << 16) | (<uint64_t>vp[2] << 8) | vp[3]
         if c == 0:
             self.bad[index] = True
-        self.acc[index][0] -= c * _hash(kp, kn, 0)
-        self.acc[index][1] -= c * _hash(kp, kn, 0x9e3779b97f4a7c15ULL)
+        _hash2(kp, kn, &h1, &h2)
+        self.acc[index][0] -= c * h1
+        self.acc[index][1] -= c * h2
         return 0
 
     def take_index(self, int index, chunk):

@@ -279,6 +279,44 @@ def test_stats_and_check(loaded, capsys):
     assert code == 0 and out.strip().endswith("ok")
 
 
+def test_check_opens_a_small_pool(loaded, capsys, monkeypatch):
+    # oor check reads each page once: it opens with CHECK_POOL_PAGES frames (1 MiB), not the default 32 MiB
+    # whose frames the kernel had to zero as the walk touched them -- and still checks a file of many times
+    # that many pages (corruption found in it: test_check_names_a_corrupt_page)
+    import oor.cli as cli_mod
+    db, _ = loaded
+    seen = []
+
+    class Spy(cli_mod.Registry):
+        def __init__(self, *a, **kw):
+            seen.append(kw.get("pool_pages"))
+            super().__init__(*a, **kw)
+            seen.append(self.db.stats()["page_count"])
+
+    monkeypatch.setattr(cli_mod, "Registry", Spy)
+    code, out, _ = cli(capsys, "check", "--db", db)
+    assert code == 0 and out.strip().endswith("ok")
+    assert seen[0] == cli_mod.CHECK_POOL_PAGES == 256 and seen[1] > 10 * cli_mod.CHECK_POOL_PAGES
+
+
+def test_a_command_builds_only_its_parser(loaded):
+    # a fresh `oor check` builds the parser of check alone, so oor.query (three commands' parsers) is not
+    # imported; --help, no command or an unknown one still see every command
+    db, _ = loaded
+    code = ("import sys; from oor.cli import main; rc = main(['check', '--db', sys.argv[1]]); "
+            "assert 'oor.query' not in sys.modules, 'oor.query imported'; sys.exit(rc)")
+    p = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=120,
+                       cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().endswith("ok")
+    p = run("--help")
+    assert p.returncode == 0 and all(c in p.stdout for c in ("check", "query", "merge", "screen", "prune"))
+    p = run("chek", "--db", db)
+    assert p.returncode == 2 and "invalid choice" in p.stderr and "check" in p.stderr
+    p = run("check", "--bogus")
+    assert p.returncode == 2 and "unrecognized arguments: --bogus" in p.stderr
+
+
 # ---- bad input ---------------------------------------------------------------------------------------
 def _sample_lines(data, n_sets):
     """The first n_sets 3LE sets of a real catalog, as a list of lines (no endings)."""
