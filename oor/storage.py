@@ -598,7 +598,9 @@ class Database:
         return best
 
     def _wal_flush_hook(self, lsn):
-        if lsn:
+        # The pool asks before every dirty write-back (331k times in a 1M-set ingest), and the log is
+        # nearly always durable that far already: durable_lsn only grows, so reading it unlocked is safe.
+        if lsn and lsn + 1 > self.wal.durable_lsn:
             self.wal.flush(lsn + 1)
 
     def _flush_loop(self, interval):

@@ -317,9 +317,10 @@ cdef int _diff_runs(const uint8_t* a, const uint8_t* b, uint16_t* runs) noexcept
     Exactly capture.page_diff's runs (runs fewer than 8 equal bytes apart merge), so a page list
     is byte for byte what encode_changes makes of captured_changes().  Equal 8-byte words are
     skipped a word at a time, and inside a differing word the first differing byte is found from
-    the XOR's trailing zero bits (little-endian loads)."""
+    the XOR's trailing zero bits (little-endian loads); a run's end likewise, from the lowest zero
+    byte of the XOR (a page rewritten by a split or a move differs in most of its bytes)."""
     cdef int i = MIN_RANGE_OFFSET, start, last_end = -100, n = 0
-    cdef uint64_t x, y, d
+    cdef uint64_t x, y, d, z
     while i < PAGE_SIZE:
         if (i & 7) == 0:
             memcpy(&x, a + i, 8)
@@ -333,7 +334,19 @@ cdef int _diff_runs(const uint8_t* a, const uint8_t* b, uint16_t* runs) noexcept
             i += 1
             continue
         start = i
-        while i < PAGE_SIZE and a[i] != b[i]:
+        while i < PAGE_SIZE:                 # to the first equal byte: a zero byte of the XOR
+            if (i & 7) == 0:
+                memcpy(&x, a + i, 8)
+                memcpy(&y, b + i, 8)
+                d = x ^ y
+                z = (d - 0x0101010101010101ULL) & ~d & 0x8080808080808080ULL   # exact at its lowest bit
+                if z == 0:
+                    i += 8
+                    continue
+                i += __builtin_ctzll(z) >> 3
+                break
+            if a[i] == b[i]:
+                break
             i += 1
         if n and start - last_end < 8:
             runs[2 * n - 1] = <uint16_t>(i - runs[2 * n - 2])
