@@ -122,6 +122,17 @@ cdef class ChangeCapture:
             out.append((pid, before, after, page_diff(before, after)))
         return out
 
+    def captured_pages(self):
+        """[(page_id, before, after)]: captured_changes without the diff, which the log's encoder
+        (logformat.encode_pages) does in C.  Caller: the storage layer's logger."""
+        out = []
+        cdef int f
+        for pid, before in self.captured.items():
+            f = self.pool.lookup(pid)
+            assert f >= 0, "captured page left the pool"
+            out.append((pid, before, PyBytes_FromStringAndSize(<const char*>self.pool.fdata(f), PAGE_SIZE)))
+        return out
+
     def release_captured(self, uint64_t lsn):
         """Stamp every captured page with lsn (0: leave the LSN) and drop the capture pins.
 

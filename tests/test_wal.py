@@ -669,6 +669,55 @@ def test_encode_changes_round_trips():
         assert imaged == seen, f"seed {trial}"
 
 
+def _diff_pair(rng):
+    """A (before, after) pair of pages that differ the way logged pages do: none, a few bytes, runs at
+    every alignment and gap around the 8-byte merge distance, half a page shifted, or all of it."""
+    after = bytearray(rng.randbytes(PAGE) if rng.random() < 0.5 else bytes(PAGE))
+    before = bytearray(after)
+    shape = rng.randrange(5)
+    if shape == 1:
+        for _ in range(rng.randint(1, 4)):
+            before[rng.randrange(PAGE)] ^= 1 << rng.randrange(8)
+    elif shape == 2:
+        at = rng.randrange(16)
+        while at < PAGE:
+            n = rng.randint(1, 12)
+            for i in range(at, min(at + n, PAGE)):
+                before[i] ^= rng.randint(1, 255)
+            at += n + rng.randint(1, 12)             # gaps of 1..12 bytes: some merge, some do not
+    elif shape == 3:
+        at = rng.randrange(40, PAGE // 2)
+        before[at:] = after[at - rng.randint(1, 300):PAGE - rng.randint(1, 300)][:PAGE - at].ljust(PAGE - at, b"\0")
+    elif shape == 4:
+        before = bytearray(rng.randbytes(PAGE))
+    before[0:16] = rng.randbytes(16)                 # checksum, id and LSN never count
+    return bytes(before[:PAGE]), bytes(after)
+
+
+def test_encode_pages_matches_encode_changes():
+    """logformat.encode_pages (the logger's C diff and encoder) makes exactly encode_changes' payload
+    from captured_changes-style input, imaged set included, on seeded random page lists."""
+    from oor_core.capture import page_diff
+    for trial in range(400):
+        rng = random.Random(trial)
+        imaged = set(rng.sample(range(1, 80), 25))
+        pages, changes = [], []
+        for pid in rng.sample(range(1, 80), rng.randint(0, 12)):
+            before, after = _diff_pair(rng)
+            if rng.random() < 0.15:
+                before = None
+            pages.append((pid, before, after))
+            changes.append((pid, before, after, page_diff(before, after)))
+        im1, im2 = set(imaged), set(imaged)
+        want = LF.encode_changes(changes, im1)
+        got = LF.encode_pages(pages, im2)
+        assert got == want, f"seed {trial}"
+        assert im1 == im2, f"seed {trial}"
+    with pytest.raises(ValueError):
+        LF.encode_pages([(1, bytes(PAGE), bytes(100))], set())
+    assert LF.encode_pages([], set()) is None
+
+
 def test_apply_page_applies_one_page_forward_and_back():
     """logformat.apply_page (a snapshot roll's one-page apply): for every page of random page lists, forward
     gives the page after the change and back the page before it, as the full decoder says; a page the list
