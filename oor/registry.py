@@ -1276,7 +1276,7 @@ class Registry(_Reads):
         time; ``source``: only that source's sets (docs/revisions.md).
         """
         db = self.db
-        if as_of is None and source is _ANY and db.tx_thread is None:
+        if as_of is None and source is _ANY and (db.tx_thread is None or not db.in_own_transaction()):
             es = gate_latest(db.gate, norad_id)      # the common case: one C call (checks norad_id)
             if es is not NOT_GATED:
                 return es
@@ -1346,7 +1346,7 @@ class Registry(_Reads):
         """The sets of an object with since <= epoch <= until (both optional), by epoch then arrival, as a
         list; ``as_of=`` / ``source=`` as ``latest``; ``revisions=True``: every version (Revision objects)."""
         db = self.db
-        if since is None and until is None and not sel and db.tx_thread is None:
+        if since is None and until is None and not sel and (db.tx_thread is None or not db.in_own_transaction()):
             sets = gate_history(db.gate, norad_id)      # the common case: one C call (checks norad_id)
             if sets is not NOT_GATED:
                 return sets

@@ -597,3 +597,38 @@ def test_scan_takes_its_snapshot_at_the_call_and_lets_it_go_when_done(tmp_path, 
             reg.scan(-1)                                 # arguments are checked at the call
     finally:
         reg.close()
+
+
+def test_reads_from_other_threads_see_the_last_commit_while_a_transaction_runs(rand_reg):
+    """A transaction running in one thread sends only its own thread's reads to the locked path: the
+    other threads' latest / history read the last commit at a snapshot (through the gate), not the
+    transaction's writes, and the transaction's own reads see them."""
+    import threading
+    reg, ids, _ = rand_reg
+    n = ids[2]
+    want_l, want_h = reg.latest(n), reg.history(n)
+    started, done = threading.Event(), threading.Event()
+    seen = []
+
+    def writer():
+        try:
+            with reg.transaction() as tx:
+                tx.delete(n)
+                seen.append(tx.latest(n))
+                started.set()
+                done.wait(10)
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert started.wait(10)
+        fast = reg.db.gate.fast
+        assert same(reg.latest(n), want_l) and same_list(reg.history(n), want_h)
+        assert reg.db.gate.fast + reg.db.gate.slow >= fast + 2
+    finally:
+        done.set()
+        t.join()
+    assert seen == [None] and same(reg.latest(n), want_l)
