@@ -160,8 +160,6 @@ class Probes:
             first = None
             for _name, l1, l2 in tr:
                 s = Satrec.twoline2rv(l1, l2)
-                if s.error:
-                    continue
                 us = round(((s.jdsatepoch - 2433282.5) + s.jdsatepochF) * 86_400_000_000)
                 lo, hi = rng_span.get(s.satnum, (us, us))
                 rng_span[s.satnum] = (min(lo, us), max(hi, us))

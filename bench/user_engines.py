@@ -13,7 +13,9 @@ own 10,000-set durable commits), ``latest/at/history/scan/find`` then ``es.line1
 format="3le")``, and ``python -m oor check --db`` for the check.
 
 Peers parse with sgp4's ``Satrec.twoline2rv`` (the fields stored) after a plain line split
-(``user_data.read_triples``; the name from the "0 " line), skip the pairs sgp4 rejects, drop exact repeats within a
+(``user_data.read_triples``; the name from the "0 " line), keep the sets sgp4 parses but cannot propagate (its
+``error`` code, set by the propagator's start: JWST's 0.988-eccentric set 50463 of catalog-2022-01, error 3, which a
+registry stores like any other), drop exact repeats within a
 load (same object, epoch, source and lines) and number the sets of one (object, epoch) with ``seq``, as the
 registry does; one durable transaction per file.  Each stores the parsed fields, name, source and both lines:
 
@@ -68,8 +70,6 @@ def parsed_rows(files):
         rows = []
         for name, l1, l2 in read_triples(path):
             s = Satrec.twoline2rv(l1, l2)
-            if s.error:
-                continue
             us = round(((s.jdsatepoch - 2433282.5) + s.jdsatepochF) * 86_400_000_000)
             k = (s.satnum, us)
             ident = (src, l1[:68], l2[:68])
