@@ -251,6 +251,8 @@ class _Roller:
 class WriterSource(_Roller):
     """PageAt in the writer's process: the writer's frame (or the file) rolled back to S."""
 
+    direct_file = False         # its views copy in C from the writer's pool instead (direct_pool)
+
     def __init__(self, wal, pagelog, path, pool, pager):
         super().__init__(wal, pagelog, path)
         self.pool = pool
@@ -276,7 +278,8 @@ class WriterSource(_Roller):
 class FileSource(_Roller):
     """PageAt in a reader process: the data file's copy rolled forward or back to S."""
 
-    direct_pool = None          # a reader process's miss must consult the log index: never in C
+    direct_pool = None          # a reader process's miss must consult the log index first ...
+    direct_file = True          # ... which C does for a page it does not list (SnapshotView)
 
     def __init__(self, wal, pagelog, path, pager, catch_up):
         super().__init__(wal, pagelog, path)
@@ -366,6 +369,11 @@ class SnapshotView(ViewBase):
         base = owner.source.direct_pool
         if base is not None:
             self.pool.base_pool = base
+            self.pool.parked_map = self.parked
+        elif owner.source.direct_file:
+            # a reader process: a page its followed log does not list is the file's copy, in C
+            # (bufpool.pyx, _file_direct)
+            self.pool.log_pages = owner.log.by_page
             self.pool.parked_map = self.parked
 
     def _page(self, pid):

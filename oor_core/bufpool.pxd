@@ -90,6 +90,9 @@ cdef class BufferPool:
     cdef public BufferPool base_pool
     cdef public uint64_t snap_lsn
     cdef public dict parked_map
+    # SNAPSHOT in a reader process, a miss's C path (bufpool.pyx, _file_direct): the page ids its followed
+    # log lists (oor/snapshots.py PageLog.by_page); a page not among them is the data file's copy
+    cdef public dict log_pages
     cdef readonly unsigned long long direct_misses
     cdef readonly int mode             # a MODE_* value; changed only by set_mode()
     cdef readonly SpaceManager space
@@ -172,6 +175,7 @@ cdef class BufferPool:
     cdef bint _evict(self, int f, list failure) except -1
     cdef void _unhot(self, int f) noexcept nogil
     cdef bint _direct_copy(self, uint32_t pid, int f) except -1
+    cdef bint _file_direct(self, uint32_t pid, int f) except -1
     cdef int _write_back(self, int f) except -1
     cdef int _drop_frames(self) except -1
     cdef int write_dirty(self, list pids) except -1

@@ -27,6 +27,7 @@ class BufferPool:
     base_pool: Optional["BufferPool"]   # SNAPSHOT in the writer's process: the writer's pool (a miss's C path)
     snap_lsn: int                       # SNAPSHOT: the view's LSN (the C path keeps copies at or below it)
     parked_map: Optional[Dict[int, Any]]  # SNAPSHOT: the view's parked pages (left to page_source)
+    log_pages: Optional[Dict[int, List[int]]]  # SNAPSHOT in a reader process: PageLog.by_page (a miss's C path)
     @property
     def direct_misses(self) -> int: ...
     hits: int                                        # read-only counters

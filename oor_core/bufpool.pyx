@@ -306,6 +306,37 @@ cdef class BufferPool:
                 return False
         return pg_lsn(dst) <= self.snap_lsn
 
+    cdef bint _file_direct(self, uint32_t pid, int f) except -1:
+        """A SNAPSHOT pool's miss in a reader process, in C: the data file's verified copy of pid into frame
+        f, kept when its LSN L is at or below the view's snapshot S and the followed log lists no record
+        of pid with L < LSN <= S (log_pages: PageLog.by_page, ascending LSNs) -- FileSource.page_at's
+        common case, whose answer it then is.  False leaves the miss to page_source
+        (oor/snapshots.py), which decides the rest: a page the view parked, a record of pid after the
+        copy (rolled forward), a copy torn, never written (past the end, a hole) or newer than S.  Why:
+        every miss of a reader process went through Python (10 us a page; `oor check` reads every page)."""
+        cdef uint8_t* dst = self.fdata(f)
+        cdef uint64_t lsn, x
+        cdef list lst
+        cdef Py_ssize_t i
+        if self.parked_map and pid in self.parked_map:
+            return False
+        try:
+            self.pager.read_page(pid, dst)
+        except CorruptPageError:
+            return False
+        lsn = pg_lsn(dst)
+        if lsn > self.snap_lsn:
+            return False
+        lst = self.log_pages.get(pid)
+        if lst is not None:
+            for i in range(len(lst) - 1, -1, -1):
+                x = lst[i]
+                if x <= lsn:
+                    break
+                if x <= self.snap_lsn:
+                    return False            # a record of pid between the copy and S: roll it (Python)
+        return True
+
     cdef int _write_back(self, int f) except -1:
         """Write a dirty frame to the file, after the WAL hook (invariant 2)."""
         cdef uint8_t* p = self.fdata(f)
@@ -333,6 +364,8 @@ cdef class BufferPool:
             # (oor/snapshots.py: the writer's frame or the file, rolled along the log)
             self.misses += 1
             if self.base_pool is not None and self._direct_copy(pid, f):
+                self.direct_misses += 1
+            elif self.log_pages is not None and self._file_direct(pid, f):
                 self.direct_misses += 1
             else:
                 version = self.page_source(pid)

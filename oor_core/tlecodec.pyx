@@ -551,12 +551,25 @@ def parse_line_pair(line1, line2, *, name=None, source=None, bint allow_missing_
 cdef const char* ALPHA5 = b"ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
+# "00" "01" ... "99": two digits per division (put_digits)
+cdef char DIGITS2[200]
+for _k in range(100):
+    DIGITS2[2 * _k] = 48 + _k // 10
+    DIGITS2[2 * _k + 1] = 48 + _k % 10
+
+
 cdef inline void put_digits(char* p, uint64_t v, int width):
-    """v as exactly ``width`` zero-padded decimal digits (v < 10^width)."""
-    cdef int i
-    for i in range(width - 1, -1, -1):
-        p[i] = 48 + <int>(v % 10)
-        v //= 10
+    """v as exactly ``width`` zero-padded decimal digits (v < 10^width); two digits per step (a
+    division by 100 and a table pair), half the dependent divisions of one per digit."""
+    cdef int i = width
+    cdef uint64_t q
+    while i >= 2:
+        q = v // 100
+        memcpy(p + i - 2, &DIGITS2[2 * (v - q * 100)], 2)
+        v = q
+        i -= 2
+    if i == 1:
+        p[0] = 48 + <int>v
 
 
 cdef inline int put_right(char* p, uint64_t v, int width):
@@ -1509,13 +1522,21 @@ cdef object lazy_at(const unsigned char* p, Py_ssize_t n):
     checks (tle_text_at: record_facts) -- becomes a RecordElementSet holding a copy of the record and its
     two TLE lines, written straight from the record (its fields are decoded when first asked for);
     any other record is decoded now (decode_at).  Untracked by the cyclic GC (it holds bytes, then a
-    value tuple of atoms and the lines: no cycle).  Caller: oor_core/reads.pyx."""
-    cdef char out[1024]
-    if _lazy_type == NULL or tle_text_at(p, n, False, out, sizeof(out)) != 140:
+    value tuple of atoms and the lines: no cycle).  The lines are written into the two new strings'
+    own buffers (ASCII by construction: no decode pass, no copy).  Caller: oor_core/reads.pyx."""
+    cdef RecordFacts f
+    cdef char* d1
+    cdef char* d2
+    if _lazy_type == NULL or n < HDR + FIXED or p[1] != KIND_TEXT or not (p[2] & F_ELIDED):
         return decode_at(p, n)
+    l1 = PyUnicode_New(69, 127)
+    l2 = PyUnicode_New(69, 127)
+    d1 = <char*>PyUnicode_DATA(l1)
+    d2 = <char*>PyUnicode_DATA(l2)
+    if _facts(p, n, &f, d1, d2) != 1:
+        return decode_at(p, n)
+    apply_style(d1, d2, p[HDR + FIXED])
     rec = PyBytes_FromStringAndSize(<const char*>p, n)
-    l1 = PyUnicode_DecodeASCII(out, 69, NULL)
-    l2 = PyUnicode_DecodeASCII(out + 70, 69, NULL)
     obj = PyType_GenericAlloc(_lazy_type, 0)
     Py_INCREF(rec)
     (<PyObject**>(<char*><PyObject*>obj + _rec_offset))[0] = <PyObject*>rec
@@ -1525,4 +1546,3 @@ cdef object lazy_at(const unsigned char* p, Py_ssize_t n):
     (<PyObject**>(<char*><PyObject*>obj + _l2_offset))[0] = <PyObject*>l2
     PyObject_GC_UnTrack(<PyObject*>obj)
     return obj
-

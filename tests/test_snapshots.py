@@ -448,3 +448,38 @@ def test_misses_served_in_c_agree_with_the_snapshot(tmp_path):
         assert reg.check() == []
     finally:
         reg.close()
+
+
+def test_reader_process_misses_in_c_agree_with_the_log(tmp_path):
+    """A read-only registry (a reader process's Database) serves a miss in C when its followed log lists
+    no record of the page (bufpool._file_direct: the file's copy is the page at its snapshot), and through
+    the snapshot layer when it does; with a pool far smaller than the file and updates the log still
+    holds (no checkpoint since), every read agrees with the writer's, both kinds of miss happen, and the
+    file checks clean (seeded)."""
+    seed = 4242
+    rnd = random.Random(seed)
+    sets = _sets(3000)
+    path = tmp_path / "c.oor"
+    w = oor.open(path, checkpoint_bytes=1 << 30, checkpoint_seconds=3600)
+    r = None
+    try:
+        w.load(sets)
+        w.checkpoint()
+        ids = sorted({e.norad_id for e in sets})
+        for k in range(3):
+            w.load([_bump(e, k) for e in rnd.sample(sets, 300)])
+        want = {n: w.latest(n) for n in ids}
+        r = oor.open(path, read_only=True, pool_pages=24)
+        for n in rnd.sample(ids, len(ids)):
+            assert r.latest(n) == want[n], f"seed {seed}: {n} differs in the reader"
+        v = r.db.acquire_view()
+        try:
+            served, misses = v.pool.direct_misses, v.pool.misses
+        finally:
+            r.db.release_view(v)
+        assert 0 < served < misses, f"seed {seed}: {served} of {misses} misses served in C"
+        assert r.check() == []
+    finally:
+        if r is not None:
+            r.close()
+        w.close()
