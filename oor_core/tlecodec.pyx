@@ -718,7 +718,8 @@ cdef inline char checksum_char(const char* p):
 
 cdef bint canon_lines(tuple v, char* l1, char* l2):
     """The canonical lines of the value tuple v (69 bytes each into l1, l2); False if format_lines
-    would raise (or for -0.0 fields: the Python formatter decides those)."""
+    would raise (or for a -0.0 angle, eccentricity or mean motion: the Python formatter decides those;
+    a -0.0 mean motion dot is written here, "-.00000000")."""
     cdef int64_t norad = v[0], epoch_us = v[3]
     cdef int64_t eph = v[8], elnum = v[9], rev = v[15]
     cdef object cls = v[1], intl = v[2]
@@ -771,11 +772,11 @@ cdef bint canon_fields(int64_t norad, char cls, const char* ip, Py_ssize_t ni, i
     l1[23] = 46
     put_digits(l1 + 24, units % 100000000, 8)
     l1[32] = 32
-    if not round_scaled(-ndot if ndot < 0.0 else ndot, 8, &r) or r >= 100000000:
+    # the sign is the float's sign bit, as format_lines writes it: -0.0 (the "-.00000000" of real files,
+    # 3% of ../shared/data/history) gets its '-', like a negative value that rounds to zero
+    if not round_scaled(-ndot if signbit(ndot) else ndot, 8, &r) or r >= 100000000:
         return False
-    if ndot == 0.0 and signbit(ndot):
-        return False
-    l1[33] = 45 if ndot < 0.0 else 32
+    l1[33] = 45 if signbit(ndot) else 32
     l1[34] = 46
     put_digits(l1 + 35, r, 8)
     l1[43] = 32

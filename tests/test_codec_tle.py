@@ -329,3 +329,25 @@ def test_to_satrec_from_text_and_from_fields():
     e2, r2, _ = built.to_satrec().sgp4(jd, fr)
     assert e1 == e2 == 0
     assert r1 == pytest.approx(r2, abs=1e-3)     # km; same elements, epoch equal to ~1 us
+
+
+def test_negative_zero_mean_motion_dot_is_canonical_and_elided():
+    """Space-Track writes some ndot fields as "-.00000000" (3% of the sets of ../shared/data/history):
+    the C formatter writes the sign of -0.0 as format_lines' definition does, so such a set is stored
+    without its lines and read back exactly, like any other canonical set."""
+    import math
+    from oor.codec import decode_record, encode_record
+    from oor.codec.tle import _format_lines_py
+    from oor_core import tlecodec
+    l1 = "1 36508U 10013A   16200.16477416 -.00000000  00000-0 -84066-6 0  9994"
+    l2 = "2 36508  92.0301 121.6730 0009479  50.1105 310.0935 14.52173432332685"
+    plus = l1[:33] + " " + l1[34:68] + str(tle_checksum(l1[:33] + " " + l1[34:68]))
+    for a, sign in ((l1, -1.0), (plus, 1.0)):
+        es = parse_tle(a, l2)
+        assert es.mean_motion_dot == 0.0 and math.copysign(1.0, es.mean_motion_dot) == sign
+        c1, c2 = tlecodec.canonical_lines(es._v)
+        assert (c1, c2) == _format_lines_py(es._v) and c1[33:43] == a[33:43] and c2 == l2
+        rec = encode_record(es)
+        assert rec[2] & 64, "stored without its lines"
+        back = decode_record(rec)
+        assert (back.line1, back.line2) == (a, l2) and back == es
