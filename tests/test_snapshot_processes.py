@@ -370,6 +370,32 @@ reg.close()
     assert holder.wait(10) == 0
 
 
+
+def test_cli_second_writer_refused_at_once_or_waits(tmp_path):
+    """`oor load` while another process writes: refused at once with one line naming the holder (exit 2,
+    nothing stored), or, with --wait, loads once the holder lets go."""
+    path = tmp_path / "wait.oor"
+    _load(path, 10)
+    hist = _data() / "history" / "Sentinel-6A.tle"
+    holder = _spawn("""
+import sys, time, oor
+reg = oor.open(sys.argv[1])
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+reg.close()
+""", path, 1.5)
+    assert holder.stdout.readline().strip() == "held"
+    r = _oor("load", "-q", "--db", path, hist, check=False)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and str(holder.pid) in lines[0] and str(path) in lines[0], r.stderr
+    t0 = time.monotonic()
+    r = _oor("load", "-q", "--wait", 30, "--db", path, hist)
+    assert time.monotonic() - t0 < 25
+    assert holder.wait(10) == 0
+    with oor.open(path, read_only=True) as reg:
+        assert len(reg.history(46984)) > 600          # Sentinel-6A's sets went in after the wait
+
 MODEL_READER = """
 import json, sys, time
 import oor
