@@ -627,6 +627,54 @@ cdef inline bint round_scaled(double x, int d, uint64_t* out):
     return True
 
 
+cdef inline bint round_exact(double x, double scale, uint64_t* out) noexcept:
+    """round_scaled's common case without floor or snprintf: x * scale truncated (floor, for x >= 0) and
+    rounded up when the rest is at least a half; False when x is negative, -0.0, not finite or too
+    large, or the rest lies within 1e-4 of a half (then round_scaled's exact path decides).  Equal to
+    round_scaled wherever the caller's field fits: x * scale < 2^40 there, so the rest is exact and
+    far from the tie window."""
+    cdef double s
+    cdef uint64_t t
+    cdef double f
+    if not (x >= 0.0) or signbit(x) or x >= 1e9:
+        return False
+    s = x * scale
+    if s >= 1099511627776.0:                        # 2^40
+        return False
+    t = <uint64_t>s
+    f = s - <double>t
+    if -1e-4 < f - 0.5 < 1e-4:
+        return False
+    out[0] = t + (f >= 0.5)
+    return True
+
+
+cdef inline bint fixed_8_4(char* p, double x) noexcept:
+    """fixed_field(p, x, 8, 4) (the angles) with its widths as constants, so that every division by
+    a power of ten is a multiplication and the digit loops unroll."""
+    cdef uint64_t r, ip, fr
+    if not round_exact(x, 10000.0, &r):
+        return fixed_field(p, x, 8, 4)
+    ip = r // 10000
+    fr = r - ip * 10000
+    if ip >= 1000:
+        return False
+    if ip >= 100:
+        p[0] = 48 + <int>(ip // 100)
+        p[1] = 48 + <int>(ip // 10 % 10)
+    elif ip >= 10:
+        p[0] = 32
+        p[1] = 48 + <int>(ip // 10)
+    else:
+        p[0] = 32
+        p[1] = 32
+    p[2] = 48 + <int>(ip % 10)
+    p[3] = 46
+    memcpy(p + 4, &DIGITS2[2 * (fr // 100)], 2)
+    memcpy(p + 6, &DIGITS2[2 * (fr % 100)], 2)
+    return True
+
+
 cdef inline bint fixed_field(char* p, double x, int width, int d):
     """format(x, f'{width}.{d}f') into p (width columns, blank-padded); False if it does not fit or is odd."""
     cdef uint64_t r, ip
@@ -795,20 +843,20 @@ cdef bint canon_fields(int64_t norad, char cls, const char* ip, Py_ssize_t ni, i
     l2[1] = 32
     memcpy(l2 + 2, sid, 5)
     l2[7] = 32
-    if not fixed_field(l2 + 8, incl, 8, 4):
+    if not fixed_8_4(l2 + 8, incl):
         return False
     l2[16] = 32
-    if not fixed_field(l2 + 17, raan, 8, 4):
+    if not fixed_8_4(l2 + 17, raan):
         return False
     l2[25] = 32
     if not round_scaled(ecc, 7, &r) or r >= 10000000:
         return False
     put_digits(l2 + 26, r, 7)
     l2[33] = 32
-    if not fixed_field(l2 + 34, argp, 8, 4):
+    if not fixed_8_4(l2 + 34, argp):
         return False
     l2[42] = 32
-    if not fixed_field(l2 + 43, ma, 8, 4):
+    if not fixed_8_4(l2 + 43, ma):
         return False
     l2[51] = 32
     if not fixed_field(l2 + 52, mm, 11, 8):
