@@ -21,7 +21,7 @@ every TLE field has at most 11 significant digits, so ``digits / 10**k``
 correctly rounded value of the decimal.
 """
 from libc.string cimport memcmp, memcpy, strlen
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdio cimport snprintf
 from libc.math cimport isfinite, floor, signbit, log10
 from cpython.object cimport PyObject, PyTypeObject
@@ -998,9 +998,39 @@ cdef inline void put_u64(unsigned char* p, uint64_t v):
         p[i] = (v >> (8 * i)) & 0xFF
 
 
-cdef inline uint64_t get_u(const unsigned char* p, int n):
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* little-endian loads of the record's integers and doubles: one load each (the byte loop they replace
+       was 280 instructions of a set's read, callgrind) */
+    static inline uint64_t oor_le64(const unsigned char *p) {
+        uint64_t v; memcpy(&v, p, 8);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        v = __builtin_bswap64(v);
+    #endif
+        return v;
+    }
+    static inline uint32_t oor_le32(const unsigned char *p) {
+        uint32_t v; memcpy(&v, p, 4);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        v = __builtin_bswap32(v);
+    #endif
+        return v;
+    }
+    """
+    uint64_t oor_le64(const unsigned char* p) noexcept nogil
+    uint32_t oor_le32(const unsigned char* p) noexcept nogil
+
+
+cdef inline uint64_t get_u(const unsigned char* p, int n) noexcept:
+    """The n-byte little-endian unsigned integer at p."""
     cdef uint64_t v = 0
     cdef int i
+    if n == 8:
+        return oor_le64(p)
+    if n == 4:
+        return oor_le32(p)
     for i in range(n - 1, -1, -1):
         v = (v << 8) | p[i]
     return v
@@ -1012,8 +1042,8 @@ cdef inline void put_f64(unsigned char* p, double d):
     put_u64(p, u)
 
 
-cdef inline double get_f64(const unsigned char* p):
-    cdef uint64_t u = get_u(p, 8)
+cdef inline double get_f64(const unsigned char* p) noexcept:
+    cdef uint64_t u = oor_le64(p)
     cdef double d
     memcpy(&d, &u, 8)
     return d
