@@ -350,16 +350,20 @@ def test_clean_close_keeps_the_log_for_an_idle_attached_reader(tmp_path):
             r.kill()
 
 
-def test_writer_waits_for_the_lock_with_timeout(tmp_path):
-    path = tmp_path / "wait.oor"
-    _load(path, 10)
-    holder = _spawn("""
+# holds the writer lock for argv[2] seconds, printing "held" once it has it
+HOLDER = """
 import sys, time, oor
 reg = oor.open(sys.argv[1])
 print("held", flush=True)
 time.sleep(float(sys.argv[2]))
 reg.close()
-""", path, 0.8)
+"""
+
+
+def test_writer_waits_for_the_lock_with_timeout(tmp_path):
+    path = tmp_path / "wait.oor"
+    _load(path, 10)
+    holder = _spawn(HOLDER, path, 0.8)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(oor.DatabaseLockedError, match=str(holder.pid)):
         oor.open(path)
@@ -377,13 +381,7 @@ def test_cli_second_writer_refused_at_once_or_waits(tmp_path):
     path = tmp_path / "wait.oor"
     _load(path, 10)
     hist = _data() / "history" / "Sentinel-6A.tle"
-    holder = _spawn("""
-import sys, time, oor
-reg = oor.open(sys.argv[1])
-print("held", flush=True)
-time.sleep(float(sys.argv[2]))
-reg.close()
-""", path, 1.5)
+    holder = _spawn(HOLDER, path, 1.5)
     assert holder.stdout.readline().strip() == "held"
     r = _oor("load", "-q", "--db", path, hist, check=False)
     assert r.returncode == 2, (r.returncode, r.stderr)
