@@ -820,8 +820,8 @@ cdef bint canon_fields(int64_t norad, char cls, const char* ip, Py_ssize_t ni, i
     l1[23] = 46
     put_digits(l1 + 24, units % 100000000, 8)
     l1[32] = 32
-    # the sign is the float's sign bit, as format_lines writes it: -0.0 (the "-.00000000" of real files,
-    # 3% of ../shared/data/history) gets its '-', like a negative value that rounds to zero
+    # the sign is the float's sign bit, as format_lines writes it: -0.0 (Space-Track's "-.00000000", 75
+    # sets of ../shared/data/history) gets its '-', like a negative value that rounds to zero
     if not round_scaled(-ndot if signbit(ndot) else ndot, 8, &r) or r >= 100000000:
         return False
     l1[33] = 45 if signbit(ndot) else 32
