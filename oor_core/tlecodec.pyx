@@ -766,8 +766,7 @@ cdef inline char checksum_char(const char* p):
 
 cdef bint canon_lines(tuple v, char* l1, char* l2):
     """The canonical lines of the value tuple v (69 bytes each into l1, l2); False if format_lines
-    would raise (or for a -0.0 angle, eccentricity or mean motion: the Python formatter decides those;
-    a -0.0 mean motion dot is written here, "-.00000000")."""
+    would raise (or for -0.0 fields: the Python formatter decides those)."""
     cdef int64_t norad = v[0], epoch_us = v[3]
     cdef int64_t eph = v[8], elnum = v[9], rev = v[15]
     cdef object cls = v[1], intl = v[2]
@@ -820,11 +819,14 @@ cdef bint canon_fields(int64_t norad, char cls, const char* ip, Py_ssize_t ni, i
     l1[23] = 46
     put_digits(l1 + 24, units % 100000000, 8)
     l1[32] = 32
-    # the sign is the float's sign bit, as format_lines writes it: -0.0 (Space-Track's "-.00000000", 75
-    # sets of ../shared/data/history) gets its '-', like a negative value that rounds to zero
-    if not round_scaled(-ndot if signbit(ndot) else ndot, 8, &r) or r >= 100000000:
+    if not round_scaled(-ndot if ndot < 0.0 else ndot, 8, &r) or r >= 100000000:
         return False
-    l1[33] = 45 if signbit(ndot) else 32
+    # -0.0 (Space-Track's "-.00000000", 75 sets of ../shared/data/history) is left to the Python formatter,
+    # so such a set keeps its lines: a record elided here would be refused by every earlier build, whose
+    # decoder rebuilds the lines with this function alone (docs/codec.md)
+    if ndot == 0.0 and signbit(ndot):
+        return False
+    l1[33] = 45 if ndot < 0.0 else 32
     l1[34] = 46
     put_digits(l1 + 35, r, 8)
     l1[43] = 32

@@ -17,7 +17,7 @@ The fields are stored even beside the text so that decoding never re-parses
 are exactly what ``tlecodec``'s C formatter gives from the stored fields (the
 canonical lines of ``oor.codec.tle.format_lines``) in one of the text styles
 below is stored without its 140 bytes of lines; the decoder rebuilds them
-(98.9% of the sets of ../shared/data; record mean 254 -> 118 bytes).
+(98.8% of the sets of ../shared/data; record mean 254 -> 118 bytes).
 
   OFFSET  SIZE  DESCRIPTION
   0       1     format version: 2 (encode_record writes 2; decode accepts 1, which has no trailer)

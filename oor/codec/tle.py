@@ -268,7 +268,7 @@ def format_lines(es):
     above 339999, mean motion >= 100, revolution number above 99999, ...).
     The C formatter ``tlecodec.canonical_lines`` gives the same lines (the
     record codec uses it to store canonical text without its lines); what it
-    leaves (errors; a -0.0 angle, eccentricity or mean motion) is formatted here.
+    leaves (errors, -0.0 fields) is formatted here.
     """
     v = element_values(es)
     lines = _tlecodec.canonical_lines(v)
