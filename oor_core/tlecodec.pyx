@@ -652,26 +652,14 @@ cdef inline bint round_exact(double x, double scale, uint64_t* out) noexcept:
 cdef inline bint fixed_8_4(char* p, double x) noexcept:
     """fixed_field(p, x, 8, 4) (the angles) with its widths as constants, so that every division by
     a power of ten is a multiplication and the digit loops unroll."""
-    cdef uint64_t r, ip, fr
+    cdef uint64_t r, ip
     if not round_exact(x, 10000.0, &r):
         return fixed_field(p, x, 8, 4)
     ip = r // 10000
-    fr = r - ip * 10000
-    if ip >= 1000:
+    if put_right(p, ip, 3) < 0:
         return False
-    if ip >= 100:
-        p[0] = 48 + <int>(ip // 100)
-        p[1] = 48 + <int>(ip // 10 % 10)
-    elif ip >= 10:
-        p[0] = 32
-        p[1] = 48 + <int>(ip // 10)
-    else:
-        p[0] = 32
-        p[1] = 32
-    p[2] = 48 + <int>(ip % 10)
     p[3] = 46
-    memcpy(p + 4, &DIGITS2[2 * (fr // 100)], 2)
-    memcpy(p + 6, &DIGITS2[2 * (fr % 100)], 2)
+    put_digits(p + 4, r - ip * 10000, 4)
     return True
 
 
@@ -1564,6 +1552,16 @@ cdef int _facts(const unsigned char* p, Py_ssize_t n, RecordFacts* f, char* c1, 
     return 1
 
 
+cdef int _elided_lines(const unsigned char* p, Py_ssize_t n, RecordFacts* f, char* l1, char* l2) except -1:
+    """1 when the n-byte record at p is a valid text-elided TEXT record that _facts decides alone, with its
+    two TLE lines (canonical, then in its style) in l1 and l2, 69 bytes each, and its facts in f; 0 for
+    any other record.  The one place both readers of elided lines go through (tle_text_at, lazy_at)."""
+    if n < HDR + FIXED or p[1] != KIND_TEXT or not (p[2] & F_ELIDED) or _facts(p, n, f, l1, l2) != 1:
+        return 0
+    apply_style(l1, l2, p[HDR + FIXED])
+    return 1
+
+
 cdef Py_ssize_t tle_text_at(const unsigned char* p, Py_ssize_t n, bint names, char* out, Py_ssize_t cap) except -2:
     """The TLE / 3LE text format_tle writes for the n-byte record at p (name_prefix None, newline "\\n"):
     ``[0 ]NAME\\n`` when names and the record has a name, then line 1 and line 2, each with "\\n"; written
@@ -1576,7 +1574,7 @@ cdef Py_ssize_t tle_text_at(const unsigned char* p, Py_ssize_t n, bint names, ch
     cdef Py_ssize_t k = 0
     cdef char c1[69]
     cdef char c2[69]
-    if n < HDR + FIXED or p[1] != KIND_TEXT or not (p[2] & F_ELIDED) or _facts(p, n, &f, c1, c2) != 1:
+    if not _elided_lines(p, n, &f, c1, c2):
         return -1
     if cap < 2 + f.name_len + 1 + 2 * 70:
         return -1
@@ -1589,9 +1587,8 @@ cdef Py_ssize_t tle_text_at(const unsigned char* p, Py_ssize_t n, bint names, ch
         k += f.name_len
         out[k] = 10
         k += 1
-    memcpy(out + k, c1, 69)                 # the canonical lines _facts wrote checking condition 13
+    memcpy(out + k, c1, 69)                 # the lines _facts wrote checking condition 13, styled
     memcpy(out + k + 70, c2, 69)
-    apply_style(out + k, out + k + 70, p[HDR + FIXED])
     out[k + 69] = 10
     out[k + 139] = 10
     return k + 140
@@ -1609,14 +1606,13 @@ cdef object lazy_at(const unsigned char* p, Py_ssize_t n):
     cdef char* d1
     cdef char* d2
     if _lazy_type == NULL or n < HDR + FIXED or p[1] != KIND_TEXT or not (p[2] & F_ELIDED):
-        return decode_at(p, n)
+        return decode_at(p, n)              # (checked first: no strings made for a record kept as text)
     l1 = PyUnicode_New(69, 127)
     l2 = PyUnicode_New(69, 127)
     d1 = <char*>PyUnicode_DATA(l1)
     d2 = <char*>PyUnicode_DATA(l2)
-    if _facts(p, n, &f, d1, d2) != 1:
+    if not _elided_lines(p, n, &f, d1, d2):
         return decode_at(p, n)
-    apply_style(d1, d2, p[HDR + FIXED])
     rec = PyBytes_FromStringAndSize(<const char*>p, n)
     obj = PyType_GenericAlloc(_lazy_type, 0)
     Py_INCREF(rec)
