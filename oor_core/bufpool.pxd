@@ -58,6 +58,12 @@ ctypedef struct FrameMeta:
     uint16_t born       # the pool's load count (mod 2**16: misses and fresh pages) when the page was loaded
     uint16_t last       # the load count at its latest hit: last != born means a hit after another load
 
+# Ghost-table slot: a cold page's id at its eviction and the pool's eviction count then (mod 2**32);
+# a miss on it is a reuse only within one pool's worth of later evictions (bufpool.pyx _victim).
+ctypedef struct GhostEntry:
+    uint32_t pid        # NO_PAGE = empty
+    uint32_t stamp      # evictions (mod 2**32) when it was evicted
+
 # Page-table slot: linear probing, backward-shift deletion.
 ctypedef struct HtEntry:
     uint32_t key        # page id (NO_PAGE = empty)
@@ -78,7 +84,7 @@ cdef class BufferPool:
     cdef int hand
     cdef readonly int nhot             # frames with hot set (the hand ages them while above max_hot)
     cdef int max_hot                   # nframes minus the quarter kept for cold pages
-    cdef uint32_t* ghost               # ids of recently evicted cold pages (direct-mapped, ghost_shift bits)
+    cdef GhostEntry* ghost             # recently evicted cold pages (direct-mapped, ghost_shift bits)
     cdef int ghost_shift
     cdef HtEntry* ht
     cdef uint32_t ht_mask

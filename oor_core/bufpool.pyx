@@ -105,7 +105,7 @@ cdef class BufferPool:
         self.ht_shift = 32 - bits
         self.ht = <HtEntry*>malloc((self.ht_mask + 1) * sizeof(HtEntry))
         self.ghost_shift = 33 - bits               # 2**(bits - 1) >= nframes entries
-        self.ghost = <uint32_t*>malloc((<size_t>1 << (bits - 1)) * sizeof(uint32_t))
+        self.ghost = <GhostEntry*>malloc((<size_t>1 << (bits - 1)) * sizeof(GhostEntry))
         if self.mem == NULL or self.meta == NULL or self.ht == NULL or self.ghost == NULL:
             raise MemoryError(f"cannot allocate a buffer pool of {nframes} frames")
         self.frames = <uint8_t*>self.mem
@@ -115,7 +115,8 @@ cdef class BufferPool:
         for i in range(self.ht_mask + 1):
             self.ht[i].key = NO_PAGE
         for i in range(1 << (bits - 1)):
-            self.ghost[i] = NO_PAGE
+            self.ghost[i].pid = NO_PAGE
+            self.ghost[i].stamp = 0
         self.hand = 0
         self.nhot = 0
         self.max_hot = nframes - max(1, nframes // 4)
@@ -190,9 +191,11 @@ cdef class BufferPool:
         after at least one later load (last != born: a reuse, not the repeated pins of one scan step
         or one sequential pass; a load is a miss or a fresh page, so a writer that only allocates
         still ages its pages), it is promoted to hot and passed over; any other cold frame is the
-        victim, hit or not; its id goes to the ghost table (one slot per frame, direct-mapped), and
-        a miss on a page found there enters hot (a reuse farther apart than the cold quarter holds:
-        2Q's A1out, CLOCK-Pro's non-resident cold pages).  Hot frames are passed over while at most
+        victim, hit or not; its id goes to the ghost table (one slot per frame, direct-mapped, with the
+        eviction count), and a miss on a page found there, evicted within the last nframes evictions,
+        enters hot (a reuse farther apart than the cold quarter holds: 2Q's A1out, CLOCK-Pro's
+        non-resident cold pages; an older id, left in a slot no later eviction hashed to, is no such
+        reuse).  Hot frames are passed over while at most
         max_hot (three quarters of the frames) are hot; above that the hand gives them CLOCK's
         second chance (clear the reference bit, then demote to cold).  All of this is for clean
         frames (what readers and snapshot views hold): a dirty frame gets plain CLOCK's treatment
@@ -265,6 +268,7 @@ cdef class BufferPool:
         """Write frame f back if dirty and unmap it: True.  False when the write fails (the first
         failure is appended to failure)."""
         cdef FrameMeta* m = &self.meta[f]
+        cdef GhostEntry* g
         if m.pid != NO_PAGE:
             if m.dirty:
                 try:
@@ -276,7 +280,9 @@ cdef class BufferPool:
                         failure.append(e)
                     return False
             self._ht_del(m.pid)
-            self.ghost[page_hash(m.pid, self.ghost_shift)] = m.pid
+            g = &self.ghost[page_hash(m.pid, self.ghost_shift)]
+            g.pid = m.pid
+            g.stamp = <uint32_t>self.evictions
             m.pid = NO_PAGE
             self.evictions += 1
         return True
@@ -384,12 +390,16 @@ cdef class BufferPool:
         self.meta[f].hot = 0
         self.loads += 1
         self.meta[f].born = self.meta[f].last = <uint16_t>self.loads
-        if not fresh and self.ghost[page_hash(pid, self.ghost_shift)] == pid:
-            # evicted cold not long ago (within about a pool's worth of evictions) and wanted again:
-            # a reuse the cold quarter was too small to see; it enters hot
-            self.ghost[page_hash(pid, self.ghost_shift)] = NO_PAGE
-            self.meta[f].hot = 1
-            self.nhot += 1
+        cdef GhostEntry* g = &self.ghost[page_hash(pid, self.ghost_shift)]
+        if not fresh and g.pid == pid:
+            g.pid = NO_PAGE
+            if <uint32_t>(<uint32_t>self.evictions - g.stamp) <= <uint32_t>self.nframes:
+                # evicted cold within the last pool's worth of evictions and wanted again: a reuse the
+                # cold quarter was too small to see; it enters hot.  An older entry (a slot no later
+                # eviction happened to overwrite) is no such reuse: a second full scan's pages, whose
+                # reuse distance is the file, would otherwise enter hot and push the hot set out
+                self.meta[f].hot = 1
+                self.nhot += 1
         return f
 
     cdef int pin_image(self, uint32_t pid, uint64_t lsn) except -2:
