@@ -35,7 +35,7 @@ import itertools
 import threading
 import time
 
-from oor_core import BufferPool, PoolMode
+from oor_core import BASE_POOL_FRAMES, BufferPool, PoolMode
 from oor_core import logformat as LF
 from oor_core.btree import BTree
 from oor_core.snapview import ViewBase
@@ -148,7 +148,7 @@ def _page_list(rec):
     return None
 
 
-PARK_SHARE = 0.25               # parked pages a view keeps, as a share of its frames (SnapshotView)
+PARK_SHARE = 0.25               # parked pages a view keeps, as a share of its first frames (SnapshotView)
 PAYLOAD_BYTES = 16 << 20        # record payloads kept per process: a commit's records serve all its pages
 FOLLOWED_BYTES = 8 << 20        # followed, not yet used records kept per reader process
 
@@ -363,7 +363,7 @@ class SnapshotView(ViewBase):
         # pid -> (bytes of pid as of LSN frm, frm): cached pages a move found changed, rolled forward only
         # when read again (at most PARK_SHARE of the frames; the oldest parked first out)
         self.parked = {}
-        self.park_cap = max(64, int(nframes * PARK_SHARE))
+        self.park_cap = max(64, int(min(nframes, BASE_POOL_FRAMES) * PARK_SHARE))
         # a miss in C when the newest copy at hand is old enough (bufpool.pyx, _direct_copy): in the
         # writer's process only (a reader process must look up the log index first)
         base = owner.source.direct_pool

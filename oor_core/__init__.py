@@ -19,7 +19,8 @@ from oor_core.errors import (  # noqa: F401
 )
 from oor_core.checksum import crc32c  # noqa: F401
 from oor_core.pager import Pager  # noqa: F401
-from oor_core.bufpool import BufferPool, PoolMode  # noqa: F401
+from oor_core.bufpool import (BASE_POOL_FRAMES, BufferPool, PoolMode, frame_budget, frames_in_use,  # noqa: F401
+                              set_frame_budget)
 from oor_core.guards import PageGuard, ReadPageGuard, WritePageGuard  # noqa: F401
 from oor_core.space import SpaceManager  # noqa: F401
 from oor_core.capture import ChangeCapture, page_diff  # noqa: F401

@@ -4,8 +4,11 @@
 # (open-addressing hash, page id -> frame, no Python objects), per frame its
 # page id, pin count, reference bit, hot flag and load/hit miss stamps, dirty
 # flag and write-latch flag, the CLOCK hand (scan-resistant: see _victim), write-back (after the WAL hook: invariant 2), the hit/miss counters,
-# and the pool's mode (one state variable, MODE_* below).  Memory is
-# nframes * 4096 plus a few bytes per frame (invariant 9).
+# and the pool's mode (one state variable, MODE_* below).  nframes is a ceiling:
+# frames are taken in order as misses need them (active of them), their memory
+# committed by the OS when first written, the bookkeeping doubled with them, and
+# growth past BASE_FRAMES shares one budget with every pool of the process
+# (docs/memory.md).  Memory is active * 4096 plus a few bytes per frame (invariant 9).
 #
 # The pool is the one object callers hold; it composes the other concerns:
 #   guards.pxd   PageGuard / ReadPageGuard / WritePageGuard (the pool creates them)
@@ -25,6 +28,7 @@ from oor_core.capture cimport ChangeCapture
 
 cdef enum:
     NO_PAGE = 0xFFFFFFFF
+    BASE_FRAMES = 8192      # frames a pool may always take, budget or not (the old fixed default)
 
 # The pool's mode (BufferPool.mode; PoolMode is the Python enum).  Transitions
 # (set_mode; anything else is an AssertionError), drawn in docs/architecture.md:
@@ -80,10 +84,12 @@ cdef class BufferPool:
     cdef size_t mem_size            # bytes mapped for the frames
     cdef uint8_t* frames
     cdef FrameMeta* meta
-    cdef readonly int nframes
-    cdef int hand
+    cdef readonly int nframes          # the ceiling: at most this many frames (address space reserved)
+    cdef readonly int active           # frames taken so far, [0, active): the only ones ever mapped
+    cdef int cap                       # frames the bookkeeping (meta, ht, ghost) is sized for: active <= cap
+    cdef int hand                      # the CLOCK hand, in [0, active)
     cdef readonly int nhot             # frames with hot set (the hand ages them while above max_hot)
-    cdef int max_hot                   # nframes minus the quarter kept for cold pages
+    cdef int max_hot                   # active minus the quarter kept for cold pages
     cdef GhostEntry* ghost             # recently evicted cold pages (direct-mapped, ghost_shift bits)
     cdef int ghost_shift
     cdef HtEntry* ht
@@ -169,12 +175,16 @@ cdef class BufferPool:
     cdef void _ht_put(self, uint32_t pid, int f) noexcept nogil
     cdef void _ht_del(self, uint32_t pid) noexcept nogil
     cdef int _victim(self) except -1
+    cdef int _take_frame(self) except -2
+    cdef void _init_meta(self, int lo, int hi) noexcept nogil
+    cdef int _grow(self) except -1
+    cdef int _size_tables(self, int cap) except -1
 
     cdef inline int _advance(self) noexcept nogil:
         """The CLOCK hand's frame, the hand moved on by one (wrapping)."""
         cdef int f = self.hand
         self.hand += 1
-        if self.hand == self.nframes:
+        if self.hand >= self.active:
             self.hand = 0
         return f
 

@@ -20,7 +20,8 @@ class PoolMode(enum.IntEnum):
 
 class BufferPool:
     pager: Pager                                     # read-only
-    nframes: int                                     # read-only
+    nframes: int                                     # read-only: the ceiling (docs/memory.md)
+    active: int                                      # read-only: frames taken so far
     nhot: int                                        # read-only: frames promoted to hot (scan resistance)
     wal_flush_hook: Optional[Callable[[int], object]]  # called with the page LSN before each dirty write
     page_source: Optional[Callable[[int], bytes]]    # SNAPSHOT mode: a page's bytes at the pool's snapshot
@@ -86,3 +87,9 @@ class BufferPool:
     def __exit__(self, et: Optional[Type[BaseException]], ev: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None: ...
     def _check(self) -> List[str]: ...
+
+
+def set_frame_budget(frames: int) -> int: ...
+def frame_budget() -> int: ...
+def frames_in_use() -> int: ...
+BASE_POOL_FRAMES: int

@@ -8,7 +8,7 @@
 import enum
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
@@ -24,9 +24,14 @@ cdef extern from *:
     """
     #include <sys/mman.h>
     #include <stdlib.h>
+    #include <unistd.h>
+    #if !defined(MAP_NORESERVE)
+    #define MAP_NORESERVE 0
+    #endif
     static void *oor_map_frames(size_t n) {
     #if defined(MAP_ANONYMOUS)
-        void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        /* address space for every frame up to the ceiling; the OS commits a frame when it is first written */
+        void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) return NULL;
     #if defined(MADV_HUGEPAGE)
         madvise(p, n, MADV_HUGEPAGE);
@@ -35,7 +40,6 @@ cdef extern from *:
     #else
         void *p = NULL;
         if (posix_memalign(&p, 4096, n) != 0) return NULL;
-        memset(p, 0, n);
         return p;
     #endif
     }
@@ -50,8 +54,68 @@ cdef extern from *:
     void* oor_map_frames(size_t n) nogil
     void oor_unmap_frames(void* p, size_t n) nogil
 
+
+cdef extern from *:
+    """
+    #include <unistd.h>
+    static long long oor_phys_bytes(void) {
+    #if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && size > 0) return (long long)pages * size;
+    #endif
+        return 0;
+    }
+    """
+    long long oor_phys_bytes() nogil
+
 cdef enum:
     HUGE = 2 * 1024 * 1024
+
+
+# ---- the process's frame budget (docs/memory.md) ---------------------------------------------------------
+# Frames taken by every open pool of the process, and how many they may take together before a pool past its
+# first BASE_FRAMES must evict instead of growing.  Changed with the GIL held (pin_miss, close, set_frame_budget).
+cdef long long _in_use = 0
+cdef long long _budget = BASE_FRAMES
+BASE_POOL_FRAMES = BASE_FRAMES      # frames every pool may take whatever the budget (Python's name for it)
+
+
+def _default_budget():
+    import os
+    mb = os.environ.get("OOR_POOL_MEMORY_MB")
+    if mb:
+        try:
+            n = int(mb) * 256
+        except ValueError:
+            raise ValueError(f"OOR_POOL_MEMORY_MB={mb!r}: not a whole number of MiB") from None
+    else:
+        n = oor_phys_bytes() // 4 // PAGE_SIZE          # a quarter of the machine's memory
+    return max(<long long>BASE_FRAMES, n)
+
+
+_budget = _default_budget()
+
+
+def set_frame_budget(long long frames):
+    """Set the process's frame budget (4 KiB frames every pool of the process may use together; each pool
+    keeps its first 8,192 frames whatever it is).  Returns the previous budget.  docs/memory.md."""
+    global _budget
+    if frames < BASE_FRAMES:
+        raise ValueError(f"a frame budget of {frames} frames is below the {BASE_FRAMES} every pool may keep")
+    old = _budget
+    _budget = frames
+    return old
+
+
+def frame_budget():
+    """The process's frame budget, in 4 KiB frames (default: a quarter of physical memory; environment
+    variable OOR_POOL_MEMORY_MB)."""
+    return _budget
+
+
+def frames_in_use():
+    """Frames taken by the open pools of this process (the budget's count)."""
+    return _in_use
 
 
 class PoolMode(enum.IntEnum):
@@ -92,42 +156,34 @@ cdef class BufferPool:
             raise ValueError("a buffer pool needs at least 2 frames")
         self.pager = pager
         self.nframes = nframes
-        # Frames: anonymous zero-filled memory, committed by the OS as it is
-        # touched, asked for transparent huge pages (fewer TLB misses on
-        # random lookups in a large pool).
+        # Frames: address space for the ceiling, anonymous zero-filled memory the OS commits as a frame is
+        # first written (frames are taken in order: docs/memory.md), asked for transparent huge pages
+        # (fewer TLB misses on random lookups in a large pool).
         self.mem_size = (<size_t>nframes * PAGE_SIZE + HUGE - 1) & ~(<size_t>HUGE - 1)
         self.mem = oor_map_frames(self.mem_size)
-        self.meta = <FrameMeta*>calloc(nframes, sizeof(FrameMeta))
-        cdef int bits = 4
-        while (1 << bits) < 2 * nframes:
-            bits += 1
-        self.ht_mask = (1u << bits) - 1
-        self.ht_shift = 32 - bits
-        self.ht = <HtEntry*>malloc((self.ht_mask + 1) * sizeof(HtEntry))
-        self.ghost_shift = 33 - bits               # 2**(bits - 1) >= nframes entries
-        self.ghost = <GhostEntry*>malloc((<size_t>1 << (bits - 1)) * sizeof(GhostEntry))
-        if self.mem == NULL or self.meta == NULL or self.ht == NULL or self.ghost == NULL:
+        self.cap = min(nframes, <int>BASE_FRAMES)
+        self.meta = <FrameMeta*>malloc(self.cap * sizeof(FrameMeta))
+        if self.mem == NULL or self.meta == NULL:
             raise MemoryError(f"cannot allocate a buffer pool of {nframes} frames")
         self.frames = <uint8_t*>self.mem
-        cdef int i
-        for i in range(nframes):
-            self.meta[i].pid = NO_PAGE
-        for i in range(self.ht_mask + 1):
-            self.ht[i].key = NO_PAGE
-        for i in range(1 << (bits - 1)):
-            self.ghost[i].pid = NO_PAGE
-            self.ghost[i].stamp = 0
+        self._init_meta(0, self.cap)
+        self.active = 0
+        if not self._size_tables(self.cap):
+            raise MemoryError(f"cannot allocate a buffer pool of {nframes} frames")
         self.hand = 0
         self.nhot = 0
-        self.max_hot = nframes - max(1, nframes // 4)
+        self.max_hot = 0
         self.wal_flush_hook = None
         self.mode = MODE_READ_ONLY if pager.read_only else MODE_DIRECT
         self.space = SpaceManager(self)
         self.capture = ChangeCapture(self)
 
     def __dealloc__(self):
+        global _in_use
         if self.mem != NULL:
             oor_unmap_frames(self.mem, self.mem_size)
+            _in_use -= self.active
+            self.active = 0
         free(self.meta)
         free(self.ht)
         free(self.ghost)
@@ -178,6 +234,76 @@ cdef class BufferPool:
             i = j
         self.ht[i].key = NO_PAGE
 
+    # ---- frames taken as needed (docs/memory.md) -------------------------------
+    cdef void _init_meta(self, int lo, int hi) noexcept nogil:
+        memset(&self.meta[lo], 0, <size_t>(hi - lo) * sizeof(FrameMeta))
+        cdef int f
+        for f in range(lo, hi):
+            self.meta[f].pid = NO_PAGE
+
+    cdef int _size_tables(self, int cap) except -1:
+        """Page table and ghost table for cap frames; the mapped frames [0, active) entered again.  False
+        (the old tables kept) when the memory is not there."""
+        cdef int bits = 4
+        cdef uint32_t i, n
+        cdef int f
+        while (1 << bits) < 2 * cap:
+            bits += 1
+        cdef HtEntry* ht = <HtEntry*>malloc((<size_t>1 << bits) * sizeof(HtEntry))
+        cdef GhostEntry* ghost = <GhostEntry*>malloc((<size_t>1 << (bits - 1)) * sizeof(GhostEntry))
+        if ht == NULL or ghost == NULL:
+            free(ht)
+            free(ghost)
+            return False
+        free(self.ht)
+        free(self.ghost)
+        self.ht = ht
+        self.ghost = ghost
+        self.ht_mask = (1u << bits) - 1
+        self.ht_shift = 32 - bits
+        self.ghost_shift = 33 - bits               # 2**(bits - 1) >= cap entries
+        n = 1u << bits
+        for i in range(n):
+            self.ht[i].key = NO_PAGE
+        n = 1u << (bits - 1)
+        for i in range(n):                         # a doubling forgets the ghosts (a pool's worth of reuse)
+            self.ghost[i].pid = NO_PAGE
+            self.ghost[i].stamp = 0
+        for f in range(self.active):
+            if self.meta[f].pid != NO_PAGE:
+                self._ht_put(self.meta[f].pid, f)
+        return True
+
+    cdef int _grow(self) except -1:
+        """Double the bookkeeping (frame records, page table, ghost table), up to the ceiling.  False when
+        the memory is not there (the pool then stays at its size and evicts)."""
+        cdef int cap = min(self.nframes, 2 * self.cap)
+        cdef FrameMeta* meta = <FrameMeta*>realloc(self.meta, <size_t>cap * sizeof(FrameMeta))
+        if meta == NULL:
+            return False
+        self.meta = meta
+        self._init_meta(self.cap, cap)
+        if not self._size_tables(cap):
+            return False
+        self.cap = cap
+        return True
+
+    cdef int _take_frame(self) except -2:
+        """The next never-used frame, when the pool may grow: below its ceiling, and within its first
+        BASE_FRAMES or the process's budget (docs/memory.md, invariants 9a-9b).  -1 when it may not."""
+        global _in_use
+        cdef int f = self.active
+        if f >= self.nframes or self.mem == NULL:
+            return -1
+        if f >= BASE_FRAMES and _in_use >= _budget:
+            return -1
+        if f >= self.cap and not self._grow():
+            return -1
+        self.active = f + 1
+        _in_use += 1
+        self.max_hot = self.active - max(1, self.active // 4)
+        return f
+
     # ---- replacement -----------------------------------------------------
     cdef void _unhot(self, int f) noexcept nogil:
         if self.meta[f].hot:
@@ -218,7 +344,7 @@ cdef class BufferPool:
         cdef list failure = []
         # one turn: a dirty frame by plain CLOCK, a clean one by hot/cold (hot passed over, aged while
         # too many are hot) ...
-        while steps < self.nframes:
+        while steps < self.active:
             f = self._advance()
             steps += 1
             m = &self.meta[f]
@@ -248,7 +374,7 @@ cdef class BufferPool:
                 return f
         # ... else plain CLOCK over every frame, hot or cold, clean or dirty (a writer's pool)
         steps = 0
-        while steps < 2 * self.nframes + 1:
+        while steps < 2 * self.active + 1:
             f = self._advance()
             steps += 1
             m = &self.meta[f]
@@ -262,7 +388,7 @@ cdef class BufferPool:
                 return f
         if failure:
             raise failure[0]
-        raise BufferPoolFullError(self.nframes)
+        raise BufferPoolFullError(self.active)
 
     cdef bint _evict(self, int f, list failure) except -1:
         """Write frame f back if dirty and unmap it: True.  False when the write fails (the first
@@ -360,8 +486,10 @@ cdef class BufferPool:
             raise OorError("buffer pool is closed")
         if pid == NO_PAGE:
             raise ValueError("invalid page id")
-        cdef int f = self._victim()
+        cdef int f = self._take_frame()
         cdef const uint8_t[::1] version
+        if f < 0:
+            f = self._victim()
         if fresh:
             memset(self.fdata(f), 0, PAGE_SIZE)
         elif self.mode == MODE_SNAPSHOT:
@@ -393,7 +521,7 @@ cdef class BufferPool:
         cdef GhostEntry* g = &self.ghost[page_hash(pid, self.ghost_shift)]
         if not fresh and g.pid == pid:
             g.pid = NO_PAGE
-            if <uint32_t>(<uint32_t>self.evictions - g.stamp) <= <uint32_t>self.nframes:
+            if <uint32_t>(<uint32_t>self.evictions - g.stamp) <= <uint32_t>self.active:
                 # evicted cold within the last pool's worth of evictions and wanted again: a reuse the
                 # cold quarter was too small to see; it enters hot.  An older entry (a slot no later
                 # eviction happened to overwrite) is no such reuse: a second full scan's pages, whose
@@ -578,7 +706,7 @@ cdef class BufferPool:
         cdef int f, n = 0
         cdef uint32_t pid
         if pages is None:
-            pages = [self.meta[f].pid for f in range(self.nframes) if self.meta[f].pid != NO_PAGE]
+            pages = [self.meta[f].pid for f in range(self.active) if self.meta[f].pid != NO_PAGE]
         for pid in pages:
             f = self.lookup(pid)
             if f < 0 or self.meta[f].pins or self.meta[f].dirty:
@@ -674,7 +802,7 @@ cdef class BufferPool:
         cdef int f
         cdef uint64_t max_lsn = 0
         dirty = []
-        for f in range(self.nframes):
+        for f in range(self.active):
             if self.meta[f].pid != NO_PAGE and self.meta[f].dirty:
                 dirty.append((self.meta[f].pid, f))
                 max_lsn = max(max_lsn, pg_lsn(self.fdata(f)))
@@ -705,15 +833,15 @@ cdef class BufferPool:
 
     def pinned_pages(self):
         """{page_id: pin count} of every pinned frame.  Tests and leak checks."""
-        return {self.meta[f].pid: self.meta[f].pins for f in range(self.nframes) if self.meta[f].pins > 0}
+        return {self.meta[f].pid: self.meta[f].pins for f in range(self.active) if self.meta[f].pins > 0}
 
     def cached_pages(self):
-        return sorted(self.meta[f].pid for f in range(self.nframes) if self.meta[f].pid != NO_PAGE)
+        return sorted(self.meta[f].pid for f in range(self.active) if self.meta[f].pid != NO_PAGE)
 
     def stats(self):
         """Counters: hits, misses, evictions, writes, hit_rate, frames, cached, dirty, pinned."""
         cached = dirty = pinned = 0
-        for f in range(self.nframes):
+        for f in range(self.active):
             if self.meta[f].pid != NO_PAGE:
                 cached += 1
                 dirty += self.meta[f].dirty != 0
@@ -721,7 +849,7 @@ cdef class BufferPool:
         total = self.hits + self.misses
         return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
                 "writes": self.writes, "hit_rate": (self.hits / total) if total else 0.0,
-                "frames": self.nframes, "cached": cached, "dirty": dirty, "pinned": pinned, "hot": self.nhot,
+                "frames": self.nframes, "active": self.active, "cached": cached, "dirty": dirty, "pinned": pinned, "hot": self.nhot,
                 "file_reads": self.pager.reads, "file_writes": self.pager.writes,
                 "fsyncs": self.pager.syncs}
 
@@ -746,13 +874,14 @@ cdef class BufferPool:
         """Closed: give the frames' memory back now, unless a frame is pinned (a live guard points into
         it).  The space manager and the capture hold the pool (a reference cycle, freed only by the
         garbage collector), so without this a closed pool's frames would outlive its close()."""
+        global _in_use
         cdef int f
         if self.mem == NULL:
             return 0
-        for f in range(self.nframes):
+        for f in range(self.active):
             if self.meta[f].pins != 0:
                 return 0
-        for f in range(self.nframes):
+        for f in range(self.active):
             if self.meta[f].pid != NO_PAGE:
                 self._ht_del(self.meta[f].pid)
                 self._unhot(f)
@@ -761,6 +890,9 @@ cdef class BufferPool:
         oor_unmap_frames(self.mem, self.mem_size)
         self.mem = NULL
         self.frames = NULL
+        _in_use -= self.active                 # the frames go back to the process's budget
+        self.active = 0
+        self.hand = 0
         return 0
 
     def __enter__(self):
@@ -774,7 +906,14 @@ cdef class BufferPool:
         parts (the free list: space.pxd; the capture: capture.pxd), as strings.  Tests, oor check."""
         problems = []
         mapped = latched = hot = 0
-        for f in range(self.nframes):
+        if not (0 <= self.active <= self.cap <= self.nframes):
+            problems.append(f"frames: {self.active} taken, bookkeeping for {self.cap}, ceiling {self.nframes}")
+        if self.active and not (0 <= self.hand < self.active):
+            problems.append(f"the hand at frame {self.hand} outside the {self.active} taken")
+        for f in range(self.active, self.cap):
+            if self.meta[f].pid != NO_PAGE or self.meta[f].pins:
+                problems.append(f"frame {f}: mapped or pinned, but not yet taken ({self.active} taken)")
+        for f in range(self.active):
             pid = self.meta[f].pid
             if self.meta[f].pins < 0:
                 problems.append(f"frame {f}: negative pin count {self.meta[f].pins}")

@@ -172,6 +172,55 @@ def test_scan_resistant_clock(tmp_path):
         assert pool._check() == []
 
 
+def test_pool_takes_frames_as_needed_and_grows_past_its_first_tables(tmp_path):
+    # docs/memory.md: frames are taken in order as misses need them, the bookkeeping doubles past the first
+    # 8,192, pins and guards survive a doubling, the process's count follows, close gives the frames back
+    import oor_core
+    path = make_file(tmp_path / "grow.oor", 9000)
+    base = oor_core.frames_in_use()
+    pool = BufferPool(Pager(path, create=False), 10000)
+    try:
+        assert pool.active == 0 and pool._check() == []
+        n0 = pool.active                            # the header page the free list's check read
+        held = pool.read(1)                         # a guard held across the doubling at frame 8,192
+        for pid in range(2, 9001):
+            with pool.read(pid) as g:
+                assert g.get(0) == b"page %d" % pid
+        st = pool.stats()
+        assert st["active"] == st["cached"] == n0 + 9000 and st["evictions"] == 0, st
+        assert oor_core.frames_in_use() == base + n0 + 9000
+        assert held.get(0) == b"page 1" and pool.pin_count(1) == 1
+        held.release()
+        assert pool._check() == []
+        before = pool.stats()["misses"]
+        for pid in range(1, 9001):                  # every page a hit after the doubling (page table rebuilt)
+            pool.read(pid).release()
+        assert pool.stats()["misses"] == before
+    finally:
+        pool.close()
+    assert oor_core.frames_in_use() == base
+
+
+def test_frame_budget_stops_growth_past_the_first_frames(tmp_path):
+    import oor_core
+    path = make_file(tmp_path / "budget.oor", 9000)
+    old = oor_core.set_frame_budget(8192)
+    try:
+        with pytest.raises(ValueError):
+            oor_core.set_frame_budget(100)
+        with BufferPool(Pager(path, create=False), 10000) as pool:
+            for pid in range(1, 9001):
+                with pool.read(pid) as g:
+                    assert g.get(0) == b"page %d" % pid
+            st = pool.stats()
+            # the first 8,192 frames whatever the budget; past them the pool evicts instead of growing
+            assert st["active"] == 8192 and st["evictions"] == 9000 - 8192
+            assert pool._check() == []
+    finally:
+        oor_core.set_frame_budget(old)
+    assert oor_core.frame_budget() == old
+
+
 def test_ghost_remembers_one_pools_worth_of_evictions(tmp_path):
     # A miss on a page in the ghost table enters hot only when the page was evicted within the last
     # nframes evictions.  The table is direct-mapped, so an old id stays in a slot no later eviction
