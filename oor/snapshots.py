@@ -439,8 +439,7 @@ class SnapshotView(ViewBase):
 
     def close(self):
         self.parked.clear()
-        if not self.pool.closed:
-            self.pool.set_mode(PoolMode.CLOSED)
+        self.pool.detach()
 
 
 class Snapshots:

@@ -870,6 +870,13 @@ cdef class BufferPool:
         self._drop_frames()
         self.pager.close()
 
+    def detach(self):
+        """Close without writing anything or closing the pager (a snapshot view's pool, over a pager it shares
+        with the database): its frames go back to the OS and the process's budget now (docs/memory.md), not
+        when the garbage collector frees the pool.  Idempotent."""
+        self.set_mode(MODE_CLOSED)
+        self._drop_frames()
+
     cdef int _drop_frames(self) except -1:
         """Closed: give the frames' memory back now, unless a frame is pinned (a live guard points into
         it).  The space manager and the capture hold the pool (a reference cycle, freed only by the

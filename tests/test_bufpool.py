@@ -201,6 +201,26 @@ def test_pool_takes_frames_as_needed_and_grows_past_its_first_tables(tmp_path):
     assert oor_core.frames_in_use() == base
 
 
+def test_a_closed_registry_gives_its_frames_back(data, tmp_path):
+    # the writer's pool and every snapshot view's pool return their frames to the process's budget at
+    # close, not when the garbage collector frees them (a view's pool shares the database's pager)
+    import gc
+    import oor
+    import oor_core
+    gc.collect()
+    base = oor_core.frames_in_use()
+    with oor.open(tmp_path / "back.oor") as reg:
+        reg.load(str(data / "catalogs" / "catalog-2022-07.3le"), source_name="c")
+        with reg.snapshot() as snap:
+            assert sum(1 for _ in snap.scan()) > 20000
+        assert sum(1 for _ in reg.scan()) > 20000
+        assert oor_core.frames_in_use() > base + 1000
+    assert oor_core.frames_in_use() == base
+    with oor.open(tmp_path / "back.oor", read_only=True) as ro:
+        assert sum(1 for _ in ro.scan()) > 20000
+    assert oor_core.frames_in_use() == base
+
+
 def test_frame_budget_stops_growth_past_the_first_frames(tmp_path):
     import oor_core
     path = make_file(tmp_path / "budget.oor", 9000)
