@@ -95,12 +95,11 @@ class Transaction:
         return False
 
 
-# The default buffer pool's ceiling: 1,048,576 frames, 4 GiB of address space per pool (the writer's and each
-# live snapshot view's).  A pool takes frames only as misses need them, and past its first 8,192 only within
-# the process's frame budget, a quarter of physical memory by default (docs/memory.md): so a pool's memory
-# follows what it has read.  At 1M sets (a 235 MB file) the old fixed 8,192 frames held a seventh of the file
-# and a random latest() missed 2.7 times (bench/run.py --scale 1m).
-DEFAULT_POOL_PAGES = 1 << 20
+# The default buffer pool: 8,192 frames (32 MiB) of address space per pool (the writer's and each live snapshot
+# view's), taken only as misses need them.  It holds the real catalogs' elsets tree whole (25 MB).  A larger
+# pool_pages is a ceiling: past 8,192 frames a pool grows only on misses that prove a reuse, within the
+# process's frame budget (docs/memory.md, which gives the measurements behind keeping this default).
+DEFAULT_POOL_PAGES = 8192
 
 
 class Database:

@@ -290,7 +290,8 @@ cdef class BufferPool:
 
     cdef int _take_frame(self) except -2:
         """The next never-used frame, when the pool may grow: below its ceiling, and within its first
-        BASE_FRAMES or the process's budget (docs/memory.md, invariants 9a-9b).  -1 when it may not."""
+        BASE_FRAMES or the process's budget (docs/memory.md, invariants 9a-9b).  -1 when it may not.
+        Caller: pin_miss, for a miss within the first BASE_FRAMES or a miss that proved a reuse."""
         global _in_use
         cdef int f = self.active
         if f >= self.nframes or self.mem == NULL:
@@ -486,7 +487,21 @@ cdef class BufferPool:
             raise OorError("buffer pool is closed")
         if pid == NO_PAGE:
             raise ValueError("invalid page id")
-        cdef int f = self._take_frame()
+        # A page evicted cold within the last pool's worth of evictions and wanted again: a reuse the cold
+        # quarter was too small to see.  It enters hot, and it is the pool's evidence that its working set
+        # is larger than its frames: past the first BASE_FRAMES a pool grows only on such a miss
+        # (docs/memory.md), so one pass over a large file (a scan, an export, a check) evicts instead of
+        # taking memory it would not use again.  An older ghost entry (a slot no later eviction happened to
+        # overwrite) is no such reuse: a second full scan's pages, whose reuse distance is the file, would
+        # otherwise enter hot and push the hot set out.
+        cdef GhostEntry* g = &self.ghost[page_hash(pid, self.ghost_shift)]
+        cdef bint reuse = False
+        if not fresh and g.pid == pid:
+            g.pid = NO_PAGE
+            reuse = <uint32_t>(<uint32_t>self.evictions - g.stamp) <= <uint32_t>self.active
+        cdef int f = -1
+        if reuse or self.active < BASE_FRAMES:
+            f = self._take_frame()          # may double the tables (g is not used after this)
         cdef const uint8_t[::1] version
         if f < 0:
             f = self._victim()
@@ -518,16 +533,9 @@ cdef class BufferPool:
         self.meta[f].hot = 0
         self.loads += 1
         self.meta[f].born = self.meta[f].last = <uint16_t>self.loads
-        cdef GhostEntry* g = &self.ghost[page_hash(pid, self.ghost_shift)]
-        if not fresh and g.pid == pid:
-            g.pid = NO_PAGE
-            if <uint32_t>(<uint32_t>self.evictions - g.stamp) <= <uint32_t>self.active:
-                # evicted cold within the last pool's worth of evictions and wanted again: a reuse the
-                # cold quarter was too small to see; it enters hot.  An older entry (a slot no later
-                # eviction happened to overwrite) is no such reuse: a second full scan's pages, whose
-                # reuse distance is the file, would otherwise enter hot and push the hot set out
-                self.meta[f].hot = 1
-                self.nhot += 1
+        if reuse:
+            self.meta[f].hot = 1
+            self.nhot += 1
         return f
 
     cdef int pin_image(self, uint32_t pid, uint64_t lsn) except -2:
