@@ -24,7 +24,7 @@ at the end of the batch (neighbouring keys share pages).
 """
 from collections import Counter
 
-from oor.keys import index_key, name_text, pack_count, split_index_key, unpack_count
+from oor.keys import index_key, name_text, split_index_key, unpack_count
 
 __all__ = ["INDEXES", "IndexCounts", "index_texts", "new_expectation", "expect", "compare"]
 
@@ -90,19 +90,22 @@ class IndexCounts:
         self._batch = {}
 
     def flush_batch(self):
-        """Apply the summed changes in key order; the batch stays open (empty)."""
+        """Apply the summed changes in key order (each index's entries sorted, then applied in C by
+        BTree.add_counts); the batch stays open (empty)."""
         batch, self._batch = self._batch, {}
-        deltas = {}
+        per = ({}, {})
         for (i, raw, n), delta in batch.items():
             if not delta or not raw:
                 continue
             text = name_text(raw) if i == 0 else raw.encode("ascii")
             if text:
-                k = (i, index_key(text, n))
-                deltas[k] = deltas.get(k, 0) + delta
-        for (i, key), delta in sorted(deltas.items()):
-            if delta:
-                self._apply(self.trees[i], key, delta)
+                d = per[i]
+                k = index_key(text, n)
+                d[k] = d.get(k, 0) + delta
+        for tree, d in zip(self.trees, per):
+            items = [kv for kv in sorted(d.items()) if kv[1]]
+            if items:
+                tree.add_counts(items)
 
     def end_batch(self):
         """Back to applying each change (drops what was not flushed: the transaction aborted)."""
@@ -110,17 +113,7 @@ class IndexCounts:
 
     def _bump(self, i, text, norad_id, delta):
         if text:
-            self._apply(self.trees[i], index_key(text, norad_id), delta)
-
-    @staticmethod
-    def _apply(tree, key, delta):
-        old = tree.get(key)
-        n = (unpack_count(old) if old is not None else 0) + delta
-        assert n >= 0, f"index count below zero for {key!r}"
-        if n == 0:
-            tree.delete(key)
-        else:
-            tree.upsert(key, pack_count(n))
+            self.trees[i].add_counts([(index_key(text, norad_id), delta)])
 
 
 # ---- checking the rule -------------------------------------------------------------------

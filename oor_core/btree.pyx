@@ -930,6 +930,36 @@ cdef class BTree:
         finally:
             self.pool.end_op()
 
+    def add_counts(self, list items not None):
+        """Adjust counter values: items is [(key, delta)], each key's value a u32 big-endian count (0 when
+        the key is absent); the count plus delta is stored, and the key deleted when that is 0.  A count that
+        would go below zero or past 2**32 - 1 is an AssertionError, raised before that key changes (the
+        caller's counting rule is broken).  Each key is one change (one operation, as upsert / delete);
+        sorted keys share pages.  Why here: the registry's index counts (oor/index_counts.py) applied with
+        a get and an upsert from Python cost 2.5 us an entry, two entries per set loaded."""
+        cdef bytes key, cur
+        cdef long long n
+        cdef const uint8_t* b
+        for key, delta in items:
+            cur = self._get(<const uint8_t*>PyBytes_AS_STRING(key), <int>PyBytes_GET_SIZE(key))
+            if cur is None:
+                n = 0
+            else:
+                if PyBytes_GET_SIZE(cur) != 4:
+                    raise AssertionError(f"a count of {PyBytes_GET_SIZE(cur)} bytes under {key!r}")
+                b = <const uint8_t*>PyBytes_AS_STRING(cur)
+                n = (<long long>b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+            n += <long long>delta
+            if n < 0 or n > 0xFFFFFFFF:
+                raise AssertionError(f"index count {n} for {key!r}")
+            try:
+                if n == 0:
+                    self._delete(key)
+                else:
+                    self._put(key, (<uint32_t>n).to_bytes(4, "big"), 1)
+            finally:
+                self.pool.end_op()
+
     def _delete(self, bytes key not None):
         cdef int klen = PyBytes_GET_SIZE(key)
         if klen < 1 or klen > MAX_KEY:

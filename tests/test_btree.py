@@ -173,6 +173,40 @@ def test_random_norad_ids(db):
     check(t, "after lookups")
 
 
+def test_add_counts_against_a_model(db):
+    # BTree.add_counts: u32 big-endian counters, inserted when absent, deleted at zero, refused (before
+    # the key changes) below zero or past 2**32 - 1; seeded random batches against a dict
+    seed = 23
+    rng = random.Random(seed)
+    t = BTree.create(db.pool, "counts")
+    model = {}
+    for rnd in range(30):
+        deltas = {}
+        for _ in range(rng.randrange(1, 400)):
+            k = b"n%05d" % rng.randrange(2000)
+            deltas[k] = deltas.get(k, 0) + rng.choice((1, 1, 2, -1))
+        items = []
+        for k, d in sorted(deltas.items()):
+            if model.get(k, 0) + d < 0:
+                d = -model.get(k, 0)
+            if d:
+                items.append((k, d))
+                model[k] = model.get(k, 0) + d
+                if model[k] == 0:
+                    del model[k]
+        rng.shuffle(items) if rnd % 3 == 0 else None     # any order works; sorted shares pages
+        t.add_counts(items)
+        assert dict(t.items()) == {k: struct.pack(">I", v) for k, v in model.items()}, f"seed {seed} round {rnd}"
+    check(t, "after add_counts")
+    some = next(iter(model))
+    before = dict(t.items())
+    with pytest.raises(AssertionError):
+        t.add_counts([(some, -model[some] - 1)])
+    with pytest.raises(AssertionError):
+        t.add_counts([(b"new-key", 1 << 32)])
+    assert dict(t.items()) == before
+
+
 def test_inclusive_range_forward_and_reverse(db):
     t = BTree.create(db.pool, "ids")
     for i in range(1, 10_001):
