@@ -8,7 +8,7 @@
 import enum
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
@@ -319,7 +319,7 @@ cdef class BufferPool:
         or one sequential pass; a load is a miss or a fresh page, so a writer that only allocates
         still ages its pages), it is promoted to hot and passed over; any other cold frame is the
         victim, hit or not; its id goes to the ghost table (one slot per frame, direct-mapped, with the
-        eviction count), and a miss on a page found there, evicted within the last nframes evictions,
+        eviction count), and a miss on a page found there, evicted within the last `active` evictions,
         enters hot (a reuse farther apart than the cold quarter holds: 2Q's A1out, CLOCK-Pro's
         non-resident cold pages; an older id, left in a slot no later eviction hashed to, is no such
         reuse).  Hot frames are passed over while at most
@@ -847,7 +847,8 @@ cdef class BufferPool:
         return sorted(self.meta[f].pid for f in range(self.active) if self.meta[f].pid != NO_PAGE)
 
     def stats(self):
-        """Counters: hits, misses, evictions, writes, hit_rate, frames, cached, dirty, pinned."""
+        """Counters: hits, misses, evictions, writes, hit_rate, frames (the ceiling), active (frames taken),
+        cached, dirty, pinned, hot, file reads / writes, fsyncs."""
         cached = dirty = pinned = 0
         for f in range(self.active):
             if self.meta[f].pid != NO_PAGE:
@@ -857,7 +858,8 @@ cdef class BufferPool:
         total = self.hits + self.misses
         return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
                 "writes": self.writes, "hit_rate": (self.hits / total) if total else 0.0,
-                "frames": self.nframes, "active": self.active, "cached": cached, "dirty": dirty, "pinned": pinned, "hot": self.nhot,
+                "frames": self.nframes, "active": self.active, "cached": cached, "dirty": dirty,
+                "pinned": pinned, "hot": self.nhot,
                 "file_reads": self.pager.reads, "file_writes": self.pager.writes,
                 "fsyncs": self.pager.syncs}
 
