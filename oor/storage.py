@@ -503,9 +503,12 @@ class Database:
                 # oldest(); none can happen between oldest() and the clearing
                 self.gate.clearing = True
                 try:
+                    readers = self._readers
+                    if readers is None or self._stop.is_set():
+                        return              # the reader is closing
                     if self._published and self._snaps.oldest(respect_age=False) is None:
                         try:
-                            self._readers.publish(self._slot, 0)
+                            readers.publish(self._slot, 0)
                         except (OSError, ValueError, OorError):
                             return          # the table was closed under us: the reader is closing
                         self._published = 0
@@ -1110,6 +1113,9 @@ class Database:
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(timeout=5)
+        keeper = getattr(self, "_keeper", None)
+        if keeper is not None and keeper is not threading.current_thread():
+            keeper.join(timeout=5)        # it may be publishing: the reader table is closed below
         if self._snaps is not None:
             self._snaps.close()
         try:

@@ -535,3 +535,28 @@ def test_sim_read_only_open():
         ro.pwrite(b"x", 0)
     with pytest.raises(FileNotFoundError):
         vfs.open("/sim/absent", read_only=True)
+
+
+def test_a_closing_reader_stops_its_slot_keeper_first(data, tmp_path):
+    # The keeper thread of a read-only opener clears its idle slot every quarter second; close() waits for
+    # it before closing the reader table (it once published into a table close() had just dropped: an
+    # AttributeError in thread oor-reader-slot, seen in one CI run)
+    import oor
+    path = tmp_path / "keep.oor"
+    with oor.open(path) as reg:
+        reg.load(str(data / "catalogs" / "catalog-2022-07.3le"), source_name="c")
+    errors = []
+    old = threading.excepthook
+    threading.excepthook = lambda a: errors.append(a.exc_value)
+    try:
+        for _ in range(12):
+            ro = oor.open(path, read_only=True)
+            keeper = ro.db._keeper
+            with ro.snapshot() as snap:
+                assert snap.latest(25544) is not None
+            time.sleep(0.02 * (_ % 4))
+            ro.close()
+            assert not keeper.is_alive(), "close() returned with the slot keeper still running"
+    finally:
+        threading.excepthook = old
+    assert errors == []
