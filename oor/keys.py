@@ -64,7 +64,10 @@ A key or value is valid if and only if:
      MAX_EPOCH_US and source 0 and is the object's last key;
   2. names / cospar: it holds a 0x00 byte followed by exactly 4 bytes, and the
      text before it is non-empty UTF-8;
-  3. every count is >= 1 (an entry whose count drops to 0 is deleted);
+  3. every count is >= 1 (an entry whose count drops to 0 is deleted); the
+     registry changes counts only through BTree.add_counts (oor_core/btree.pyx),
+     which reads and writes this u32 BE value and deletes an entry at 0 -- the
+     same layout as pack_count below (archive rebuilds write whole counts);
   4. revs: the key is 24 bytes, the value at least 2 + R bytes, the reason
      UTF-8, and the stored value valid for the key's first 16 bytes as in 1
      (without the last-key rule);
