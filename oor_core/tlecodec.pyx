@@ -24,8 +24,8 @@ from libc.string cimport memcmp, memcpy, strlen
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdio cimport snprintf
 from libc.math cimport isfinite, floor, signbit, log10
-from cpython.object cimport PyObject, PyTypeObject
-from cpython.ref cimport Py_INCREF
+from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 from oor_core.errors import TLEParseError
 
@@ -102,6 +102,8 @@ def set_lazy_class(cls):
     if (_element_class is None or any(type(d).__name__ != "member_descriptor" for d in descrs)
             or cls.__mro__ != (cls, _element_class, object) or cls.__new__ is not object.__new__):
         raise TypeError("the lazy element class must subclass the element class with _rec, line1 and line2 slots")
+    if type(cls.__dict__.get("_v")) is not LazyValues:
+        raise TypeError("the lazy element class must read _v through tlecodec.LazyValues")
     offs = [(<PyMemberDescrObject*><PyObject*>d).d_member.offset for d in descrs]
     for o in offs:
         if not 0 < o <= cls.__basicsize__ - sizeof(PyObject*) or cls.__itemsize__ != 0:
@@ -109,6 +111,48 @@ def set_lazy_class(cls):
     _lazy_class = cls
     _lazy_type = <PyTypeObject*>cls
     _rec_offset, _l1_offset, _l2_offset = offs
+
+
+cdef class LazyValues:
+    """The ``_v`` attribute of the lazy element class (a data descriptor on RecordElementSet that
+    shadows ElementSet's slot): the slot's value tuple when it is set, else the values decoded now from
+    the ``_rec`` slot and kept in the slot.  Why a descriptor in C and not ``__getattr__``: a class with
+    ``__getattr__`` gets CPython's getattr hook for every attribute read, so ``es.line1`` lost its
+    C-level slot read (the hook, a type lookup and a failed generic lookup: 6% of reading a deep
+    history, perf).  Only instances of the registered lazy class are read (anything else: TypeError)."""
+
+    def __get__(self, obj, objtype):
+        if obj is None:
+            return self
+        if _lazy_type == NULL or Py_TYPE(obj) != _lazy_type:
+            raise TypeError("LazyValues reads only the lazy element class")
+        cdef PyObject** slot = <PyObject**>(<char*><PyObject*>obj + _v_offset)
+        if slot[0] != NULL:
+            return <object>slot[0]
+        cdef PyObject* rec = (<PyObject**>(<char*><PyObject*>obj + _rec_offset))[0]
+        if rec == NULL or type(<object>rec) is not bytes:
+            raise AttributeError("this element set has no record to decode")
+        cdef object es = decode_at(<const unsigned char*>PyBytes_AS_STRING(<object>rec), PyBytes_GET_SIZE(<object>rec))
+        cdef PyObject* v = (<PyObject**>(<char*><PyObject*>es + _v_offset))[0]
+        if slot[0] == NULL:                 # (decode_at ran Python code: keep a value set meanwhile)
+            Py_INCREF(<object>v)
+            slot[0] = v
+        return <object>slot[0]
+
+    def __set__(self, obj, value):
+        # object.__setattr__(obj, "_v", v), as ElementSet's own builders do: stored in the slot
+        if _lazy_type == NULL or Py_TYPE(obj) != _lazy_type:
+            raise TypeError("LazyValues sets only the lazy element class")
+        if type(value) is not tuple:
+            raise TypeError("_v is a tuple")
+        cdef PyObject** slot = <PyObject**>(<char*><PyObject*>obj + _v_offset)
+        cdef PyObject* old = slot[0]
+        Py_INCREF(value)
+        slot[0] = <PyObject*>value
+        Py_XDECREF(old)
+
+    def __delete__(self, obj):
+        raise AttributeError("ElementSet is immutable")
 
 
 cdef object make_element(tuple v):

@@ -11,8 +11,10 @@ import pytest
 from oor_core import crc32c as core_crc32c
 from oor_core.checksum import crc32c, crc32c_portable, hardware_crc32c
 
+# 4079-4081, 8159-8161, 12240: either side of the hardware path's three-stream rounds (3 x 1360 bytes)
 LENGTHS = sorted(set(list(range(0, 80)) + [127, 128, 129, 255, 256, 257, 511, 1000, 1023, 1024,
-                                           4095, 4096, 4097, 8191, 65536, 65537]))
+                                           4079, 4080, 4081, 4095, 4096, 4097, 8159, 8160, 8161, 8191,
+                                           12240, 65536, 65537]))
 
 
 def test_reexport_is_same_function():

@@ -481,6 +481,35 @@ def test_sets_read_are_decoded_on_first_use_and_equal_the_decoded_ones(real_reg)
             assert (a.line1, a.line2) == (b.line1, b.line2) and a == b
 
 
+def test_a_read_sets_values_are_decoded_once_and_its_attributes_read_without_a_hook(real_reg):
+    """A RecordElementSet's values come from a C descriptor (tlecodec.LazyValues), not __getattr__: the
+    class keeps CPython's generic attribute read (so ``es.line1`` is a slot read), the values are
+    decoded on first use and kept (the same tuple after), object.__setattr__ stores them as the slot
+    would, and the descriptor reads no other kind of object."""
+    from oor.codec.elements import ElementSet, RecordElementSet
+    from oor_core.tlecodec import LazyValues
+    assert "__getattr__" not in RecordElementSet.__dict__ and not hasattr(ElementSet, "__getattr__")
+    assert type(RecordElementSet.__dict__["_v"]) is LazyValues
+    with real_reg.db.snapshot() as snap:
+        t = snap.tree("elsets")
+        lazy = [es for es in (latest_set(t, n) for n in (25544, 5, 20580, 43013, 48274)) if type(es) is RecordElementSet]
+    assert lazy, "no text-elided set among the probes"
+    for es in lazy:
+        first = es._v
+        assert es._v is first and first == decode_record(es._rec)._v
+        assert es.norad_id == first[0] and es.line1 == decode_record(es._rec).line1
+        object.__setattr__(es, "_v", first)          # as ElementSet's builders store it
+        assert es._v is first
+        with pytest.raises(AttributeError):
+            del es._v
+        with pytest.raises(AttributeError):
+            es._v = first
+    with pytest.raises(TypeError):
+        RecordElementSet.__dict__["_v"].__get__(decode_record(lazy[0]._rec), ElementSet)
+    with pytest.raises(TypeError):
+        RecordElementSet.__dict__["_v"].__get__(object(), object)
+
+
 # ---- the gated single-call reads and the datetime conversion (Registry.latest / at) --------------------
 def test_gated_reads_answer_as_the_view_and_step_aside_when_the_gate_refuses(rand_reg):
     """gate_latest / gate_at join the current view, read and leave in one call: the answers are the

@@ -587,13 +587,9 @@ class RecordElementSet(ElementSet):
     # ElementSet's properties, which format the lines from the values)
     __slots__ = ("_rec", "line1", "line2")
 
-    def __getattr__(self, name):
-        # reached only for an unset slot: the values, decoded now (lazy_at sets _rec and the lines)
-        if name == "_v":
-            v = _tlecodec.decode_record(self._rec)._v
-            _setattr(self, "_v", v)
-            return v
-        raise AttributeError(f"'ElementSet' object has no attribute {name!r}")
+    # the values: ElementSet's _v slot, decoded from _rec into it on first use (a data descriptor in C,
+    # not __getattr__, which would put CPython's getattr hook on every attribute read)
+    _v = _tlecodec.LazyValues()
 
 
 _tlecodec.set_lazy_class(RecordElementSet)
