@@ -207,6 +207,11 @@ cdef list page_check(const uint8_t* p, uint32_t expect_id):
     if not (lo <= hi <= PAGE_SIZE):
         problems.append(f"page {expect_id}: free bounds out of order ({lo}, {hi})")
         return problems
+    if PAGE_HDR + SLOT_SIZE * ns > PAGE_SIZE:
+        # a slot count the free bounds disagree with: its directory would run past the page (the slots
+        # are not read -- they lie in memory that is not this page's)
+        problems.append(f"page {expect_id}: slot directory of {ns} slots runs past the page")
+        return problems
     if ns > SPAN_STACK:
         spans = <uint64_t*>malloc(ns * sizeof(uint64_t))
         if spans == NULL:

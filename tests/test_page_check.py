@@ -31,6 +31,9 @@ def oracle(page, expect_id):
     if not (lo <= hi <= PAGE_SIZE):
         problems.append(f"{where}: free bounds out of order ({lo}, {hi})")
         return problems
+    if HDR + SLOT * ns > PAGE_SIZE:
+        problems.append(f"{where}: slot directory of {ns} slots runs past the page")
+        return problems
     spans = []
     live = 0
     for i in range(ns):
@@ -62,6 +65,8 @@ def damaged_header_and_slots(rng):
     """({offset: bytes} of the header: type, slot count, free bounds, fragmented, aux; the slot directory),
     consistent or not, some valid."""
     ns = rng.choice([0, 1, 2, 5, 18, 130, rng.randrange(0, 1015)])
+    if rng.random() < 0.03:
+        ns = rng.choice([1015, 1016, 5000, 0xFFFF])           # a count whose directory runs past the page
     kind = rng.random()
     slots = []
     hi = PAGE_SIZE
@@ -84,7 +89,7 @@ def damaged_header_and_slots(rng):
     ptype = rng.choice([PT_SLOTTED, PT_SLOTTED, PT_OVERFLOW, 3, 4, 9])
     fields = {16: bytes([ptype]), 18: struct.pack("<HHHH", ns, lo & 0xFFFF, hi & 0xFFFF, frag),
               36: struct.pack("<I", rng.choice([0, 10, 5000]))}
-    return fields, b"".join(struct.pack("<HH", off, raw) for off, raw in slots)
+    return fields, b"".join(struct.pack("<HH", off, raw) for off, raw in slots)[:PAGE_SIZE - HDR]
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -106,5 +111,24 @@ def test_page_check_matches_the_former_python(tmp_path, seed):
                     g.write_bytes(4, struct.pack("<I", pid + 1))                 # a misdirected page
                 got, want = g.check(), oracle(bytes(g.data), pid)
                 assert got == want, f"seed {seed}, case {case}: {got} != {want}"
+            g.write_bytes(4, struct.pack("<I", pid))           # its own id again, for the close's flush
+    finally:
+        pool.close()
+
+
+def test_a_slot_count_past_the_page_is_reported_without_reading_past_it(tmp_path):
+    """A page whose slot count disagrees with its free bounds so far that the slot directory would end
+    past the page (65,535 slots, free_lo 40): one problem line names it, and no slot is read -- the
+    directory would lie in the memory after the frame (the last frame's: past the pool's mapping)."""
+    pool = BufferPool(Pager(tmp_path / "big.oor"), 8)
+    try:
+        with pool.allocate() as g:
+            pid = g.page_id
+            g.format(PT_SLOTTED)
+            g.write_bytes(18, struct.pack("<HHHH", 0xFFFF, HDR, PAGE_SIZE, PAGE_SIZE - HDR))
+            got = g.check()
+            assert got == oracle(bytes(g.data), pid)
+            assert f"page {pid}: slot directory of 65535 slots runs past the page" in got, got
+            assert not any("slot 1" in p for p in got), got
     finally:
         pool.close()
