@@ -460,6 +460,8 @@ cdef class BufferPool:
         lsn = pg_lsn(dst)
         if lsn > self.snap_lsn:
             return False
+        if not self.log_pages:                  # (no record followed: no int and dict lookup a miss)
+            return True
         lst = self.log_pages.get(pid)
         if lst is not None:
             for i in range(len(lst) - 1, -1, -1):
