@@ -23,8 +23,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(DATA, "catalogs"
                                 reason="real data not found")
 
 
-def _run(args, tmp_path, timeout=240):
-    env = dict(os.environ)
+def _run(args, tmp_path, timeout=240, **extra_env):
+    env = dict(os.environ, **extra_env)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "run.py"), *args],
                        capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path), env=env)
@@ -62,6 +62,30 @@ def test_user_level_quick_run_reports_every_ratio(tmp_path):
     # the engines gave the same answers (counts of line pairs) for every operation
     assert not [n for n in doc["notes"] if "answer counts differ" in n], doc["notes"]
     assert "| operation" in p.stdout and "goal" in p.stdout
+
+
+def test_user_level_reuses_a_cached_store_until_its_key_changes(tmp_path):
+    """--reuse-stores (the default at --scale 10m): the first run builds each engine's store and times its
+    ingest; the next reuses the stores, reports the build's ingest figure with a note saying so, and
+    still times every read; --rebuild builds them again."""
+    cache = tmp_path / "cache"
+    args = ["--quick", "--no-profile", "--engines", "sqlite", "--ops", "latest,scan", "--reuse-stores"]
+    docs = []
+    for extra in ([], [], ["--rebuild"]):
+        out = tmp_path / f"run{len(docs)}.json"
+        _run(args + extra + ["--out", str(out)], tmp_path, OOR_BENCH_CACHE=str(cache))
+        docs.append(json.loads(out.read_text()))
+    first, again, rebuilt = docs
+    assert {e: b["this_run"] for e, b in first["meta"]["stores"].items()} == {"oor": True, "sqlite": True}
+    assert {e: b["this_run"] for e, b in again["meta"]["stores"].items()} == {"oor": False, "sqlite": False}
+    assert all(b["this_run"] for b in rebuilt["meta"]["stores"].values())
+    for e in ("oor", "sqlite"):
+        assert again["summary"]["ingest"]["median"][e] == first["summary"]["ingest"]["median"][e]
+        assert again["meta"]["stores"][e]["built"] == first["meta"]["stores"][e]["built"]
+        assert again["summary"]["latest"]["median"][e] > 0 and again["summary"]["scan"]["median"][e] > 0
+    assert [n for n in again["notes"] if n.startswith("ingest figures from the cached stores")], again["notes"]
+    assert not [n for n in first["notes"] if n.startswith("ingest figures from the cached stores")]
+    assert (cache / "quick-stores" / "oor" / "catalog.oor").exists()
 
 
 # ---- internal micro benchmarks (issue 7) --------------------------------------------------------------------
