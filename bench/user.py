@@ -101,6 +101,15 @@ def _tree_hash(paths):
     return h.hexdigest()[:16]
 
 
+def _dist_version(mod):
+    """The installed distribution's version of a module without __version__ (rocksdict), or "?"."""
+    from importlib import metadata
+    try:
+        return metadata.version(mod)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
 def store_key(cls):
     """What a cached store depends on: the data recipe, the engine adapter (bench/user_engines.py), the
     engine's library version -- and for OOR the sources of oor and oor_core, so that OOR's store (and its
@@ -116,7 +125,8 @@ def store_key(cls):
         mod = {"sqlite": "sqlite3", "lmdb": "lmdb", "rocksdb": "rocksdict", "duckdb": "duckdb",
                "bdb": "berkeleydb"}[cls.name]
         m = __import__(mod)
-        key["version"] = str(getattr(m, "sqlite_version", None) or getattr(m, "__version__", "?"))
+        key["version"] = str(getattr(m, "sqlite_version", None) or getattr(m, "__version__", None)
+                             or _dist_version(mod))
         import sgp4
         key["sgp4"] = str(getattr(sgp4, "__version__", "?"))
     return key
