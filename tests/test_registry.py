@@ -11,6 +11,7 @@ import pytest
 
 import oor
 from oor import keys
+from oor.codec.tle import tle_checksum
 from oor.registry import to_epoch_us
 
 UTC = dt.timezone.utc
@@ -325,6 +326,59 @@ def test_strict_load_is_all_or_nothing(data, reg):
     assert ei.value.line == 41
     assert list(reg.scan()) == [] and reg.sources() == {}
     assert reg.check() == []
+
+
+def _sets_text(path):
+    """The sets of a TLE / 3LE file as text blocks (two or three lines each), in file order."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    blocks, i = [], 0
+    while i < len(lines):
+        n = 2 if lines[i].startswith("1 ") else 3
+        blocks.append("\n".join(lines[i:i + n]))
+        i += n
+    return blocks
+
+
+def _state(r):
+    """Everything a reader sees of a registry's sets: each object's history (lines, name, source) in order."""
+    return {n: [(e.line1, e.line2, e.name, e.source) for e in r.history(n)] for n in r.objects()}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_shuffled_file_loads_to_the_state_of_the_ordered_one(data, tmp_path, seed):
+    """load() stores each batch in key order (a stable sort): a file in any order gives the registry the
+    ordered file gives -- the same histories, latest sets and counts -- and sets of one key keep their
+    arrival order (at equal epochs the last arrival wins)."""
+    blocks = _sets_text(data / "catalogs" / "catalog-2022-07.3le")[:6000] + \
+        _sets_text(data / "history" / "CryoSat-2.tle")[:3000]
+    a = blocks[10].splitlines()
+    l2 = a[-1][:52] + f"{float(a[-1][52:63]) + 0.001:11.8f}" + a[-1][63:68]
+    twin = "\n".join(a[:-1] + [l2 + str(tle_checksum(l2))])       # the same key, other elements
+    rng = random.Random(seed)
+    shuffled = blocks[:]
+    rng.shuffle(shuffled)
+    at = max(shuffled.index(blocks[10]), 1)
+    shuffled.insert(at + rng.randrange(0, 50), twin)       # arrives after its twin, somewhere later
+    ordered = blocks[:11] + [twin] + blocks[11:]
+    reports, states, latest = [], [], []
+    for name, seq in (("ordered", ordered), ("shuffled", shuffled)):
+        with oor.open(tmp_path / f"{name}.oor") as r:
+            rep = r.load(io.StringIO("\n".join(seq) + "\n"), batch=997)
+            reports.append((rep.inserted, rep.updated, rep.unchanged, len(rep.rejected)))
+            states.append(_state(r))
+            latest.append(r.latest(int(a[-1][2:7])))
+            assert r.check() == [], f"seed {seed}"
+    assert reports[0] == reports[1], f"seed {seed}: {reports}"
+    assert reports[0][3] == 0 and reports[0][0] == len(ordered)
+    assert states[0] == states[1], f"seed {seed}"
+    assert latest[0].line2 == latest[1].line2 == twin.splitlines()[-1], f"seed {seed}"
+    # and in key order it reads few pages: with a 64-frame pool, one miss a set unsorted (measured: 40,425
+    # misses for 40,164 shuffled catalog sets), about one a tenth of that sorted (3,935)
+    with oor.open(tmp_path / "small.oor", pool_pages=64) as r:
+        before = r.db.pool.stats()["misses"]
+        r.load(io.StringIO("\n".join(shuffled) + "\n"))
+        misses = r.db.pool.stats()["misses"] - before
+        assert misses < 0.3 * len(shuffled), f"seed {seed}: {misses} misses for {len(shuffled)} shuffled sets"
 
 
 def test_export_latest_all_at(data, reg, tmp_path):
