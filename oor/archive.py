@@ -14,7 +14,7 @@ Dump format (``oor dump``): UTF-8 text, one JSON object per line, written at one
 written as Python's ``repr`` writes them (the shortest text that reads back to the same double), so a
 restore rebuilds the same bytes.
 
-  line 1   {"oor_dump": 1, "registry_format": 2, "sources": [[id, name], ...], "commits": [[stamp, time], ...]}
+  line 1   {"oor_dump": 1, "registry_format": 3, "sources": [[id, name], ...], "commits": [[stamp, time], ...]}
            the sources tree (id 1..65535 <-> name) and the commits tree (arrival stamp -> commit time, both
            microseconds since 1950), ascending
   then     one line per ``elsets`` entry, ascending key: {"set": SET} or {"tombstone": TOMB}
@@ -29,7 +29,8 @@ restore rebuilds the same bytes.
   TOMB  {"norad", "seq", "arrival_us", "reason"}   (key epoch: the reserved maximum, source 0)
 
 A dump is valid if and only if (checked by ``restore``, which names the line of the first failure):
-  1. every line is a JSON object; line 1 is the header with oor_dump 1 and registry_format 2; source ids are
+  1. every line is a JSON object; line 1 is the header with oor_dump 1 and registry_format 3 or 2 (a format-2
+     dump holds the same lines: the latest tree is derived, docs/latest.md, never dumped); source ids are
      1..65535 and ids and names unique; commits strictly increase in stamp and in time, time >= stamp;
   2. the entry lines hold the elsets entries, then the revs entries, each part in strictly ascending key,
      and the last line is "end" with those two counts (a dump cut short is refused);
@@ -52,6 +53,7 @@ from oor.codec.io import atomic_output
 from oor.codec.omm import format_epoch
 from oor.keys import (
     FORMAT,
+    FORMAT_NO_LATEST,
     TOMB_EPOCH,
     TREE_NAMES,
     elset_key,
@@ -79,6 +81,7 @@ __all__ = ["DUMP_VERSION", "dump", "restore", "copy_file", "compact", "upgrade",
 
 DUMP_VERSION = 1
 TREES = TREE_NAMES                     # oor.keys owns the list
+DUMP_TREES = tuple(n for n in TREES if n != "latest")   # what a dump reads (latest is derived from elsets)
 FORMAT1_TREES = ("elsets", "sources", "names", "cospar")
 FORMAT1_KEY_SIZE = 14                  # format 1 elsets key: norad u32 | epoch i64 flipped | source u16
 BUILD_SUFFIX = ".building"
@@ -169,10 +172,10 @@ def dump(snapshot, dest, path="registry"):
 
 def _dump_to(snapshot, out, path):
     have = set(snapshot.tree_names())
-    missing = [n for n in TREES if n not in have]
+    missing = [n for n in DUMP_TREES if n not in have]
     if missing:
         raise OorError(f"{path}: not a registry of format {FORMAT} (no tree {missing[0]!r})")
-    t = {n: snapshot.tree(n) for n in TREES}
+    t = {n: snapshot.tree(n) for n in DUMP_TREES}
     names = {0: None}
     sources = []
     for k, v in t["sources"].items(b"i", b"j"):
@@ -326,9 +329,9 @@ def _header(lines):
     h = lines.take()
     if h is None or "oor_dump" not in h:
         lines.fail("line 1 is not an oor dump header ({\"oor_dump\": 1, ...})", 1)
-    if h.get("oor_dump") != DUMP_VERSION or h.get("registry_format") != FORMAT:
+    if h.get("oor_dump") != DUMP_VERSION or h.get("registry_format") not in (FORMAT, FORMAT_NO_LATEST):
         lines.fail(f"dump version {h.get('oor_dump')!r} of registry format {h.get('registry_format')!r}; this "
-                   f"OOR restores dump {DUMP_VERSION} of format {FORMAT}")
+                   f"OOR restores dump {DUMP_VERSION} of formats {FORMAT_NO_LATEST} and {FORMAT}")
     sources = h.get("sources")
     commits = h.get("commits")
     if not isinstance(sources, list) or not isinstance(commits, list):
@@ -390,21 +393,26 @@ def _restore(lines, path, pool_pages):
         while True:
             obj = lines.peek()
             if obj is None or "revision" in obj or "end" in obj:
-                return
+                break
             lines.take()
             key, value, es = _entry(obj, lines, source_ids)
             if prev is not None and key <= prev:
                 lines.fail("entry out of key order (a dump lists the elsets entries in ascending key)")
             if prev is not None and prev[:4] == key[:4] and is_tombstone(prev_value[0]):
                 lines.fail("an entry after its object's tombstone")
+            if prev is not None and prev[:4] != key[:4]:
+                last.append((prev, prev_value[0]))        # the latest tree: each object's last entry
             prev = key
             prev_value[0] = value
             if es is not None:
                 index_counts.expect(want, es, es.norad_id)
             counts["elsets"] += 1
             yield key, value
+        if prev is not None:
+            last.append((prev, prev_value[0]))
 
     prev_value = [b""]
+    last = []                     # memory: one entry per object
 
     def revs():
         prev = None
@@ -440,8 +448,8 @@ def _restore(lines, path, pool_pages):
         return iter(())
 
     trees = [("info", [(b"format", pack_u16(FORMAT))]), ("sources", source_items), ("commits", commit_items),
-             ("elsets", elsets), ("revs", revs), ("names", index("names")), ("cospar", index("cospar")),
-             (None, finish)]
+             ("elsets", elsets), ("latest", lambda: iter(last)), ("revs", revs), ("names", index("names")),
+             ("cospar", index("cospar")), (None, finish)]
     _build(path, trees, pool_pages=pool_pages)
     return counts
 
@@ -612,9 +620,9 @@ def compact(db):
     return new, CompactReport(path, before, log_before, after, time.perf_counter() - t0)
 
 
-# ---- upgrade (format 1 -> 2) ---------------------------------------------------------------------
+# ---- upgrade (format 1 -> 3) ---------------------------------------------------------------------
 def upgrade(path, *, pool_pages=2048):
-    """Convert a format-1 registry file (docs/revisions.md, invariant 25) to format 2: a new file renamed
+    """Convert a format-1 registry file (docs/revisions.md, invariant 25) to format 3: a new file renamed
     into place, the original kept as ``PATH.format1``.  Returns the number of sets converted.
 
     Format 1: trees elsets (14-byte keys norad | epoch | source id, v1 records), sources, names, cospar,
@@ -643,6 +651,7 @@ def upgrade(path, *, pool_pages=2048):
             src_names[unpack_u16(k[1:3])] = bytes(v).decode("utf-8")
         want = index_counts.new_expectation()
         count = [0]
+        last = []                 # memory: one entry per object
 
         def converted():
             group, seq = None, 0
@@ -659,14 +668,19 @@ def upgrade(path, *, pool_pages=2048):
                     raise OorError(f"{path}: key {k.hex()} names source id {sid}, its record {es.source!r}")
                 index_counts.expect(want, es, norad)
                 count[0] += 1
-                yield elset_key(norad, e, seq, sid), encode_record(es)
+                kv = (elset_key(norad, e, seq, sid), encode_record(es))
+                if last and last[-1][0][:4] == kv[0][:4]:
+                    last[-1] = kv                        # the latest tree: each object's last entry
+                else:
+                    last.append(kv)
+                yield kv
 
         def index(label):
             return lambda: ((k, pack_count(n)) for k, n in sorted(want[label].items()))
 
         trees = [("info", [(b"format", pack_u16(FORMAT))]), ("sources", list(sources.items())),
-                 ("commits", []), ("revs", []), ("elsets", converted), ("names", index("names")),
-                 ("cospar", index("cospar"))]
+                 ("commits", []), ("revs", []), ("elsets", converted), ("latest", lambda: iter(last)),
+                 ("names", index("names")), ("cospar", index("cospar"))]
         lsn = src.wal.next_lsn + LSN_MARGIN
         tmp = _build(path, trees, pool_pages=pool_pages, rename=False, lsn_floor=lsn)
     except BaseException:

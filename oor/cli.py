@@ -722,7 +722,7 @@ def _archive_parsers(sub, cmd):
     s.add_argument("dest", metavar="DEST")
     cmd("compact", "rebuild the file with full leaves and replace it atomically (refused while readers are "
                    "attached); prints the bytes before and after")
-    cmd("upgrade", "convert a format-1 registry file (--db) to format 2 in a new file renamed into place; the "
+    cmd("upgrade", "convert a format-1 registry file (--db) to format 3 in a new file renamed into place; the "
                    "original is kept as DB.format1")
     s = cmd("prune", "remove superseded versions (and with --purge-deleted, deleted objects) older than --before")
     s.add_argument("--before", type=_time, required=True, metavar="T",
@@ -767,7 +767,7 @@ def _cmd_compact(args, out, err):
 def _cmd_upgrade(args, out, err):
     from oor.archive import upgrade
     n = upgrade(args.db)
-    out.write(f"{args.db}: upgraded to registry format 2 ({_sets(n)}); the original is {args.db}.format1\n")
+    out.write(f"{args.db}: upgraded to registry format 3 ({_sets(n)}); the original is {args.db}.format1\n")
     return EXIT_OK
 
 

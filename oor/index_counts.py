@@ -20,11 +20,15 @@ counts in the caller's transaction: +1 per index for a new set, -1 for a
 deleted one, and on a replace -1/+1 only for the indexes whose text changed
 (O(1) tree operations per set, never a re-scan of the object's history).
 Inside a load batch the changes are summed per key and applied in key order
-at the end of the batch (neighbouring keys share pages).
+at the end of the batch (neighbouring keys share pages); a new set's keys are made
+in C from its record (``oor_core.indexkeys``, which follows the rule above for
+ASCII names and two-digit-year designators and leaves every other set to
+``index_texts`` here).
 """
 from collections import Counter
 
 from oor.keys import index_key, name_text, split_index_key, unpack_count
+from oor_core.indexkeys import KeyCounter
 
 __all__ = ["INDEXES", "IndexCounts", "index_texts", "new_expectation", "expect", "compare"]
 
@@ -44,19 +48,14 @@ class IndexCounts:
 
     def __init__(self, names, cospar):
         self.trees = (names, cospar)
-        self._batch = None       # {(index position, raw text, norad): delta} during a load batch
+        self._batch = None       # a KeyCounter during a load batch: the summed deltas per index key
 
-    def add(self, es):
-        """A new set was stored."""
+    def add(self, es, record=None):
+        """A new set was stored (record: its encoded bytes, when the caller has them)."""
         b = self._batch
         if b is not None:
-            # in a load batch the deltas are summed by (index, raw text, object): the indexed text and the
-            # key are made once per distinct entry at the flush, not once per set (a history repeats them)
-            n = es.norad_id
-            k = (0, es.name, n)
-            b[k] = b.get(k, 0) + 1
-            k = (1, es.cospar_id, n)
-            b[k] = b.get(k, 0) + 1
+            if record is None or not b.add_record(record, es.norad_id, 1):
+                self._count(b, es, 1)
             return
         for i, text in enumerate(index_texts(es)):
             self._bump(i, text, es.norad_id, +1)
@@ -65,11 +64,7 @@ class IndexCounts:
         """A stored set was deleted."""
         b = self._batch
         if b is not None:
-            n = es.norad_id
-            k = (0, es.name, n)
-            b[k] = b.get(k, 0) - 1
-            k = (1, es.cospar_id, n)
-            b[k] = b.get(k, 0) - 1
+            self._count(b, es, -1)
             return
         for i, text in enumerate(index_texts(es)):
             self._bump(i, text, es.norad_id, -1)
@@ -85,25 +80,22 @@ class IndexCounts:
                 self._bump(i, t_old, new.norad_id, -1)
                 self._bump(i, t_new, new.norad_id, +1)
 
+    @staticmethod
+    def _count(batch, es, delta):
+        for i, text in enumerate(index_texts(es)):
+            if text:
+                batch.add_key(i, index_key(text, es.norad_id), delta)
+
     def begin_batch(self):
         """Sum the changes from now on instead of applying each (a load batch)."""
-        self._batch = {}
+        self._batch = KeyCounter()
 
     def flush_batch(self):
-        """Apply the summed changes in key order (each index's entries sorted, then applied in C by
+        """Apply the summed changes in key order (each index's sums, sorted, applied in C by
         BTree.add_counts); the batch stays open (empty)."""
-        batch, self._batch = self._batch, {}
-        per = ({}, {})
-        for (i, raw, n), delta in batch.items():
-            if not delta or not raw:
-                continue
-            text = name_text(raw) if i == 0 else raw.encode("ascii")
-            if text:
-                d = per[i]
-                k = index_key(text, n)
-                d[k] = d.get(k, 0) + delta
-        for tree, d in zip(self.trees, per):
-            items = [kv for kv in sorted(d.items()) if kv[1]]
+        b = self._batch
+        for i, tree in enumerate(self.trees):
+            items = b.take(i)
             if items:
                 tree.add_counts(items)
 

@@ -1,5 +1,5 @@
-"""Key and value encodings of the registry's trees (registry format 2): format owner (docs/registry.md,
-docs/revisions.md).
+"""Key and value encodings of the registry's trees (registry format 3): format owner (docs/registry.md,
+docs/revisions.md, docs/latest.md).
 
 Who may import: ``oor.registry``, ``oor.revisions``, ``oor.query`` and tests.  Pure functions, no I/O.
 C-level offsets of the ``elsets`` key, for Cython readers of leaf pages
@@ -29,6 +29,9 @@ Tombstone value (``delete(id, reason=...)``: the object stops being "latest"):
   1       8     arrival stamp, i64 LE
   9       n     reason, UTF-8 (may be empty)
 
+Tree ``latest`` (format 3; docs/latest.md): each object's last ``elsets`` entry,
+the same 16-byte key and the same value (a record, or the object's tombstone).
+
 Tree ``revs`` (superseded versions: what an update, a delete or the end of a
 tombstone replaced), 24 bytes:
 
@@ -40,7 +43,8 @@ Tree ``commits`` (one entry per committed registry transaction):
 
   stamp, 8 bytes (i64 BE, sign flipped) -> commit time, i64 LE us since 1950
 
-Tree ``info``:  b"format" -> u16 BE registry format (2).
+Tree ``info``:  b"format" -> u16 BE registry format (3; a format-2 file has no ``latest``
+tree and is upgraded by the first writer that opens it).
 
 Tree ``sources`` (source name <-> u16 id; both directions in one tree):
 
@@ -72,20 +76,23 @@ A key or value is valid if and only if:
      UTF-8, and the stored value valid for the key's first 16 bytes as in 1
      (without the last-key rule);
   5. commits: 8-byte keys, 8-byte values, commit time >= stamp, and both strictly
-     increasing in key order; info["format"] is 2.
+     increasing in key order; info["format"] is 3;
+  6. latest: for every object with an elsets entry exactly one entry, equal in
+     key and value to that object's last elsets entry, and nothing else.
 Checked by ``Registry.check`` (``oor.registry`` and ``oor.revisions``).
 """
 import struct
 
-__all__ = ["KEY_SIZE", "SIGN", "NAME_KEY_MAX", "FORMAT", "TREE_NAMES", "TOMB_EPOCH", "elset_key", "split_elset_key",
+__all__ = ["KEY_SIZE", "SIGN", "NAME_KEY_MAX", "FORMAT", "FORMAT_NO_LATEST", "TREE_NAMES", "TOMB_EPOCH", "elset_key", "split_elset_key",
            "object_lo", "object_hi", "epoch_lo", "epoch_hi", "is_tombstone", "tombstone", "split_tombstone",
            "revision_key", "split_revision_key", "revision_value", "split_revision_value", "stamp_key",
            "split_stamp_key", "pack_time", "unpack_time",
            "index_key", "split_index_key", "name_text", "prefix_end", "pack_count", "unpack_count"]
 
-FORMAT = 2                            # the registry format these encodings are (info["format"])
-# The trees of a format-2 registry file (names: at most 8 characters, the file header's limit).
-TREE_NAMES = ("elsets", "sources", "names", "cospar", "revs", "commits", "info")
+FORMAT = 3                            # the registry format these encodings are (info["format"])
+FORMAT_NO_LATEST = 2                  # the format before the latest tree: read as it is, upgraded by a writer
+# The trees of a format-3 registry file (names: at most 8 characters, the file header's limit).
+TREE_NAMES = ("elsets", "sources", "names", "cospar", "revs", "commits", "info", "latest")
 KEY_SIZE = 16
 REV_KEY_SIZE = 24
 SIGN = 1 << 63

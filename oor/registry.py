@@ -60,6 +60,7 @@ from oor.codec.record import check_record
 from oor.index_counts import IndexCounts
 from oor.keys import (
     FORMAT,
+    FORMAT_NO_LATEST,
     KEY_SIZE,
     MAX_EPOCH_US,
     MAX_SEQ,
@@ -123,10 +124,11 @@ class _Released:
 
 
 _RELEASED = _Released()
-TREES = TREE_NAMES             # oor.keys owns the list (format 2)
-_TREE_ATTRS = ("_elsets", "_sources", "_names", "_cospar", "_revisions", "_commits", "_info")
+TREES = TREE_NAMES             # oor.keys owns the list (format 3)
+_TREE_ATTRS = ("_elsets", "_sources", "_names", "_cospar", "_revisions", "_commits", "_info", "_latest")
 _US_1950_TO_1970 = 631_152_000_000_000
 _FF4 = b"\xff" * 4
+_FF12 = b"\xff" * 12
 _EPOCH_KEY = struct.Struct(">IQ")     # the first 12 bytes of an elsets key (oor.keys.epoch_lo, inlined in _put)
 _SEQ_SRC = struct.Struct(">HH")       # its last 4 (seq, source id)
 
@@ -137,15 +139,36 @@ def _now_us():
 
 
 def _bind_trees(view, get):
-    """Give a read view (or the Registry) its trees: view._elsets ... view._info = get(tree name)."""
+    """Give a read view (or the Registry) its trees: view._elsets ... view._latest = get(tree name), and
+    view._current: the tree that answers "each object's last entry" -- latest (format 3, docs/latest.md),
+    or elsets in a format-2 file, which has no latest tree."""
     for name, attr in zip(TREES, _TREE_ATTRS):
         setattr(view, attr, get(name))
+    view._current = view._latest if view._latest is not None else view._elsets
 
 
 def _copy_trees(view, reg):
     """view gets the Registry's own (the writer's) trees."""
     for attr in _TREE_ATTRS:
         setattr(view, attr, getattr(reg, attr))
+    view._current = reg._current
+
+
+def _current_of(view):
+    """A storage view's tree answering "each object's last entry": latest, or elsets (format 2), or None."""
+    t = view.tree("latest")
+    return view.tree("elsets") if t is None else t
+
+
+def _last_entries(items):
+    """The last (key, value) of each object of elsets items in key order (what the latest tree holds)."""
+    prev = None
+    for kv in items:
+        if prev is not None and kv[0][:4] != prev[0][:4]:
+            yield prev
+        prev = kv
+    if prev is not None:
+        yield prev
 
 
 def _object_end(norad_id):
@@ -161,19 +184,20 @@ def arrival_of_safe(value):
 
 
 def _check_format(path, have, info):
-    """Refuse a file whose registry trees are not format 2 (docs/revisions.md, invariant 25)."""
+    """The registry format of a file (None for a new one); refuses one this OOR does not read -- format 3,
+    and format 2, which lacks the latest tree and is upgraded by a writer (docs/latest.md, invariant 25)."""
     if "elsets" not in have:
-        return
+        return None
     fmt = None
     if info is not None:
         b = info.get(b"format")
         fmt = unpack_u16(b) if b is not None and len(b) == 2 else b
-    if fmt == FORMAT:
-        return
+    if fmt == FORMAT or fmt == FORMAT_NO_LATEST:
+        return fmt
     if fmt is None:
         raise OorError(f"{path}: registry format 1 (written by OOR before revisions were kept); this OOR reads "
                        f"format {FORMAT} -- convert it with `oor upgrade --db {path}` (the original is kept beside it)")
-    raise OorError(f"{path}: registry format {fmt!r} is not one this OOR reads (format {FORMAT})")
+    raise OorError(f"{path}: registry format {fmt!r} is not one this OOR reads (formats {FORMAT_NO_LATEST} and {FORMAT})")
 
 
 def merge_sets(old, new):
@@ -336,9 +360,9 @@ class _LatestRuns:
         view, nid = self.view, self.first
         while nid >= 0:
             with view._reading():
-                if view._elsets is None:
+                if view._current is None:
                     return
-                text, k, nid = latest_text_run(_live(view._elsets), nid, self.last, 4 * SCAN_RUN, names, one)
+                text, k, nid = latest_text_run(_live(view._current), nid, self.last, 4 * SCAN_RUN, names, one)
             yield text, k
 
 
@@ -406,7 +430,7 @@ class _Reads:
         _check_norad(norad_id)
         if as_of is None and source is _ANY:
             with self._reading():
-                return _latest_in(self._elsets, norad_id)
+                return _latest_in(self._current, norad_id)
         return self._latest_sel(norad_id, *self._sel(as_of, source))
 
     def latest_many(self, ids, *, as_of=None, source=_ANY):
@@ -416,9 +440,9 @@ class _Reads:
         (oor_core.reads.latest_sets: ids probed in sorted order, neighbours reuse the leaf)."""
         if as_of is None and source is _ANY:
             with self._reading():
-                if self._elsets is None:
+                if self._current is None:
                     return [None for _ in ids]
-                return latest_sets(_live(self._elsets), ids)
+                return latest_sets(_live(self._current), ids)
         ids = [_check_norad(i) for i in ids]
         b, sid = self._sel(as_of, source)
         return [self._latest_sel(i, b, sid) for i in ids]
@@ -539,9 +563,9 @@ class _Reads:
         while nid >= 0:
             # a run of SCAN_RUN objects per call; the view (self) is one snapshot for the whole scan
             with self._reading():
-                if self._elsets is None:
+                if self._current is None:
                     return
-                sets, nid = latest_run(_live(self._elsets), nid, last, SCAN_RUN)
+                sets, nid = latest_run(_live(self._current), nid, last, SCAN_RUN)
             yield from sets
 
     def iter_sets(self, first_id=None, last_id=None, *, as_of=None, source=_ANY):
@@ -743,7 +767,8 @@ class _Reads:
         if missing:
             if all(t is None for t in trees):
                 return []
-            return [f"tree {n}: missing" for n in missing]
+            if missing != ["latest"] or self._stored_format() != FORMAT_NO_LATEST:
+                return [f"tree {n}: missing" for n in missing]
         src, problems = self._check_sources()
         stamps, more = self._check_commits()
         problems += more
@@ -752,15 +777,60 @@ class _Reads:
         problems += self._check_revisions(src, stamps)
         for i, (label, tree) in enumerate(zip(index_counts.INDEXES, (self._names, self._cospar))):
             problems += self._check_index(i, label, tree, pc, src, stamps)
+        if self._latest is not None:
+            for chunk in self._chunks(self._latest):
+                pc.take_latest(chunk)
+            if not pc.latest_clean():
+                problems += self._latest_exact(pc.objects)
         return problems
 
     def _trees(self):
         return (self._elsets, self._sources, self._names, self._cospar, self._revisions, self._commits,
-                self._info)
+                self._info, self._latest)
+
+    def _stored_format(self):
+        """info["format"] as an int (None when absent or malformed)."""
+        if self._info is None:
+            return None
+        with self._reading():
+            b = self._info.get(b"format")
+        return unpack_u16(b) if b is not None and len(b) == 2 else None
+
+    def _latest_exact(self, objects):
+        """Problems of the latest tree (invariant 26), each named: strictly increasing objects, each entry
+        its object's last elsets entry (one seek each), and one entry per object of elsets (objects: the
+        primary pass's count).  Memory: one chunk.  Run only when the check's sums disagree (a damaged
+        file); an object with no latest entry shows as the count's difference."""
+        problems = []
+        n, prev = 0, None
+        for chunk in self._chunks(self._latest):
+            n += len(chunk)
+            with self._reading():
+                for k, v in chunk:
+                    if len(k) != KEY_SIZE:
+                        problems.append(f"tree latest: key {k.hex()} is {len(k)} bytes, not {KEY_SIZE}")
+                        continue
+                    norad = split_elset_key(k)[0]
+                    if prev is not None and norad <= prev:
+                        problems.append(f"tree latest: NORAD {norad} has more than one entry")
+                    prev = norad
+                    last = self._elsets.cursor().seek(k[:4] + _FF12, "<=")
+                    if last is None or last[0][:4] != k[:4]:
+                        problems.append(f"tree latest: NORAD {norad} has an entry but no elsets entry")
+                    elif last[0] != k:
+                        problems.append(f"tree latest: NORAD {norad}: entry {k.hex()} is not its last elsets "
+                                        f"entry {last[0].hex()}")
+                    elif last[1] != v:
+                        problems.append(f"tree latest: NORAD {norad}: the value under {k.hex()} differs from "
+                                        f"elsets'")
+        if n != objects:
+            problems.append(f"tree latest: {n:,} entries for the {objects:,} objects of elsets (one each)")
+        return problems
 
     def _check_commits(self):
         """(set of committed stamps, problems): keys 8 bytes, values 8 bytes, stamp <= commit time, both
-        strictly increasing (keys.py condition 5), and info["format"] is 2."""
+        strictly increasing (keys.py condition 5), and info["format"] is 3 (2 in a file without the
+        latest tree)."""
         problems = []
         stamps = set()
         prev_t = None
@@ -776,8 +846,10 @@ class _Reads:
             prev_t = t
         with self._reading():
             fmt = self._info.get(b"format")
-        if fmt is None or len(fmt) != 2 or unpack_u16(fmt) != FORMAT:
-            problems.append(f"tree info: registry format is {fmt!r}, expected {FORMAT}")
+        want = FORMAT if self._latest is not None else FORMAT_NO_LATEST
+        if fmt is None or len(fmt) != 2 or unpack_u16(fmt) != want:
+            problems.append(f"tree info: registry format is {fmt!r}, expected {want}"
+                            + ("" if want == FORMAT else " (a file without the latest tree)"))
         return stamps, problems
 
     def _check_sources(self):
@@ -944,9 +1016,12 @@ class _Reads:
             for i, (label, tree) in enumerate(zip(index_counts.INDEXES, (self._names, self._cospar))):
                 if not pc.index_clean(i):
                     problems.extend(self._index_exact(label, tree, src, stamps))
+            if self._latest is not None and not pc.latest_clean():
+                problems.extend(self._latest_exact(pc.objects))
             out.append(problems)
 
-        return {"elsets": pc.visit_elsets, "names": pc.visit_names, "cospar": pc.visit_cospar}, finish
+        return {"elsets": pc.visit_elsets, "names": pc.visit_names, "cospar": pc.visit_cospar,
+                "latest": pc.visit_latest}, finish
 
 
 class _CheckView(_Reads):
@@ -996,8 +1071,10 @@ class Registry(_Reads):
                 _check_format(self.path, have, snap.tree("info") if "info" in have else None)
             return
         have = set(self.db.tree_names())
-        _check_format(self.path, have, self.db.tree("info") if "info" in have else None)
-        if not have.issuperset(TREES):
+        fmt = _check_format(self.path, have, self.db.tree("info") if "info" in have else None)
+        if fmt == FORMAT_NO_LATEST:
+            self._upgrade_latest()
+        elif not have.issuperset(TREES):
             with self.db.transaction():
                 for name in TREES:
                     self.db.tree(name, create=True)
@@ -1005,6 +1082,45 @@ class Registry(_Reads):
         have = set(self.db.tree_names())
         _bind_trees(self, lambda n: self.db.tree(n) if n in have else None)
         self._counts = IndexCounts(self._names, self._cospar)
+
+    def _upgrade_latest(self):
+        """Format 2 -> 3 in place, in one transaction: the latest tree built from elsets (the last entry of
+        each object, in key order), then info["format"] = 3 (docs/latest.md).  A crash before the commit
+        leaves the format-2 file as it was."""
+        with self.db.transaction():
+            lt = self.db.tree("latest", create=True)
+            for k, v in _last_entries(self.db.tree("elsets").items()):
+                lt.insert(k, v)
+            self.db.tree("info").upsert(b"format", pack_u16(FORMAT))
+
+    # ---- the latest tree (docs/latest.md, invariant 26) ---------------------------------------
+    def _set_latest(self, lo4, key, value):
+        """The latest entry of object lo4 (its 4-byte key prefix) becomes (key, value)."""
+        lt = self._latest
+        old = lt.cursor().seek(lo4 + _FF12, "<=")
+        if old is not None and old[0][:4] == lo4:
+            if old[0] == key:
+                lt.upsert(key, value)
+                return
+            lt.delete(old[0])
+        lt.insert(key, value)
+
+    def _sync_latest(self, norad_id):
+        """Bring norad_id's latest entry to its last elsets entry (nothing written when they agree)."""
+        lo4 = object_lo(norad_id)
+        last = self._elsets.cursor().seek(lo4 + _FF12, "<=")
+        if last is not None and last[0][:4] != lo4:
+            last = None
+        lt = self._latest
+        cur = lt.cursor().seek(lo4 + _FF12, "<=")
+        if cur is not None and cur[0][:4] != lo4:
+            cur = None
+        if cur == last:
+            return
+        if last is None:
+            lt.delete(cur[0])
+        else:
+            self._set_latest(lo4, last[0], last[1])
 
     # ---- life cycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -1158,14 +1274,21 @@ class Registry(_Reads):
         if seq > MAX_SEQ:
             raise OorError(f"{self.path}: NORAD {norad} has {MAX_SEQ + 1} distinct sets at epoch "
                            f"{us_to_iso(epoch)}; no more can be stored")
-        elsets.insert(prefix + _SEQ_SRC.pack(seq, sid), encode_record(es, stamp))
-        self._counts.add(es)
-        if item is not None and item[1][0] == TOMB and item[0][:4] == prefix[:4]:
+        rec = encode_record(es, stamp)
+        key = prefix + _SEQ_SRC.pack(seq, sid)
+        elsets.insert(key, rec)
+        self._counts.add(es, rec)
+        lo4 = prefix[:4]
+        if item is None or item[0][:4] != lo4:
+            # no later key of this object: the new set is its newest (docs/latest.md)
+            self._set_latest(lo4, key, rec)
+        elif item[1][0] == TOMB:
             # the new set is the object's newest: the deleted object is back (its tombstone is kept as a revision)
             if self._tracking is not None:
                 self._tracking.add(item[0])
             elsets.delete(item[0])
             self._supersede(item[0], item[1], stamp, "revived")
+            self._set_latest(lo4, key, rec)
         return INSERTED
 
     def _merge(self, same, es):
@@ -1180,6 +1303,7 @@ class Registry(_Reads):
         self._elsets.upsert(key, rec)
         self._supersede(key, old_v, stamp, "renamed" if merged.name != old.name else "updated")
         self._counts.replace(old, merged)
+        self._sync_latest(merged.norad_id)
         return UPDATED
 
     def delete(self, norad_id: int, epoch: Optional[TimeLike] = None, *, source: Any = _ANY,
@@ -1222,6 +1346,7 @@ class Registry(_Reads):
                 self._elsets.delete(key)
                 self._supersede(key, rec, stamp, reason or "deleted")
                 self._counts.remove(decode_record(rec))
+            self._sync_latest(norad_id)
             return len(doomed)
 
     def _tombstone(self, norad_id, reason):
@@ -1231,7 +1356,9 @@ class Registry(_Reads):
         if self._tracking is not None:
             self._tracking.add((object_lo(norad_id), object_lo(norad_id + 1)))
         n = sum(1 for _ in self._elsets.keys(object_lo(norad_id), object_hi(norad_id)))
-        self._elsets.insert(elset_key(norad_id, TOMB_EPOCH, 0, 0), tombstone(self._tx_stamp(), reason))
+        key, value = elset_key(norad_id, TOMB_EPOCH, 0, 0), tombstone(self._tx_stamp(), reason)
+        self._elsets.insert(key, value)
+        self._set_latest(object_lo(norad_id), key, value)
         return n
 
     def prune(self, before: TimeLike, *, keep_latest: int = 0, purge_deleted: bool = False) -> PruneReport:
@@ -1251,7 +1378,8 @@ class Registry(_Reads):
 
             def removed(key, value):
                 self._counts.remove(decode_record(value))
-            return prune_trees(self._elsets, self._revisions, b, keep_latest, purge_deleted, removed)
+            return prune_trees(self._elsets, self._revisions, b, keep_latest, purge_deleted, removed,
+                               self._sync_latest)
 
     # ---- reads: each call at one snapshot (docs/concurrency.md) ------------------------------
     def snapshot(self) -> RegistrySnapshot:
@@ -1290,10 +1418,10 @@ class Registry(_Reads):
         if db.tx_thread is not None and db.in_own_transaction():
             _check_norad(norad_id)
             with db.reading():
-                return _latest_in(self._elsets, norad_id)
+                return _latest_in(self._current, norad_id)
         view = db.acquire_view()
         try:
-            tree = view.tree("elsets")
+            tree = _current_of(view)
             if tree is None:
                 _check_norad(norad_id)
                 return None
@@ -1312,7 +1440,7 @@ class Registry(_Reads):
                 return v.latest_many(ids, **sel)
         view = db.acquire_view()
         try:
-            tree = view.tree("elsets")
+            tree = _current_of(view)
             return [None] * len(ids) if tree is None else latest_sets(tree, ids)
         finally:
             db.release_view(view)

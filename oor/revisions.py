@@ -199,10 +199,11 @@ class PruneReport:
         return f"<PruneReport {self.summary()}>"
 
 
-def prune_trees(elsets, revisions, b, keep_latest, purge_deleted, on_remove_set):
+def prune_trees(elsets, revisions, b, keep_latest, purge_deleted, on_remove_set, on_purged=None):
     """Remove superseded versions with superseding stamp <= b, keeping each object's keep_latest newest;
     with purge_deleted, objects whose current tombstone arrived <= b go entirely (their current sets through
-    on_remove_set(key, value), which keeps the index counts).  Inside the caller's transaction."""
+    on_remove_set(key, value), which keeps the index counts; then on_purged(norad), which keeps the latest
+    tree).  Inside the caller's transaction."""
     rep = PruneReport()
     rep.bound_us = b
     if revisions is not None:
@@ -235,5 +236,7 @@ def prune_trees(elsets, revisions, b, keep_latest, purge_deleted, on_remove_set)
                 for rk in list(revisions.keys(lo, hi)):
                     revisions.delete(rk)
                     rep.revisions += 1
+            if on_purged is not None:
+                on_purged(norad)
             rep.objects += 1
     return rep

@@ -38,13 +38,13 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from oor_core.tlecodec cimport RecordFacts, record_facts
+from oor_core.indexkeys cimport COSPAR_KEY_CAP, NAME_KEY_CAP, cospar_key, name_key
 from oor_core.space cimport SpaceManager
 from oor_core.page cimport pg_nslots, slot_ptr, slot_len
 from oor_core.btree cimport leaf_klen, leaf_overflow, leaf_u32
 from oor_core.errors import OorError
 from oor_core.elset_layout cimport KEY_SIZE, VAL_TOMBSTONE, key_norad, key_epoch, key_source
 
-DEF NAME_MAX = 256          # oor.keys.NAME_KEY_MAX
 DEF N_INDEX = 2             # oor.index_counts.INDEXES: names, cospar
 
 
@@ -72,9 +72,19 @@ cdef inline void _hash2(const uint8_t* p, Py_ssize_t n, uint64_t* h1, uint64_t* 
     h2[0] = _fmix(b ^ <uint64_t>n) | 1
 
 
-cdef inline bint _space(uint8_t c) noexcept nogil:
-    """ASCII characters str.strip() removes: \\t \\n \\v \\f \\r, \\x1c-\\x1f, space."""
-    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+cdef inline void _hash_kv(const uint8_t* k, Py_ssize_t kn, const uint8_t* v, Py_ssize_t vn, uint64_t* h1,
+                          uint64_t* h2) noexcept nogil:
+    """_hash2 of the bytes k[:kn] + v[:vn] (one (key, value) pair)."""
+    cdef uint64_t a = 0xcbf29ce484222325ULL, b = 0xcbf29ce484222325ULL ^ SEED2
+    cdef Py_ssize_t i
+    for i in range(kn):
+        a = (a ^ k[i]) * 0x100000001b3ULL
+        b = (b ^ k[i]) * 0x100000001b3ULL
+    for i in range(vn):
+        a = (a ^ v[i]) * 0x100000001b3ULL
+        b = (b ^ v[i]) * 0x100000001b3ULL
+    h1[0] = _fmix(a ^ <uint64_t>(kn + vn)) | 1
+    h2[0] = _fmix(b ^ <uint64_t>(kn + vn)) | 1
 
 
 cdef class PrimaryCheck:
@@ -91,6 +101,18 @@ cdef class PrimaryCheck:
     cdef bint have_prev, prev_tomb
     cdef uint32_t prev_norad
     cdef public Py_ssize_t fast, slow_count
+    cdef public Py_ssize_t objects   # distinct objects among the 16-byte keys fed (the latest tree's count)
+    # the latest tree (invariant 26, docs/latest.md): H(key | value) of each object's last elsets entry added
+    # to lacc, of each latest entry subtracted.  The newest elsets pair is pending until the next object (or
+    # the end) shows it was its object's last; its hash is taken while its bytes are at hand (pend_hashed)
+    cdef const uint8_t* pend_k
+    cdef const uint8_t* pend_v
+    cdef Py_ssize_t pend_vn
+    cdef bint pending, pend_hashed, lbad, have_lprev
+    cdef uint64_t pend_h[2]
+    cdef uint64_t lacc[2]
+    cdef uint32_t lprev
+    cdef public Py_ssize_t latest_entries
     cdef list problems
     cdef public object slow          # slow(key, value): the Python check of a value C does not decide
     cdef public SpaceManager space   # reads overflow values of leaves given to visit_*
@@ -121,7 +143,9 @@ cdef class PrimaryCheck:
             self.bad[i] = False
         self.have_prev = self.prev_tomb = False
         self.problems = problems
-        self.fast = self.slow_count = 0
+        self.fast = self.slow_count = self.objects = self.latest_entries = 0
+        self.pending = self.pend_hashed = self.lbad = self.have_lprev = False
+        self.lacc[0] = self.lacc[1] = 0
         self.slow = None
         self.space = None
 
@@ -150,10 +174,9 @@ cdef class PrimaryCheck:
         """True when the record is valid and consistent and its index keys were added; False: slow path."""
         cdef RecordFacts f
         cdef uint16_t sid
-        cdef uint8_t nk[NAME_MAX + 5]
-        cdef uint8_t ck[8 + 5 + 5]
-        cdef Py_ssize_t a, b, nlen = 0, clen = 0, i
-        cdef int yy
+        cdef uint8_t nk[NAME_KEY_CAP]
+        cdef uint8_t ck[COSPAR_KEY_CAP]
+        cdef Py_ssize_t nlen, clen
         cdef uint32_t norad
         if not record_facts(vp, vn, &f):
             return False
@@ -169,37 +192,15 @@ cdef class PrimaryCheck:
             return False
         if f.has_arrival and not self._stamped(f.arrival):
             return False
-        # the COSPAR text: "YYYY-" + designator[2:] (launch years 57-99 are 19xx)
-        if f.intl_len:
-            if f.intl_len < 2 or not (48 <= f.intl[0] <= 57 and 48 <= f.intl[1] <= 57):
-                return False
-            yy = (f.intl[0] - 48) * 10 + (f.intl[1] - 48)
-            yy += 1900 if yy >= 57 else 2000
-            ck[0] = 48 + yy // 1000
-            ck[1] = 48 + (yy // 100) % 10
-            ck[2] = 48 + (yy // 10) % 10
-            ck[3] = 48 + yy % 10
-            ck[4] = 45
-            memcpy(ck + 5, f.intl + 2, f.intl_len - 2)
-            clen = 5 + f.intl_len - 2
-        # the name text: stripped, lower-cased, at most 256 bytes (ASCII here)
-        if f.has_name:
-            a, b = 0, f.name_len
-            while a < b and _space(f.name[a]):
-                a += 1
-            while b > a and _space(f.name[b - 1]):
-                b -= 1
-            nlen = min(b - a, NAME_MAX)
-            for i in range(nlen):
-                nk[i] = f.name[a + i] + 32 if 65 <= f.name[a + i] <= 90 else f.name[a + i]
+        # the two index keys (indexkeys.pxd, shared with a load's counts); -1: the Python rule decides
+        nlen = name_key(&f, kp, nk)
+        clen = cospar_key(&f, kp, ck)
+        if nlen < 0 or clen < 0:
+            return False
         if nlen:
-            nk[nlen] = 0
-            memcpy(nk + nlen + 1, kp, 4)          # NORAD u32 BE, as in the key
-            self._add(0, nk, nlen + 5)
+            self._add(0, nk, nlen)
         if clen:
-            ck[clen] = 0
-            memcpy(ck + clen + 1, kp, 4)
-            self._add(1, ck, clen + 5)
+            self._add(1, ck, clen)
         return True
 
     cdef int _pair(self, const uint8_t* kp, Py_ssize_t kn, const uint8_t* vp, Py_ssize_t vn, object k,
@@ -212,6 +213,12 @@ cdef class PrimaryCheck:
             self.problems.append(f"tree elsets: key {k.hex()} is {kn} bytes, not {KEY_SIZE}")
             return 0
         norad = key_norad(kp)
+        if not self.have_prev or norad != self.prev_norad:
+            self.objects += 1
+            self._close_object()
+        self.pending = True                 # this pair is its object's last until another follows
+        self.pend_hashed = False
+        self.pend_k, self.pend_v, self.pend_vn = kp, vp, vn
         if self.have_prev and self.prev_tomb and norad == self.prev_norad:
             self.problems.append(f"tree elsets: NORAD {norad} has a key after its tombstone")
         self.have_prev = True
@@ -234,9 +241,58 @@ cdef class PrimaryCheck:
         for k, v in chunk:
             self._pair(<const uint8_t*>PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k),
                        <const uint8_t*>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v), k, v)
+        self._hash_pending()                # the chunk's bytes go when the caller drops it
+
+    cdef void _hash_pending(self) noexcept:
+        """Hash the pending pair now: its bytes are about to go (a leaf left, an overflow value dropped)."""
+        if self.pending and not self.pend_hashed:
+            _hash_kv(self.pend_k, KEY_SIZE, self.pend_v, self.pend_vn, &self.pend_h[0], &self.pend_h[1])
+            self.pend_hashed = True
+
+    cdef void _close_object(self) noexcept:
+        """The pending pair was its object's last elsets entry: it counts for the latest tree."""
+        if self.pending:
+            self._hash_pending()
+            self.lacc[0] += self.pend_h[0]
+            self.lacc[1] += self.pend_h[1]
+            self.pending = False
+
+    cdef int _latest_entry(self, const uint8_t* kp, Py_ssize_t kn, const uint8_t* vp, Py_ssize_t vn) except -1:
+        cdef uint64_t h1, h2
+        cdef uint32_t norad
+        self.latest_entries += 1
+        if kn != KEY_SIZE:
+            self.lbad = True
+            return 0
+        norad = key_norad(kp)
+        if self.have_lprev and norad <= self.lprev:
+            self.lbad = True                # two entries of one object, or out of order
+        self.have_lprev = True
+        self.lprev = norad
+        _hash_kv(kp, kn, vp, vn, &h1, &h2)
+        self.lacc[0] -= h1
+        self.lacc[1] -= h2
+        return 0
+
+    def take_latest(self, chunk):
+        """Subtract the (key, value) entries of chunk of the latest tree (in key order) from its sums."""
+        cdef object k, v
+        for k, v in chunk:
+            self._latest_entry(<const uint8_t*>PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k),
+                               <const uint8_t*>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v))
+
+    def visit_latest(self, page_id, page):
+        """A leaf page of the latest tree, during the tree walk (leaves in key order)."""
+        self._leaf(3, page)
+
+    def latest_clean(self):
+        """Whether the latest entries taken are exactly each fed object's last elsets entry (invariant 26:
+        equal sums, one entry per object, strictly increasing objects).  Call after the last feed."""
+        self._close_object()
+        return not self.lbad and self.latest_entries == self.objects and self.lacc[0] == 0 and self.lacc[1] == 0
 
     cdef int _leaf(self, int index, const uint8_t[::1] page) except -1:
-        """The records of one leaf page (btree.pxd layout): index 0/1 an index tree, 2 elsets."""
+        """The records of one leaf page (btree.pxd layout): index 0/1 an index tree, 2 elsets, 3 latest."""
         cdef const uint8_t* p = &page[0]
         cdef const uint8_t* rec
         cdef int i, n = pg_nslots(p), klen
@@ -253,6 +309,10 @@ cdef class PrimaryCheck:
                 if index == 2:
                     self._pair(rec + 2, klen, <const uint8_t*>PyBytes_AS_STRING(ov), PyBytes_GET_SIZE(ov),
                                None, ov)
+                    self._hash_pending()         # ov goes with the next overflow value
+                elif index == 3:
+                    self._latest_entry(rec + 2, klen, <const uint8_t*>PyBytes_AS_STRING(ov),
+                                       PyBytes_GET_SIZE(ov))
                 else:
                     self._entry(index, rec + 2, klen, <const uint8_t*>PyBytes_AS_STRING(ov),
                                 PyBytes_GET_SIZE(ov))
@@ -260,8 +320,12 @@ cdef class PrimaryCheck:
             vlen = slot_len(p, i) - 2 - klen
             if index == 2:
                 self._pair(rec + 2, klen, rec + 2 + klen, vlen, None, None)
+            elif index == 3:
+                self._latest_entry(rec + 2, klen, rec + 2 + klen, vlen)
             else:
                 self._entry(index, rec + 2, klen, rec + 2 + klen, vlen)
+        if index == 2:
+            self._hash_pending()                 # the leaf's bytes go when the walk moves on
         return 0
 
     def visit_elsets(self, page_id, page):

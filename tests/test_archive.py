@@ -54,7 +54,7 @@ def test_dump_restore_dump_small(tmp_path):
         text = _dump_text(reg)
     lines = text.splitlines()
     head = json.loads(lines[0])
-    assert head["oor_dump"] == 1 and head["registry_format"] == 2
+    assert head["oor_dump"] == 1 and head["registry_format"] == 3
     assert [name for _, name in head["sources"]] == ["celestrak", "space-track", "omm"]
     assert json.loads(lines[-1]) == {"end": {"elsets": sum('"set"' in ln[:8] or '"tombstone"' in ln[:14]
                                                          for ln in lines[1:-1]),
