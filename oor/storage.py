@@ -117,7 +117,7 @@ class Database:
     """
 
     def __init__(self, path, *, create=True, read_only=False, pool_pages=DEFAULT_POOL_PAGES, sync="full",
-                 vfs=None, checkpoint_bytes=64 << 20, segment_bytes=16 << 20, sync_interval=1.0,
+                 vfs=None, checkpoint_bytes=256 << 20, segment_bytes=16 << 20, sync_interval=1.0,
                  checkpoint_seconds=300.0, salvage=False, timeout=0.0, immutable=False,
                  max_snapshot_age=3600.0):
         if sync not in SYNC_MODES:
