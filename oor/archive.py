@@ -68,6 +68,7 @@ from oor.keys import (
     split_stamp_key,
     split_tombstone,
     stamp_key,
+    tee_last_entries,
     tombstone,
     pack_time,
     unpack_time,
@@ -393,26 +394,22 @@ def _restore(lines, path, pool_pages):
         while True:
             obj = lines.peek()
             if obj is None or "revision" in obj or "end" in obj:
-                break
+                return
             lines.take()
             key, value, es = _entry(obj, lines, source_ids)
             if prev is not None and key <= prev:
                 lines.fail("entry out of key order (a dump lists the elsets entries in ascending key)")
             if prev is not None and prev[:4] == key[:4] and is_tombstone(prev_value[0]):
                 lines.fail("an entry after its object's tombstone")
-            if prev is not None and prev[:4] != key[:4]:
-                last.append((prev, prev_value[0]))        # the latest tree: each object's last entry
             prev = key
             prev_value[0] = value
             if es is not None:
                 index_counts.expect(want, es, es.norad_id)
             counts["elsets"] += 1
             yield key, value
-        if prev is not None:
-            last.append((prev, prev_value[0]))
 
     prev_value = [b""]
-    last = []                     # memory: one entry per object
+    last = []                     # the latest tree, each object's last entry (memory: one per object)
 
     def revs():
         prev = None
@@ -448,7 +445,7 @@ def _restore(lines, path, pool_pages):
         return iter(())
 
     trees = [("info", [(b"format", pack_u16(FORMAT))]), ("sources", source_items), ("commits", commit_items),
-             ("elsets", elsets), ("latest", lambda: iter(last)), ("revs", revs), ("names", index("names")),
+             ("elsets", lambda: tee_last_entries(elsets(), last)), ("latest", lambda: iter(last)), ("revs", revs), ("names", index("names")),
              ("cospar", index("cospar")), (None, finish)]
     _build(path, trees, pool_pages=pool_pages)
     return counts
@@ -651,7 +648,7 @@ def upgrade(path, *, pool_pages=2048):
             src_names[unpack_u16(k[1:3])] = bytes(v).decode("utf-8")
         want = index_counts.new_expectation()
         count = [0]
-        last = []                 # memory: one entry per object
+        last = []                 # the latest tree, each object's last entry (memory: one per object)
 
         def converted():
             group, seq = None, 0
@@ -668,18 +665,14 @@ def upgrade(path, *, pool_pages=2048):
                     raise OorError(f"{path}: key {k.hex()} names source id {sid}, its record {es.source!r}")
                 index_counts.expect(want, es, norad)
                 count[0] += 1
-                kv = (elset_key(norad, e, seq, sid), encode_record(es))
-                if last and last[-1][0][:4] == kv[0][:4]:
-                    last[-1] = kv                        # the latest tree: each object's last entry
-                else:
-                    last.append(kv)
-                yield kv
+                yield elset_key(norad, e, seq, sid), encode_record(es)
 
         def index(label):
             return lambda: ((k, pack_count(n)) for k, n in sorted(want[label].items()))
 
         trees = [("info", [(b"format", pack_u16(FORMAT))]), ("sources", list(sources.items())),
-                 ("commits", []), ("revs", []), ("elsets", converted), ("latest", lambda: iter(last)),
+                 ("commits", []), ("revs", []), ("elsets", lambda: tee_last_entries(converted(), last)),
+                 ("latest", lambda: iter(last)),
                  ("names", index("names")), ("cospar", index("cospar"))]
         lsn = src.wal.next_lsn + LSN_MARGIN
         tmp = _build(path, trees, pool_pages=pool_pages, rename=False, lsn_floor=lsn)

@@ -87,7 +87,8 @@ __all__ = ["KEY_SIZE", "SIGN", "NAME_KEY_MAX", "FORMAT", "FORMAT_NO_LATEST", "TR
            "object_lo", "object_hi", "epoch_lo", "epoch_hi", "is_tombstone", "tombstone", "split_tombstone",
            "revision_key", "split_revision_key", "revision_value", "split_revision_value", "stamp_key",
            "split_stamp_key", "pack_time", "unpack_time",
-           "index_key", "split_index_key", "name_text", "prefix_end", "pack_count", "unpack_count"]
+           "index_key", "split_index_key", "name_text", "prefix_end", "pack_count", "unpack_count",
+           "last_entries", "tee_last_entries"]
 
 FORMAT = 3                            # the registry format these encodings are (info["format"])
 FORMAT_NO_LATEST = 2                  # the format before the latest tree: read as it is, upgraded by a writer
@@ -127,6 +128,31 @@ def split_elset_key(key):
     """(norad_id, epoch_us, seq, source_id) of a primary key."""
     norad, e, seq, src = _KEY.unpack(key)
     return norad, e - SIGN, seq, src
+
+
+def last_entries(items):
+    """The last (key, value) of each object among elsets items in key order: what the latest tree holds
+    (condition 6)."""
+    prev = None
+    for kv in items:
+        if prev is not None and kv[0][:4] != prev[0][:4]:
+            yield prev
+        prev = kv
+    if prev is not None:
+        yield prev
+
+
+def tee_last_entries(items, out):
+    """items passed through unchanged, while each object's last (key, value) is appended to out (a list,
+    complete once items is exhausted): a whole-file build derives the latest tree from its elsets stream."""
+    prev = None
+    for kv in items:
+        if prev is not None and kv[0][:4] != prev[0][:4]:
+            out.append(prev)
+        prev = kv
+        yield kv
+    if prev is not None:
+        out.append(prev)
 
 
 def object_lo(norad_id):

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from oor.typing import DurationLike, PathLike, TimeLike
 
 from oor_core.regcheck import PrimaryCheck
-from oor_core.reads import (NOT_GATED, datetime_us, gate_at, gate_history, gate_latest, index_ids,
+from oor_core.reads import (NOT_GATED, current_tree, datetime_us, gate_at, gate_history, gate_latest, index_ids,
                             latest_run, latest_set, latest_sets, latest_text_run, scan_view, set_at, sets_between)
 from oor_core.errors import ConflictError, LoadInterrupted, OorError, TLEParseError
 
@@ -75,6 +75,7 @@ from oor.keys import (
     epoch_lo,
     index_key,
     is_tombstone,
+    last_entries,
     object_hi,
     object_lo,
     pack_time,
@@ -152,23 +153,6 @@ def _copy_trees(view, reg):
     for attr in _TREE_ATTRS:
         setattr(view, attr, getattr(reg, attr))
     view._current = reg._current
-
-
-def _current_of(view):
-    """A storage view's tree answering "each object's last entry": latest, or elsets (format 2), or None."""
-    t = view.tree("latest")
-    return view.tree("elsets") if t is None else t
-
-
-def _last_entries(items):
-    """The last (key, value) of each object of elsets items in key order (what the latest tree holds)."""
-    prev = None
-    for kv in items:
-        if prev is not None and kv[0][:4] != prev[0][:4]:
-            yield prev
-        prev = kv
-    if prev is not None:
-        yield prev
 
 
 def _object_end(norad_id):
@@ -814,7 +798,7 @@ class _Reads:
                     if prev is not None and norad <= prev:
                         problems.append(f"tree latest: NORAD {norad} has more than one entry")
                     prev = norad
-                    last = self._elsets.cursor().seek(k[:4] + _FF12, "<=")
+                    last = self._elsets.cursor().seek(object_hi(norad), "<=")
                     if last is None or last[0][:4] != k[:4]:
                         problems.append(f"tree latest: NORAD {norad} has an entry but no elsets entry")
                     elif last[0] != k:
@@ -1089,7 +1073,7 @@ class Registry(_Reads):
         leaves the format-2 file as it was."""
         with self.db.transaction():
             lt = self.db.tree("latest", create=True)
-            for k, v in _last_entries(self.db.tree("elsets").items()):
+            for k, v in last_entries(self.db.tree("elsets").items()):
                 lt.insert(k, v)
             self.db.tree("info").upsert(b"format", pack_u16(FORMAT))
 
@@ -1107,12 +1091,12 @@ class Registry(_Reads):
 
     def _sync_latest(self, norad_id):
         """Bring norad_id's latest entry to its last elsets entry (nothing written when they agree)."""
-        lo4 = object_lo(norad_id)
-        last = self._elsets.cursor().seek(lo4 + _FF12, "<=")
+        lo4, hi = object_lo(norad_id), object_hi(norad_id)
+        last = self._elsets.cursor().seek(hi, "<=")
         if last is not None and last[0][:4] != lo4:
             last = None
         lt = self._latest
-        cur = lt.cursor().seek(lo4 + _FF12, "<=")
+        cur = lt.cursor().seek(hi, "<=")
         if cur is not None and cur[0][:4] != lo4:
             cur = None
         if cur == last:
@@ -1421,7 +1405,7 @@ class Registry(_Reads):
                 return _latest_in(self._current, norad_id)
         view = db.acquire_view()
         try:
-            tree = _current_of(view)
+            tree = current_tree(view)
             if tree is None:
                 _check_norad(norad_id)
                 return None
@@ -1440,7 +1424,7 @@ class Registry(_Reads):
                 return v.latest_many(ids, **sel)
         view = db.acquire_view()
         try:
-            tree = _current_of(view)
+            tree = current_tree(view)
             return [None] * len(ids) if tree is None else latest_sets(tree, ids)
         finally:
             db.release_view(view)

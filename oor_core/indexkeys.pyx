@@ -85,8 +85,3 @@ cdef class KeyCounter:
         else:
             raise ValueError(f"index {index} is not 0 (names) or 1 (cospar)")
         return sorted([kv for kv in d.items() if kv[1]])
-
-    def clear(self):
-        """Drop every sum (an aborted batch)."""
-        self.names = {}
-        self.cospar = {}

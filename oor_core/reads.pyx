@@ -382,6 +382,12 @@ cdef object _current(ViewBase v):
     return v.tree("elsets") if t is None else t
 
 
+def current_tree(ViewBase view not None):
+    """The storage view's tree answering "each object's last entry" (``_current``): ``latest``, ``elsets`` in a
+    format-2 file, or None (the registry's bare-view reads)."""
+    return _current(view)
+
+
 def gate_latest(ViewGate gate not None, norad_id):
     """``Registry.latest`` at the newest visible commit in one call: join the gate's current view
     (ViewGate.enter), latest_set on its ``latest`` tree (``_current``; None when the view has none), leave

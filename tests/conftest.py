@@ -25,6 +25,17 @@ def data_dir():
     return path if path.is_dir() else None
 
 
+def first_catalog_sets(data, k):
+    """The first k ElementSets of the real catalog catalog-2022-07.3le (seed material for synthetic registries)."""
+    from oor.codec import read_elements
+    out = []
+    for es in read_elements(str(data / "catalogs" / "catalog-2022-07.3le")):
+        out.append(es)
+        if len(out) == k:
+            break
+    return out
+
+
 @pytest.fixture(scope="session")
 def data():
     """Path of ../shared/data; skip (or fail under CI) when it is missing."""

@@ -15,20 +15,12 @@ import sys
 import pytest
 
 import oor
-from oor.codec import read_elements
 from oor.codec.elements import EPOCH_1950
 from oor.storage import Database
 
+from conftest import first_catalog_sets
+
 SEED = int(os.environ.get("OOR_LATEST_SEED", "11"))
-
-
-def _base(data, k=60):
-    out = []
-    for es in read_elements(str(data / "catalogs" / "catalog-2022-07.3le")):
-        out.append(es)
-        if len(out) == k:
-            break
-    return out
 
 
 def _last_entries(items):
@@ -64,7 +56,7 @@ def _set(base, rng, n, day, name=None):
 
 def test_model_run_keeps_the_latest_tree(tmp_path, data):
     rng = random.Random(SEED)
-    base = _base(data)
+    base = first_catalog_sets(data, 60)
     ids = [1, 2, 5, 25544, 99999, 100000, 339999] + rng.sample(range(10, 90000), 20)
     reg = oor.open(tmp_path / "m.oor")
     stored = []

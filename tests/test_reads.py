@@ -19,7 +19,9 @@ import pytest
 import oor
 import io
 
-from oor.codec import decode_record, format_elements, read_elements
+from conftest import first_catalog_sets
+
+from oor.codec import decode_record, format_elements
 from oor.codec.elements import EPOCH_1950
 from oor.lookups import pick_at
 from oor.keys import name_text, prefix_end, split_index_key
@@ -136,19 +138,10 @@ def _check_tree(t, ids, rng, why):
 
 
 # ---- a seeded random registry ---------------------------------------------------------------------
-def _base_sets(data, k):
-    out = []
-    for es in read_elements(str(data / "catalogs" / "catalog-2022-07.3le")):
-        out.append(es)
-        if len(out) == k:
-            break
-    return out
-
-
 def _random_registry(path, data, seed):
     """A registry reaching the read path's corners (module doc); returns (registry, ids, deleted)."""
     rng = random.Random(seed)
-    base = _base_sets(data, 200)
+    base = first_catalog_sets(data, 200)
     ids = sorted({1, 2, 3, 99999, 100000, 100001, 339998, 339999} | set(rng.sample(range(4, 339998), 250)))
     deep = rng.sample(ids, 6) + [1, 339999]
     reg = oor.open(path)
@@ -377,7 +370,7 @@ def test_decoded_sets_are_not_tracked_by_the_cyclic_gc(rand_reg):
 
 # ---- isolation ----------------------------------------------------------------------------------------
 def test_a_held_snapshot_keeps_its_answers_while_the_writer_commits(tmp_path, data):
-    base = _base_sets(data, 120)
+    base = first_catalog_sets(data, 120)
     reg = oor.open(tmp_path / "iso.oor")
     try:
         reg.load(base, source_name="a")
@@ -408,7 +401,7 @@ def test_a_held_snapshot_keeps_its_answers_while_the_writer_commits(tmp_path, da
 
 def test_scan_is_one_snapshot_across_its_runs(tmp_path, data):
     """A scan consumed while the writer commits still yields the state it started in (invariant 11)."""
-    base = _base_sets(data, 200)
+    base = first_catalog_sets(data, 200)
     reg = oor.open(tmp_path / "scan.oor")
     try:
         reg.load(base, source_name="a")
@@ -443,7 +436,7 @@ def test_empty_registry_and_empty_tree(tmp_path):
 def test_a_reader_process_handle_reads_through_the_c_path(tmp_path, data):
     """Opened read_only (a reader: its snapshot views read the data file and the log)."""
     path = tmp_path / "ro.oor"
-    base = _base_sets(data, 150)
+    base = first_catalog_sets(data, 150)
     with oor.open(path) as reg:
         reg.load(base, source_name="a")
         reg.delete(base[3].norad_id)
@@ -605,7 +598,7 @@ def test_at_reads_every_form_of_time_alike(rand_reg):
 def test_scan_takes_its_snapshot_at_the_call_and_lets_it_go_when_done(tmp_path, data):
     """Registry.scan's iterator (reads.LatestSets) reads the state of the call, holds one view until it is
     exhausted, closed or dropped, and then lets it go: the writer's watermark moves on."""
-    base = _base_sets(data, 60)
+    base = first_catalog_sets(data, 60)
     reg = oor.open(tmp_path / "scanit.oor")
     try:
         reg.load(base, source_name="a")
